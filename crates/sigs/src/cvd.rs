@@ -1,0 +1,1 @@
+//! `.cvd` / `.cld` containers.

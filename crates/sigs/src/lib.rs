@@ -1,0 +1,34 @@
+/*!
+Parses ClamAV signature databases into typed signatures.
+
+This crate knows the *text* of ClamAV's databases and nothing of matching, the way
+yara-x's parser knows nothing of scanning. The [`Loader`] reads database files,
+directories and `.cvd`/`.cld` containers, parses each line into a typed record
+([`HashSig`], [`BodySig`]) and pushes it into a [`SignatureSink`], which is
+usually the engine's compiler.
+
+Brief overview:
+- [`hex`]: the hex-signature pattern language (`aa??{2-4}(bb|cc)*dd`).
+- [`offset`]: the `Offset` field (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `Sx+n`, `SL+n`).
+- [`cvd`]: the `.cvd`/`.cld` container: header, tar, MD5 and digital-signature check.
+- [`load`]: file and directory loading, ignore lists, per-file reports.
+
+A line that cannot be parsed stops the load with a [`LoadError`] naming the file,
+the line and what is wrong. A record the sink cannot use yet is counted per file
+and reason in the [`LoadReport`], never dropped silently.
+*/
+
+pub mod cvd;
+pub mod error;
+pub mod hex;
+pub mod load;
+pub mod offset;
+pub mod record;
+pub mod sink;
+
+pub use error::{LoadError, LoadErrorKind};
+pub use hex::{ByteMatch, CharClass, HexPattern, Token};
+pub use load::{DbFormat, FileReport, LoadOptions, LoadReport, Loader};
+pub use offset::Offset;
+pub use record::{BodySig, Digest, FUNCTIONALITY_LEVEL, HashKind, HashSig, TargetType};
+pub use sink::{SignatureSink, Unsupported};

@@ -1,0 +1,23 @@
+//! Where parsed signatures go.
+//!
+//! The loader pushes records into a [`SignatureSink`] instead of collecting them,
+//! so a database of millions of lines is never held twice (once as text records,
+//! once compiled). A sink that cannot use a record says why with [`Unsupported`];
+//! the loader counts those per file and reason and reports each reason once.
+
+use crate::record::{BodySig, HashSig};
+
+/// Why a sink declined a record. The text is stable and user-facing:
+/// it appears in `aether db info` and in the load warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Unsupported(pub &'static str);
+
+/// Receives signatures as the loader parses them.
+pub trait SignatureSink {
+    /// A `.hdb` / `.hsb` whole-file hash signature.
+    fn hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported>;
+    /// A `.ndb` body signature.
+    fn body(&mut self, sig: BodySig<'_>) -> Result<(), Unsupported>;
+    /// A `.fp` / `.sfp` allow-list entry: a file with this hash (and size) is clean.
+    fn allow(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported>;
+}
