@@ -10,12 +10,14 @@ buffers so that scanning allocates nothing per file.
 */
 
 mod builder;
+pub mod database;
 pub mod builtin;
 pub mod filetype;
 mod limits;
 mod scanner;
 
 pub use builder::EngineBuilder;
+pub use database::{DbSources, load};
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
 pub use scanner::{Detection, ScanError, ScanOutcome, Scanner};
