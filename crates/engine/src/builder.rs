@@ -1,39 +1,114 @@
 //! The compiler: signatures in, [`CompiledDb`] out.
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use aether_sigs::{BodySig, HashSig, SignatureSink, Unsupported};
+use std::collections::HashMap;
 
 use crate::Engine;
+use crate::hashdb::HashDb;
+use crate::names::NamePool;
+use crate::pattern::{self, Program};
 
+/// The compiled database: plain data, read by any number of scanners.
 pub(crate) struct CompiledDb {
     pub(crate) signature_count: u64,
+    pub(crate) names: NamePool,
+    pub(crate) hashes: HashDb,
+    pub(crate) allow: HashDb,
+    pub(crate) programs: Vec<Program>,
+    /// Finds anchors; pattern id `k` is `anchors[k]`.
+    pub(crate) automaton: Option<AhoCorasick>,
+    /// Programs of anchor `k`: `anchor_programs[anchor_spans[k].0..anchor_spans[k].1]`.
+    pub(crate) anchor_spans: Vec<(u32, u32)>,
+    pub(crate) anchor_programs: Vec<u32>,
+    /// Longest anchor, so that windows overlap enough to find every anchor once.
+    pub(crate) max_anchor: usize,
 }
 
 /// Collects signatures from the loader and compiles them into an [`Engine`].
 #[derive(Default)]
 pub struct EngineBuilder {
-    signature_count: u64,
+    names: NamePool,
+    hashes: HashDb,
+    allow: HashDb,
+    programs: Vec<Program>,
+    anchors: HashMap<Vec<u8>, Vec<u32>>,
 }
+
+/// Why the automaton could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the body-signature automaton: {0}")]
+pub struct BuildError(String);
 
 impl EngineBuilder {
     pub fn new() -> EngineBuilder {
         EngineBuilder::default()
     }
 
-    pub fn build(self) -> Engine {
-        Engine { db: CompiledDb { signature_count: self.signature_count } }
+    /// Compiles what was collected.
+    pub fn build(self) -> Result<Engine, BuildError> {
+        let EngineBuilder { mut names, mut hashes, mut allow, programs, anchors } = self;
+        hashes.finish();
+        allow.finish();
+        names.shrink();
+        // Sorted so that builds are reproducible.
+        let mut anchors: Vec<(Vec<u8>, Vec<u32>)> = anchors.into_iter().collect();
+        anchors.sort_unstable();
+        let mut anchor_spans = Vec::with_capacity(anchors.len());
+        let mut anchor_programs = Vec::with_capacity(programs.len());
+        for (_, progs) in &anchors {
+            let start = anchor_programs.len() as u32;
+            anchor_programs.extend_from_slice(progs);
+            anchor_spans.push((start, anchor_programs.len() as u32));
+        }
+        let max_anchor = anchors.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+        let automaton = if anchors.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(anchors.iter().map(|(a, _)| a.as_slice()))
+                .map_err(|e| BuildError(e.to_string()))?;
+            Some(ac)
+        };
+        let signature_count = (hashes.len() + programs.len()) as u64;
+        Ok(Engine {
+            db: CompiledDb {
+                signature_count,
+                names,
+                hashes,
+                allow,
+                programs,
+                automaton,
+                anchor_spans,
+                anchor_programs,
+                max_anchor,
+            },
+        })
     }
 }
 
 impl SignatureSink for EngineBuilder {
-    fn hash(&mut self, _sig: HashSig<'_>) -> Result<(), Unsupported> {
-        self.signature_count += 1;
+    fn hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
+        let name = self.names.push(sig.name);
+        self.hashes.insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())
     }
-    fn body(&mut self, _sig: BodySig<'_>) -> Result<(), Unsupported> {
-        self.signature_count += 1;
+
+    fn body(&mut self, sig: BodySig<'_>) -> Result<(), Unsupported> {
+        let id = self.programs.len() as u32;
+        let name = crate::names::NameId(u32::MAX);
+        let (mut prog, anchor) = pattern::compile(&sig, name)?;
+        prog.name = self.names.push(sig.name);
+        self.programs.push(prog);
+        self.anchors.entry(anchor).or_default().push(id);
         Ok(())
     }
-    fn allow(&mut self, _sig: HashSig<'_>) -> Result<(), Unsupported> {
+
+    fn allow(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
+        let name = self.names.push(sig.name);
+        self.allow.insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())
     }
 }

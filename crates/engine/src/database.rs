@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use aether_sigs::{LoadError, LoadOptions, LoadReport, Loader};
 
-use crate::{Engine, EngineBuilder, builtin};
+use crate::{BuildError, Engine, EngineBuilder, builtin};
 
 /// ClamAV's default database directory on Debian.
 pub const CLAMAV_DB_DIR: &str = "/var/lib/clamav";
@@ -43,8 +43,17 @@ impl DbSources {
     }
 }
 
+/// Why the databases could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
 /// Loads and compiles the databases.
-pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadReport), LoadError> {
+pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadReport), DbError> {
     let mut loader = Loader::new(options);
     let mut builder = EngineBuilder::new();
     if sources.builtin {
@@ -53,5 +62,5 @@ pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadRe
     for path in &sources.paths {
         loader.load_path(path, &mut builder)?;
     }
-    Ok((builder.build(), loader.finish()))
+    Ok((builder.build()?, loader.finish()))
 }

@@ -10,14 +10,18 @@ buffers so that scanning allocates nothing per file.
 */
 
 mod builder;
-pub mod database;
 pub mod builtin;
+pub mod database;
 pub mod filetype;
+mod hashdb;
 mod limits;
+mod names;
+mod pattern;
 mod scanner;
+mod verify;
 
-pub use builder::EngineBuilder;
-pub use database::{DbSources, load};
+pub use builder::{BuildError, EngineBuilder};
+pub use database::{DbError, DbSources, load};
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
 pub use scanner::{Detection, ScanError, ScanOutcome, Scanner};

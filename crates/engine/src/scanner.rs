@@ -1,16 +1,39 @@
 //! Scanning one input with a compiled [`Engine`](crate::Engine).
+//!
+//! Files are read in windows of [`CHUNK`] bytes with positioned reads, never
+//! mapped: a file truncated under an `mmap` kills the process with SIGBUS, a
+//! short `pread` is just an error. Each window keeps the last [`KEEP`] bytes of
+//! the one before, so anchors that straddle two windows are found and most
+//! verifications see all the bytes they need; the rare one that needs more
+//! reads its range again. Digests are computed in the same pass, and only the
+//! kinds that some signature could match at this file's size.
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::time::Instant;
 
-use crate::filetype::FileType;
-use crate::limits::{LimitExceeded, Limits};
+use md5::{Digest as _, Md5};
+use sha1::Sha1;
+use sha2::Sha256;
+
 use crate::Engine;
+use crate::filetype::{self, FileType};
+use crate::hashdb::{Digests, Needed};
+use crate::limits::{LimitExceeded, Limits};
+use crate::names::NameId;
+use crate::pattern::{Program, UNBOUNDED};
+use crate::verify::{self, Hay, VerifyScratch};
+
+/// Bytes read per window.
+const CHUNK: usize = 1 << 20;
+/// Bytes of the previous window kept in front of the next one.
+const KEEP: usize = 64 << 10;
 
 /// One signature that matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
-    /// The signature's name, as clamscan prints it (`Eicar-Signature`).
+    /// The signature's name, as clamscan prints it (`Eicar-Test-Signature`).
     pub name: String,
 }
 
@@ -23,7 +46,7 @@ pub struct ScanOutcome {
     pub bytes_scanned: u64,
     /// The recognized file type.
     pub file_type: FileType,
-    /// A limit that cut the scan short, if any.
+    /// A limit that cut the scan short or skipped the input, if any.
     pub limit: Option<LimitExceeded>,
 }
 
@@ -36,31 +59,341 @@ pub enum ScanError {
     Changed { expected: u64, actual: u64 },
 }
 
+enum Input<'a> {
+    Bytes(&'a [u8]),
+    File(&'a File),
+}
+
+impl Input<'_> {
+    /// Reads exactly `buf.len()` bytes at `offset`, or says the file shrank.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64, size: u64) -> Result<(), ScanError> {
+        match self {
+            Input::Bytes(d) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let src = d.get(start..start.saturating_add(buf.len())).ok_or(ScanError::Changed {
+                    expected: size,
+                    actual: d.len() as u64,
+                })?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            Input::File(f) => {
+                while !buf.is_empty() {
+                    match f.read_at(buf, offset) {
+                        Ok(0) => return Err(ScanError::Changed { expected: size, actual: offset }),
+                        Ok(n) => {
+                            buf = &mut buf[n..];
+                            offset += n as u64;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Digest state for one scan.
+#[derive(Default)]
+struct Hashers {
+    md5: Option<Md5>,
+    sha1: Option<Sha1>,
+    sha256: Option<Sha256>,
+}
+
+impl Hashers {
+    fn new(needed: Needed) -> Hashers {
+        Hashers {
+            md5: needed.md5.then(Md5::new),
+            sha1: needed.sha1.then(Sha1::new),
+            sha256: needed.sha256.then(Sha256::new),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        if let Some(h) = &mut self.md5 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha1 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha256 {
+            h.update(data);
+        }
+    }
+
+    fn finish(self) -> Digests {
+        Digests {
+            md5: self.md5.map(|h| h.finalize().into()),
+            sha1: self.sha1.map(|h| h.finalize().into()),
+            sha256: self.sha256.map(|h| h.finalize().into()),
+        }
+    }
+}
+
 /// Scans inputs one at a time; owns per-thread scratch space.
 pub struct Scanner<'e> {
     engine: &'e Engine,
+    window: Vec<u8>,
+    fallback: Vec<u8>,
+    /// `stamps[p] == stamp` when program `p` already matched in this scan.
+    stamps: Vec<u32>,
+    stamp: u32,
+    verify: VerifyScratch,
+    found: Vec<NameId>,
+}
+
+/// Per-scan state shared by the windows of one input.
+struct ScanState {
+    size: u64,
+    types: u32,
+    all_match: bool,
+    done: bool,
 }
 
 impl<'e> Scanner<'e> {
     pub(crate) fn new(engine: &'e Engine) -> Scanner<'e> {
-        Scanner { engine }
+        Scanner {
+            engine,
+            window: Vec::new(),
+            fallback: Vec::new(),
+            stamps: vec![0; engine.db.programs.len()],
+            stamp: 0,
+            verify: VerifyScratch::default(),
+            found: Vec::new(),
+        }
     }
 
-    /// Scans an open regular file of known size.
+    /// Scans an open regular file.
     pub fn scan_file(&mut self, file: &File, limits: &Limits) -> Result<ScanOutcome, ScanError> {
-        let _ = (file, limits, self.engine);
-        Ok(ScanOutcome::default())
+        let size = file.metadata()?.len();
+        self.scan_input(Input::File(file), size, limits)
     }
 
     /// Scans a byte slice.
     pub fn scan_bytes(&mut self, data: &[u8], limits: &Limits) -> Result<ScanOutcome, ScanError> {
-        let _ = (data, limits);
-        Ok(ScanOutcome::default())
+        self.scan_input(Input::Bytes(data), data.len() as u64, limits)
     }
 
-    /// Scans a stream of unknown length (standard input), up to `max_scansize`.
+    /// Scans a stream of unknown length (standard input). The stream is read
+    /// into memory up to `max_scansize` bytes; a longer one is not scanned
+    /// and reported as [`LimitExceeded::MaxScanSize`], as clamscan does.
     pub fn scan_reader(&mut self, reader: &mut dyn Read, limits: &Limits) -> Result<ScanOutcome, ScanError> {
-        let _ = (reader, limits);
-        Ok(ScanOutcome::default())
+        let cap = if limits.max_scansize == 0 { u64::MAX } else { limits.max_scansize };
+        let mut data = Vec::new();
+        reader.take(cap.saturating_add(1)).read_to_end(&mut data)?;
+        if data.len() as u64 > cap {
+            return Ok(ScanOutcome { limit: Some(LimitExceeded::MaxScanSize), ..Default::default() });
+        }
+        self.scan_bytes(&data, limits)
+    }
+
+    fn next_stamp(&mut self) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.stamps.iter_mut().for_each(|s| *s = 0);
+            self.stamp = 1;
+        }
+    }
+
+    fn scan_input(&mut self, input: Input<'_>, size: u64, limits: &Limits) -> Result<ScanOutcome, ScanError> {
+        let started = Instant::now();
+        let mut outcome = ScanOutcome::default();
+        if limits.max_filesize != 0 && size > limits.max_filesize {
+            outcome.limit = Some(LimitExceeded::MaxFileSize);
+            return Ok(outcome);
+        }
+        if limits.max_scansize != 0 && size > limits.max_scansize {
+            outcome.limit = Some(LimitExceeded::MaxScanSize);
+            return Ok(outcome);
+        }
+        if size == 0 {
+            return Ok(outcome);
+        }
+        let db = &self.engine.db;
+        self.next_stamp();
+        self.found.clear();
+        let fp_needed = db.allow.needed(size);
+        let mut hashers = Hashers::new(db.hashes.needed(size).or(fp_needed));
+
+        // Type the file from its first bytes.
+        let mut head = [0u8; 512];
+        let head_len = (size as usize).min(head.len());
+        input.read_exact_at(&mut head[..head_len], 0, size)?;
+        outcome.file_type = filetype::detect(&head[..head_len]);
+        let mut st = ScanState {
+            size,
+            types: outcome.file_type.target_mask(),
+            all_match: limits.all_match,
+            done: false,
+        };
+
+        match input {
+            Input::Bytes(data) => {
+                hashers.update(data);
+                self.scan_window(&input, data, 0, 0, &mut st)?;
+            }
+            Input::File(_) => {
+                let mut window = std::mem::take(&mut self.window);
+                let result = self.scan_windows(&input, &mut window, &mut hashers, &mut st, limits, started, fp_needed);
+                self.window = window;
+                if let Some(limit) = result? {
+                    outcome.limit = Some(limit);
+                }
+            }
+        }
+        outcome.bytes_scanned = size;
+
+        // Whole-file hashes come after body signatures, as in ClamAV.
+        let digests = hashers.finish();
+        if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
+            let before = self.found.len();
+            db.hashes.lookup(&digests, size, &mut self.found);
+            if !st.all_match {
+                self.found.truncate(before + 1);
+            }
+        }
+        // An allow-listed file is clean whatever matched.
+        if !self.found.is_empty() && fp_needed.any() {
+            let mut allowed = Vec::new();
+            db.allow.lookup(&digests, size, &mut allowed);
+            if !allowed.is_empty() {
+                self.found.clear();
+            }
+        }
+        outcome.detections = self
+            .found
+            .iter()
+            .map(|id| Detection { name: db.names.get(*id).to_string() })
+            .collect();
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan_windows(
+        &mut self,
+        input: &Input<'_>,
+        window: &mut Vec<u8>,
+        hashers: &mut Hashers,
+        st: &mut ScanState,
+        limits: &Limits,
+        started: Instant,
+        fp_needed: Needed,
+    ) -> Result<Option<LimitExceeded>, ScanError> {
+        window.clear();
+        let mut pos = 0u64; // next byte to read
+        while pos < st.size {
+            if let Some(max) = limits.max_scantime
+                && started.elapsed() > max
+            {
+                return Ok(Some(LimitExceeded::MaxScanTime));
+            }
+            let keep = window.len().min(KEEP);
+            let drop = window.len() - keep;
+            window.copy_within(drop.., 0);
+            window.truncate(keep);
+            let base = pos - keep as u64;
+            let n = (st.size - pos).min(CHUNK as u64) as usize;
+            window.resize(keep + n, 0);
+            input.read_exact_at(&mut window[keep..], pos, st.size)?;
+            hashers.update(&window[keep..]);
+            pos += n as u64;
+            if !st.done {
+                self.scan_window(input, window, base, keep, st)?;
+            } else if !fp_needed.any() {
+                // Matching stopped at the first detection; only an allow-list
+                // check would still need the rest of the file.
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finds and verifies the anchors of one window. Hits that end at or
+    /// before `fresh` (bytes already seen in the previous window) are skipped.
+    fn scan_window(
+        &mut self,
+        input: &Input<'_>,
+        data: &[u8],
+        base: u64,
+        fresh: usize,
+        st: &mut ScanState,
+    ) -> Result<(), ScanError> {
+        let db = &self.engine.db;
+        let Some(ac) = &db.automaton else { return Ok(()) };
+        for m in ac.find_overlapping_iter(data) {
+            if m.end() <= fresh {
+                continue;
+            }
+            let (lo, hi) = db.anchor_spans[m.pattern().as_usize()];
+            for &p in &db.anchor_programs[lo as usize..hi as usize] {
+                if self.stamps[p as usize] == self.stamp {
+                    continue;
+                }
+                let prog = &db.programs[p as usize];
+                if st.types & (1 << prog.target as u32) == 0 {
+                    continue;
+                }
+                if !self.matches(input, prog, data, base, m.start(), st.size)? {
+                    continue;
+                }
+                self.stamps[p as usize] = self.stamp;
+                self.found.push(prog.name);
+                if !st.all_match {
+                    st.done = true;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies `prog` with its anchor at `data[at]`.
+    fn matches(
+        &mut self,
+        input: &Input<'_>,
+        prog: &Program,
+        data: &[u8],
+        base: u64,
+        at: usize,
+        size: u64,
+    ) -> Result<bool, ScanError> {
+        let anchor = base + at as u64;
+        let (back_min, back_max) = prog.back;
+        let Some(latest_start) = anchor.checked_sub(back_min as u64) else { return Ok(false) };
+        if let Some((first, last)) = verify::offset_range(&prog.offset, size) {
+            let earliest_start = if back_max == UNBOUNDED { 0 } else { anchor.saturating_sub(back_max as u64) };
+            if last < earliest_start || first > latest_start {
+                return Ok(false);
+            }
+        }
+        if prog.anchor_is_pattern {
+            return Ok(verify::offset_allows(&prog.offset, anchor, size));
+        }
+        // The bytes the verification may touch, one more on each side for edges.
+        let need_lo = if back_max == UNBOUNDED { 0 } else { anchor.saturating_sub(back_max as u64 + 1) };
+        let need_hi = if prog.fwd_max == UNBOUNDED { size } else { anchor.saturating_add(prog.fwd_max as u64 + 1).min(size) };
+        let win_hi = base + data.len() as u64;
+        let covered = (need_lo >= base || base == 0) && (need_hi <= win_hi || win_hi == size);
+        if covered {
+            return Ok(verify::verify(prog, Hay { data, base, len: size }, at, &mut self.verify));
+        }
+        let len = usize::try_from(need_hi - need_lo).unwrap_or(usize::MAX);
+        let mut buf = std::mem::take(&mut self.fallback);
+        buf.resize(len, 0);
+        let read = input.read_exact_at(&mut buf, need_lo, size);
+        let ok = read.map(|()| {
+            let hay = Hay { data: &buf, base: need_lo, len: size };
+            verify::verify(prog, hay, (anchor - need_lo) as usize, &mut self.verify)
+        });
+        buf.clear();
+        if buf.capacity() > 4 * CHUNK {
+            buf.shrink_to(CHUNK);
+        }
+        self.fallback = buf;
+        ok
     }
 }
+

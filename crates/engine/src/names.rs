@@ -1,0 +1,52 @@
+//! Signature names, stored once in one string.
+//!
+//! A million hash signatures as a million `String`s would cost a million
+//! allocations and their headers; one pool and a vector of end offsets costs
+//! the text plus four bytes a name.
+
+/// Index of a name in a [`NamePool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct NameId(pub(crate) u32);
+
+#[derive(Debug, Default)]
+pub(crate) struct NamePool {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl NamePool {
+    pub(crate) fn push(&mut self, name: &str) -> NameId {
+        let id = NameId(self.ends.len() as u32);
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u32);
+        id
+    }
+
+    pub(crate) fn get(&self, id: NameId) -> &str {
+        let i = id.0 as usize;
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) as usize };
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let mut pool = NamePool::default();
+        let a = pool.push("Eicar-Test-Signature");
+        let b = pool.push("");
+        let c = pool.push("Win.Trojan.Agent-1");
+        assert_eq!(pool.get(a), "Eicar-Test-Signature");
+        assert_eq!(pool.get(b), "");
+        assert_eq!(pool.get(c), "Win.Trojan.Agent-1");
+    }
+}

@@ -1,0 +1,368 @@
+//! Checks a whole body signature around an anchor hit.
+//!
+//! The anchor splits a pattern in two: the elements after it are matched
+//! forwards from the anchor and only need to exist; the elements before it are
+//! matched backwards, and each way of matching them gives a start position that
+//! the signature's offset must allow. Gaps and alternatives make this a search;
+//! failed (element, position) pairs are remembered so that no pair is tried
+//! twice, and a step budget bounds the work on hostile data.
+
+use std::collections::HashSet;
+
+use aether_sigs::{ByteMatch, CharClass, Offset};
+
+use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
+
+/// Steps one verification may take before it gives up (and reports no match).
+const STEP_BUDGET: u64 = 4_000_000;
+
+/// The bytes available to a verification: `data` holds the file's bytes from
+/// absolute offset `base`; `len` is the length of the scanned file.
+#[derive(Clone, Copy)]
+pub(crate) struct Hay<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) base: u64,
+    pub(crate) len: u64,
+}
+
+/// Reusable verification state.
+#[derive(Default)]
+pub(crate) struct VerifyScratch {
+    failed: HashSet<(u32, usize)>,
+    /// Verifications that ran out of budget (reported as a scan warning).
+    pub(crate) exhausted: u64,
+}
+
+/// ClamAV's boundary classes for `(B)`: 1 = may precede a word, 2 = may follow
+/// one, 3 = both.
+fn boundary_class(b: u8) -> u8 {
+    match b {
+        b' ' | b'-' | b'/' | b'_' => 3,
+        b'.' | b'<' | b'@' => 1,
+        b'\n' | b'\r' | b'"' | b'\'' | b'=' | b'>' => 2,
+        _ => 0,
+    }
+}
+
+pub(crate) fn offset_allows(offset: &Offset, start: u64, len: u64) -> bool {
+    match *offset {
+        Offset::Any => true,
+        Offset::Absolute { at, shift } => start >= at && start - at <= shift,
+        Offset::FromEnd { back, shift } => {
+            len >= back && start >= len - back && start - (len - back) <= shift
+        }
+        _ => false,
+    }
+}
+
+/// The range of start positions an offset allows, if it is bounded.
+pub(crate) fn offset_range(offset: &Offset, len: u64) -> Option<(u64, u64)> {
+    match *offset {
+        Offset::Absolute { at, shift } => Some((at, at.saturating_add(shift))),
+        Offset::FromEnd { back, shift } => {
+            let at = len.checked_sub(back)?;
+            Some((at, at.saturating_add(shift)))
+        }
+        Offset::Any => None,
+        // Not compiled; never reached.
+        _ => Some((1, 0)),
+    }
+}
+
+struct Verifier<'a> {
+    hay: Hay<'a>,
+    prog: &'a Program,
+    scratch: &'a mut VerifyScratch,
+    steps: u64,
+}
+
+/// Whether `prog` matches with its anchor starting at `data[at]`.
+pub(crate) fn verify(prog: &Program, hay: Hay<'_>, at: usize, scratch: &mut VerifyScratch) -> bool {
+    scratch.failed.clear();
+    let mut v = Verifier { hay, prog, scratch, steps: 0 };
+    let end = at + prog.anchor_len;
+    if hay.data.get(at..end).is_none() {
+        return false;
+    }
+    let ok = v.forward(prog.anchor_at + prog.anchor_len, end) && {
+        v.scratch.failed.clear();
+        v.backward(prog.anchor_at, at)
+    };
+    if v.steps > STEP_BUDGET {
+        v.scratch.exhausted += 1;
+    }
+    ok
+}
+
+fn matches_at(branch: &[ByteMatch], data: &[u8], pos: usize) -> bool {
+    data.get(pos..pos + branch.len())
+        .is_some_and(|s| branch.iter().zip(s).all(|(m, b)| m.matches(*b)))
+}
+
+impl Verifier<'_> {
+    fn data(&self) -> &[u8] {
+        self.hay.data
+    }
+
+    fn at_file_start(&self, pos: usize) -> bool {
+        self.hay.base + pos as u64 == 0
+    }
+
+    fn at_file_end(&self, pos: usize) -> bool {
+        self.hay.base + pos as u64 >= self.hay.len
+    }
+
+    fn tick(&mut self) -> bool {
+        self.steps += 1;
+        self.steps <= STEP_BUDGET
+    }
+
+    /// Consumption of a class inside the pattern at `pos`: bytes eaten, if any.
+    fn class_len(&self, class: CharClass, negated: bool, pos: usize) -> Option<usize> {
+        let d = self.data();
+        let b = *d.get(pos)?;
+        let (hit, len) = match class {
+            CharClass::Boundary => (boundary_class(b) != 0, 1),
+            CharClass::NonAlnum => (!b.is_ascii_alphanumeric(), 1),
+            CharClass::Line => {
+                if b == b'\n' {
+                    (true, 1)
+                } else if b == b'\r' && d.get(pos + 1) == Some(&b'\n') {
+                    (true, 2)
+                } else {
+                    (false, 1)
+                }
+            }
+        };
+        match (hit, negated) {
+            (true, false) => Some(len),
+            (false, true) => Some(1),
+            _ => None,
+        }
+    }
+
+    fn right_edge_ok(&self, edge: Option<Edge>, pos: usize) -> bool {
+        let Some(Edge { class, negated }) = edge else { return true };
+        let next = if self.at_file_end(pos) { None } else { self.data().get(pos).copied() };
+        let hit = match (class, next) {
+            (_, None) => true,
+            (CharClass::Boundary, Some(b)) => boundary_class(b) >= 2,
+            (CharClass::Line, Some(b)) => {
+                b == b'\n' || (b == b'\r' && self.data().get(pos + 1) == Some(&b'\n'))
+            }
+            (CharClass::NonAlnum, Some(b)) => !b.is_ascii_alphanumeric(),
+        };
+        hit != negated
+    }
+
+    fn start_ok(&self, pos: usize) -> bool {
+        let start = self.hay.base + pos as u64;
+        if !offset_allows(&self.prog.offset, start, self.hay.len) {
+            return false;
+        }
+        let Some(Edge { class, negated }) = self.prog.left else { return true };
+        let prev = if self.at_file_start(pos) { None } else { pos.checked_sub(1).and_then(|p| self.data().get(p).copied()) };
+        let hit = match (class, prev) {
+            (_, None) => true,
+            (CharClass::Boundary, Some(b)) => matches!(boundary_class(b), 1 | 3),
+            (CharClass::Line, Some(b)) => b == b'\n',
+            (CharClass::NonAlnum, Some(b)) => !b.is_ascii_alphanumeric(),
+        };
+        hit != negated
+    }
+
+    /// Matches `elems[i..]` from `pos` to the end of the pattern.
+    fn forward(&mut self, mut i: usize, mut pos: usize) -> bool {
+        let elems = &self.prog.elems;
+        loop {
+            if !self.tick() {
+                return false;
+            }
+            let Some(elem) = elems.get(i) else {
+                return self.right_edge_ok(self.prog.right, pos);
+            };
+            match elem {
+                Elem::Byte(m) => match self.data().get(pos) {
+                    Some(b) if m.matches(*b) => {
+                        i += 1;
+                        pos += 1;
+                    }
+                    _ => return false,
+                },
+                Elem::NegAlt { len, branches } => {
+                    if pos + len > self.data().len()
+                        || branches.iter().any(|br| matches_at(br, self.data(), pos))
+                    {
+                        return false;
+                    }
+                    i += 1;
+                    pos += len;
+                }
+                Elem::Class { class, negated } => match self.class_len(*class, *negated, pos) {
+                    Some(n) => {
+                        i += 1;
+                        pos += n;
+                    }
+                    None => return false,
+                },
+                Elem::Alt(branches) => {
+                    let key = (i as u32, pos);
+                    if self.scratch.failed.contains(&key) {
+                        return false;
+                    }
+                    for br in branches.iter() {
+                        if matches_at(br, self.data(), pos) && self.forward(i + 1, pos + br.len()) {
+                            return true;
+                        }
+                    }
+                    self.scratch.failed.insert(key);
+                    return false;
+                }
+                Elem::Gap { min, max } => {
+                    let key = (i as u32, pos);
+                    if self.scratch.failed.contains(&key) {
+                        return false;
+                    }
+                    let len = self.data().len();
+                    let Some(lo) = pos.checked_add(*min).filter(|lo| *lo <= len) else {
+                        return false;
+                    };
+                    let hi = if *max == UNBOUNDED { len } else { pos.saturating_add(*max).min(len) };
+                    // When an exact byte follows, jump between its occurrences.
+                    let next_exact = match elems.get(i + 1) {
+                        Some(Elem::Byte(m)) if m.is_exact() => Some(m.value),
+                        _ => None,
+                    };
+                    let mut p = lo;
+                    while p <= hi {
+                        if let Some(b) = next_exact {
+                            match self.data().get(p..(hi + 1).min(len)).and_then(|s| memchr::memchr(b, s)) {
+                                Some(k) => p += k,
+                                None => break,
+                            }
+                        }
+                        if self.forward(i + 1, p) {
+                            return true;
+                        }
+                        if self.steps > STEP_BUDGET {
+                            return false;
+                        }
+                        p += 1;
+                    }
+                    self.scratch.failed.insert(key);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Matches `elems[..i]` so that they end at `pos`, and checks the start.
+    fn backward(&mut self, mut i: usize, mut pos: usize) -> bool {
+        let elems = &self.prog.elems;
+        loop {
+            if !self.tick() {
+                return false;
+            }
+            if i == 0 {
+                return self.start_ok(pos);
+            }
+            let elem = &elems[i - 1];
+            match elem {
+                Elem::Byte(m) => match pos.checked_sub(1).and_then(|p| self.data().get(p)) {
+                    Some(b) if m.matches(*b) => {
+                        i -= 1;
+                        pos -= 1;
+                    }
+                    _ => return false,
+                },
+                Elem::NegAlt { len, branches } => {
+                    let Some(p) = pos.checked_sub(*len) else { return false };
+                    if branches.iter().any(|br| matches_at(br, self.data(), p)) {
+                        return false;
+                    }
+                    i -= 1;
+                    pos = p;
+                }
+                Elem::Class { class, negated } => {
+                    // A line marker may have eaten "\n" or "\r\n"; try both.
+                    let cands: &[usize] = if *class == CharClass::Line && !negated { &[1, 2] } else { &[1] };
+                    let key = (u32::MAX - i as u32, pos);
+                    if cands.len() > 1 && self.scratch.failed.contains(&key) {
+                        return false;
+                    }
+                    let mut ok_starts = [None, None];
+                    for (k, n) in cands.iter().enumerate() {
+                        if let Some(p) = pos.checked_sub(*n)
+                            && self.class_len(*class, *negated, p) == Some(*n)
+                        {
+                            ok_starts[k] = Some(p);
+                        }
+                    }
+                    match ok_starts {
+                        [Some(p), None] | [None, Some(p)] => {
+                            i -= 1;
+                            pos = p;
+                        }
+                        [Some(a), Some(b)] => {
+                            if self.backward(i - 1, a) || self.backward(i - 1, b) {
+                                return true;
+                            }
+                            self.scratch.failed.insert(key);
+                            return false;
+                        }
+                        [None, None] => return false,
+                    }
+                }
+                Elem::Alt(branches) => {
+                    let key = (u32::MAX - i as u32, pos);
+                    if self.scratch.failed.contains(&key) {
+                        return false;
+                    }
+                    for br in branches.iter() {
+                        if let Some(p) = pos.checked_sub(br.len())
+                            && matches_at(br, self.data(), p)
+                            && self.backward(i - 1, p)
+                        {
+                            return true;
+                        }
+                    }
+                    self.scratch.failed.insert(key);
+                    return false;
+                }
+                Elem::Gap { min, max } => {
+                    let key = (u32::MAX - i as u32, pos);
+                    if self.scratch.failed.contains(&key) {
+                        return false;
+                    }
+                    let Some(hi) = pos.checked_sub(*min) else { return false };
+                    let lo = if *max == UNBOUNDED { 0 } else { pos.saturating_sub(*max) };
+                    // When an exact byte precedes, jump between its occurrences.
+                    let prev_exact = match i.checked_sub(2).and_then(|k| elems.get(k)) {
+                        Some(Elem::Byte(m)) if m.is_exact() => Some(m.value),
+                        _ => None,
+                    };
+                    let mut p = hi;
+                    loop {
+                        if let Some(b) = prev_exact {
+                            // Candidate ends p need data[p - 1] == b, for p in lo+1..=p.
+                            let from = lo.max(1) - 1;
+                            match self.data().get(from..p).and_then(|s| memchr::memrchr(b, s)) {
+                                Some(k) => p = from + k + 1,
+                                None => break,
+                            }
+                        }
+                        if self.backward(i - 1, p) {
+                            return true;
+                        }
+                        if self.steps > STEP_BUDGET || p <= lo {
+                            break;
+                        }
+                        p -= 1;
+                    }
+                    self.scratch.failed.insert(key);
+                    return false;
+                }
+            }
+        }
+    }
+}
