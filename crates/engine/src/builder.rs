@@ -1,7 +1,7 @@
 //! The compiler: signatures in, [`CompiledDb`] out.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use aether_sigs::{BodySig, HashSig, SignatureSink, Unsupported};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
 use crate::Engine;
@@ -21,8 +21,6 @@ pub(crate) struct CompiledDb {
     /// Programs of anchor `k`: `anchor_programs[anchor_spans[k].0..anchor_spans[k].1]`.
     pub(crate) anchor_spans: Vec<(u32, u32)>,
     pub(crate) anchor_programs: Vec<u32>,
-    /// Longest anchor, so that windows overlap enough to find every anchor once.
-    pub(crate) max_anchor: usize,
 }
 
 /// Collects signatures from the loader and compiles them into an [`Engine`].
@@ -47,7 +45,13 @@ impl EngineBuilder {
 
     /// Compiles what was collected.
     pub fn build(self) -> Result<Engine, BuildError> {
-        let EngineBuilder { mut names, mut hashes, mut allow, programs, anchors } = self;
+        let EngineBuilder {
+            mut names,
+            mut hashes,
+            mut allow,
+            programs,
+            anchors,
+        } = self;
         hashes.finish();
         allow.finish();
         names.shrink();
@@ -61,7 +65,6 @@ impl EngineBuilder {
             anchor_programs.extend_from_slice(progs);
             anchor_spans.push((start, anchor_programs.len() as u32));
         }
-        let max_anchor = anchors.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
         let automaton = if anchors.is_empty() {
             None
         } else {
@@ -83,7 +86,6 @@ impl EngineBuilder {
                 automaton,
                 anchor_spans,
                 anchor_programs,
-                max_anchor,
             },
         })
     }
@@ -92,7 +94,8 @@ impl EngineBuilder {
 impl SignatureSink for EngineBuilder {
     fn hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
         let name = self.names.push(sig.name);
-        self.hashes.insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
+        self.hashes
+            .insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())
     }
 
@@ -108,7 +111,8 @@ impl SignatureSink for EngineBuilder {
 
     fn allow(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
         let name = self.names.push(sig.name);
-        self.allow.insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
+        self.allow
+            .insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())
     }
 }

@@ -5,8 +5,16 @@ use aether_sigs::{DbFormat, LoadError, Loader, SignatureSink};
 
 /// Each built-in file: display name, format, contents.
 pub const FILES: &[(&str, DbFormat, &str)] = &[
-    ("builtin:aether.hsb", DbFormat::Hsb, include_str!("../builtin/aether.hsb")),
-    ("builtin:aether.ndb", DbFormat::Ndb, include_str!("../builtin/aether.ndb")),
+    (
+        "builtin:aether.hsb",
+        DbFormat::Hsb,
+        include_str!("../builtin/aether.hsb"),
+    ),
+    (
+        "builtin:aether.ndb",
+        DbFormat::Ndb,
+        include_str!("../builtin/aether.ndb"),
+    ),
 ];
 
 /// Loads the built-in database into `sink`.

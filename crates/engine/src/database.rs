@@ -29,7 +29,11 @@ impl DbSources {
         let dir = Path::new(CLAMAV_DB_DIR);
         DbSources {
             builtin: true,
-            paths: if dir.is_dir() { vec![dir.to_path_buf()] } else { Vec::new() },
+            paths: if dir.is_dir() {
+                vec![dir.to_path_buf()]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -38,7 +42,10 @@ impl DbSources {
         if paths.is_empty() {
             DbSources::default_sources()
         } else {
-            DbSources { builtin: false, paths: paths.to_vec() }
+            DbSources {
+                builtin: false,
+                paths: paths.to_vec(),
+            }
         }
     }
 }

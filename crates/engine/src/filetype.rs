@@ -50,7 +50,9 @@ pub fn detect(head: &[u8]) -> FileType {
     match head {
         [b'M', b'Z', ..] => FileType::Pe,
         [0x7f, b'E', b'L', b'F', ..] => FileType::Elf,
-        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..] | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..] => FileType::MachO,
+        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..] | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..] => {
+            FileType::MachO
+        }
         // Universal binaries share 0xcafebabe with Java classes; a Mach-O fat
         // header holds a small architecture count where a class file holds its
         // version (45 and up).
@@ -58,7 +60,11 @@ pub fn detect(head: &[u8]) -> FileType {
             FileType::MachO
         }
         _ if is_text(head) => {
-            if looks_like_html(head) { FileType::Html } else { FileType::Text }
+            if looks_like_html(head) {
+                FileType::Html
+            } else {
+                FileType::Text
+            }
         }
         _ => FileType::BinaryData,
     }
@@ -71,13 +77,24 @@ fn is_text(head: &[u8]) -> bool {
         // A multi-byte character cut at the end of the head is still text.
         Err(e) => e.error_len().is_none(),
     };
-    valid && head.iter().all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+    valid
+        && head
+            .iter()
+            .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
 }
 
 fn looks_like_html(head: &[u8]) -> bool {
-    const TAGS: &[&[u8]] = &[b"<html", b"<!doctype html", b"<head", b"<body", b"<script", b"<iframe"];
+    const TAGS: &[&[u8]] = &[
+        b"<html",
+        b"<!doctype html",
+        b"<head",
+        b"<body",
+        b"<script",
+        b"<iframe",
+    ];
     let lower: Vec<u8> = head.iter().map(|b| b.to_ascii_lowercase()).collect();
-    TAGS.iter().any(|t| memchr::memmem::find(&lower, t).is_some())
+    TAGS.iter()
+        .any(|t| memchr::memmem::find(&lower, t).is_some())
 }
 
 #[cfg(test)]
@@ -88,9 +105,18 @@ mod tests {
     fn recognizes_executables_and_text() {
         assert_eq!(detect(b"MZ\x90\x00"), FileType::Pe);
         assert_eq!(detect(b"\x7fELF\x02\x01"), FileType::Elf);
-        assert_eq!(detect(&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1]), FileType::MachO);
-        assert_eq!(detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2]), FileType::MachO);
-        assert_eq!(detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]), FileType::BinaryData);
+        assert_eq!(
+            detect(&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1]),
+            FileType::MachO
+        );
+        assert_eq!(
+            detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2]),
+            FileType::MachO
+        );
+        assert_eq!(
+            detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]),
+            FileType::BinaryData
+        );
         assert_eq!(detect(b"hello world\n"), FileType::Text);
         assert_eq!(detect(b"<!DOCTYPE html><html>"), FileType::Html);
         assert_eq!(detect(b"abc\x00def"), FileType::BinaryData);

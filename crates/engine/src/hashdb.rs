@@ -22,7 +22,9 @@ pub(crate) struct HashTable<const N: usize> {
 
 impl<const N: usize> HashTable<N> {
     pub(crate) fn insert(&mut self, digest: &[u8], size: Option<u64>, name: NameId) {
-        let Ok(d) = <[u8; N]>::try_from(digest) else { return };
+        let Ok(d) = <[u8; N]>::try_from(digest) else {
+            return;
+        };
         match size {
             Some(s) => self.sized.push((s, d, name)),
             None => self.wild.push((d, name)),
@@ -30,8 +32,8 @@ impl<const N: usize> HashTable<N> {
     }
 
     pub(crate) fn finish(&mut self) {
-        self.sized.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        self.wild.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.sized.sort_unstable_by_key(|e| (e.0, e.1));
+        self.wild.sort_unstable_by_key(|e| e.0);
         self.sizes = self.sized.iter().map(|e| e.0).collect();
         self.sizes.dedup();
         self.sized.shrink_to_fit();
@@ -50,7 +52,9 @@ impl<const N: usize> HashTable<N> {
 
     /// Every signature matching `digest` at `size`: sized ones first, then `*`.
     pub(crate) fn lookup(&self, digest: &[u8], size: u64, out: &mut Vec<NameId>) {
-        let Ok(d) = <[u8; N]>::try_from(digest) else { return };
+        let Ok(d) = <[u8; N]>::try_from(digest) else {
+            return;
+        };
         let start = self.sized.partition_point(|e| (e.0, e.1) < (size, d));
         out.extend(
             self.sized[start..]
@@ -59,7 +63,12 @@ impl<const N: usize> HashTable<N> {
                 .map(|e| e.2),
         );
         let start = self.wild.partition_point(|e| e.0 < d);
-        out.extend(self.wild[start..].iter().take_while(|e| e.0 == d).map(|e| e.1));
+        out.extend(
+            self.wild[start..]
+                .iter()
+                .take_while(|e| e.0 == d)
+                .map(|e| e.1),
+        );
     }
 }
 
@@ -102,7 +111,13 @@ pub(crate) struct Digests {
 }
 
 impl HashDb {
-    pub(crate) fn insert(&mut self, kind: HashKind, digest: &[u8], size: Option<u64>, name: NameId) {
+    pub(crate) fn insert(
+        &mut self,
+        kind: HashKind,
+        digest: &[u8],
+        size: Option<u64>,
+        name: NameId,
+    ) {
         match kind {
             HashKind::Md5 => self.md5.insert(digest, size, name),
             HashKind::Sha1 => self.sha1.insert(digest, size, name),

@@ -21,11 +21,20 @@ pub(crate) enum Elem {
     /// One of the branches (branch lengths may differ).
     Alt(Box<[Box<[ByteMatch]>]>),
     /// `len` bytes equal to none of the branches.
-    NegAlt { len: usize, branches: Box<[Box<[ByteMatch]>]> },
+    NegAlt {
+        len: usize,
+        branches: Box<[Box<[ByteMatch]>]>,
+    },
     /// A character class inside the pattern: consumes its byte(s).
-    Class { class: CharClass, negated: bool },
+    Class {
+        class: CharClass,
+        negated: bool,
+    },
     /// `min..=max` arbitrary bytes; `max == UNBOUNDED` for `*` and `{n-}`.
-    Gap { min: usize, max: usize },
+    Gap {
+        min: usize,
+        max: usize,
+    },
 }
 
 impl Elem {
@@ -38,7 +47,10 @@ impl Elem {
                 (lens.clone().min().unwrap_or(0), lens.max().unwrap_or(0))
             }
             Elem::NegAlt { len, .. } => (*len, *len),
-            Elem::Class { class: CharClass::Line, negated: false } => (1, 2),
+            Elem::Class {
+                class: CharClass::Line,
+                negated: false,
+            } => (1, 2),
             Elem::Class { .. } => (1, 1),
             Elem::Gap { min, max } => (*min, *max),
         }
@@ -87,11 +99,17 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
     let mut left = None;
     let mut right = None;
     if let Some((Token::Class { class, negated }, rest)) = tokens.split_first() {
-        left = Some(Edge { class: *class, negated: *negated });
+        left = Some(Edge {
+            class: *class,
+            negated: *negated,
+        });
         tokens = rest;
     }
     if let Some((Token::Class { class, negated }, rest)) = tokens.split_last() {
-        right = Some(Edge { class: *class, negated: *negated });
+        right = Some(Edge {
+            class: *class,
+            negated: *negated,
+        });
         tokens = rest;
     }
     let mut elems = Vec::with_capacity(tokens.len());
@@ -102,31 +120,49 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
                 min: *min as usize,
                 max: max.map_or(UNBOUNDED, |m| m as usize),
             },
-            Token::Alt { branches, negated: false } => {
-                Elem::Alt(branches.iter().map(|b| b.clone().into_boxed_slice()).collect())
-            }
-            Token::Alt { branches, negated: true } => {
+            Token::Alt {
+                branches,
+                negated: false,
+            } => Elem::Alt(
+                branches
+                    .iter()
+                    .map(|b| b.clone().into_boxed_slice())
+                    .collect(),
+            ),
+            Token::Alt {
+                branches,
+                negated: true,
+            } => {
                 let len = branches.first().map_or(0, |b| b.len());
                 if branches.iter().any(|b| b.len() != len) {
                     return Err(Unsupported("negated alternatives of different lengths"));
                 }
                 Elem::NegAlt {
                     len,
-                    branches: branches.iter().map(|b| b.clone().into_boxed_slice()).collect(),
+                    branches: branches
+                        .iter()
+                        .map(|b| b.clone().into_boxed_slice())
+                        .collect(),
                 }
             }
-            Token::Class { class, negated } => Elem::Class { class: *class, negated: *negated },
+            Token::Class { class, negated } => Elem::Class {
+                class: *class,
+                negated: *negated,
+            },
         };
         // Merge adjacent gaps: `{2}*` is one gap.
-        if let (Some(Elem::Gap { min: m0, max: x0 }), Elem::Gap { min, max }) = (elems.last_mut(), &e) {
+        if let (Some(Elem::Gap { min: m0, max: x0 }), Elem::Gap { min, max }) =
+            (elems.last_mut(), &e)
+        {
             *m0 = sat_add(*m0, *min);
             *x0 = sat_add(*x0, *max);
             continue;
         }
         elems.push(e);
     }
-    let (anchor_at, anchor_len) =
-        best_anchor(&elems).ok_or(Unsupported("body signatures without a static byte to anchor on"))?;
+    let (anchor_at, anchor_len) = best_anchor(&elems).ok_or(Unsupported(
+        "body signatures without a static byte to anchor on",
+    ))?;
     let anchor: Vec<u8> = elems[anchor_at..anchor_at + anchor_len]
         .iter()
         .map(|e| match e {
@@ -134,11 +170,15 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
             _ => 0,
         })
         .collect();
-    let back = elems[..anchor_at].iter().fold((0usize, 0usize), |(lo, hi), e| {
-        let (a, b) = e.len_range();
-        (sat_add(lo, a), sat_add(hi, b))
-    });
-    let fwd_max = elems[anchor_at..].iter().fold(0usize, |acc, e| sat_add(acc, e.len_range().1));
+    let back = elems[..anchor_at]
+        .iter()
+        .fold((0usize, 0usize), |(lo, hi), e| {
+            let (a, b) = e.len_range();
+            (sat_add(lo, a), sat_add(hi, b))
+        });
+    let fwd_max = elems[anchor_at..]
+        .iter()
+        .fold(0usize, |acc, e| sat_add(acc, e.len_range().1));
     let anchor_is_pattern = anchor_len == elems.len() && left.is_none() && right.is_none();
     Ok((
         Program {
@@ -219,12 +259,17 @@ mod tests {
             offset: Offset::Any,
             pattern: HexPattern { tokens },
         };
-        compile(&sig, NameId(0)).map(|(p, _)| p.elems.into_vec()).unwrap_or_default()
+        compile(&sig, NameId(0))
+            .map(|(p, _)| p.elems.into_vec())
+            .unwrap_or_default()
     }
 
     #[test]
     fn anchor_prefers_rare_bytes() {
-        let mut elems: Vec<Elem> = [0u8, 0, 0, 0].iter().map(|b| Elem::Byte(ByteMatch::exact(*b))).collect();
+        let mut elems: Vec<Elem> = [0u8, 0, 0, 0]
+            .iter()
+            .map(|b| Elem::Byte(ByteMatch::exact(*b)))
+            .collect();
         elems.push(Elem::Gap { min: 1, max: 1 });
         elems.extend(b"MZ".iter().map(|b| Elem::Byte(ByteMatch::exact(*b))));
         assert_eq!(best_anchor(&elems), Some((5, 2)));
@@ -234,13 +279,22 @@ mod tests {
     fn adjacent_gaps_merge() {
         let t = vec![
             Token::Byte(ByteMatch::exact(1)),
-            Token::Gap { min: 2, max: Some(2) },
+            Token::Gap {
+                min: 2,
+                max: Some(2),
+            },
             Token::Gap { min: 0, max: None },
             Token::Byte(ByteMatch::exact(2)),
         ];
         let e = elems_of(t);
         assert_eq!(e.len(), 3);
-        assert_eq!(e[1], Elem::Gap { min: 2, max: UNBOUNDED });
+        assert_eq!(
+            e[1],
+            Elem::Gap {
+                min: 2,
+                max: UNBOUNDED
+            }
+        );
     }
 
     #[test]
@@ -249,7 +303,9 @@ mod tests {
             name: "t",
             target: TargetType::Any,
             offset: Offset::Any,
-            pattern: HexPattern { tokens: vec![Token::Byte(ByteMatch::ANY), Token::Byte(ByteMatch::ANY)] },
+            pattern: HexPattern {
+                tokens: vec![Token::Byte(ByteMatch::ANY), Token::Byte(ByteMatch::ANY)],
+            },
         };
         assert!(compile(&sig, NameId(0)).is_err());
     }

@@ -27,8 +27,10 @@ use crate::verify::{self, Hay, VerifyScratch};
 
 /// Bytes read per window.
 const CHUNK: usize = 1 << 20;
-/// Bytes of the previous window kept in front of the next one.
+/// Bytes of the previous window kept in front of the next one; at least the
+/// longest anchor, so an anchor cut by a window boundary is found whole.
 const KEEP: usize = 64 << 10;
+const _: () = assert!(KEEP >= crate::pattern::MAX_ANCHOR);
 
 /// One signature that matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,21 +68,33 @@ enum Input<'a> {
 
 impl Input<'_> {
     /// Reads exactly `buf.len()` bytes at `offset`, or says the file shrank.
-    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64, size: u64) -> Result<(), ScanError> {
+    fn read_exact_at(
+        &self,
+        mut buf: &mut [u8],
+        mut offset: u64,
+        size: u64,
+    ) -> Result<(), ScanError> {
         match self {
             Input::Bytes(d) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                let src = d.get(start..start.saturating_add(buf.len())).ok_or(ScanError::Changed {
-                    expected: size,
-                    actual: d.len() as u64,
-                })?;
+                let src =
+                    d.get(start..start.saturating_add(buf.len()))
+                        .ok_or(ScanError::Changed {
+                            expected: size,
+                            actual: d.len() as u64,
+                        })?;
                 buf.copy_from_slice(src);
                 Ok(())
             }
             Input::File(f) => {
                 while !buf.is_empty() {
                     match f.read_at(buf, offset) {
-                        Ok(0) => return Err(ScanError::Changed { expected: size, actual: offset }),
+                        Ok(0) => {
+                            return Err(ScanError::Changed {
+                                expected: size,
+                                actual: offset,
+                            });
+                        }
                         Ok(n) => {
                             buf = &mut buf[n..];
                             offset += n as u64;
@@ -180,12 +194,23 @@ impl<'e> Scanner<'e> {
     /// Scans a stream of unknown length (standard input). The stream is read
     /// into memory up to `max_scansize` bytes; a longer one is not scanned
     /// and reported as [`LimitExceeded::MaxScanSize`], as clamscan does.
-    pub fn scan_reader(&mut self, reader: &mut dyn Read, limits: &Limits) -> Result<ScanOutcome, ScanError> {
-        let cap = if limits.max_scansize == 0 { u64::MAX } else { limits.max_scansize };
+    pub fn scan_reader(
+        &mut self,
+        reader: &mut dyn Read,
+        limits: &Limits,
+    ) -> Result<ScanOutcome, ScanError> {
+        let cap = if limits.max_scansize == 0 {
+            u64::MAX
+        } else {
+            limits.max_scansize
+        };
         let mut data = Vec::new();
         reader.take(cap.saturating_add(1)).read_to_end(&mut data)?;
         if data.len() as u64 > cap {
-            return Ok(ScanOutcome { limit: Some(LimitExceeded::MaxScanSize), ..Default::default() });
+            return Ok(ScanOutcome {
+                limit: Some(LimitExceeded::MaxScanSize),
+                ..Default::default()
+            });
         }
         self.scan_bytes(&data, limits)
     }
@@ -198,7 +223,12 @@ impl<'e> Scanner<'e> {
         }
     }
 
-    fn scan_input(&mut self, input: Input<'_>, size: u64, limits: &Limits) -> Result<ScanOutcome, ScanError> {
+    fn scan_input(
+        &mut self,
+        input: Input<'_>,
+        size: u64,
+        limits: &Limits,
+    ) -> Result<ScanOutcome, ScanError> {
         let started = Instant::now();
         let mut outcome = ScanOutcome::default();
         if limits.max_filesize != 0 && size > limits.max_filesize {
@@ -237,7 +267,15 @@ impl<'e> Scanner<'e> {
             }
             Input::File(_) => {
                 let mut window = std::mem::take(&mut self.window);
-                let result = self.scan_windows(&input, &mut window, &mut hashers, &mut st, limits, started, fp_needed);
+                let result = self.scan_windows(
+                    &input,
+                    &mut window,
+                    &mut hashers,
+                    &mut st,
+                    limits,
+                    started,
+                    fp_needed,
+                );
                 self.window = window;
                 if let Some(limit) = result? {
                     outcome.limit = Some(limit);
@@ -266,7 +304,9 @@ impl<'e> Scanner<'e> {
         outcome.detections = self
             .found
             .iter()
-            .map(|id| Detection { name: db.names.get(*id).to_string() })
+            .map(|id| Detection {
+                name: db.names.get(*id).to_string(),
+            })
             .collect();
         Ok(outcome)
     }
@@ -322,7 +362,9 @@ impl<'e> Scanner<'e> {
         st: &mut ScanState,
     ) -> Result<(), ScanError> {
         let db = &self.engine.db;
-        let Some(ac) = &db.automaton else { return Ok(()) };
+        let Some(ac) = &db.automaton else {
+            return Ok(());
+        };
         for m in ac.find_overlapping_iter(data) {
             if m.end() <= fresh {
                 continue;
@@ -362,9 +404,15 @@ impl<'e> Scanner<'e> {
     ) -> Result<bool, ScanError> {
         let anchor = base + at as u64;
         let (back_min, back_max) = prog.back;
-        let Some(latest_start) = anchor.checked_sub(back_min as u64) else { return Ok(false) };
+        let Some(latest_start) = anchor.checked_sub(back_min as u64) else {
+            return Ok(false);
+        };
         if let Some((first, last)) = verify::offset_range(&prog.offset, size) {
-            let earliest_start = if back_max == UNBOUNDED { 0 } else { anchor.saturating_sub(back_max as u64) };
+            let earliest_start = if back_max == UNBOUNDED {
+                0
+            } else {
+                anchor.saturating_sub(back_max as u64)
+            };
             if last < earliest_start || first > latest_start {
                 return Ok(false);
             }
@@ -373,19 +421,40 @@ impl<'e> Scanner<'e> {
             return Ok(verify::offset_allows(&prog.offset, anchor, size));
         }
         // The bytes the verification may touch, one more on each side for edges.
-        let need_lo = if back_max == UNBOUNDED { 0 } else { anchor.saturating_sub(back_max as u64 + 1) };
-        let need_hi = if prog.fwd_max == UNBOUNDED { size } else { anchor.saturating_add(prog.fwd_max as u64 + 1).min(size) };
+        let need_lo = if back_max == UNBOUNDED {
+            0
+        } else {
+            anchor.saturating_sub(back_max as u64 + 1)
+        };
+        let need_hi = if prog.fwd_max == UNBOUNDED {
+            size
+        } else {
+            anchor.saturating_add(prog.fwd_max as u64 + 1).min(size)
+        };
         let win_hi = base + data.len() as u64;
         let covered = (need_lo >= base || base == 0) && (need_hi <= win_hi || win_hi == size);
         if covered {
-            return Ok(verify::verify(prog, Hay { data, base, len: size }, at, &mut self.verify));
+            return Ok(verify::verify(
+                prog,
+                Hay {
+                    data,
+                    base,
+                    len: size,
+                },
+                at,
+                &mut self.verify,
+            ));
         }
         let len = usize::try_from(need_hi - need_lo).unwrap_or(usize::MAX);
         let mut buf = std::mem::take(&mut self.fallback);
         buf.resize(len, 0);
         let read = input.read_exact_at(&mut buf, need_lo, size);
         let ok = read.map(|()| {
-            let hay = Hay { data: &buf, base: need_lo, len: size };
+            let hay = Hay {
+                data: &buf,
+                base: need_lo,
+                len: size,
+            };
             verify::verify(prog, hay, (anchor - need_lo) as usize, &mut self.verify)
         });
         buf.clear();
@@ -396,4 +465,3 @@ impl<'e> Scanner<'e> {
         ok
     }
 }
-

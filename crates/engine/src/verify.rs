@@ -79,7 +79,12 @@ struct Verifier<'a> {
 /// Whether `prog` matches with its anchor starting at `data[at]`.
 pub(crate) fn verify(prog: &Program, hay: Hay<'_>, at: usize, scratch: &mut VerifyScratch) -> bool {
     scratch.failed.clear();
-    let mut v = Verifier { hay, prog, scratch, steps: 0 };
+    let mut v = Verifier {
+        hay,
+        prog,
+        scratch,
+        steps: 0,
+    };
     let end = at + prog.anchor_len;
     if hay.data.get(at..end).is_none() {
         return false;
@@ -142,8 +147,14 @@ impl Verifier<'_> {
     }
 
     fn right_edge_ok(&self, edge: Option<Edge>, pos: usize) -> bool {
-        let Some(Edge { class, negated }) = edge else { return true };
-        let next = if self.at_file_end(pos) { None } else { self.data().get(pos).copied() };
+        let Some(Edge { class, negated }) = edge else {
+            return true;
+        };
+        let next = if self.at_file_end(pos) {
+            None
+        } else {
+            self.data().get(pos).copied()
+        };
         let hit = match (class, next) {
             (_, None) => true,
             (CharClass::Boundary, Some(b)) => boundary_class(b) >= 2,
@@ -160,8 +171,14 @@ impl Verifier<'_> {
         if !offset_allows(&self.prog.offset, start, self.hay.len) {
             return false;
         }
-        let Some(Edge { class, negated }) = self.prog.left else { return true };
-        let prev = if self.at_file_start(pos) { None } else { pos.checked_sub(1).and_then(|p| self.data().get(p).copied()) };
+        let Some(Edge { class, negated }) = self.prog.left else {
+            return true;
+        };
+        let prev = if self.at_file_start(pos) {
+            None
+        } else {
+            pos.checked_sub(1).and_then(|p| self.data().get(p).copied())
+        };
         let hit = match (class, prev) {
             (_, None) => true,
             (CharClass::Boundary, Some(b)) => matches!(boundary_class(b), 1 | 3),
@@ -227,7 +244,11 @@ impl Verifier<'_> {
                     let Some(lo) = pos.checked_add(*min).filter(|lo| *lo <= len) else {
                         return false;
                     };
-                    let hi = if *max == UNBOUNDED { len } else { pos.saturating_add(*max).min(len) };
+                    let hi = if *max == UNBOUNDED {
+                        len
+                    } else {
+                        pos.saturating_add(*max).min(len)
+                    };
                     // When an exact byte follows, jump between its occurrences.
                     let next_exact = match elems.get(i + 1) {
                         Some(Elem::Byte(m)) if m.is_exact() => Some(m.value),
@@ -236,7 +257,11 @@ impl Verifier<'_> {
                     let mut p = lo;
                     while p <= hi {
                         if let Some(b) = next_exact {
-                            match self.data().get(p..(hi + 1).min(len)).and_then(|s| memchr::memchr(b, s)) {
+                            match self
+                                .data()
+                                .get(p..(hi + 1).min(len))
+                                .and_then(|s| memchr::memchr(b, s))
+                            {
                                 Some(k) => p += k,
                                 None => break,
                             }
@@ -276,7 +301,9 @@ impl Verifier<'_> {
                     _ => return false,
                 },
                 Elem::NegAlt { len, branches } => {
-                    let Some(p) = pos.checked_sub(*len) else { return false };
+                    let Some(p) = pos.checked_sub(*len) else {
+                        return false;
+                    };
                     if branches.iter().any(|br| matches_at(br, self.data(), p)) {
                         return false;
                     }
@@ -285,7 +312,11 @@ impl Verifier<'_> {
                 }
                 Elem::Class { class, negated } => {
                     // A line marker may have eaten "\n" or "\r\n"; try both.
-                    let cands: &[usize] = if *class == CharClass::Line && !negated { &[1, 2] } else { &[1] };
+                    let cands: &[usize] = if *class == CharClass::Line && !negated {
+                        &[1, 2]
+                    } else {
+                        &[1]
+                    };
                     let key = (u32::MAX - i as u32, pos);
                     if cands.len() > 1 && self.scratch.failed.contains(&key) {
                         return false;
@@ -334,8 +365,14 @@ impl Verifier<'_> {
                     if self.scratch.failed.contains(&key) {
                         return false;
                     }
-                    let Some(hi) = pos.checked_sub(*min) else { return false };
-                    let lo = if *max == UNBOUNDED { 0 } else { pos.saturating_sub(*max) };
+                    let Some(hi) = pos.checked_sub(*min) else {
+                        return false;
+                    };
+                    let lo = if *max == UNBOUNDED {
+                        0
+                    } else {
+                        pos.saturating_sub(*max)
+                    };
                     // When an exact byte precedes, jump between its occurrences.
                     let prev_exact = match i.checked_sub(2).and_then(|k| elems.get(k)) {
                         Some(Elem::Byte(m)) if m.is_exact() => Some(m.value),
