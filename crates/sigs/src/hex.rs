@@ -67,3 +67,590 @@ pub enum Token {
 pub struct HexPattern {
     pub tokens: Vec<Token>,
 }
+
+/// ClamAV's limit on `[x-y]` ranges (`AC_CH_MAXDIST`).
+pub const SQUARE_RANGE_MAX: u32 = 32;
+/// `{n}` with `1 <= n < 128` is a run of `??`s rather than a split (ClamAV's rule).
+pub const FIXED_GAP_INLINE_LIMIT: u32 = 128;
+/// How deep `(` groups may nest (ClamAV's `ACPATT_ALTN_MAXNEST`).
+pub const MAX_GROUP_NESTING: usize = 15;
+/// How many branches a generic alternate may expand to. ClamAV has no limit and
+/// expands nested groups eagerly; we bound it so a hostile line cannot exhaust memory.
+pub const MAX_ALT_BRANCHES: usize = 4096;
+/// The largest number a range may hold; ClamAV reads them into a C `int`.
+pub const MAX_RANGE_VALUE: u32 = i32::MAX as u32;
+
+/// A hex signature that cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} at column {column}")]
+pub struct HexError {
+    /// 1-based byte position in the hex signature where the problem starts.
+    pub column: usize,
+    pub kind: HexErrorKind,
+}
+
+/// What is wrong with a hex signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HexErrorKind {
+    #[error("empty hex signature")]
+    Empty,
+    #[error("odd number of hex digits")]
+    OddNibbles,
+    #[error("unexpected character {0:?}")]
+    UnexpectedChar(char),
+    #[error("missing closing parenthesis")]
+    UnclosedGroup,
+    #[error("unexpected closing parenthesis")]
+    UnexpectedClose,
+    #[error("'|' outside of an alternative group")]
+    BarOutsideGroup,
+    #[error("empty group '()'")]
+    EmptyGroup,
+    #[error("'!' must be followed by '('")]
+    LoneNegation,
+    #[error("groups nested deeper than {MAX_GROUP_NESTING}")]
+    TooDeep,
+    #[error("alternatives expand to more than {MAX_ALT_BRANCHES} branches")]
+    TooManyBranches,
+    #[error(
+        "negation applies only to alternatives of plain bytes with equal length (generic alternates cannot be negated)"
+    )]
+    NegatedGeneric,
+    #[error("character class (B), (L), (W) inside an alternative")]
+    ClassInAlternative,
+    #[error("{0} inside an alternative (only {{n}} with n < 128 is allowed there)")]
+    WildcardInAlternative(&'static str),
+    #[error("malformed range {0:?}")]
+    MalformedRange(String),
+    #[error("range {min}-{max} has its lower bound above its upper bound")]
+    ReversedRange { min: u32, max: u32 },
+    #[error("number in range is larger than {MAX_RANGE_VALUE}")]
+    RangeTooLarge,
+    #[error("[x-y] range upper bound {0} is above {SQUARE_RANGE_MAX}")]
+    SquareRangeTooLarge(u32),
+    #[error("[x-y] range needs a single byte on one side of it")]
+    SquareRangeSide,
+    #[error("more than two [x-y] ranges in one sub-signature")]
+    TooManySquareRanges,
+    #[error("sub-signature has no two consecutive fixed bytes (ClamAV needs them to index it)")]
+    NoStaticBytes,
+    #[error("empty sub-signature (a '*' or range at the start or end, or two in a row)")]
+    EmptyPart,
+}
+
+impl HexError {
+    fn new(column0: usize, kind: HexErrorKind) -> HexError {
+        HexError { column: column0 + 1, kind }
+    }
+}
+
+/// A parsed element before validation; keeps what the public tokens lose
+/// (which syntax a gap was written in, where things are) for ClamAV's checks.
+#[derive(Debug)]
+enum Item {
+    Byte(ByteMatch),
+    /// `{n}` with `1 <= n < 128`: n any-bytes, not a split.
+    InlineGap(u32),
+    /// `*`, `{..}`: splits the signature into sub-signatures.
+    SplitGap { min: u32, max: Option<u32> },
+    /// `[x-y]`.
+    Square { min: u32, max: u32 },
+    Alt { branches: Vec<Vec<ByteMatch>>, negated: bool },
+    Class { class: CharClass, negated: bool },
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl<'a> Parser<'a> {
+    fn err<T>(&self, at: usize, kind: HexErrorKind) -> Result<T, HexError> {
+        Err(HexError::new(at, kind))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    /// One byte: two of `0-9a-fA-F?`.
+    fn byte(&mut self) -> Result<ByteMatch, HexError> {
+        let start = self.pos;
+        let hi = self.s.get(start).copied();
+        let lo = self.s.get(start + 1).copied();
+        let half = |c: Option<u8>| match c {
+            Some(b'?') => Some((0u8, 0u8)),
+            Some(c) => nibble(c).map(|v| (v, 0xf)),
+            None => None,
+        };
+        let (Some((hv, hm)), Some((lv, lm))) = (half(hi), half(lo)) else {
+            // The first character is a nibble (callers check); the second is not.
+            return match lo {
+                None => self.err(start, HexErrorKind::OddNibbles),
+                Some(c) if is_syntax(c) => self.err(start, HexErrorKind::OddNibbles),
+                Some(c) => self.err(start + 1, HexErrorKind::UnexpectedChar(char::from(c))),
+            };
+        };
+        self.pos += 2;
+        Ok(ByteMatch { value: (hv << 4) | lv, mask: (hm << 4) | lm })
+    }
+
+    /// A decimal number of at most `MAX_RANGE_VALUE`.
+    fn number(&mut self) -> Option<Result<u32, HexError>> {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &c in &self.s[start..self.pos] {
+            v = v * 10 + u64::from(c - b'0');
+            if v > u64::from(MAX_RANGE_VALUE) {
+                return Some(self.err(start, HexErrorKind::RangeTooLarge));
+            }
+        }
+        Some(Ok(v as u32))
+    }
+
+    fn range_text(&self, start: usize, close: u8) -> String {
+        let end = self.s[start..]
+            .iter()
+            .position(|&c| c == close)
+            .map_or(self.s.len(), |p| start + p + 1);
+        String::from_utf8_lossy(&self.s[start..end]).into_owned()
+    }
+
+    /// `{n}`, `{-n}`, `{n-}`, `{n-m}` after the `{`.
+    fn brace(&mut self, start: usize) -> Result<Item, HexError> {
+        let malformed = |p: &Self| p.err(start, HexErrorKind::MalformedRange(p.range_text(start, b'}')));
+        let min = self.number().transpose()?;
+        let item = if self.peek() == Some(b'-') {
+            self.pos += 1;
+            let max = self.number().transpose()?;
+            match (min, max) {
+                (None, None) => return malformed(self),
+                (min, max) => {
+                    let min = min.unwrap_or(0);
+                    if let Some(max) = max
+                        && min > max
+                    {
+                        return self.err(start, HexErrorKind::ReversedRange { min, max });
+                    }
+                    Item::SplitGap { min, max }
+                }
+            }
+        } else {
+            match min {
+                None => return malformed(self),
+                Some(n) if (1..FIXED_GAP_INLINE_LIMIT).contains(&n) => Item::InlineGap(n),
+                Some(n) => Item::SplitGap { min: n, max: Some(n) },
+            }
+        };
+        if self.peek() != Some(b'}') {
+            return malformed(self);
+        }
+        self.pos += 1;
+        Ok(item)
+    }
+
+    /// `[n]` or `[n-m]` after the `[`.
+    fn square(&mut self, start: usize) -> Result<Item, HexError> {
+        let malformed = |p: &Self| p.err(start, HexErrorKind::MalformedRange(p.range_text(start, b']')));
+        let Some(min) = self.number().transpose()? else {
+            return malformed(self);
+        };
+        let max = if self.peek() == Some(b'-') {
+            self.pos += 1;
+            match self.number().transpose()? {
+                Some(m) => m,
+                None => return malformed(self),
+            }
+        } else {
+            min
+        };
+        if self.peek() != Some(b']') {
+            return malformed(self);
+        }
+        self.pos += 1;
+        if min > max {
+            return self.err(start, HexErrorKind::ReversedRange { min, max });
+        }
+        if max > SQUARE_RANGE_MAX {
+            return self.err(start, HexErrorKind::SquareRangeTooLarge(max));
+        }
+        Ok(Item::Square { min, max })
+    }
+
+    /// A group after its `(` (and `!`): a character class or alternatives.
+    fn group(&mut self, start: usize, negated: bool) -> Result<Item, HexError> {
+        let class = match self.s.get(self.pos..self.pos + 2) {
+            Some(b"B)") => Some(CharClass::Boundary),
+            Some(b"L)") => Some(CharClass::Line),
+            Some(b"W)") => Some(CharClass::NonAlnum),
+            _ => None,
+        };
+        if let Some(class) = class {
+            self.pos += 2;
+            return Ok(Item::Class { class, negated });
+        }
+        let (branches, generic) = self.alternatives(start, 1)?;
+        if negated && generic {
+            return self.err(start, HexErrorKind::NegatedGeneric);
+        }
+        Ok(Item::Alt { branches, negated })
+    }
+
+    /// Branches of a group up to and including its `)`, nested groups expanded.
+    /// Returns whether the group is generic (ClamAV's term: not all branches
+    /// plain bytes of one length).
+    fn alternatives(
+        &mut self,
+        open: usize,
+        depth: usize,
+    ) -> Result<(Vec<Vec<ByteMatch>>, bool), HexError> {
+        if depth > MAX_GROUP_NESTING {
+            return self.err(open, HexErrorKind::TooDeep);
+        }
+        if self.peek() == Some(b')') {
+            return self.err(open, HexErrorKind::EmptyGroup);
+        }
+        let mut all: Vec<Vec<ByteMatch>> = Vec::new();
+        let mut generic = false;
+        loop {
+            // One branch: a list of alternatives-so-far (cross product with nested groups).
+            let mut branch: Vec<Vec<ByteMatch>> = vec![Vec::new()];
+            loop {
+                let at = self.pos;
+                match self.peek() {
+                    None => return self.err(open, HexErrorKind::UnclosedGroup),
+                    Some(b'|') | Some(b')') => break,
+                    Some(b'(') => {
+                        self.pos += 1;
+                        if matches!(
+                            self.s.get(self.pos..self.pos + 2),
+                            Some(b"B)" | b"L)" | b"W)")
+                        ) {
+                            return self.err(at, HexErrorKind::ClassInAlternative);
+                        }
+                        let (inner, _) = self.alternatives(at, depth + 1)?;
+                        generic = true;
+                        let mut next = Vec::with_capacity(branch.len() * inner.len());
+                        for prefix in &branch {
+                            for alt in &inner {
+                                if next.len() >= MAX_ALT_BRANCHES {
+                                    return self.err(at, HexErrorKind::TooManyBranches);
+                                }
+                                let mut b = prefix.clone();
+                                b.extend_from_slice(alt);
+                                next.push(b);
+                            }
+                        }
+                        branch = next;
+                    }
+                    Some(b'{') => {
+                        self.pos += 1;
+                        match self.brace(at)? {
+                            Item::InlineGap(n) => {
+                                generic = true;
+                                for b in &mut branch {
+                                    b.extend(std::iter::repeat_n(ByteMatch::ANY, n as usize));
+                                }
+                            }
+                            _ => {
+                                return self.err(
+                                    at,
+                                    HexErrorKind::WildcardInAlternative("a range other than {n}"),
+                                );
+                            }
+                        }
+                    }
+                    Some(b'*') => return self.err(at, HexErrorKind::WildcardInAlternative("'*'")),
+                    Some(b'[') => {
+                        return self.err(at, HexErrorKind::WildcardInAlternative("an [x-y] range"));
+                    }
+                    Some(b'!') => return self.err(at, HexErrorKind::NegatedGeneric),
+                    Some(c) if nibble(c).is_some() || c == b'?' => {
+                        let b = self.byte()?;
+                        if !b.is_exact() {
+                            generic = true;
+                        }
+                        for br in &mut branch {
+                            br.push(b);
+                        }
+                    }
+                    Some(c) => return self.err(at, HexErrorKind::UnexpectedChar(char::from(c))),
+                }
+            }
+            if all.len() + branch.len() > MAX_ALT_BRANCHES {
+                return self.err(open, HexErrorKind::TooManyBranches);
+            }
+            all.extend(branch);
+            let sep = self.peek();
+            self.pos += 1;
+            if sep == Some(b')') {
+                break;
+            }
+        }
+        if let Some(first) = all.first()
+            && all.iter().any(|b| b.len() != first.len() || b.is_empty())
+        {
+            generic = true;
+        }
+        Ok((all, generic))
+    }
+
+    fn items(&mut self) -> Result<Vec<(usize, Item)>, HexError> {
+        let mut items = Vec::new();
+        while let Some(c) = self.peek() {
+            let at = self.pos;
+            let item = match c {
+                b'*' => {
+                    self.pos += 1;
+                    Item::SplitGap { min: 0, max: None }
+                }
+                b'{' => {
+                    self.pos += 1;
+                    self.brace(at)?
+                }
+                b'[' => {
+                    self.pos += 1;
+                    self.square(at)?
+                }
+                b'(' => {
+                    self.pos += 1;
+                    self.group(at, false)?
+                }
+                b'!' => {
+                    if self.s.get(at + 1) != Some(&b'(') {
+                        return self.err(at, HexErrorKind::LoneNegation);
+                    }
+                    self.pos += 2;
+                    self.group(at, true)?
+                }
+                b')' => return self.err(at, HexErrorKind::UnexpectedClose),
+                b'|' => return self.err(at, HexErrorKind::BarOutsideGroup),
+                c if nibble(c).is_some() || c == b'?' => Item::Byte(self.byte()?),
+                c => {
+                    // Report the character, not the byte, for non-ASCII input.
+                    let ch = std::str::from_utf8(&self.s[at..])
+                        .ok()
+                        .and_then(|s| s.chars().next())
+                        .unwrap_or(char::from(c));
+                    return self.err(at, HexErrorKind::UnexpectedChar(ch));
+                }
+            };
+            items.push((at, item));
+        }
+        Ok(items)
+    }
+}
+
+/// Characters with a meaning of their own in the pattern language.
+fn is_syntax(c: u8) -> bool {
+    matches!(c, b'*' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'|' | b'!')
+}
+
+/// ClamAV's per-sub-signature rules (`cli_ac_addsig`): at most two `[x-y]`
+/// ranges with a single byte on their outer side, and, once those single bytes
+/// and a leading/trailing character class are set aside, at least two
+/// consecutive fixed bytes to put into the Aho-Corasick trie.
+fn check_part(part: &[(usize, Item)], part_start: usize) -> Result<(), HexError> {
+    let col = |i: usize| part.get(i).map_or(part_start, |(c, _)| *c);
+    if part.is_empty() {
+        return Err(HexError::new(part_start, HexErrorKind::EmptyPart));
+    }
+    // Width in "ClamAV hex string" units: `{n}` stands for n `??`.
+    let single = |items: &[(usize, Item)]| match items {
+        [(_, Item::Byte(_))] => true,
+        _ => false,
+    };
+    let squares: Vec<usize> = part
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, it))| matches!(it, Item::Square { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let mut lo = 0;
+    let mut hi = part.len();
+    match squares.as_slice() {
+        [] => {}
+        &[a] => {
+            if single(&part[..a]) {
+                lo = a + 1;
+            } else if single(&part[a + 1..]) {
+                hi = a;
+            } else {
+                return Err(HexError::new(col(a), HexErrorKind::SquareRangeSide));
+            }
+        }
+        &[a, b] => {
+            if !single(&part[..a]) || single(&part[a + 1..b]) || !single(&part[b + 1..]) {
+                return Err(HexError::new(col(a), HexErrorKind::SquareRangeSide));
+            }
+            lo = a + 1;
+            hi = b;
+        }
+        [_, _, c, ..] => return Err(HexError::new(col(*c), HexErrorKind::TooManySquareRanges)),
+    }
+    let mut core = &part[lo..hi];
+    if let [(_, Item::Class { .. }), rest @ ..] = core {
+        core = rest;
+    }
+    if let [rest @ .., (_, Item::Class { .. })] = core {
+        core = rest;
+    }
+    let mut run = 0;
+    for (_, it) in core {
+        match it {
+            Item::Byte(b) if b.is_exact() => {
+                run += 1;
+                if run >= 2 {
+                    return Ok(());
+                }
+            }
+            _ => run = 0,
+        }
+    }
+    Err(HexError::new(col(lo), HexErrorKind::NoStaticBytes))
+}
+
+impl HexPattern {
+    /// Parses a ClamAV hex signature (the `HexSignature` field of an `.ndb` line)
+    /// and checks it as ClamAV does when it loads it.
+    pub fn parse(text: &str) -> Result<HexPattern, HexError> {
+        let s = text.as_bytes();
+        if s.is_empty() {
+            return Err(HexError::new(0, HexErrorKind::Empty));
+        }
+        let mut p = Parser { s, pos: 0 };
+        let items = p.items()?;
+
+        // Split into sub-signatures at `*` and `{..}` ranges and check each.
+        let mut part_start_item = 0;
+        let mut part_start_col = 0;
+        for (i, (at, it)) in items.iter().enumerate() {
+            if let Item::SplitGap { .. } = it {
+                check_part(&items[part_start_item..i], part_start_col)?;
+                part_start_item = i + 1;
+                part_start_col = *at;
+            }
+        }
+        check_part(&items[part_start_item..], part_start_col)?;
+
+        let tokens = items
+            .into_iter()
+            .map(|(_, it)| match it {
+                Item::Byte(b) => Token::Byte(b),
+                Item::InlineGap(n) => Token::Gap { min: n, max: Some(n) },
+                Item::SplitGap { min, max } => Token::Gap { min, max },
+                Item::Square { min, max } => Token::Gap { min, max: Some(max) },
+                Item::Alt { branches, negated } => Token::Alt { branches, negated },
+                Item::Class { class, negated } => Token::Class { class, negated },
+            })
+            .collect();
+        Ok(HexPattern { tokens })
+    }
+
+    /// Whether every token is a plain byte (ClamAV puts such signatures in its
+    /// Boyer-Moore matcher, which needs at least three bytes).
+    pub fn is_plain(&self) -> bool {
+        self.tokens.iter().all(|t| matches!(t, Token::Byte(b) if b.is_exact()))
+    }
+}
+
+impl std::fmt::Display for ByteMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hi = if self.mask & 0xf0 == 0xf0 { HEX[usize::from(self.value >> 4)] } else { b'?' };
+        let lo = if self.mask & 0x0f == 0x0f { HEX[usize::from(self.value & 0xf)] } else { b'?' };
+        write!(f, "{}{}", char::from(hi), char::from(lo))
+    }
+}
+
+impl std::fmt::Display for CharClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CharClass::Boundary => "(B)",
+            CharClass::Line => "(L)",
+            CharClass::NonAlnum => "(W)",
+        })
+    }
+}
+
+impl std::fmt::Display for HexPattern {
+    /// Canonical hex-signature text: lower-case hex, `??`/`a?`/`?a` wildcards,
+    /// `{n}` for fixed gaps below 128, `[x-y]` where a gap sits next to a
+    /// single byte at a sub-signature's edge (the only place ClamAV allows
+    /// such a gap), `*`, `{n-}`, `{-m}`, `{n-m}` otherwise.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let toks = &self.tokens;
+        // Which gaps split the signature (everything but inline `{n}` and `[x-y]`).
+        let inline = |t: &Token| matches!(t, Token::Gap { min, max: Some(max) } if min == max && (1..FIXED_GAP_INLINE_LIMIT).contains(min));
+        let is_byte = |i: usize| matches!(toks.get(i), Some(Token::Byte(_)));
+        // A sub-signature edge: either end of the text, or a gap that is not inline.
+        let is_edge = |i: usize| match toks.get(i) {
+            None => true,
+            Some(t @ Token::Gap { .. }) => !inline(t),
+            Some(_) => false,
+        };
+        for (i, t) in toks.iter().enumerate() {
+            match t {
+                Token::Byte(b) => write!(f, "{b}")?,
+                Token::Gap { min, max } => {
+                    let square = match max {
+                        Some(max) if *max <= SQUARE_RANGE_MAX && !inline(t) => {
+                            // Single byte between an edge and this gap, on either side.
+                            let left = i >= 1 && is_byte(i - 1) && is_edge(i.wrapping_sub(2));
+                            let right = is_byte(i + 1) && is_edge(i + 2);
+                            left || right
+                        }
+                        _ => false,
+                    };
+                    match (min, max) {
+                        (n, Some(m)) if inline(t) => write!(f, "{{{n}}}", n = n.min(m))?,
+                        (n, Some(m)) if square => write!(f, "[{n}-{m}]")?,
+                        (0, None) => f.write_str("*")?,
+                        (n, None) => write!(f, "{{{n}-}}")?,
+                        (0, Some(m)) => write!(f, "{{-{m}}}")?,
+                        (n, Some(m)) if n == m => write!(f, "{{{n}}}")?,
+                        (n, Some(m)) => write!(f, "{{{n}-{m}}}")?,
+                    }
+                }
+                Token::Alt { branches, negated } => {
+                    if *negated {
+                        f.write_str("!")?;
+                    }
+                    f.write_str("(")?;
+                    for (j, br) in branches.iter().enumerate() {
+                        if j > 0 {
+                            f.write_str("|")?;
+                        }
+                        for b in br {
+                            write!(f, "{b}")?;
+                        }
+                    }
+                    f.write_str(")")?;
+                }
+                Token::Class { class, negated } => {
+                    if *negated {
+                        f.write_str("!")?;
+                    }
+                    write!(f, "{class}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -11,6 +11,7 @@ Brief overview:
 - [`hex`]: the hex-signature pattern language (`aa??{2-4}(bb|cc)*dd`).
 - [`offset`]: the `Offset` field (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `Sx+n`, `SL+n`).
 - [`cvd`]: the `.cvd`/`.cld` container: header, tar, MD5 and digital-signature check.
+- [`line`]: one line of `.hdb`/`.hsb`/`.fp`/`.sfp`, `.ndb` and `.ign`/`.ign2` files.
 - [`load`]: file and directory loading, ignore lists, per-file reports.
 
 A line that cannot be parsed stops the load with a [`LoadError`] naming the file,
@@ -21,14 +22,17 @@ and reason in the [`LoadReport`], never dropped silently.
 pub mod cvd;
 pub mod error;
 pub mod hex;
+pub mod line;
 pub mod load;
 pub mod offset;
 pub mod record;
 pub mod sink;
 
+pub use cvd::{CvdError, CvdHeader, RsaKey};
 pub use error::{LoadError, LoadErrorKind};
-pub use hex::{ByteMatch, CharClass, HexPattern, Token};
+pub use hex::{ByteMatch, CharClass, HexError, HexErrorKind, HexPattern, Token};
+pub use line::{LineError, Parsed};
 pub use load::{DbFormat, FileReport, LoadOptions, LoadReport, Loader};
-pub use offset::Offset;
+pub use offset::{Offset, OffsetError};
 pub use record::{BodySig, Digest, FUNCTIONALITY_LEVEL, HashKind, HashSig, TargetType};
 pub use sink::{SignatureSink, Unsupported};

@@ -34,3 +34,126 @@ impl Offset {
         )
     }
 }
+
+/// ClamAV refuses offset strings longer than this (`cli_caloff`).
+pub const MAX_OFFSET_LEN: usize = 64;
+
+/// An `Offset` field that cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OffsetError {
+    #[error("empty offset")]
+    Empty,
+    #[error("offset longer than {MAX_OFFSET_LEN} characters")]
+    TooLong,
+    #[error("invalid offset {0:?}")]
+    Invalid(String),
+    #[error("invalid shift {0:?} (expected a decimal number after ',')")]
+    InvalidShift(String),
+    #[error("number too large in offset {0:?}")]
+    TooLarge(String),
+    /// A form ClamAV knows but aether does not represent yet (`VI`, `$n$`
+    /// macros, a shift on `SEx`). The loader counts these as unsupported.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// ClamAV numbers in offsets are C `unsigned int`s read with `atoi`.
+fn number(s: &str, whole: &str) -> Result<u32, OffsetError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(OffsetError::Invalid(whole.to_string()));
+    }
+    s.parse::<u32>().map_err(|_| OffsetError::TooLarge(whole.to_string()))
+}
+
+impl Offset {
+    /// Parses the `Offset` field of an `.ndb` line: `*`, `n`, `EOF-n`, `EP+n`,
+    /// `EP-n`, `Sx+n`, `SEx`, `SL+n`, each but `*` optionally followed by `,shift`.
+    pub fn parse(text: &str) -> Result<Offset, OffsetError> {
+        if text.is_empty() {
+            return Err(OffsetError::Empty);
+        }
+        if text == "*" {
+            return Ok(Offset::Any);
+        }
+        if text.len() > MAX_OFFSET_LEN {
+            return Err(OffsetError::TooLong);
+        }
+        let (base, shift) = match text.split_once(',') {
+            Some((base, shift)) => {
+                if shift.is_empty() || !shift.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(OffsetError::InvalidShift(shift.to_string()));
+                }
+                let shift: u32 =
+                    shift.parse().map_err(|_| OffsetError::TooLarge(text.to_string()))?;
+                (base, Some(u64::from(shift)))
+            }
+            None => (text, None),
+        };
+        let s = shift.unwrap_or(0);
+        if let Some(n) = base.strip_prefix("EP+") {
+            Ok(Offset::EntryPoint { delta: i64::from(number(n, text)?), shift: s })
+        } else if let Some(n) = base.strip_prefix("EP-") {
+            Ok(Offset::EntryPoint { delta: -i64::from(number(n, text)?), shift: s })
+        } else if let Some(n) = base.strip_prefix("EOF-") {
+            Ok(Offset::FromEnd { back: u64::from(number(n, text)?), shift: s })
+        } else if let Some(n) = base.strip_prefix("SE") {
+            let index = number(n, text)?;
+            if shift.is_some() {
+                return Err(OffsetError::Unsupported("a shift on an SEx offset"));
+            }
+            Ok(Offset::SectionEntire { index })
+        } else if let Some(n) = base.strip_prefix("SL+") {
+            Ok(Offset::LastSection { delta: u64::from(number(n, text)?), shift: s })
+        } else if let Some(rest) = base.strip_prefix('S') {
+            let Some((x, n)) = rest.split_once('+') else {
+                return Err(OffsetError::Invalid(text.to_string()));
+            };
+            Ok(Offset::Section {
+                index: number(x, text)?,
+                delta: u64::from(number(n, text)?),
+                shift: s,
+            })
+        } else if base.starts_with("VI") {
+            Err(OffsetError::Unsupported("version-information (VI) offsets"))
+        } else if base.contains('$') {
+            Err(OffsetError::Unsupported("macro ($n$) offsets"))
+        } else {
+            Ok(Offset::Absolute { at: u64::from(number(base, text)?), shift: s })
+        }
+    }
+
+    /// The `,shift` part, 0 when there is none.
+    pub fn shift(&self) -> u64 {
+        match *self {
+            Offset::Any | Offset::SectionEntire { .. } => 0,
+            Offset::Absolute { shift, .. }
+            | Offset::FromEnd { shift, .. }
+            | Offset::EntryPoint { shift, .. }
+            | Offset::Section { shift, .. }
+            | Offset::LastSection { shift, .. } => shift,
+        }
+    }
+}
+
+impl std::fmt::Display for Offset {
+    /// ClamAV's text for the offset; `Offset::parse` reads it back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Offset::Any => return f.write_str("*"),
+            Offset::Absolute { at, .. } => write!(f, "{at}")?,
+            Offset::FromEnd { back, .. } => write!(f, "EOF-{back}")?,
+            Offset::EntryPoint { delta, .. } if delta < 0 => {
+                write!(f, "EP-{}", delta.unsigned_abs())?
+            }
+            Offset::EntryPoint { delta, .. } => write!(f, "EP+{delta}")?,
+            Offset::Section { index, delta, .. } => write!(f, "S{index}+{delta}")?,
+            Offset::SectionEntire { index } => write!(f, "SE{index}")?,
+            Offset::LastSection { delta, .. } => write!(f, "SL+{delta}")?,
+        }
+        match self.shift() {
+            0 => Ok(()),
+            s => write!(f, ",{s}"),
+        }
+    }
+}
