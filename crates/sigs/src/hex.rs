@@ -654,3 +654,245 @@ impl std::fmt::Display for HexPattern {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Vec<Token> {
+        match HexPattern::parse(s) {
+            Ok(p) => p.tokens,
+            Err(e) => panic!("{s:?}: {e}"),
+        }
+    }
+
+    fn e(s: &str) -> HexError {
+        match HexPattern::parse(s) {
+            Ok(p) => panic!("{s:?} parsed as {p:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn b(v: u8) -> Token {
+        Token::Byte(ByteMatch::exact(v))
+    }
+
+    fn m(value: u8, mask: u8) -> ByteMatch {
+        ByteMatch { value, mask }
+    }
+
+    fn gap(min: u32, max: Option<u32>) -> Token {
+        Token::Gap { min, max }
+    }
+
+    #[test]
+    fn bytes_and_nibbles() {
+        assert_eq!(p("aaBBcc"), vec![b(0xaa), b(0xbb), b(0xcc)]);
+        assert_eq!(
+            p("aabb??a??b"),
+            vec![
+                b(0xaa),
+                b(0xbb),
+                Token::Byte(ByteMatch::ANY),
+                Token::Byte(m(0xa0, 0xf0)),
+                Token::Byte(m(0x0b, 0x0f))
+            ]
+        );
+    }
+
+    #[test]
+    fn gaps() {
+        assert_eq!(p("aabb*ccdd")[2], gap(0, None));
+        assert_eq!(p("aabb{5}ccdd")[2], gap(5, Some(5)));
+        assert_eq!(p("aabb{200}ccdd")[2], gap(200, Some(200)));
+        assert_eq!(p("aabb{0}ccdd")[2], gap(0, Some(0)));
+        assert_eq!(p("aabb{-5}ccdd")[2], gap(0, Some(5)));
+        assert_eq!(p("aabb{5-}ccdd")[2], gap(5, None));
+        assert_eq!(p("aabb{5-10}ccdd")[2], gap(5, Some(10)));
+        // {n} below 128 does not split: one fixed byte on a side is enough.
+        assert_eq!(p("aabb{5}cc")[2], gap(5, Some(5)));
+    }
+
+    #[test]
+    fn square_ranges() {
+        assert_eq!(p("aa[1-4]bbccdd")[1], gap(1, Some(4)));
+        assert_eq!(p("aabbcc[1-4]dd")[3], gap(1, Some(4)));
+        assert_eq!(p("aa[3]bbccdd")[1], gap(3, Some(3)));
+        assert_eq!(p("aa[1-4]bbcc[2-3]dd").len(), 6);
+        assert_eq!(e("aabb[1-4]ccdd").kind, HexErrorKind::SquareRangeSide);
+        assert_eq!(e("aa[4-1]bbccdd").kind, HexErrorKind::ReversedRange { min: 4, max: 1 });
+        assert_eq!(e("aa[1-40]bbccdd").kind, HexErrorKind::SquareRangeTooLarge(40));
+        assert_eq!(e("aa[1-4]bb").kind, HexErrorKind::NoStaticBytes);
+        assert_eq!(e("aa[1-4]bbcc[2-3]dd[1-2]ee").kind, HexErrorKind::TooManySquareRanges);
+        assert!(matches!(e("aa[1-]bbcc").kind, HexErrorKind::MalformedRange(_)));
+        assert!(matches!(e("aa[x]bbcc").kind, HexErrorKind::MalformedRange(_)));
+    }
+
+    #[test]
+    fn alternatives() {
+        assert_eq!(
+            p("aabb(cc|dd)eeff")[2],
+            Token::Alt {
+                branches: vec![vec![ByteMatch::exact(0xcc)], vec![ByteMatch::exact(0xdd)]],
+                negated: false
+            }
+        );
+        assert_eq!(
+            p("aabb!(cccc|ddee)ff00")[2],
+            Token::Alt {
+                branches: vec![
+                    vec![ByteMatch::exact(0xcc), ByteMatch::exact(0xcc)],
+                    vec![ByteMatch::exact(0xdd), ByteMatch::exact(0xee)]
+                ],
+                negated: true
+            }
+        );
+        // Generic: different lengths, nibbles, nested groups, {n}, empty branch.
+        let Token::Alt { branches, .. } = &p("aabb(cc|dd(ee|ff))0011")[2] else { panic!() };
+        assert_eq!(branches.len(), 3);
+        assert_eq!(branches[2], vec![ByteMatch::exact(0xdd), ByteMatch::exact(0xff)]);
+        let Token::Alt { branches, .. } = &p("aabb(c?|ddee)ff00")[2] else { panic!() };
+        assert_eq!(branches[0], vec![m(0xc0, 0xf0)]);
+        let Token::Alt { branches, .. } = &p("aabb(cc{3}|dd)eeff")[2] else { panic!() };
+        assert_eq!(branches[0].len(), 4);
+        assert_eq!(branches[0][3], ByteMatch::ANY);
+        let Token::Alt { branches, .. } = &p("aabb(cc|)eeff")[2] else { panic!() };
+        assert!(branches[1].is_empty());
+    }
+
+    #[test]
+    fn alternative_errors() {
+        assert_eq!(e("aabb!(cc|ddee)ff00").kind, HexErrorKind::NegatedGeneric);
+        assert_eq!(e("aabb!(c?|dd)eeff").kind, HexErrorKind::NegatedGeneric);
+        assert_eq!(e("aabb!(cc|)eeff").kind, HexErrorKind::NegatedGeneric);
+        assert_eq!(e("aabb()eeff"), HexError { column: 5, kind: HexErrorKind::EmptyGroup });
+        assert_eq!(e("aabb(cc|ddeeff"), HexError { column: 5, kind: HexErrorKind::UnclosedGroup });
+        assert_eq!(e("aabbcc|dd)eeff").kind, HexErrorKind::BarOutsideGroup);
+        assert_eq!(e("aabbccdd)eeff"), HexError { column: 9, kind: HexErrorKind::UnexpectedClose });
+        assert_eq!(
+            e("aabb(cc*|dd)eeff").kind,
+            HexErrorKind::WildcardInAlternative("'*'")
+        );
+        assert!(matches!(e("aabb(cc{2-3}|dd)eeff").kind, HexErrorKind::WildcardInAlternative(_)));
+        assert!(matches!(e("aabb(cc{200}|dd)eeff").kind, HexErrorKind::WildcardInAlternative(_)));
+        assert!(matches!(e("aabb(cc[1-2]dd|dd)eeff").kind, HexErrorKind::WildcardInAlternative(_)));
+        assert_eq!(e("aabb((B)|cc)eeff").kind, HexErrorKind::ClassInAlternative);
+        assert_eq!(e("aabb(cc|!(dd|ee))eeff").kind, HexErrorKind::NegatedGeneric);
+        let deep = format!("aabb{}cc{}ddee", "(".repeat(16), ")".repeat(16));
+        assert_eq!(e(&deep).kind, HexErrorKind::TooDeep);
+        let ok = format!("aabb{}cc{}ddee", "(".repeat(15), ")".repeat(15));
+        assert!(HexPattern::parse(&ok).is_ok());
+        // 2^13 branches from nested pairs: bounded, not exhausted.
+        let many = format!("aabb({})ccdd", "(00|01)".repeat(13));
+        assert_eq!(e(&many).kind, HexErrorKind::TooManyBranches);
+        // Only a fixed run next to the group makes a sub-signature indexable.
+        assert_eq!(e("aa(bb|cc)dd").kind, HexErrorKind::NoStaticBytes);
+    }
+
+    #[test]
+    fn classes() {
+        let c = |class, negated| Token::Class { class, negated };
+        assert_eq!(p("(B)aabbcc")[0], c(CharClass::Boundary, false));
+        assert_eq!(p("aabbcc(L)")[3], c(CharClass::Line, false));
+        assert_eq!(p("aabb(W)ccdd")[2], c(CharClass::NonAlnum, false));
+        assert_eq!(p("!(B)aabbcc")[0], c(CharClass::Boundary, true));
+        assert_eq!(p("aabb!(L)ccdd")[2], c(CharClass::Line, true));
+        // A class at an edge is zero-width: it does not count as a byte.
+        assert_eq!(e("(B)aa").kind, HexErrorKind::NoStaticBytes);
+        assert_eq!(e("aabb(X)ccdd"), HexError { column: 6, kind: HexErrorKind::UnexpectedChar('X') });
+        assert_eq!(e("aabb!ccdd"), HexError { column: 5, kind: HexErrorKind::LoneNegation });
+    }
+
+    #[test]
+    fn sub_signatures() {
+        assert_eq!(e("aabb*cc").kind, HexErrorKind::NoStaticBytes);
+        assert_eq!(e("aabb{5-10}cc").kind, HexErrorKind::NoStaticBytes);
+        assert_eq!(e("*aabbcc"), HexError { column: 1, kind: HexErrorKind::EmptyPart });
+        assert_eq!(e("aabbcc*"), HexError { column: 7, kind: HexErrorKind::EmptyPart });
+        assert_eq!(e("aabb**ccdd"), HexError { column: 5, kind: HexErrorKind::EmptyPart });
+        assert_eq!(e("aa??bb").kind, HexErrorKind::NoStaticBytes);
+        assert_eq!(e("??").kind, HexErrorKind::NoStaticBytes);
+        assert!(HexPattern::parse("??aabbcc").is_ok());
+        assert!(HexPattern::parse("aabb(cc|dd)").is_ok());
+        assert!(HexPattern::parse("0000").is_ok());
+    }
+
+    #[test]
+    fn syntax_errors() {
+        assert_eq!(e(""), HexError { column: 1, kind: HexErrorKind::Empty });
+        assert_eq!(e("aabbc"), HexError { column: 5, kind: HexErrorKind::OddNibbles });
+        assert_eq!(e("aabbc*ddee"), HexError { column: 5, kind: HexErrorKind::OddNibbles });
+        assert_eq!(e("aabbcg"), HexError { column: 6, kind: HexErrorKind::UnexpectedChar('g') });
+        assert_eq!(e("aa bbcc"), HexError { column: 3, kind: HexErrorKind::UnexpectedChar(' ') });
+        assert_eq!(e("aabbé"), HexError { column: 5, kind: HexErrorKind::UnexpectedChar('é') });
+        assert!(matches!(e("aabb{}ccdd").kind, HexErrorKind::MalformedRange(_)));
+        assert!(matches!(e("aabb{-}ccdd").kind, HexErrorKind::MalformedRange(_)));
+        assert!(matches!(e("aabb{5ccdd").kind, HexErrorKind::MalformedRange(_)));
+        assert!(matches!(e("aabb{1-2-3}ccdd").kind, HexErrorKind::MalformedRange(_)));
+        assert_eq!(e("aabb{5-3}ccdd").kind, HexErrorKind::ReversedRange { min: 5, max: 3 });
+        assert_eq!(e("aabb{99999999999}ccdd").kind, HexErrorKind::RangeTooLarge);
+        assert_eq!(
+            e("aabbc").to_string(),
+            "odd number of hex digits at column 5"
+        );
+    }
+
+    #[test]
+    fn display_is_canonical() {
+        for (input, canon) in [
+            ("AABBCC", "aabbcc"),
+            ("aabb??A??B", "aabb??a??b"),
+            ("aabb*ccdd", "aabb*ccdd"),
+            ("aabb{0-}ccdd", "aabb*ccdd"),
+            ("aabb{5}cc", "aabb{5}cc"),
+            ("aabb{200}ccdd", "aabb{200}ccdd"),
+            ("aabb{0-5}ccdd", "aabb{-5}ccdd"),
+            ("aabb{5-}ccdd", "aabb{5-}ccdd"),
+            ("aa[1-4]bbcc[2-3]dd", "aa[1-4]bbcc[2-3]dd"),
+            ("aa[3]bbcc", "aa{3}bbcc"),
+            ("aabb!(CC|dd)eeff", "aabb!(cc|dd)eeff"),
+            ("aabb(cc|dd(ee|ff))0011", "aabb(cc|ddee|ddff)0011"),
+            ("aabb(cc{2}|dd)eeff", "aabb(cc????|dd)eeff"),
+            ("!(B)aabb(W)cc(L)", "!(B)aabb(W)cc(L)"),
+        ] {
+            let pat = HexPattern::parse(input).unwrap();
+            assert_eq!(pat.to_string(), canon, "{input}");
+            assert_eq!(HexPattern::parse(canon).unwrap(), pat, "{input}");
+        }
+    }
+
+    /// A small deterministic generator of hex-signature text from the grammar's
+    /// pieces; whatever parses must survive display and re-parse unchanged.
+    #[test]
+    fn round_trip_property() {
+        let pieces = [
+            "aa", "bb", "0f", "??", "a?", "?b", "*", "{3}", "{0}", "{130}", "{-4}", "{2-}",
+            "{2-9}", "[1-3]", "[2]", "(cc|dd)", "!(cc|dd)", "(cc|ddee)", "(c?|{2}ee)",
+            "(B)", "!(L)", "(W)", "(aa|(bb|cc))", "(|aa)", "00",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut parsed = 0;
+        for _ in 0..50_000 {
+            let n = 1 + (next() % 8) as usize;
+            let mut s = String::new();
+            for _ in 0..n {
+                s.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            if let Ok(pat) = HexPattern::parse(&s) {
+                parsed += 1;
+                let shown = pat.to_string();
+                match HexPattern::parse(&shown) {
+                    Ok(again) => assert_eq!(again, pat, "{s} -> {shown}"),
+                    Err(e) => panic!("{s} -> {shown}: {e}"),
+                }
+            }
+        }
+        assert!(parsed > 1000, "only {parsed} generated patterns parsed");
+    }
+}

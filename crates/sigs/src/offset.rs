@@ -157,3 +157,58 @@ impl std::fmt::Display for Offset {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let ok = |s: &str, o: Offset| {
+            assert_eq!(Offset::parse(s), Ok(o), "{s}");
+            assert_eq!(Offset::parse(&o.to_string()), Ok(o), "{s} display");
+        };
+        ok("*", Offset::Any);
+        ok("0", Offset::Absolute { at: 0, shift: 0 });
+        ok("100,20", Offset::Absolute { at: 100, shift: 20 });
+        ok("EOF-10", Offset::FromEnd { back: 10, shift: 0 });
+        ok("EOF-10,5", Offset::FromEnd { back: 10, shift: 5 });
+        ok("EP+0", Offset::EntryPoint { delta: 0, shift: 0 });
+        ok("EP+16,4", Offset::EntryPoint { delta: 16, shift: 4 });
+        ok("EP-16", Offset::EntryPoint { delta: -16, shift: 0 });
+        ok("S2+8", Offset::Section { index: 2, delta: 8, shift: 0 });
+        ok("S0+8,100", Offset::Section { index: 0, delta: 8, shift: 100 });
+        ok("SE3", Offset::SectionEntire { index: 3 });
+        ok("SL+4", Offset::LastSection { delta: 4, shift: 0 });
+        ok("SL+4,2", Offset::LastSection { delta: 4, shift: 2 });
+        assert_eq!(Offset::parse("4294967295"), Ok(Offset::Absolute { at: u64::from(u32::MAX), shift: 0 }));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(Offset::parse(""), Err(OffsetError::Empty));
+        assert_eq!(Offset::parse("*,5"), Err(OffsetError::Invalid("*,5".into())));
+        assert_eq!(Offset::parse("-5"), Err(OffsetError::Invalid("-5".into())));
+        assert_eq!(Offset::parse("10,"), Err(OffsetError::InvalidShift("".into())));
+        assert_eq!(Offset::parse("10,x"), Err(OffsetError::InvalidShift("x".into())));
+        assert_eq!(Offset::parse("EP+"), Err(OffsetError::Invalid("EP+".into())));
+        assert_eq!(Offset::parse("EP*3"), Err(OffsetError::Invalid("EP*3".into())));
+        assert_eq!(Offset::parse("EOF+3"), Err(OffsetError::Invalid("EOF+3".into())));
+        assert_eq!(Offset::parse("S1"), Err(OffsetError::Invalid("S1".into())));
+        assert_eq!(Offset::parse("S1+x"), Err(OffsetError::Invalid("S1+x".into())));
+        assert_eq!(Offset::parse("SEx"), Err(OffsetError::Invalid("SEx".into())));
+        assert_eq!(Offset::parse("4294967296"), Err(OffsetError::TooLarge("4294967296".into())));
+        assert_eq!(Offset::parse(&"1".repeat(65)), Err(OffsetError::TooLong));
+        assert!(matches!(Offset::parse("VI"), Err(OffsetError::Unsupported(_))));
+        assert!(matches!(Offset::parse("$1$"), Err(OffsetError::Unsupported(_))));
+        assert!(matches!(Offset::parse("SE1,4"), Err(OffsetError::Unsupported(_))));
+    }
+
+    #[test]
+    fn executable_relative() {
+        assert!(Offset::parse("EP+1").unwrap().is_executable_relative());
+        assert!(Offset::parse("SL+1").unwrap().is_executable_relative());
+        assert!(!Offset::parse("EOF-1").unwrap().is_executable_relative());
+        assert!(!Offset::parse("*").unwrap().is_executable_relative());
+    }
+}
