@@ -1,0 +1,139 @@
+//! `aether db info`: what the databases hold, and the load-time warnings
+//! shared with `aether scan`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use aether_engine::{DbError, DbSources};
+use aether_sigs::{LoadErrorKind, LoadReport};
+use clap::{Args, Subcommand};
+
+/// `aether db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Load the databases and list files, signature counts by kind,
+    /// versions and unsupported signatures.
+    Info(InfoArgs),
+}
+
+/// Options of `aether db info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Database file or directory (repeatable); default: built-in + /var/lib/clamav.
+    #[arg(short = 'd', long = "database", value_name = "FILE/DIR")]
+    databases: Vec<PathBuf>,
+}
+
+/// Runs a `db` command; returns the exit code.
+pub fn exec(cmd: DbCommand) -> anyhow::Result<u8> {
+    match cmd {
+        DbCommand::Info(args) => info(args),
+    }
+}
+
+fn info(args: InfoArgs) -> anyhow::Result<u8> {
+    let sources = DbSources::from_cli(&args.databases);
+    let (engine, report) = match aether_engine::load(&sources, aether_sigs::LoadOptions::default())
+    {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("aether Error: {err}");
+            eprintln!("ERROR: {}", load_error_reason(&err));
+            return Ok(2);
+        }
+    };
+    let mut out = io::stdout().lock();
+    write!(
+        out,
+        "{}",
+        render_info(&sources, &report, engine.signature_count())
+    )?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// The text of `aether db info`.
+fn render_info(sources: &DbSources, report: &LoadReport, loaded: u64) -> String {
+    let mut s = String::new();
+    s.push_str("Sources:");
+    if sources.builtin {
+        s.push_str(" built-in");
+    }
+    for p in &sources.paths {
+        s.push_str(&format!(" {}", p.display()));
+    }
+    s.push('\n');
+    s.push_str(&format!("Database files: {}\n", report.files.len()));
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut unsupported: BTreeMap<&str, u64> = BTreeMap::new();
+    for file in &report.files {
+        s.push_str(&format!("\n{} ({:?})\n", file.name, file.format));
+        if let Some(h) = &file.cvd {
+            s.push_str(&format!(
+                "  version {}, built {}, builder {}, {} signatures, functionality level {}\n",
+                h.version, h.build_time, h.builder, h.sigs, h.flevel
+            ));
+        }
+        for (kind, n) in &file.by_kind {
+            s.push_str(&format!("  {kind}: {n}\n"));
+            *kinds.entry(kind).or_default() += n;
+        }
+        for (reason, n) in &file.unsupported {
+            s.push_str(&format!("  unsupported, {reason}: {n}\n"));
+            *unsupported.entry(reason).or_default() += n;
+        }
+        if file.skipped_flevel > 0 {
+            s.push_str(&format!(
+                "  skipped, functionality level out of range: {}\n",
+                file.skipped_flevel
+            ));
+            *unsupported
+                .entry("functionality level out of range")
+                .or_default() += file.skipped_flevel;
+        }
+        if file.ignored > 0 {
+            s.push_str(&format!("  dropped by ignore lists: {}\n", file.ignored));
+        }
+    }
+    s.push_str("\nSignatures by kind:\n");
+    for (kind, n) in &kinds {
+        s.push_str(&format!("  {kind}: {n}\n"));
+    }
+    if !unsupported.is_empty() {
+        s.push_str("Unsupported (skipped):\n");
+        for (reason, n) in &unsupported {
+            s.push_str(&format!("  {reason}: {n}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "Total: {loaded} signatures loaded (clamscan's \"Known viruses\")\n"
+    ));
+    s
+}
+
+/// One warning per (file, reason) for signatures the engine cannot use yet.
+pub fn warn_unsupported(report: &LoadReport) {
+    let mut err = io::stderr().lock();
+    for file in &report.files {
+        for (reason, n) in &file.unsupported {
+            let _ = writeln!(
+                err,
+                "WARNING: {}: {n} signatures not supported yet ({reason}), skipped",
+                file.name
+            );
+        }
+    }
+}
+
+/// The one-line reason clamscan prints after its loader's message.
+pub fn load_error_reason(err: &DbError) -> &'static str {
+    match err {
+        DbError::Load(load) => match &load.kind {
+            LoadErrorKind::Io(e) if e.kind() == io::ErrorKind::NotFound => "Can't get file status",
+            LoadErrorKind::Io(_) => "Can't read database",
+            _ => "Malformed database",
+        },
+        _ => "Database initialization error",
+    }
+}

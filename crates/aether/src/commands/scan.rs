@@ -1,0 +1,302 @@
+//! `aether scan`: clamscan's everyday command line.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant, SystemTime};
+
+use aether_engine::{DbSources, Limits};
+use aether_report::{JsonPrinter, Progress, Report, Summary, TextOptions, TextPrinter};
+use aether_scan::{FollowSymlinks, PathFilter, ScanOptions, Stats, Target, parse_size};
+use anyhow::Context;
+use clap::Args;
+
+/// Options of `aether scan`. Names, short forms and value syntax are
+/// clamscan's; see docs/cli.md for each one's clamscan equivalence.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan; `-` is standard input. Default: the
+    /// current directory.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Load signatures from this file or directory (repeatable). Without it:
+    /// the built-in database plus /var/lib/clamav.
+    #[arg(short = 'd', long = "database", value_name = "FILE/DIR")]
+    databases: Vec<PathBuf>,
+
+    /// Scan subdirectories recursively.
+    #[arg(short = 'r', long, num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    recursive: bool,
+
+    /// Only print infected files.
+    #[arg(short = 'i', long)]
+    infected: bool,
+
+    /// Skip printing OK files.
+    #[arg(short = 'o', long = "suppress-ok-results")]
+    suppress_ok_results: bool,
+
+    /// Don't print the summary at the end of the scan.
+    #[arg(long)]
+    no_summary: bool,
+
+    /// Continue scanning within a file after a match: report every matching signature.
+    #[arg(short = 'z', long, num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    allmatch: bool,
+
+    /// Don't scan files whose real path matches REGEX (repeatable).
+    #[arg(long, value_name = "REGEX", value_parser = filter)]
+    exclude: Vec<PathFilter>,
+
+    /// Don't scan directories whose path matches REGEX (repeatable).
+    #[arg(long = "exclude-dir", value_name = "REGEX", value_parser = filter)]
+    exclude_dir: Vec<PathFilter>,
+
+    /// Only scan files whose real path matches REGEX (repeatable).
+    #[arg(long, value_name = "REGEX", value_parser = filter)]
+    include: Vec<PathFilter>,
+
+    /// Only walk directories whose path matches REGEX (repeatable).
+    #[arg(long = "include-dir", value_name = "REGEX", value_parser = filter)]
+    include_dir: Vec<PathFilter>,
+
+    /// Files larger than this are skipped and assumed clean (0 = no limit).
+    #[arg(long = "max-filesize", value_name = "SIZE", value_parser = parse_size, default_value = "100M")]
+    max_filesize: u64,
+
+    /// At most this much data is scanned per file (0 = no limit).
+    #[arg(long = "max-scansize", value_name = "SIZE", value_parser = parse_size, default_value = "400M")]
+    max_scansize: u64,
+
+    /// At most this many files inside one container (0 = no limit).
+    #[arg(long = "max-files", value_name = "N", default_value_t = 10_000)]
+    max_files: u64,
+
+    /// Container nesting depth (1 to 100).
+    #[arg(long = "max-recursion", value_name = "N", default_value_t = 17, value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_recursion: u32,
+
+    /// Time allowed per file, in milliseconds (0 = no limit).
+    #[arg(long = "max-scantime", value_name = "MS", default_value_t = 120_000)]
+    max_scantime: u64,
+
+    /// Directory depth, the given directory being 1.
+    #[arg(long = "max-dir-recursion", value_name = "N", default_value_t = 15)]
+    max_dir_recursion: u32,
+
+    /// Report files that hit a limit as Heuristics.Limits.Exceeded.*.
+    #[arg(long = "alert-exceeds-max", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    alert_exceeds_max: bool,
+
+    /// Follow directory symlinks: 0 never, 1 only given on the command line, 2 always.
+    #[arg(long = "follow-dir-symlinks", value_name = "0/1/2", default_value = "1", value_parser = follow)]
+    follow_dir_symlinks: FollowSymlinks,
+
+    /// Follow file symlinks: 0 never, 1 only given on the command line, 2 always.
+    #[arg(long = "follow-file-symlinks", value_name = "0/1/2", default_value = "1", value_parser = follow)]
+    follow_file_symlinks: FollowSymlinks,
+
+    /// Scan files and directories on other file systems.
+    #[arg(long = "cross-fs", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "yes")]
+    cross_fs: bool,
+
+    /// Append the report to FILE, as clamscan's --log.
+    #[arg(short = 'l', long = "log", value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// Scanning threads (default: all cores).
+    #[arg(short = 'j', long = "threads", value_name = "N")]
+    threads: Option<usize>,
+
+    /// Print one JSON object per file and a summary object (docs/json-output.md).
+    #[arg(long)]
+    json: bool,
+
+    /// Never show the progress bar (shown on standard error only when it is a terminal).
+    #[arg(long = "no-progress")]
+    no_progress: bool,
+}
+
+fn yes_no(s: &str) -> Result<bool, String> {
+    match s {
+        "yes" | "y" | "true" | "1" => Ok(true),
+        "no" | "n" | "false" | "0" => Ok(false),
+        _ => Err(format!("expected yes or no, got {s:?}")),
+    }
+}
+
+fn filter(s: &str) -> Result<PathFilter, String> {
+    PathFilter::new(s).map_err(|e| e.to_string())
+}
+
+fn follow(s: &str) -> Result<FollowSymlinks, String> {
+    s.parse::<u8>()
+        .ok()
+        .and_then(FollowSymlinks::from_level)
+        .ok_or_else(|| format!("expected 0, 1 or 2, got {s:?}"))
+}
+
+/// 0 means "no limit" in every clamscan limit option.
+fn unlimited_if_zero(v: u64) -> u64 {
+    if v == 0 { u64::MAX } else { v }
+}
+
+impl ScanArgs {
+    fn scan_options(&self) -> ScanOptions {
+        let threads = self.threads.filter(|&n| n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        ScanOptions {
+            recursive: self.recursive,
+            follow_dir_symlinks: self.follow_dir_symlinks,
+            follow_file_symlinks: self.follow_file_symlinks,
+            cross_fs: self.cross_fs,
+            max_dir_recursion: self.max_dir_recursion,
+            exclude: self.exclude.clone(),
+            exclude_dir: self.exclude_dir.clone(),
+            include: self.include.clone(),
+            include_dir: self.include_dir.clone(),
+            limits: Limits {
+                all_match: self.allmatch,
+                max_filesize: self.max_filesize,
+                max_scansize: unlimited_if_zero(self.max_scansize),
+                max_files: unlimited_if_zero(self.max_files),
+                max_recursion: self.max_recursion,
+                max_scantime: (self.max_scantime > 0)
+                    .then(|| Duration::from_millis(self.max_scantime)),
+            },
+            alert_exceeds_max: self.alert_exceeds_max,
+            threads,
+        }
+    }
+
+    fn targets(&self) -> anyhow::Result<Vec<Target>> {
+        if self.paths.is_empty() {
+            // clamscan scans the current directory, by its absolute path.
+            let cwd = std::env::current_dir().context("can't get the current directory")?;
+            return Ok(vec![Target::Path(cwd)]);
+        }
+        Ok(self
+            .paths
+            .iter()
+            .map(|p| Target::from_arg(p.clone()))
+            .collect())
+    }
+}
+
+/// Runs `aether scan`; returns the exit code.
+pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
+    let targets = args.targets()?;
+    let opts = args.scan_options();
+    let text_opts = TextOptions {
+        infected_only: args.infected,
+        suppress_ok: args.suppress_ok_results,
+    };
+    let stdout_tty = io::stdout().is_terminal();
+
+    let mut report = Report::new();
+    let out: Box<dyn Write + Send> = if stdout_tty {
+        Box::new(io::stdout())
+    } else {
+        Box::new(BufWriter::with_capacity(64 * 1024, io::stdout()))
+    };
+    if args.json {
+        report.push(Box::new(JsonPrinter::new(out, text_opts, stdout_tty)));
+    } else {
+        report.push(Box::new(TextPrinter::new(
+            out,
+            Box::new(io::stderr()),
+            text_opts,
+            stdout_tty,
+        )));
+    }
+    if let Some(path) = &args.log {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("can't open log file {}", path.display()))?;
+        let printer = TextPrinter::log(Box::new(BufWriter::new(file)), text_opts)
+            .with_context(|| format!("can't write log file {}", path.display()))?;
+        report.push(Box::new(printer));
+    }
+
+    // As clamscan, the time includes loading the database.
+    let start = SystemTime::now();
+    let clock = Instant::now();
+    let sources = DbSources::from_cli(&args.databases);
+    let engine = match aether_engine::load(&sources, aether_sigs::LoadOptions::default()) {
+        Ok((engine, load_report)) => {
+            super::db::warn_unsupported(&load_report);
+            engine
+        }
+        Err(err) => {
+            // clamscan prints its loader's error, then a one-line reason, then
+            // (unless --no-summary) an all-zero summary, and exits 2.
+            eprintln!("aether Error: {err}");
+            eprintln!("ERROR: {}", super::db::load_error_reason(&err));
+            let zero = Stats::default();
+            let summary = (!args.no_summary).then(|| Summary {
+                stats: &zero,
+                known_viruses: 0,
+                engine_version: env!("CARGO_PKG_VERSION"),
+                start,
+                end: SystemTime::now(),
+                elapsed: clock.elapsed(),
+                exit_code: 2,
+            });
+            report.finish(summary.as_ref())?;
+            return Ok(2);
+        }
+    };
+
+    let counting = AtomicBool::new(false);
+    let show_progress = !args.no_progress && io::stderr().is_terminal();
+    let result = std::thread::scope(|s| {
+        if show_progress {
+            let progress = Progress::stderr();
+            let handle = progress.handle();
+            report.set_progress(progress);
+            let (targets, opts, stop) = (&targets, &opts, &counting);
+            s.spawn(move || {
+                aether_scan::estimate(targets, opts, stop, &mut |files, bytes, done| {
+                    handle.set_totals(files, bytes, done)
+                })
+            });
+        }
+        let result = aether_scan::scan(&engine, &targets, &opts, &mut report);
+        counting.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+
+    let (stats, write_error) = match result {
+        Ok(stats) => (stats, None),
+        Err(aborted) => (aborted.stats, Some(aborted.source)),
+    };
+    let exit_code = stats.exit_code();
+    if let Some(e) = write_error {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            let _ = report.finish(None);
+            return Ok(exit_code as u8);
+        }
+        return Err(e).context("writing the report");
+    }
+    let summary = (!args.no_summary).then(|| Summary {
+        stats: &stats,
+        known_viruses: engine.signature_count(),
+        engine_version: env!("CARGO_PKG_VERSION"),
+        start,
+        end: SystemTime::now(),
+        elapsed: clock.elapsed(),
+        exit_code,
+    });
+    match report.finish(summary.as_ref()) {
+        Ok(()) => Ok(exit_code as u8),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(exit_code as u8),
+        Err(e) => Err(e).context("writing the report"),
+    }
+}

@@ -1,0 +1,214 @@
+//! Running a scan: one walker feeding N scanning threads, results pushed
+//! into a [`Sink`].
+
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aether_engine::Engine;
+
+use crate::entry::{Entry, Target};
+use crate::file::FileScanner;
+use crate::options::ScanOptions;
+use crate::stats::Stats;
+use crate::walk::{Item, Job, Walker};
+
+/// Receives every entry as it is produced (the "push" model of ripgrep's
+/// searcher): printers, the daemon's reply writer, a test's vector.
+///
+/// With several threads, calls are serialized but their order follows
+/// completion, not the walk.
+pub trait Sink: Send {
+    /// One path's outcome. An error (a closed pipe, a full disk) stops the
+    /// scan, and [`scan`] returns it.
+    fn entry(&mut self, entry: &Entry) -> io::Result<()>;
+}
+
+impl Sink for Vec<Entry> {
+    fn entry(&mut self, entry: &Entry) -> io::Result<()> {
+        self.push(Entry::new(entry.target.clone(), clone_outcome(entry)));
+        Ok(())
+    }
+}
+
+/// Copies an outcome for the `Vec` sink; I/O errors are rebuilt from their
+/// kind and message since `io::Error` is not `Clone`.
+fn clone_outcome(entry: &Entry) -> crate::entry::Outcome {
+    use crate::entry::{EntryError as E, Outcome as O};
+    let io = |e: &io::Error| match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    };
+    match &entry.outcome {
+        O::Scanned(s) => O::Scanned(s.clone()),
+        O::Empty => O::Empty,
+        O::Excluded => O::Excluded,
+        O::ExcludedProc => O::ExcludedProc,
+        O::SymbolicLink => O::SymbolicLink,
+        O::Special => O::Special,
+        O::Error(err) => O::Error(match err {
+            E::Inaccessible(e) => E::Inaccessible(io(e)),
+            E::Unsupported => E::Unsupported,
+            E::Stat(e) => E::Stat(io(e)),
+            E::AccessDenied => E::AccessDenied,
+            E::Open(e) => E::Open(io(e)),
+            E::OpenDir(e) => E::OpenDir(io(e)),
+            E::ReadDir(e) => E::ReadDir(io(e)),
+            E::SymlinkLoop => E::SymlinkLoop,
+            E::Scan(aether_engine::ScanError::Io(e)) => {
+                E::Scan(aether_engine::ScanError::Io(io(e)))
+            }
+            E::Scan(aether_engine::ScanError::Changed { expected, actual }) => {
+                E::Scan(aether_engine::ScanError::Changed {
+                    expected: *expected,
+                    actual: *actual,
+                })
+            }
+        }),
+    }
+}
+
+/// The sink failed, so the scan stopped early.
+#[derive(Debug, thiserror::Error)]
+#[error("writing results: {source}")]
+pub struct ScanAborted {
+    /// The sink's error.
+    #[source]
+    pub source: io::Error,
+    /// What was counted before stopping.
+    pub stats: Stats,
+}
+
+/// Walks `targets` and scans every regular file, pushing one [`Entry`] per
+/// reported path into `sink`. Returns the counts for the summary.
+pub fn scan<S: Sink>(
+    engine: &Engine,
+    targets: &[Target],
+    opts: &ScanOptions,
+    sink: &mut S,
+) -> Result<Stats, ScanAborted> {
+    let stop = AtomicBool::new(false);
+    let walker = Walker::new(opts, &stop);
+    let state = Mutex::new(State {
+        sink,
+        stats: Stats::default(),
+        error: None,
+    });
+
+    if opts.threads <= 1 {
+        let mut scanner = FileScanner::new(engine, opts);
+        walker.walk(targets, &mut |item| match item {
+            Item::Directory => lock(&state).stats.directories += 1,
+            Item::Entry(entry) => lock(&state).deliver(entry, &stop),
+            Item::Job(job) => {
+                let entry = run_job(&mut scanner, job);
+                lock(&state).deliver(entry, &stop)
+            }
+        });
+    } else {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(opts.threads * 4);
+        std::thread::scope(|s| {
+            for _ in 0..opts.threads {
+                let rx = rx.clone();
+                let (state, stop) = (&state, &stop);
+                s.spawn(move || {
+                    let mut scanner = FileScanner::new(engine, opts);
+                    for job in rx {
+                        if stop.load(Ordering::Relaxed) {
+                            continue; // drain without scanning
+                        }
+                        let entry = run_job(&mut scanner, job);
+                        lock(state).deliver(entry, stop);
+                    }
+                });
+            }
+            drop(rx);
+            walker.walk(targets, &mut |item| match item {
+                Item::Directory => lock(&state).stats.directories += 1,
+                Item::Entry(entry) => lock(&state).deliver(entry, &stop),
+                Item::Job(job) => {
+                    // Fails only if every worker is gone, which they are not
+                    // while `tx` lives; nothing to do then but stop walking.
+                    if tx.send(job).is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+            drop(tx);
+        });
+    }
+
+    let state = state
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match state.error {
+        Some(source) => Err(ScanAborted {
+            source,
+            stats: state.stats,
+        }),
+        None => Ok(state.stats),
+    }
+}
+
+/// Counts what [`scan`] would scan (regular files and their bytes) without
+/// opening anything: the totals for a progress bar's ETA. `progress` gets
+/// the running totals (files, bytes, done) every 1024 files and once at the
+/// end with `done` set. Stops early when `stop` is set.
+pub fn estimate(
+    targets: &[Target],
+    opts: &ScanOptions,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64, bool),
+) {
+    let walker = Walker::new(opts, stop);
+    let (mut files, mut bytes) = (0u64, 0u64);
+    walker.walk(targets, &mut |item| {
+        if let Item::Job(Job::File { size, .. }) = item {
+            files += 1;
+            bytes += size;
+            if files % 1024 == 0 {
+                progress(files, bytes, false);
+            }
+        }
+    });
+    progress(files, bytes, true);
+}
+
+struct State<'s, S> {
+    sink: &'s mut S,
+    stats: Stats,
+    error: Option<io::Error>,
+}
+
+impl<S: Sink> State<'_, S> {
+    fn deliver(&mut self, entry: Entry, stop: &AtomicBool) {
+        if self.error.is_some() {
+            return;
+        }
+        self.stats.record(&entry);
+        if let Err(e) = self.sink.entry(&entry) {
+            self.error = Some(e);
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn lock<'m, T>(m: &'m Mutex<T>) -> std::sync::MutexGuard<'m, T> {
+    // A panicking sink poisons the lock; the counts are still sound.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn run_job(scanner: &mut FileScanner<'_>, job: Job) -> Entry {
+    match job {
+        Job::File { path, .. } => {
+            let outcome = scanner.scan_path(&path);
+            Entry::new(Target::Path(path), outcome)
+        }
+        Job::Stdin => {
+            let stdin = io::stdin();
+            let mut lock = stdin.lock();
+            let outcome = scanner.scan_reader(&mut lock);
+            Entry::new(Target::Stdin, outcome)
+        }
+    }
+}
