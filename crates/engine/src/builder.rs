@@ -31,6 +31,12 @@ pub struct EngineBuilder {
     allow: HashDb,
     programs: Vec<Program>,
     anchors: HashMap<Vec<u8>, Vec<u32>>,
+    /// The database being loaded is not official (see
+    /// [`SignatureSink::begin_database`]); records pushed directly, not by
+    /// the loader, keep their names.
+    unofficial: bool,
+    /// Scratch for building `Name.UNOFFICIAL`.
+    name_buf: String,
 }
 
 /// Why the automaton could not be built.
@@ -91,9 +97,26 @@ impl EngineBuilder {
     }
 }
 
+impl EngineBuilder {
+    /// Stores a signature name as ClamAV prints it.
+    fn push_name(&mut self, name: &str) -> crate::names::NameId {
+        if !self.unofficial {
+            return self.names.push(name);
+        }
+        self.name_buf.clear();
+        self.name_buf.push_str(name);
+        self.name_buf.push_str(".UNOFFICIAL");
+        self.names.push(&self.name_buf)
+    }
+}
+
 impl SignatureSink for EngineBuilder {
+    fn begin_database(&mut self, official: bool) {
+        self.unofficial = !official;
+    }
+
     fn hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
-        let name = self.names.push(sig.name);
+        let name = self.push_name(sig.name);
         self.hashes
             .insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())
@@ -103,14 +126,14 @@ impl SignatureSink for EngineBuilder {
         let id = self.programs.len() as u32;
         let name = crate::names::NameId(u32::MAX);
         let (mut prog, anchor) = pattern::compile(&sig, name)?;
-        prog.name = self.names.push(sig.name);
+        prog.name = self.push_name(sig.name);
         self.programs.push(prog);
         self.anchors.entry(anchor).or_default().push(id);
         Ok(())
     }
 
     fn allow(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
-        let name = self.names.push(sig.name);
+        let name = self.push_name(sig.name);
         self.allow
             .insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())

@@ -14,6 +14,14 @@ pub struct Unsupported(pub &'static str);
 
 /// Receives signatures as the loader parses them.
 pub trait SignatureSink {
+    /// Called by the loader before the records of each database file.
+    /// `official` is true for signed `.cvd`/`.cld` containers; ClamAV prints
+    /// the names of every other database's signatures with `.UNOFFICIAL`
+    /// appended, and so must a compatible engine.
+    fn begin_database(&mut self, official: bool) {
+        let _ = official;
+    }
+
     /// A `.hdb` / `.hsb` whole-file hash signature.
     fn hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported>;
     /// A `.ndb` body signature.
