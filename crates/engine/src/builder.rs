@@ -57,6 +57,7 @@ impl EngineBuilder {
             mut allow,
             programs,
             anchors,
+            ..
         } = self;
         hashes.finish();
         allow.finish();
