@@ -485,23 +485,45 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// A 2048-bit RSA key generated once for these tests (python3, e = 65537).
-    pub const TEST_N: &str = "23446955923369976317299372054548746685615226965976279815754913935467641314296992916871334584679795669552532468880367669773705777210756082811552786801424313327564511313699588689991082841590749035974901117738480553797473211582903511894936294116967233942108244951421828486351834490160252178687437584096666329984735209535226337777934458176046658147742238986989904444716564175599852056998065815792601968064175635437081264239352037550058880017900078657822084360341086949907643490681576013643190301525958664183239796756874590398438234037276376803513066075870220083113873420131375953562436458590497446797485380862295182469221";
-    pub const TEST_E: &str = "65537";
-    pub const TEST_D: &str = "16082686263076591015633286112701677064230301933282446656966761465143001358035807598640723615440298682170300625197661898764627550894229491594484526680873814135740230359716459563012788912797792718833326669601872474096431226334532578088912694042144560590194728707467010329233471410595141922708338522024161031658299925153704417402160813127013728290076315070112839978256344498701962257476632186872063197234957092321884569284313945671454859533951782228064580039480699792157742385685030462678767540395032125154082859675963486409646813705235774774697965242456945817466419701820419489553211208327681174006415132530671201257473";
-
-    pub fn test_key() -> RsaKey {
-        RsaKey::from_decimal(TEST_N, TEST_E).unwrap()
+    #[test]
+    fn dsig_digits_round_trip() {
+        let n = BigUint::parse_bytes(b"123456789012345678901234567890", 10).unwrap();
+        assert_eq!(dsig_to_number(&number_to_dsig(n.clone())), Some(n));
+        // Least significant digit first: "b" is 1, "ab" is 64.
+        assert_eq!(dsig_to_number("b"), Some(BigUint::from(1u8)));
+        assert_eq!(dsig_to_number("ab"), Some(BigUint::from(64u8)));
+        assert_eq!(dsig_to_number("a!"), None);
     }
 
-    /// Signs `plain` (big-endian) the way ClamAV's signing service does.
-    pub fn sign(plain: &[u8]) -> String {
-        let key = test_key();
-        let d = BigUint::parse_bytes(TEST_D.as_bytes(), 10).unwrap();
-        let m = BigUint::from_bytes_be(plain);
-        number_to_dsig(m.modpow(&d, &key.n))
+    #[test]
+    fn header_fields() {
+        let mut head = b"ClamAV-VDB:14 May 2010 09-57 -0400:19:3:51:f341ae79c7e73561b89d4e0b8f6a79c0:sig:nervous:1273845430".to_vec();
+        head.resize(HEADER_LEN, b' ');
+        let h = CvdHeader::parse(&head).unwrap();
+        assert_eq!(h.build_time, "14 May 2010 09-57 -0400");
+        assert_eq!((h.version, h.sigs, h.flevel, h.stime), (19, 3, 51, 1273845430));
+        assert_eq!(h.md5, "f341ae79c7e73561b89d4e0b8f6a79c0");
+        assert_eq!(h.builder, "nervous");
+        assert!(matches!(CvdHeader::parse(b"ClamAV-VDX:1:2"), Err(CvdError::NotCvd)));
+        assert!(matches!(CvdHeader::parse(b"ClamAV-VDB:t:x:1:1:m:d:b:1"), Err(CvdError::Header(_))));
+        assert!(matches!(CvdHeader::parse(b"ClamAV-VDB:t:1:1:1:m:d:b"), Err(CvdError::Header(_))));
+        assert!(matches!(CvdHeader::from_container(b"short"), Err(CvdError::Truncated)));
+    }
+
+    #[test]
+    fn octal_sizes() {
+        assert_eq!(parse_octal(b"00000000644\0"), Some(0o644));
+        assert_eq!(parse_octal(b"  17 \0\0\0\0\0\0\0"), Some(0o17));
+        assert_eq!(parse_octal(b"\0\0\0"), None);
+        assert_eq!(parse_octal(b"77777777777777777777777"), None);
+    }
+
+    #[test]
+    fn clamav_keys_parse() {
+        assert_eq!(RsaKey::clamav_cvd().n.bits(), 1024);
+        assert_eq!(RsaKey::clamav_info().n.bits(), 2047);
     }
 }
