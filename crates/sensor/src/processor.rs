@@ -1,0 +1,643 @@
+//! The processing thread: kernel messages in, numbered [`Event`]s out.
+//!
+//! It keeps the process table, reads `/proc` for exec details, turns loss into
+//! [`Loss`] events and repairs the table by resync. It is the only writer of the
+//! table and the only publisher on the bus, so event numbers are gap-free and each
+//! process's events leave in the order the kernel sent them.
+//!
+//! ## Why `/proc` is read here and not in the reader
+//!
+//! An exec event carries only a PID; the program, arguments and directory must be
+//! read from `/proc` before the process exits, so the read must come soon. Doing it
+//! in the reader would make draining the socket wait on `/proc` (tens of
+//! microseconds per exec), which is what lets the kernel buffer overflow under a
+//! spawn storm. Here, the read happens as soon as the event is taken off the queue,
+//! before anything else is done with it: when the processor keeps up (the normal
+//! case) that is microseconds after the exec; when it falls behind, the queue and
+//! the 64 MiB socket buffer absorb the burst, and what could not be read in time is
+//! marked missing with its reason, never borrowed from whoever holds the PID now.
+//!
+//! ## Resync, and the marker that makes it exact
+//!
+//! After a loss the table may hold processes that ended unseen and lack processes
+//! that started unseen. The processor lists `/proc`, but events still queued (in the
+//! socket, the reader or the queue) were sent before the listing and are not applied
+//! yet: comparing now would report a process whose exit is merely still queued as
+//! "vanished". So right after listing it renames its own thread, which makes the
+//! kernel send a comm event into the same socket. Messages enter a socket's queue in
+//! the order they are sent, so when the processor meets its own comm event, every
+//! event sent before the listing has been applied, and the comparison is exact: a
+//! process missing from `/proc` was reaped, its exit was sent before the listing, and
+//! if it was not applied it was lost. (The one residual: a process that appears in
+//! `/proc` a few microseconds before its fork event is sent may be reported as found
+//! and then also get its `fork`; see docs/events.md.)
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use aether_events::{
+    BootId, Bus, Comm, Coredump, Event, EventKind, Exec, Exit, Fork, ForkKind, IdChange, Loss,
+    LossCause, Malformed, MissingReason, ProcessFound, ProcessKey, ProcessVanished, Ptrace, Resync,
+    Sid, Task,
+};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::Stats;
+use crate::decode::{Body, Message};
+use crate::procfs::{ProcFs, Read, StartCheck, Stat};
+use crate::reader::{Backlog, Item};
+use crate::sys;
+use crate::table::{self, Entry, Table};
+
+/// How many ended processes to remember, so a resync does not report a process
+/// whose exit it saw as "found" because `/proc` still listed it while it exited.
+const RECENT_EXITS: usize = 16 * 1024;
+/// How long to wait for the resync marker before listing again.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(3);
+
+struct PendingResync {
+    snapshot: HashMap<u32, Stat>,
+    serial: u64,
+    fence: String,
+    started: Instant,
+}
+
+pub(crate) struct Processor {
+    rx: Receiver<Item>,
+    bus: Bus<Event>,
+    stats: Arc<Stats>,
+    procfs: ProcFs,
+    boot_id: BootId,
+    table: Table,
+    next_seq: u64,
+    my_tid: u32,
+    my_pid: u32,
+    batch: VecDeque<Item>,
+    resync: Option<PendingResync>,
+    resync_again: bool,
+    fences: u32,
+    recent_exits: HashSet<(u32, u64)>,
+    recent_order: VecDeque<(u32, u64)>,
+}
+
+impl Processor {
+    pub(crate) fn new(
+        rx: Receiver<Item>,
+        bus: Bus<Event>,
+        stats: Arc<Stats>,
+        procfs: ProcFs,
+        boot_id: BootId,
+    ) -> Processor {
+        Processor {
+            rx,
+            bus,
+            stats,
+            procfs,
+            boot_id,
+            table: Table::new(),
+            next_seq: 0,
+            my_tid: 0,
+            my_pid: sys::getpid(),
+            batch: VecDeque::new(),
+            resync: None,
+            resync_again: false,
+            fences: 0,
+            recent_exits: HashSet::new(),
+            recent_order: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        self.my_tid = sys::gettid();
+        self.populate();
+        let mut handled: u32 = 0;
+        loop {
+            let item = match self.batch.pop_front() {
+                Some(i) => i,
+                None => match self.rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(i) => i,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.check_fence();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            self.handle(item);
+            handled = handled.wrapping_add(1);
+            if handled % 256 == 0 {
+                self.check_fence();
+            }
+        }
+        self.bus.close();
+    }
+
+    fn key(&self, pid: u32, start_time: u64) -> ProcessKey {
+        ProcessKey {
+            boot_id: self.boot_id,
+            pid,
+            start_time,
+        }
+    }
+
+    fn emit(&mut self, time_ns: u64, cpu: Option<u32>, kind: EventKind) {
+        let ev = Event {
+            seq: self.next_seq,
+            time_ns,
+            cpu,
+            kind,
+        };
+        self.next_seq += 1;
+        self.bus.publish(ev);
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn task(&self, pid: u32, tid: u32) -> Task {
+        match self.table.get(pid) {
+            Some(e) => Task {
+                pid,
+                tid,
+                ppid: e.ppid,
+                process: Some(e.key),
+                uid: e.uid,
+                exe: e.exe.clone(),
+            },
+            None => Task {
+                pid,
+                tid,
+                ..Task::default()
+            },
+        }
+    }
+
+    fn entry_from_read(&self, pid: u32, st: &Stat, read: &Read) -> Entry {
+        let threads = self
+            .procfs
+            .threads(pid)
+            .map(|t| t.into_iter().collect())
+            .unwrap_or_else(|_| HashSet::from([pid]));
+        Entry {
+            key: self.key(pid, st.start_time),
+            exact: true,
+            ppid: Some(st.ppid).filter(|p| *p != 0),
+            uid: read.uid,
+            exe: read.exe.clone(),
+            threads,
+            serial: 0,
+        }
+    }
+
+    /// Fills the table from `/proc`, silently: these processes predate the sensor.
+    fn populate(&mut self) {
+        let Ok(list) = self.procfs.list() else { return };
+        for (pid, st) in list {
+            if st.state == b'Z' || st.state == b'X' {
+                continue;
+            }
+            let read = self.procfs.read(pid, StartCheck::Exact(st.start_time));
+            let entry = self.entry_from_read(pid, &st, &read);
+            self.table.insert(entry);
+        }
+    }
+
+    /// Makes sure the table knows `pid`, reading `/proc` if needed; a process that
+    /// started after `time_ns` is not the one an event at `time_ns` was about.
+    fn ensure(&mut self, pid: u32, time_ns: u64) {
+        if pid == 0 || self.table.get(pid).is_some() {
+            return;
+        }
+        let bound = self.procfs.tick_of(time_ns) + 1;
+        let read = self.procfs.read(pid, StartCheck::NotAfter(bound));
+        if let Some(st) = read.stat.clone() {
+            let entry = self.entry_from_read(pid, &st, &read);
+            self.table.insert(entry);
+        }
+    }
+
+    fn handle(&mut self, item: Item) {
+        let now = sys::monotonic_ns();
+        match item {
+            Item::Msg(m) => self.on_message(m),
+            Item::Gap { cpu, count } => {
+                let loss = Loss {
+                    cause: LossCause::SequenceGap,
+                    count: Some(count),
+                    lost_cpu: Some(cpu),
+                };
+                self.emit(now, None, EventKind::Loss(loss));
+                self.need_resync();
+            }
+            Item::Overrun => {
+                let loss = Loss {
+                    cause: LossCause::KernelOverrun,
+                    count: None,
+                    lost_cpu: None,
+                };
+                self.emit(now, None, EventKind::Loss(loss));
+                self.need_resync();
+            }
+            Item::Malformed(error) => {
+                self.emit(now, None, EventKind::Malformed(Malformed { error }))
+            }
+            Item::Backlog(b) => self.on_backlog(now, b),
+            Item::Failed(why) => {
+                let error = format!("the connector socket failed and the reader stopped: {why}");
+                self.emit(now, None, EventKind::Malformed(Malformed { error }));
+            }
+        }
+    }
+
+    fn on_backlog(&mut self, now: u64, b: Backlog) {
+        if b.overruns > 0 {
+            let loss = Loss {
+                cause: LossCause::KernelOverrun,
+                count: None,
+                lost_cpu: None,
+            };
+            self.emit(now, None, EventKind::Loss(loss));
+        }
+        for (cpu, count) in b.gaps {
+            let loss = Loss {
+                cause: LossCause::SequenceGap,
+                count: Some(count),
+                lost_cpu: Some(cpu),
+            };
+            self.emit(now, None, EventKind::Loss(loss));
+        }
+        if b.dropped > 0 {
+            let loss = Loss {
+                cause: LossCause::QueueOverflow,
+                count: Some(b.dropped),
+                lost_cpu: None,
+            };
+            self.emit(now, None, EventKind::Loss(loss));
+        }
+        if b.malformed > 0 {
+            let error = format!(
+                "{} malformed datagrams arrived while the queue was full",
+                b.malformed
+            );
+            self.emit(now, None, EventKind::Malformed(Malformed { error }));
+        }
+        self.need_resync();
+    }
+
+    fn on_message(&mut self, m: Message) {
+        let ts = m.timestamp_ns;
+        let cpu = Some(m.cpu);
+        match m.body {
+            // Other programs' listen requests are acknowledged to every listener.
+            Body::Ack { .. } => {}
+            Body::Fork {
+                parent_pid,
+                parent_tgid,
+                child_pid,
+                child_tgid,
+            } => {
+                self.ensure(parent_tgid, ts);
+                let parent = self.table.get(parent_tgid).map(|e| e.key);
+                let fork_kind = if child_pid == child_tgid {
+                    self.on_new_process(child_tgid, parent_tgid, ts);
+                    ForkKind::Process
+                } else {
+                    self.ensure(child_tgid, ts);
+                    if let Some(e) = self.table.get_mut(child_tgid) {
+                        e.threads.insert(child_pid);
+                    }
+                    ForkKind::Thread
+                };
+                let task = self.task(child_tgid, child_pid);
+                let fork = Fork {
+                    task,
+                    fork_kind,
+                    parent_pid: parent_tgid,
+                    parent_tid: parent_pid,
+                    parent,
+                };
+                self.emit(ts, cpu, EventKind::Fork(fork));
+            }
+            Body::Exec { pid, tgid } => self.on_exec(ts, cpu, pid, tgid),
+            Body::Exit {
+                pid,
+                tgid,
+                exit_code,
+                exit_signal,
+                parent,
+            } => {
+                self.ensure(tgid, ts);
+                if let (Some((_, ptgid)), Some(e)) = (parent, self.table.get_mut(tgid)) {
+                    if ptgid != 0 {
+                        e.ppid = Some(ptgid);
+                    }
+                }
+                let task = self.task(tgid, pid);
+                let process_ended = match self.table.get_mut(tgid) {
+                    Some(e) => {
+                        e.threads.remove(&pid);
+                        e.threads.is_empty()
+                    }
+                    // Unknown process (only around a loss): its main thread's exit
+                    // is the best sign there is.
+                    None => pid == tgid,
+                };
+                if process_ended {
+                    if let Some(e) = self.table.remove(tgid) {
+                        self.remember_exit(tgid, e.key.start_time);
+                    }
+                }
+                let (status, signal, core_dumped) = Exit::decode_code(exit_code);
+                let exit = Exit {
+                    task,
+                    exit_code,
+                    status,
+                    signal,
+                    core_dumped,
+                    exit_signal: exit_signal as i32,
+                    process_ended,
+                };
+                self.emit(ts, cpu, EventKind::Exit(exit));
+            }
+            Body::Uid {
+                pid,
+                tgid,
+                ruid,
+                euid,
+            } => {
+                self.ensure(tgid, ts);
+                if let Some(e) = self.table.get_mut(tgid) {
+                    e.uid = Some(ruid);
+                }
+                let task = self.task(tgid, pid);
+                self.emit(
+                    ts,
+                    cpu,
+                    EventKind::Uid(IdChange {
+                        task,
+                        real: ruid,
+                        effective: euid,
+                    }),
+                );
+            }
+            Body::Gid {
+                pid,
+                tgid,
+                rgid,
+                egid,
+            } => {
+                self.ensure(tgid, ts);
+                let task = self.task(tgid, pid);
+                self.emit(
+                    ts,
+                    cpu,
+                    EventKind::Gid(IdChange {
+                        task,
+                        real: rgid,
+                        effective: egid,
+                    }),
+                );
+            }
+            Body::Sid { pid, tgid } => {
+                self.ensure(tgid, ts);
+                let task = self.task(tgid, pid);
+                self.emit(ts, cpu, EventKind::Sid(Sid { task }));
+            }
+            Body::Ptrace {
+                pid,
+                tgid,
+                tracer_pid,
+                tracer_tgid,
+            } => {
+                self.ensure(tgid, ts);
+                let task = self.task(tgid, pid);
+                let p = Ptrace {
+                    task,
+                    attached: tracer_pid != 0,
+                    tracer_pid: tracer_tgid,
+                    tracer_tid: tracer_pid,
+                };
+                self.emit(ts, cpu, EventKind::Ptrace(p));
+            }
+            Body::Comm { pid, tgid, comm } => {
+                let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
+                let name = String::from_utf8_lossy(comm.get(..end).unwrap_or(&[])).into_owned();
+                if pid == self.my_tid && tgid == self.my_pid {
+                    self.on_own_comm(&name);
+                    return;
+                }
+                self.ensure(tgid, ts);
+                let task = self.task(tgid, pid);
+                self.emit(ts, cpu, EventKind::Comm(Comm { task, comm: name }));
+            }
+            Body::Coredump { pid, tgid, .. } => {
+                self.ensure(tgid, ts);
+                let task = self.task(tgid, pid);
+                self.emit(ts, cpu, EventKind::Coredump(Coredump { task }));
+            }
+            Body::Unknown { what } => {
+                let error = format!("unknown process event type {what:#x}");
+                self.emit(ts, cpu, EventKind::Malformed(Malformed { error }));
+            }
+        }
+    }
+
+    fn on_new_process(&mut self, pid: u32, parent: u32, ts: u64) {
+        // The key must match what /proc shows, so read it now; if the child is
+        // already gone, derive it from the fork's timestamp (at most a tick off).
+        let tick = self.procfs.tick_of(ts);
+        let (start, exact) = match self.procfs.stat(pid) {
+            Ok(st) if st.start_time <= tick + 1 && st.start_time + 100 >= tick => {
+                (st.start_time, true)
+            }
+            _ => (tick, false),
+        };
+        let (uid, exe) = match self.table.get(parent) {
+            Some(p) => (p.uid, p.exe.clone()),
+            None => (None, None),
+        };
+        self.table.insert(Entry {
+            key: self.key(pid, start),
+            exact,
+            ppid: Some(parent).filter(|p| *p != 0),
+            uid,
+            exe,
+            threads: HashSet::from([pid]),
+            serial: 0,
+        });
+    }
+
+    fn pull_available(&mut self) {
+        while self.batch.len() < 4096 {
+            match self.rx.try_recv() {
+                Ok(i) => self.batch.push_back(i),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn later_exec_queued(&self, tgid: u32) -> bool {
+        self.batch
+            .iter()
+            .any(|i| matches!(i, Item::Msg(Message { body: Body::Exec { tgid: t, .. }, .. }) if *t == tgid))
+    }
+
+    fn on_exec(&mut self, ts: u64, cpu: Option<u32>, pid: u32, tgid: u32) {
+        let check = match self.table.get(tgid) {
+            Some(e) if e.exact => StartCheck::Exact(e.key.start_time),
+            Some(e) => StartCheck::Near(e.key.start_time),
+            None => StartCheck::NotAfter(self.procfs.tick_of(ts) + 1),
+        };
+        // A later exec of this process already queued means /proc may show that
+        // later image: then none of it is attributed to this exec.
+        let superseded = |stat: Option<Stat>| {
+            let mut r = Read {
+                stat,
+                ..Read::default()
+            };
+            r.details.missing = Some(MissingReason::Superseded);
+            r
+        };
+        self.pull_available();
+        let read = if self.later_exec_queued(tgid) {
+            superseded(None)
+        } else {
+            let r = self.procfs.read(tgid, check);
+            if r.stat.is_some() && r.details.missing != Some(MissingReason::Reused) {
+                // Look again: the later exec may have arrived while we read.
+                self.pull_available();
+                if self.later_exec_queued(tgid) {
+                    superseded(r.stat)
+                } else {
+                    r
+                }
+            } else {
+                r
+            }
+        };
+        if self.table.get(tgid).is_none() {
+            if let Some(st) = read.stat.clone() {
+                let entry = self.entry_from_read(tgid, &st, &read);
+                self.table.insert(entry);
+            }
+        }
+        if let Some(e) = self.table.get_mut(tgid) {
+            // After exec the process has one thread, which has the process's id.
+            e.threads.clear();
+            e.threads.insert(tgid);
+            e.exe = read.exe.clone();
+            if read.uid.is_some() {
+                e.uid = read.uid;
+            }
+            if let Some(st) = &read.stat {
+                e.ppid = Some(st.ppid).filter(|p| *p != 0);
+            }
+        }
+        let mut task = self.task(tgid, pid);
+        task.exe = read.exe;
+        self.emit(
+            ts,
+            cpu,
+            EventKind::Exec(Exec {
+                task,
+                details: read.details,
+            }),
+        );
+    }
+
+    fn remember_exit(&mut self, pid: u32, start: u64) {
+        if self.recent_exits.insert((pid, start)) {
+            self.recent_order.push_back((pid, start));
+        }
+        while self.recent_order.len() > RECENT_EXITS {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent_exits.remove(&old);
+            }
+        }
+    }
+
+    fn need_resync(&mut self) {
+        if self.resync.is_some() {
+            self.resync_again = true;
+        } else {
+            self.start_resync();
+        }
+    }
+
+    fn start_resync(&mut self) {
+        let serial = self.table.serial();
+        let snapshot: HashMap<u32, Stat> =
+            self.procfs.list().unwrap_or_default().into_iter().collect();
+        self.fences = self.fences.wrapping_add(1);
+        let fence = format!("aether-sync{}", self.fences % 10_000);
+        // If renaming fails the marker never comes and the timeout lists again.
+        let _ = sys::set_thread_name(&fence);
+        self.resync = Some(PendingResync {
+            snapshot,
+            serial,
+            fence,
+            started: Instant::now(),
+        });
+    }
+
+    fn check_fence(&mut self) {
+        if self
+            .resync
+            .as_ref()
+            .is_some_and(|p| p.started.elapsed() > FENCE_TIMEOUT)
+        {
+            // The marker was lost (a loss of its own will have been reported).
+            self.resync = None;
+            self.start_resync();
+        }
+    }
+
+    fn on_own_comm(&mut self, name: &str) {
+        if self.resync.as_ref().is_some_and(|p| p.fence == name) {
+            self.finish_resync();
+        }
+    }
+
+    fn finish_resync(&mut self) {
+        let Some(p) = self.resync.take() else { return };
+        let now = sys::monotonic_ns();
+        let recent = &self.recent_exits;
+        let d = table::diff(&self.table, &p.snapshot, p.serial, |pid, start| {
+            recent.contains(&(pid, start))
+        });
+        for pid in &d.vanished {
+            let task = self.task(*pid, *pid);
+            self.table.remove(*pid);
+            self.emit(
+                now,
+                None,
+                EventKind::ProcessVanished(ProcessVanished { task }),
+            );
+        }
+        for (pid, st) in &d.found {
+            let read = self.procfs.read(*pid, StartCheck::Exact(st.start_time));
+            let entry = self.entry_from_read(*pid, st, &read);
+            self.table.insert(entry);
+            let task = self.task(*pid, *pid);
+            self.emit(
+                now,
+                None,
+                EventKind::ProcessFound(ProcessFound {
+                    task,
+                    details: read.details,
+                }),
+            );
+        }
+        let resync = Resync {
+            found: d.found.len() as u64,
+            vanished: d.vanished.len() as u64,
+            processes: self.table.len() as u64,
+        };
+        self.emit(now, None, EventKind::Resync(resync));
+        self.stats.resyncs.fetch_add(1, Ordering::Relaxed);
+        if self.resync_again {
+            self.resync_again = false;
+            self.start_resync();
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The reader thread: it only drains the socket into the queue.
+//!
+//! Anything slow here lets the kernel's buffer fill, so the reader does no `/proc`
+//! reads, no allocation per message and no locking beyond the queue. It decodes
+//! (a few loads per message) because it is the only place that sees every message
+//! the kernel delivered, in order: sequence gaps counted here are exactly the kernel's
+//! loss, and items it must drop because the queue is full are counted apart as the
+//! queue's loss.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::Stats;
+use crate::decode::{self, Message};
+use crate::seq::{Observation, SeqTracker};
+use crate::sys::{ConnectorSocket, RecvBatch};
+
+/// What goes from the reader to the processor.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A kernel message.
+    Msg(Message),
+    /// `count` messages from `cpu` were lost in the kernel just before the next one.
+    Gap { cpu: u32, count: u64 },
+    /// The kernel reported `ENOBUFS`.
+    Overrun,
+    /// Bytes that did not decode.
+    Malformed(String),
+    /// The queue was full for a while: this is what was dropped or summarized.
+    Backlog(Backlog),
+    /// The socket failed; the reader stopped.
+    Failed(String),
+}
+
+/// What the reader had to hold back while the queue was full.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Backlog {
+    /// Kernel messages dropped because the queue was full.
+    pub dropped: u64,
+    /// Kernel sequence gaps seen meanwhile, per CPU.
+    pub gaps: Vec<(u32, u64)>,
+    /// `ENOBUFS` reports seen meanwhile.
+    pub overruns: u64,
+    /// Malformed datagrams seen meanwhile.
+    pub malformed: u64,
+}
+
+/// The reader's logic without the socket, so it can be tested with a queue alone.
+pub(crate) struct ReaderState {
+    tracker: SeqTracker,
+    backlog: Option<Backlog>,
+    tx: Sender<Item>,
+    stats: Arc<Stats>,
+    gone: bool,
+}
+
+impl ReaderState {
+    pub(crate) fn new(tx: Sender<Item>, stats: Arc<Stats>) -> ReaderState {
+        ReaderState {
+            tracker: SeqTracker::new(),
+            backlog: None,
+            tx,
+            stats,
+            gone: false,
+        }
+    }
+
+    /// Sends `item`, or counts it into the backlog if the queue is full. Returns
+    /// false when the processor is gone.
+    fn push(&mut self, item: Item) -> bool {
+        if !self.flush() {
+            self.hold(item);
+            return !self.gone;
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Full(item)) => {
+                self.hold(item);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    fn hold(&mut self, item: Item) {
+        let b = self.backlog.get_or_insert_with(Backlog::default);
+        match item {
+            Item::Msg(_) => {
+                b.dropped += 1;
+                self.stats.lost_queue.fetch_add(1, Ordering::Relaxed);
+            }
+            Item::Gap { cpu, count } => match b.gaps.iter_mut().find(|(c, _)| *c == cpu) {
+                Some((_, n)) => *n += count,
+                None => b.gaps.push((cpu, count)),
+            },
+            Item::Overrun => b.overruns += 1,
+            Item::Malformed(_) => b.malformed += 1,
+            Item::Backlog(inner) => {
+                b.dropped += inner.dropped;
+                b.overruns += inner.overruns;
+                b.malformed += inner.malformed;
+                b.gaps.extend(inner.gaps);
+            }
+            // Never dropped: sent blocking by `fail`.
+            Item::Failed(_) => {}
+        }
+    }
+
+    /// Tries to deliver the backlog. True when there is none left.
+    pub(crate) fn flush(&mut self) -> bool {
+        let Some(b) = self.backlog.take() else {
+            return true;
+        };
+        match self.tx.try_send(Item::Backlog(b)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(Item::Backlog(b))) => {
+                self.backlog = Some(b);
+                false
+            }
+            Err(_) => {
+                self.gone = true;
+                false
+            }
+        }
+    }
+
+    /// Handles one datagram. Returns false when the processor is gone.
+    pub(crate) fn on_datagram(&mut self, bytes: &[u8], sender: u32, truncated: bool) -> bool {
+        if sender != 0 {
+            // Only the kernel speaks for the connector; anything else is ignored
+            // (and counted), never decoded into an event.
+            self.stats.foreign.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        if truncated {
+            self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            return self.push(Item::Malformed(format!(
+                "datagram of {} bytes was cut by the receive buffer",
+                bytes.len()
+            )));
+        }
+        for r in decode::decode_datagram(bytes) {
+            let ok = match r {
+                Ok(m) => {
+                    self.stats.received.fetch_add(1, Ordering::Relaxed);
+                    if let Observation::Gap(n) = self.tracker.observe(m.cpu, m.seq) {
+                        self.stats.lost_kernel.fetch_add(n, Ordering::Relaxed);
+                        if !self.push(Item::Gap {
+                            cpu: m.cpu,
+                            count: n,
+                        }) {
+                            return false;
+                        }
+                    }
+                    self.push(Item::Msg(m))
+                }
+                Err(decode::DecodeError::Overrun { .. }) => self.on_overrun(),
+                Err(e) => {
+                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                    self.push(Item::Malformed(e.to_string()))
+                }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The kernel said `ENOBUFS`. Returns false when the processor is gone.
+    pub(crate) fn on_overrun(&mut self) -> bool {
+        self.stats.overruns.fetch_add(1, Ordering::Relaxed);
+        self.push(Item::Overrun)
+    }
+
+    /// Reports a fatal socket error, waiting for room: it is the last item.
+    fn fail(&mut self, why: String) {
+        self.flush();
+        let _ = self
+            .tx
+            .send_timeout(Item::Failed(why), Duration::from_secs(5));
+    }
+}
+
+/// Lets a test or benchmark hold the reader back so that the kernel buffer fills.
+#[derive(Default)]
+pub(crate) struct Gate {
+    open: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+impl Gate {
+    pub(crate) fn new(open: bool) -> Gate {
+        Gate {
+            open: std::sync::Mutex::new(open),
+            wake: std::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn open(&self) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits up to `limit` for the gate to open; true if it is open.
+    fn wait(&self, limit: Duration) -> bool {
+        let g = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if *g {
+            return true;
+        }
+        let (g, _) = self
+            .wake
+            .wait_timeout(g, limit)
+            .unwrap_or_else(|p| p.into_inner());
+        *g
+    }
+}
+
+/// The reader thread's body.
+pub(crate) fn run(
+    sock: Arc<ConnectorSocket>,
+    mut state: ReaderState,
+    stop: Arc<AtomicBool>,
+    gate: Arc<Gate>,
+) {
+    let mut batch = RecvBatch::new(64);
+    while !stop.load(Ordering::Acquire) {
+        if !gate.wait(Duration::from_millis(100)) {
+            continue;
+        }
+        match sock.recv_batch(&mut batch) {
+            Ok(_) => {
+                for d in batch.datagrams() {
+                    if !state.on_datagram(d.bytes, d.sender, d.truncated) {
+                        return;
+                    }
+                }
+            }
+            Err(e) => match e.errno() {
+                Some(libc::ENOBUFS) => {
+                    if !state.on_overrun() {
+                        return;
+                    }
+                }
+                Some(libc::EAGAIN) | Some(libc::EINTR) => {
+                    state.flush();
+                }
+                _ => {
+                    state.fail(e.to_string());
+                    return;
+                }
+            },
+        }
+    }
+    state.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{encode, encode_event, what};
+
+    fn exec_msg(cpu: u32, seq: u32, pid: u32) -> Vec<u8> {
+        encode(seq, 0, &encode_event(what::EXEC, cpu, 0, &[pid, pid]))
+    }
+
+    #[test]
+    fn kernel_gaps_become_items_with_exact_counts() {
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let stats = Arc::new(Stats::default());
+        let mut r = ReaderState::new(tx, stats.clone());
+        r.on_datagram(&exec_msg(0, 1, 5), 0, false);
+        r.on_datagram(&exec_msg(0, 5, 6), 0, false);
+        let items: Vec<_> = rx.try_iter().collect();
+        assert!(matches!(items[0], Item::Msg(_)));
+        assert!(matches!(items[1], Item::Gap { cpu: 0, count: 3 }));
+        assert!(matches!(items[2], Item::Msg(_)));
+        assert_eq!(stats.lost_kernel.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_full_queue_drops_with_an_exact_count_and_keeps_gaps() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let stats = Arc::new(Stats::default());
+        let mut r = ReaderState::new(tx, stats.clone());
+        for seq in 0..10 {
+            r.on_datagram(&exec_msg(0, seq, 5), 0, false);
+        }
+        r.on_datagram(&exec_msg(1, 0, 5), 0, false);
+        r.on_datagram(&exec_msg(1, 4, 5), 0, false); // 3 lost in the kernel meanwhile
+        assert_eq!(rx.try_iter().count(), 2);
+        assert!(r.flush());
+        match rx.try_recv().unwrap() {
+            Item::Backlog(b) => {
+                assert_eq!(b.dropped, 10);
+                assert_eq!(b.gaps, vec![(1, 3)]);
+            }
+            other => panic!("expected a backlog, got {other:?}"),
+        }
+        assert_eq!(stats.lost_queue.load(Ordering::Relaxed), 10);
+        assert_eq!(stats.lost_kernel.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.received.load(Ordering::Relaxed), 12);
+    }
+
+    #[test]
+    fn foreign_senders_are_ignored() {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let stats = Arc::new(Stats::default());
+        let mut r = ReaderState::new(tx, stats.clone());
+        r.on_datagram(&exec_msg(0, 1, 5), 4242, false);
+        assert_eq!(rx.try_iter().count(), 0);
+        assert_eq!(stats.foreign.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn garbage_becomes_a_malformed_item() {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let stats = Arc::new(Stats::default());
+        let mut r = ReaderState::new(tx, stats);
+        r.on_datagram(&[1, 2, 3], 0, false);
+        assert!(matches!(rx.try_recv().unwrap(), Item::Malformed(m) if m.contains("truncated")));
+    }
+}
