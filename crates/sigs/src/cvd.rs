@@ -82,7 +82,8 @@ impl CvdHeader {
             return Err(CvdError::NotCvd);
         }
         let mut field = |what: &str| {
-            f.next().ok_or_else(|| CvdError::Header(format!("missing {what}")))
+            f.next()
+                .ok_or_else(|| CvdError::Header(format!("missing {what}")))
         };
         let build_time = field("build time")?.to_string();
         let num = |what: &str, s: &str| {
@@ -97,10 +98,20 @@ impl CvdHeader {
         let dsig = field("digital signature")?.to_string();
         let builder = field("builder")?.to_string();
         let stime_text = field("build time in seconds")?;
-        let stime = stime_text.trim().parse::<u64>().map_err(|_| {
-            CvdError::Header(format!("build time {stime_text:?} is not a number"))
-        })?;
-        Ok(CvdHeader { build_time, version, sigs, flevel, md5, dsig, builder, stime })
+        let stime = stime_text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| CvdError::Header(format!("build time {stime_text:?} is not a number")))?;
+        Ok(CvdHeader {
+            build_time,
+            version,
+            sigs,
+            flevel,
+            md5,
+            dsig,
+            builder,
+            stime,
+        })
     }
 
     /// Reads the header at the start of a container.
@@ -155,7 +166,10 @@ const DSIG_ALPHABET: &[u8; 64] =
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
 
 fn dsig_digit(c: u8) -> Option<u8> {
-    DSIG_ALPHABET.iter().position(|&a| a == c).and_then(|p| u8::try_from(p).ok())
+    DSIG_ALPHABET
+        .iter()
+        .position(|&a| a == c)
+        .and_then(|p| u8::try_from(p).ok())
 }
 
 /// The number a signature string stands for: 6-bit digits, least significant first.
@@ -178,7 +192,11 @@ pub fn number_to_dsig(mut n: BigUint) -> String {
     let mut out = String::new();
     let zero = BigUint::default();
     while n != zero {
-        let d = (&n & BigUint::from(63u8)).to_u32_digits().first().copied().unwrap_or(0);
+        let d = (&n & BigUint::from(63u8))
+            .to_u32_digits()
+            .first()
+            .copied()
+            .unwrap_or(0);
         out.push(char::from(DSIG_ALPHABET[d as usize]));
         n >>= 6;
     }
@@ -230,7 +248,10 @@ pub fn verify_cvd(data: &[u8], header: &CvdHeader, key: &RsaKey) -> Result<(), C
     // ClamAV compares strings and skips the check when the field is not 32 long;
     // the signature check below still ties the archive to the key.
     if header.md5.len() == 32 && header.md5 != actual {
-        return Err(CvdError::Md5Mismatch { expected: header.md5.clone(), actual });
+        return Err(CvdError::Md5Mismatch {
+            expected: header.md5.clone(),
+            actual,
+        });
     }
     verify_md5_signature(&md5, &header.dsig, key)
 }
@@ -252,7 +273,10 @@ pub fn verify_pss_signature(sha256: &[u8; 32], dsig: &str, key: &RsaKey) -> Resu
     let mut data = [0u8; BLK_LEN];
     for (i, chunk) in data.chunks_mut(HASH_LEN).enumerate() {
         let counter = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
-        let d = Sha256::new().chain_update(digest2).chain_update(counter).finalize();
+        let d = Sha256::new()
+            .chain_update(digest2)
+            .chain_update(counter)
+            .finalize();
         chunk.copy_from_slice(&d[..chunk.len()]);
     }
     for (d, m) in data.iter_mut().zip(mask) {
@@ -272,7 +296,9 @@ pub fn verify_pss_signature(sha256: &[u8; 32], dsig: &str, key: &RsaKey) -> Resu
         .chain_update(salt)
         .finalize();
     if digest1.as_slice() != digest2 {
-        return Err(CvdError::BadSignature("signature does not match the .info contents"));
+        return Err(CvdError::BadSignature(
+            "signature does not match the .info contents",
+        ));
     }
     Ok(())
 }
@@ -328,7 +354,9 @@ impl InfoFile {
                 .trim_end_matches(['\r', '\n']);
             if line.starts_with("ClamAV-VDB:") {
                 if header.is_some() {
-                    return Err(CvdError::Info(format!(".info line {line_no}: second header")));
+                    return Err(CvdError::Info(format!(
+                        ".info line {line_no}: second header"
+                    )));
                 }
                 header = Some(CvdHeader::parse(line.as_bytes())?);
                 continue;
@@ -353,14 +381,26 @@ impl InfoFile {
             let sha256 = crate::line::parse_digest(sha)
                 .filter(|d| d.kind == crate::record::HashKind::Sha256)
                 .and_then(|d| <[u8; 32]>::try_from(d.as_bytes()).ok())
-                .ok_or_else(|| CvdError::Info(format!(".info line {line_no}: malformed SHA-256")))?;
-            entries.push(InfoEntry { name: (*name).to_string(), size, sha256 });
+                .ok_or_else(|| {
+                    CvdError::Info(format!(".info line {line_no}: malformed SHA-256"))
+                })?;
+            entries.push(InfoEntry {
+                name: (*name).to_string(),
+                size,
+                sha256,
+            });
         }
         if key.is_some() && !signed {
-            return Err(CvdError::Info(".info has no digital signature (DSIG line)".into()));
+            return Err(CvdError::Info(
+                ".info has no digital signature (DSIG line)".into(),
+            ));
         }
         let header = header.ok_or_else(|| CvdError::Info(".info has no header".into()))?;
-        Ok(InfoFile { header, entries, signed })
+        Ok(InfoFile {
+            header,
+            entries,
+            signed,
+        })
     }
 
     /// Whether the `.info` header agrees with the container's (`Corrupted CVD header`).
@@ -383,7 +423,10 @@ pub struct ArchiveLimits {
 
 impl Default for ArchiveLimits {
     fn default() -> ArchiveLimits {
-        ArchiveLimits { max_total: 1 << 30, max_entries: 10_000 }
+        ArchiveLimits {
+            max_total: 1 << 30,
+            max_entries: 10_000,
+        }
     }
 }
 
@@ -437,16 +480,21 @@ pub fn for_each_entry<E: From<CvdError>>(
             .map_err(|_| CvdError::Tar("file name is not valid UTF-8".into()))?
             .to_string();
         if name.contains('/') {
-            return Err(CvdError::Tar(format!("{name:?}: slash separators are not allowed")).into());
+            return Err(
+                CvdError::Tar(format!("{name:?}: slash separators are not allowed")).into(),
+            );
         }
         match block[156] {
             b'0' | 0 => {}
-            b'5' => return Err(CvdError::Tar(format!("{name:?}: directories are not allowed")).into()),
+            b'5' => {
+                return Err(CvdError::Tar(format!("{name:?}: directories are not allowed")).into());
+            }
             t => {
-                return Err(
-                    CvdError::Tar(format!("{name:?}: unsupported entry type {:?}", char::from(t)))
-                        .into(),
-                );
+                return Err(CvdError::Tar(format!(
+                    "{name:?}: unsupported entry type {:?}",
+                    char::from(t)
+                ))
+                .into());
             }
         }
         let size = parse_octal(&block[124..136])
@@ -504,13 +552,28 @@ mod tests {
         head.resize(HEADER_LEN, b' ');
         let h = CvdHeader::parse(&head).unwrap();
         assert_eq!(h.build_time, "14 May 2010 09-57 -0400");
-        assert_eq!((h.version, h.sigs, h.flevel, h.stime), (19, 3, 51, 1273845430));
+        assert_eq!(
+            (h.version, h.sigs, h.flevel, h.stime),
+            (19, 3, 51, 1273845430)
+        );
         assert_eq!(h.md5, "f341ae79c7e73561b89d4e0b8f6a79c0");
         assert_eq!(h.builder, "nervous");
-        assert!(matches!(CvdHeader::parse(b"ClamAV-VDX:1:2"), Err(CvdError::NotCvd)));
-        assert!(matches!(CvdHeader::parse(b"ClamAV-VDB:t:x:1:1:m:d:b:1"), Err(CvdError::Header(_))));
-        assert!(matches!(CvdHeader::parse(b"ClamAV-VDB:t:1:1:1:m:d:b"), Err(CvdError::Header(_))));
-        assert!(matches!(CvdHeader::from_container(b"short"), Err(CvdError::Truncated)));
+        assert!(matches!(
+            CvdHeader::parse(b"ClamAV-VDX:1:2"),
+            Err(CvdError::NotCvd)
+        ));
+        assert!(matches!(
+            CvdHeader::parse(b"ClamAV-VDB:t:x:1:1:m:d:b:1"),
+            Err(CvdError::Header(_))
+        ));
+        assert!(matches!(
+            CvdHeader::parse(b"ClamAV-VDB:t:1:1:1:m:d:b"),
+            Err(CvdError::Header(_))
+        ));
+        assert!(matches!(
+            CvdHeader::from_container(b"short"),
+            Err(CvdError::Truncated)
+        ));
     }
 
     #[test]

@@ -52,7 +52,15 @@ pub enum LoadErrorKind {
 }
 
 impl LoadError {
-    pub fn new(path: impl Into<PathBuf>, line: Option<usize>, kind: impl Into<LoadErrorKind>) -> LoadError {
-        LoadError { path: path.into(), line, kind: kind.into() }
+    pub fn new(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        kind: impl Into<LoadErrorKind>,
+    ) -> LoadError {
+        LoadError {
+            path: path.into(),
+            line,
+            kind: kind.into(),
+        }
     }
 }

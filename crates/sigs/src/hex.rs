@@ -57,7 +57,10 @@ pub enum Token {
     /// string of the branches' common length that is none of them).
     /// Branches of generic alternates may hold masked bytes; a `{n}` inside a
     /// branch is expanded to `n` any-bytes by the parser.
-    Alt { branches: Vec<Vec<ByteMatch>>, negated: bool },
+    Alt {
+        branches: Vec<Vec<ByteMatch>>,
+        negated: bool,
+    },
     /// `(B)`, `(L)`, `(W)`, or their negation `!(B)` etc.
     Class { class: CharClass, negated: bool },
 }
@@ -141,7 +144,10 @@ pub enum HexErrorKind {
 
 impl HexError {
     fn new(column0: usize, kind: HexErrorKind) -> HexError {
-        HexError { column: column0 + 1, kind }
+        HexError {
+            column: column0 + 1,
+            kind,
+        }
     }
 }
 
@@ -153,11 +159,23 @@ enum Item {
     /// `{n}` with `1 <= n < 128`: n any-bytes, not a split.
     InlineGap(u32),
     /// `*`, `{..}`: splits the signature into sub-signatures.
-    SplitGap { min: u32, max: Option<u32> },
+    SplitGap {
+        min: u32,
+        max: Option<u32>,
+    },
     /// `[x-y]`.
-    Square { min: u32, max: u32 },
-    Alt { branches: Vec<Vec<ByteMatch>>, negated: bool },
-    Class { class: CharClass, negated: bool },
+    Square {
+        min: u32,
+        max: u32,
+    },
+    Alt {
+        branches: Vec<Vec<ByteMatch>>,
+        negated: bool,
+    },
+    Class {
+        class: CharClass,
+        negated: bool,
+    },
 }
 
 struct Parser<'a> {
@@ -202,7 +220,10 @@ impl<'a> Parser<'a> {
             };
         };
         self.pos += 2;
-        Ok(ByteMatch { value: (hv << 4) | lv, mask: (hm << 4) | lm })
+        Ok(ByteMatch {
+            value: (hv << 4) | lv,
+            mask: (hm << 4) | lm,
+        })
     }
 
     /// A decimal number of at most `MAX_RANGE_VALUE`.
@@ -234,7 +255,12 @@ impl<'a> Parser<'a> {
 
     /// `{n}`, `{-n}`, `{n-}`, `{n-m}` after the `{`.
     fn brace(&mut self, start: usize) -> Result<Item, HexError> {
-        let malformed = |p: &Self| p.err(start, HexErrorKind::MalformedRange(p.range_text(start, b'}')));
+        let malformed = |p: &Self| {
+            p.err(
+                start,
+                HexErrorKind::MalformedRange(p.range_text(start, b'}')),
+            )
+        };
         let min = self.number().transpose()?;
         let item = if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -255,7 +281,10 @@ impl<'a> Parser<'a> {
             match min {
                 None => return malformed(self),
                 Some(n) if (1..FIXED_GAP_INLINE_LIMIT).contains(&n) => Item::InlineGap(n),
-                Some(n) => Item::SplitGap { min: n, max: Some(n) },
+                Some(n) => Item::SplitGap {
+                    min: n,
+                    max: Some(n),
+                },
             }
         };
         if self.peek() != Some(b'}') {
@@ -267,7 +296,12 @@ impl<'a> Parser<'a> {
 
     /// `[n]` or `[n-m]` after the `[`.
     fn square(&mut self, start: usize) -> Result<Item, HexError> {
-        let malformed = |p: &Self| p.err(start, HexErrorKind::MalformedRange(p.range_text(start, b']')));
+        let malformed = |p: &Self| {
+            p.err(
+                start,
+                HexErrorKind::MalformedRange(p.range_text(start, b']')),
+            )
+        };
         let Some(min) = self.number().transpose()? else {
             return malformed(self);
         };
@@ -459,7 +493,10 @@ impl<'a> Parser<'a> {
 
 /// Characters with a meaning of their own in the pattern language.
 fn is_syntax(c: u8) -> bool {
-    matches!(c, b'*' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'|' | b'!')
+    matches!(
+        c,
+        b'*' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'|' | b'!'
+    )
 }
 
 /// ClamAV's per-sub-signature rules (`cli_ac_addsig`): at most two `[x-y]`
@@ -472,10 +509,7 @@ fn check_part(part: &[(usize, Item)], part_start: usize) -> Result<(), HexError>
         return Err(HexError::new(part_start, HexErrorKind::EmptyPart));
     }
     // Width in "ClamAV hex string" units: `{n}` stands for n `??`.
-    let single = |items: &[(usize, Item)]| match items {
-        [(_, Item::Byte(_))] => true,
-        _ => false,
-    };
+    let single = |items: &[(usize, Item)]| matches!(items, [(_, Item::Byte(_))]);
     let squares: Vec<usize> = part
         .iter()
         .enumerate()
@@ -553,9 +587,15 @@ impl HexPattern {
             .into_iter()
             .map(|(_, it)| match it {
                 Item::Byte(b) => Token::Byte(b),
-                Item::InlineGap(n) => Token::Gap { min: n, max: Some(n) },
+                Item::InlineGap(n) => Token::Gap {
+                    min: n,
+                    max: Some(n),
+                },
                 Item::SplitGap { min, max } => Token::Gap { min, max },
-                Item::Square { min, max } => Token::Gap { min, max: Some(max) },
+                Item::Square { min, max } => Token::Gap {
+                    min,
+                    max: Some(max),
+                },
                 Item::Alt { branches, negated } => Token::Alt { branches, negated },
                 Item::Class { class, negated } => Token::Class { class, negated },
             })
@@ -566,15 +606,25 @@ impl HexPattern {
     /// Whether every token is a plain byte (ClamAV puts such signatures in its
     /// Boyer-Moore matcher, which needs at least three bytes).
     pub fn is_plain(&self) -> bool {
-        self.tokens.iter().all(|t| matches!(t, Token::Byte(b) if b.is_exact()))
+        self.tokens
+            .iter()
+            .all(|t| matches!(t, Token::Byte(b) if b.is_exact()))
     }
 }
 
 impl std::fmt::Display for ByteMatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let hi = if self.mask & 0xf0 == 0xf0 { HEX[usize::from(self.value >> 4)] } else { b'?' };
-        let lo = if self.mask & 0x0f == 0x0f { HEX[usize::from(self.value & 0xf)] } else { b'?' };
+        let hi = if self.mask & 0xf0 == 0xf0 {
+            HEX[usize::from(self.value >> 4)]
+        } else {
+            b'?'
+        };
+        let lo = if self.mask & 0x0f == 0x0f {
+            HEX[usize::from(self.value & 0xf)]
+        } else {
+            b'?'
+        };
         write!(f, "{}{}", char::from(hi), char::from(lo))
     }
 }
@@ -720,12 +770,27 @@ mod tests {
         assert_eq!(p("aa[3]bbccdd")[1], gap(3, Some(3)));
         assert_eq!(p("aa[1-4]bbcc[2-3]dd").len(), 6);
         assert_eq!(e("aabb[1-4]ccdd").kind, HexErrorKind::SquareRangeSide);
-        assert_eq!(e("aa[4-1]bbccdd").kind, HexErrorKind::ReversedRange { min: 4, max: 1 });
-        assert_eq!(e("aa[1-40]bbccdd").kind, HexErrorKind::SquareRangeTooLarge(40));
+        assert_eq!(
+            e("aa[4-1]bbccdd").kind,
+            HexErrorKind::ReversedRange { min: 4, max: 1 }
+        );
+        assert_eq!(
+            e("aa[1-40]bbccdd").kind,
+            HexErrorKind::SquareRangeTooLarge(40)
+        );
         assert_eq!(e("aa[1-4]bb").kind, HexErrorKind::NoStaticBytes);
-        assert_eq!(e("aa[1-4]bbcc[2-3]dd[1-2]ee").kind, HexErrorKind::TooManySquareRanges);
-        assert!(matches!(e("aa[1-]bbcc").kind, HexErrorKind::MalformedRange(_)));
-        assert!(matches!(e("aa[x]bbcc").kind, HexErrorKind::MalformedRange(_)));
+        assert_eq!(
+            e("aa[1-4]bbcc[2-3]dd[1-2]ee").kind,
+            HexErrorKind::TooManySquareRanges
+        );
+        assert!(matches!(
+            e("aa[1-]bbcc").kind,
+            HexErrorKind::MalformedRange(_)
+        ));
+        assert!(matches!(
+            e("aa[x]bbcc").kind,
+            HexErrorKind::MalformedRange(_)
+        ));
     }
 
     #[test]
@@ -748,15 +813,26 @@ mod tests {
             }
         );
         // Generic: different lengths, nibbles, nested groups, {n}, empty branch.
-        let Token::Alt { branches, .. } = &p("aabb(cc|dd(ee|ff))0011")[2] else { panic!() };
+        let Token::Alt { branches, .. } = &p("aabb(cc|dd(ee|ff))0011")[2] else {
+            panic!()
+        };
         assert_eq!(branches.len(), 3);
-        assert_eq!(branches[2], vec![ByteMatch::exact(0xdd), ByteMatch::exact(0xff)]);
-        let Token::Alt { branches, .. } = &p("aabb(c?|ddee)ff00")[2] else { panic!() };
+        assert_eq!(
+            branches[2],
+            vec![ByteMatch::exact(0xdd), ByteMatch::exact(0xff)]
+        );
+        let Token::Alt { branches, .. } = &p("aabb(c?|ddee)ff00")[2] else {
+            panic!()
+        };
         assert_eq!(branches[0], vec![m(0xc0, 0xf0)]);
-        let Token::Alt { branches, .. } = &p("aabb(cc{3}|dd)eeff")[2] else { panic!() };
+        let Token::Alt { branches, .. } = &p("aabb(cc{3}|dd)eeff")[2] else {
+            panic!()
+        };
         assert_eq!(branches[0].len(), 4);
         assert_eq!(branches[0][3], ByteMatch::ANY);
-        let Token::Alt { branches, .. } = &p("aabb(cc|)eeff")[2] else { panic!() };
+        let Token::Alt { branches, .. } = &p("aabb(cc|)eeff")[2] else {
+            panic!()
+        };
         assert!(branches[1].is_empty());
     }
 
@@ -765,19 +841,49 @@ mod tests {
         assert_eq!(e("aabb!(cc|ddee)ff00").kind, HexErrorKind::NegatedGeneric);
         assert_eq!(e("aabb!(c?|dd)eeff").kind, HexErrorKind::NegatedGeneric);
         assert_eq!(e("aabb!(cc|)eeff").kind, HexErrorKind::NegatedGeneric);
-        assert_eq!(e("aabb()eeff"), HexError { column: 5, kind: HexErrorKind::EmptyGroup });
-        assert_eq!(e("aabb(cc|ddeeff"), HexError { column: 5, kind: HexErrorKind::UnclosedGroup });
+        assert_eq!(
+            e("aabb()eeff"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::EmptyGroup
+            }
+        );
+        assert_eq!(
+            e("aabb(cc|ddeeff"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::UnclosedGroup
+            }
+        );
         assert_eq!(e("aabbcc|dd)eeff").kind, HexErrorKind::BarOutsideGroup);
-        assert_eq!(e("aabbccdd)eeff"), HexError { column: 9, kind: HexErrorKind::UnexpectedClose });
+        assert_eq!(
+            e("aabbccdd)eeff"),
+            HexError {
+                column: 9,
+                kind: HexErrorKind::UnexpectedClose
+            }
+        );
         assert_eq!(
             e("aabb(cc*|dd)eeff").kind,
             HexErrorKind::WildcardInAlternative("'*'")
         );
-        assert!(matches!(e("aabb(cc{2-3}|dd)eeff").kind, HexErrorKind::WildcardInAlternative(_)));
-        assert!(matches!(e("aabb(cc{200}|dd)eeff").kind, HexErrorKind::WildcardInAlternative(_)));
-        assert!(matches!(e("aabb(cc[1-2]dd|dd)eeff").kind, HexErrorKind::WildcardInAlternative(_)));
+        assert!(matches!(
+            e("aabb(cc{2-3}|dd)eeff").kind,
+            HexErrorKind::WildcardInAlternative(_)
+        ));
+        assert!(matches!(
+            e("aabb(cc{200}|dd)eeff").kind,
+            HexErrorKind::WildcardInAlternative(_)
+        ));
+        assert!(matches!(
+            e("aabb(cc[1-2]dd|dd)eeff").kind,
+            HexErrorKind::WildcardInAlternative(_)
+        ));
         assert_eq!(e("aabb((B)|cc)eeff").kind, HexErrorKind::ClassInAlternative);
-        assert_eq!(e("aabb(cc|!(dd|ee))eeff").kind, HexErrorKind::NegatedGeneric);
+        assert_eq!(
+            e("aabb(cc|!(dd|ee))eeff").kind,
+            HexErrorKind::NegatedGeneric
+        );
         let deep = format!("aabb{}cc{}ddee", "(".repeat(16), ")".repeat(16));
         assert_eq!(e(&deep).kind, HexErrorKind::TooDeep);
         let ok = format!("aabb{}cc{}ddee", "(".repeat(15), ")".repeat(15));
@@ -799,17 +905,47 @@ mod tests {
         assert_eq!(p("aabb!(L)ccdd")[2], c(CharClass::Line, true));
         // A class at an edge is zero-width: it does not count as a byte.
         assert_eq!(e("(B)aa").kind, HexErrorKind::NoStaticBytes);
-        assert_eq!(e("aabb(X)ccdd"), HexError { column: 6, kind: HexErrorKind::UnexpectedChar('X') });
-        assert_eq!(e("aabb!ccdd"), HexError { column: 5, kind: HexErrorKind::LoneNegation });
+        assert_eq!(
+            e("aabb(X)ccdd"),
+            HexError {
+                column: 6,
+                kind: HexErrorKind::UnexpectedChar('X')
+            }
+        );
+        assert_eq!(
+            e("aabb!ccdd"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::LoneNegation
+            }
+        );
     }
 
     #[test]
     fn sub_signatures() {
         assert_eq!(e("aabb*cc").kind, HexErrorKind::NoStaticBytes);
         assert_eq!(e("aabb{5-10}cc").kind, HexErrorKind::NoStaticBytes);
-        assert_eq!(e("*aabbcc"), HexError { column: 1, kind: HexErrorKind::EmptyPart });
-        assert_eq!(e("aabbcc*"), HexError { column: 7, kind: HexErrorKind::EmptyPart });
-        assert_eq!(e("aabb**ccdd"), HexError { column: 5, kind: HexErrorKind::EmptyPart });
+        assert_eq!(
+            e("*aabbcc"),
+            HexError {
+                column: 1,
+                kind: HexErrorKind::EmptyPart
+            }
+        );
+        assert_eq!(
+            e("aabbcc*"),
+            HexError {
+                column: 7,
+                kind: HexErrorKind::EmptyPart
+            }
+        );
+        assert_eq!(
+            e("aabb**ccdd"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::EmptyPart
+            }
+        );
         assert_eq!(e("aa??bb").kind, HexErrorKind::NoStaticBytes);
         assert_eq!(e("??").kind, HexErrorKind::NoStaticBytes);
         assert!(HexPattern::parse("??aabbcc").is_ok());
@@ -819,17 +955,68 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        assert_eq!(e(""), HexError { column: 1, kind: HexErrorKind::Empty });
-        assert_eq!(e("aabbc"), HexError { column: 5, kind: HexErrorKind::OddNibbles });
-        assert_eq!(e("aabbc*ddee"), HexError { column: 5, kind: HexErrorKind::OddNibbles });
-        assert_eq!(e("aabbcg"), HexError { column: 6, kind: HexErrorKind::UnexpectedChar('g') });
-        assert_eq!(e("aa bbcc"), HexError { column: 3, kind: HexErrorKind::UnexpectedChar(' ') });
-        assert_eq!(e("aabbé"), HexError { column: 5, kind: HexErrorKind::UnexpectedChar('é') });
-        assert!(matches!(e("aabb{}ccdd").kind, HexErrorKind::MalformedRange(_)));
-        assert!(matches!(e("aabb{-}ccdd").kind, HexErrorKind::MalformedRange(_)));
-        assert!(matches!(e("aabb{5ccdd").kind, HexErrorKind::MalformedRange(_)));
-        assert!(matches!(e("aabb{1-2-3}ccdd").kind, HexErrorKind::MalformedRange(_)));
-        assert_eq!(e("aabb{5-3}ccdd").kind, HexErrorKind::ReversedRange { min: 5, max: 3 });
+        assert_eq!(
+            e(""),
+            HexError {
+                column: 1,
+                kind: HexErrorKind::Empty
+            }
+        );
+        assert_eq!(
+            e("aabbc"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::OddNibbles
+            }
+        );
+        assert_eq!(
+            e("aabbc*ddee"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::OddNibbles
+            }
+        );
+        assert_eq!(
+            e("aabbcg"),
+            HexError {
+                column: 6,
+                kind: HexErrorKind::UnexpectedChar('g')
+            }
+        );
+        assert_eq!(
+            e("aa bbcc"),
+            HexError {
+                column: 3,
+                kind: HexErrorKind::UnexpectedChar(' ')
+            }
+        );
+        assert_eq!(
+            e("aabbé"),
+            HexError {
+                column: 5,
+                kind: HexErrorKind::UnexpectedChar('é')
+            }
+        );
+        assert!(matches!(
+            e("aabb{}ccdd").kind,
+            HexErrorKind::MalformedRange(_)
+        ));
+        assert!(matches!(
+            e("aabb{-}ccdd").kind,
+            HexErrorKind::MalformedRange(_)
+        ));
+        assert!(matches!(
+            e("aabb{5ccdd").kind,
+            HexErrorKind::MalformedRange(_)
+        ));
+        assert!(matches!(
+            e("aabb{1-2-3}ccdd").kind,
+            HexErrorKind::MalformedRange(_)
+        ));
+        assert_eq!(
+            e("aabb{5-3}ccdd").kind,
+            HexErrorKind::ReversedRange { min: 5, max: 3 }
+        );
         assert_eq!(e("aabb{99999999999}ccdd").kind, HexErrorKind::RangeTooLarge);
         assert_eq!(
             e("aabbc").to_string(),
@@ -866,9 +1053,31 @@ mod tests {
     #[test]
     fn round_trip_property() {
         let pieces = [
-            "aa", "bb", "0f", "??", "a?", "?b", "*", "{3}", "{0}", "{130}", "{-4}", "{2-}",
-            "{2-9}", "[1-3]", "[2]", "(cc|dd)", "!(cc|dd)", "(cc|ddee)", "(c?|{2}ee)",
-            "(B)", "!(L)", "(W)", "(aa|(bb|cc))", "(|aa)", "00",
+            "aa",
+            "bb",
+            "0f",
+            "??",
+            "a?",
+            "?b",
+            "*",
+            "{3}",
+            "{0}",
+            "{130}",
+            "{-4}",
+            "{2-}",
+            "{2-9}",
+            "[1-3]",
+            "[2]",
+            "(cc|dd)",
+            "!(cc|dd)",
+            "(cc|ddee)",
+            "(c?|{2}ee)",
+            "(B)",
+            "!(L)",
+            "(W)",
+            "(aa|(bb|cc))",
+            "(|aa)",
+            "00",
         ];
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {

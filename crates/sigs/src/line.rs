@@ -35,7 +35,10 @@ pub enum LineError {
     #[error("empty line (ClamAV rejects blank lines; use '#' for comments)")]
     EmptyLine,
     #[error("expected {expected} ':'-separated fields, found {found}")]
-    FieldCount { expected: &'static str, found: usize },
+    FieldCount {
+        expected: &'static str,
+        found: usize,
+    },
     #[error("malformed hash {0:?}: expected 32 (MD5), 40 (SHA1) or 64 (SHA256) hex digits")]
     BadHash(String),
     #[error("invalid size {0:?}: expected a decimal number from 1 to 4294967294, or '*'")]
@@ -124,13 +127,16 @@ const HEX_VALUE: [u8; 256] = {
 pub fn parse_digest(s: &str) -> Option<Digest> {
     let b = s.as_bytes();
     let kind = HashKind::from_len(b.len() / 2)?;
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let mut out = [0u8; 32];
     let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        let (hi, lo) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+        let (hi, lo) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
         bad |= hi | lo;
         *o = (hi << 4) | (lo & 0xf);
     }
@@ -151,7 +157,10 @@ pub fn parse_hash_line(line: &str) -> Result<Parsed<HashSig<'_>>, LineError> {
     let mut f = [""; 5];
     let n = fields(line, &mut f);
     if !(3..=5).contains(&n) {
-        return Err(LineError::FieldCount { expected: "3 to 5", found: n });
+        return Err(LineError::FieldCount {
+            expected: "3 to 5",
+            found: n,
+        });
     }
     let fl = u64::from(FUNCTIONALITY_LEVEL);
     let mut min_fl = 0;
@@ -181,7 +190,11 @@ pub fn parse_hash_line(line: &str) -> Result<Parsed<HashSig<'_>>, LineError> {
     if f[2].is_empty() {
         return Err(LineError::EmptyName);
     }
-    Ok(Parsed::Record(HashSig { digest, size, name: f[2] }))
+    Ok(Parsed::Record(HashSig {
+        digest,
+        size,
+        name: f[2],
+    }))
 }
 
 /// The name field of an `.ndb` line, for ignore-list checks before parsing the rest.
@@ -197,7 +210,10 @@ pub fn parse_body_line(line: &str) -> Result<Parsed<BodySig<'_>>, LineError> {
     let mut f = [""; 6];
     let n = fields(line, &mut f);
     if !(4..=6).contains(&n) {
-        return Err(LineError::FieldCount { expected: "4 to 6", found: n });
+        return Err(LineError::FieldCount {
+            expected: "4 to 6",
+            found: n,
+        });
     }
     let fl = u64::from(FUNCTIONALITY_LEVEL);
     if n >= 5 {
@@ -216,7 +232,10 @@ pub fn parse_body_line(line: &str) -> Result<Parsed<BodySig<'_>>, LineError> {
             None => return Err(LineError::BadTarget(f[1].to_string())),
         }
     };
-    let Some(target) = u32::try_from(target_no).ok().and_then(TargetType::from_number) else {
+    let Some(target) = u32::try_from(target_no)
+        .ok()
+        .and_then(TargetType::from_number)
+    else {
         // ClamAV skips these too (with a debug message only).
         return Ok(Parsed::Unsupported("target type above 14"));
     };
@@ -247,7 +266,12 @@ pub fn parse_body_line(line: &str) -> Result<Parsed<BodySig<'_>>, LineError> {
     if f[0].is_empty() {
         return Err(LineError::EmptyName);
     }
-    Ok(Parsed::Record(BodySig { name: f[0], target, offset, pattern }))
+    Ok(Parsed::Record(BodySig {
+        name: f[0],
+        target,
+        offset,
+        pattern,
+    }))
 }
 
 /// An ignore-list line: `SigName`, `SigName:MD5-of-line` (`.ign2`) or the old
@@ -259,7 +283,12 @@ pub fn parse_ignore_line(line: &str) -> Result<IgnoreEntry<'_>, LineError> {
         1 => (f[0], None),
         2 => (f[0], Some(f[1])),
         3 => (f[2], None),
-        _ => return Err(LineError::FieldCount { expected: "1 to 3", found: n }),
+        _ => {
+            return Err(LineError::FieldCount {
+                expected: "1 to 3",
+                found: n,
+            });
+        }
     };
     if name.is_empty() {
         return Err(LineError::EmptyName);
@@ -343,8 +372,14 @@ mod tests {
 
     #[test]
     fn hash_flevel_skips() {
-        assert_eq!(parse_hash_line(&format!("{MD5}:68:E:9999")), Ok(Parsed::SkippedFlevel));
-        assert_eq!(parse_hash_line(&format!("{MD5}:68:E:1:2")), Ok(Parsed::SkippedFlevel));
+        assert_eq!(
+            parse_hash_line(&format!("{MD5}:68:E:9999")),
+            Ok(Parsed::SkippedFlevel)
+        );
+        assert_eq!(
+            parse_hash_line(&format!("{MD5}:68:E:1:2")),
+            Ok(Parsed::SkippedFlevel)
+        );
         // Skipped before the other fields are checked, like ClamAV.
         assert_eq!(parse_hash_line("zz:0:E:9999"), Ok(Parsed::SkippedFlevel));
         let at = FUNCTIONALITY_LEVEL;
@@ -359,14 +394,26 @@ mod tests {
         assert_eq!(parse_hash_line(""), Err(LineError::EmptyLine));
         assert_eq!(
             parse_hash_line(&format!("{MD5}:68")),
-            Err(LineError::FieldCount { expected: "3 to 5", found: 2 })
+            Err(LineError::FieldCount {
+                expected: "3 to 5",
+                found: 2
+            })
         );
         assert_eq!(
             parse_hash_line(&format!("{MD5}:68:E:1:2:3")),
-            Err(LineError::FieldCount { expected: "3 to 5", found: 6 })
+            Err(LineError::FieldCount {
+                expected: "3 to 5",
+                found: 6
+            })
         );
-        assert!(matches!(parse_hash_line(&format!("{MD5}:0:E")), Err(LineError::BadSize(_))));
-        assert!(matches!(parse_hash_line(&format!("{MD5}:-1:E")), Err(LineError::BadSize(_))));
+        assert!(matches!(
+            parse_hash_line(&format!("{MD5}:0:E")),
+            Err(LineError::BadSize(_))
+        ));
+        assert!(matches!(
+            parse_hash_line(&format!("{MD5}:-1:E")),
+            Err(LineError::BadSize(_))
+        ));
         assert!(matches!(
             parse_hash_line(&format!("{MD5}:4294967295:E")),
             Err(LineError::BadSize(_))
@@ -383,7 +430,10 @@ mod tests {
             parse_hash_line(&format!(" {MD5}:68:E")),
             Err(LineError::BadHash(_))
         ));
-        assert_eq!(parse_hash_line(&format!("{MD5}:68:")), Err(LineError::EmptyName));
+        assert_eq!(
+            parse_hash_line(&format!("{MD5}:68:")),
+            Err(LineError::EmptyName)
+        );
         assert!(matches!(
             parse_hash_line(&format!("{MD5}:68:E:abc")),
             Err(LineError::BadFlevel(_))
@@ -395,7 +445,13 @@ mod tests {
         let s = rec(parse_body_line("Test.Sig:1:EP+10,5:aabbcc??dd").unwrap());
         assert_eq!(s.name, "Test.Sig");
         assert_eq!(s.target, TargetType::Pe);
-        assert_eq!(s.offset, Offset::EntryPoint { delta: 10, shift: 5 });
+        assert_eq!(
+            s.offset,
+            Offset::EntryPoint {
+                delta: 10,
+                shift: 5
+            }
+        );
         assert_eq!(s.pattern.to_string(), "aabbcc??dd");
         let s = rec(parse_body_line("T:*:*:aabbcc:1:999").unwrap());
         assert_eq!(s.target, TargetType::Any);
@@ -403,55 +459,118 @@ mod tests {
 
     #[test]
     fn body_line_skips() {
-        assert_eq!(parse_body_line("T:0:*:aabbcc:9999"), Ok(Parsed::SkippedFlevel));
-        assert_eq!(parse_body_line("T:0:*:aabbcc:1:2"), Ok(Parsed::SkippedFlevel));
-        assert_eq!(parse_body_line("T:15:*:aabbcc"), Ok(Parsed::Unsupported("target type above 14")));
-        assert!(matches!(parse_body_line("T:0:VI:aabbcc"), Ok(Parsed::Unsupported(_))));
-        assert!(matches!(parse_body_line("T:9:SE1,5:aabbcc"), Ok(Parsed::Unsupported(_))));
+        assert_eq!(
+            parse_body_line("T:0:*:aabbcc:9999"),
+            Ok(Parsed::SkippedFlevel)
+        );
+        assert_eq!(
+            parse_body_line("T:0:*:aabbcc:1:2"),
+            Ok(Parsed::SkippedFlevel)
+        );
+        assert_eq!(
+            parse_body_line("T:15:*:aabbcc"),
+            Ok(Parsed::Unsupported("target type above 14"))
+        );
+        assert!(matches!(
+            parse_body_line("T:0:VI:aabbcc"),
+            Ok(Parsed::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse_body_line("T:9:SE1,5:aabbcc"),
+            Ok(Parsed::Unsupported(_))
+        ));
     }
 
     #[test]
     fn body_line_errors() {
         assert_eq!(
             parse_body_line("T:0:*"),
-            Err(LineError::FieldCount { expected: "4 to 6", found: 3 })
+            Err(LineError::FieldCount {
+                expected: "4 to 6",
+                found: 3
+            })
         );
         assert_eq!(
             parse_body_line("T:0:*:aabbcc:1:2:3"),
-            Err(LineError::FieldCount { expected: "4 to 6", found: 7 })
+            Err(LineError::FieldCount {
+                expected: "4 to 6",
+                found: 7
+            })
         );
-        assert!(matches!(parse_body_line("T:x:*:aabbcc"), Err(LineError::BadTarget(_))));
-        assert!(matches!(parse_body_line("T:0:*:aabbcc:x"), Err(LineError::BadFlevel(_))));
-        assert!(matches!(parse_body_line("T:0:-5:aabbcc"), Err(LineError::Offset(_))));
-        assert!(matches!(parse_body_line("T:0:*,5:aabbcc"), Err(LineError::Offset(_))));
+        assert!(matches!(
+            parse_body_line("T:x:*:aabbcc"),
+            Err(LineError::BadTarget(_))
+        ));
+        assert!(matches!(
+            parse_body_line("T:0:*:aabbcc:x"),
+            Err(LineError::BadFlevel(_))
+        ));
+        assert!(matches!(
+            parse_body_line("T:0:-5:aabbcc"),
+            Err(LineError::Offset(_))
+        ));
+        assert!(matches!(
+            parse_body_line("T:0:*,5:aabbcc"),
+            Err(LineError::Offset(_))
+        ));
         assert_eq!(
             parse_body_line("T:0:EP+10:aabbcc"),
-            Err(LineError::OffsetNeedsExecutable { offset: "EP+10".into(), target: 0 })
+            Err(LineError::OffsetNeedsExecutable {
+                offset: "EP+10".into(),
+                target: 0
+            })
         );
-        assert_eq!(parse_body_line("T:0:*:aabb"), Err(LineError::PlainTooShort(2)));
+        assert_eq!(
+            parse_body_line("T:0:*:aabb"),
+            Err(LineError::PlainTooShort(2))
+        );
         // PE with a floating offset goes to Aho-Corasick, where two bytes are enough.
-        assert!(matches!(parse_body_line("T:1:*:aabb"), Ok(Parsed::Record(_))));
+        assert!(matches!(
+            parse_body_line("T:1:*:aabb"),
+            Ok(Parsed::Record(_))
+        ));
         assert_eq!(parse_body_line(":0:*:aabbcc"), Err(LineError::EmptyName));
         let e = parse_body_line("T:0:*:aabbc").unwrap_err();
         assert_eq!(
             e,
-            LineError::Hex(HexError { column: 5, kind: HexErrorKind::OddNibbles })
+            LineError::Hex(HexError {
+                column: 5,
+                kind: HexErrorKind::OddNibbles
+            })
         );
-        assert_eq!(e.to_string(), "malformed hex signature: odd number of hex digits at column 5");
+        assert_eq!(
+            e.to_string(),
+            "malformed hex signature: odd number of hex digits at column 5"
+        );
     }
 
     #[test]
     fn ignore_lines() {
-        assert_eq!(parse_ignore_line("Eicar"), Ok(IgnoreEntry { name: "Eicar", line_md5: None }));
+        assert_eq!(
+            parse_ignore_line("Eicar"),
+            Ok(IgnoreEntry {
+                name: "Eicar",
+                line_md5: None
+            })
+        );
         let e = parse_ignore_line("Eicar:bc356bae4c42f19a3de16e333ba3569c").unwrap();
         assert_eq!(e.name, "Eicar");
         assert_eq!(e.line_md5.unwrap()[0], 0xbc);
         assert_eq!(
             parse_ignore_line("daily.ndb:12:Eicar"),
-            Ok(IgnoreEntry { name: "Eicar", line_md5: None })
+            Ok(IgnoreEntry {
+                name: "Eicar",
+                line_md5: None
+            })
         );
-        assert!(matches!(parse_ignore_line("a:b:c:d"), Err(LineError::FieldCount { .. })));
-        assert!(matches!(parse_ignore_line("Eicar:1234"), Err(LineError::BadIgnoreMd5(_))));
+        assert!(matches!(
+            parse_ignore_line("a:b:c:d"),
+            Err(LineError::FieldCount { .. })
+        ));
+        assert!(matches!(
+            parse_ignore_line("Eicar:1234"),
+            Err(LineError::BadIgnoreMd5(_))
+        ));
         assert_eq!(parse_ignore_line(""), Err(LineError::EmptyName));
     }
 

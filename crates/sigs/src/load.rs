@@ -48,7 +48,10 @@ pub enum DbFormat {
     Info,
     /// Another ClamAV database type that aether recognizes but does not use yet;
     /// its signatures are counted under `reason`.
-    Other { ext: &'static str, reason: &'static str },
+    Other {
+        ext: &'static str,
+        reason: &'static str,
+    },
 }
 
 const PUA: &str = "PUA signatures (.hdu .hsu .mdu .msu .ndu .ldu; off by default in ClamAV)";
@@ -67,33 +70,195 @@ const EXTENSIONS: &[(&str, DbFormat)] = &[
     ("cud", DbFormat::Cud),
     ("sdb", DbFormat::Sdb),
     ("info", DbFormat::Info),
-    ("db", DbFormat::Other { ext: "db", reason: "old-style body signatures (.db)" }),
-    ("hdu", DbFormat::Other { ext: "hdu", reason: PUA }),
-    ("hsu", DbFormat::Other { ext: "hsu", reason: PUA }),
-    ("mdu", DbFormat::Other { ext: "mdu", reason: PUA }),
-    ("msu", DbFormat::Other { ext: "msu", reason: PUA }),
-    ("ndu", DbFormat::Other { ext: "ndu", reason: PUA }),
-    ("ldu", DbFormat::Other { ext: "ldu", reason: PUA }),
-    ("mdb", DbFormat::Other { ext: "mdb", reason: "PE section hash signatures (.mdb .msb)" }),
-    ("msb", DbFormat::Other { ext: "msb", reason: "PE section hash signatures (.mdb .msb)" }),
-    ("imp", DbFormat::Other { ext: "imp", reason: "PE import table hash signatures (.imp)" }),
-    ("ldb", DbFormat::Other { ext: "ldb", reason: "logical signatures (.ldb)" }),
-    ("cdb", DbFormat::Other { ext: "cdb", reason: "container metadata signatures (.cdb)" }),
-    ("cbc", DbFormat::Other { ext: "cbc", reason: "bytecode signatures (.cbc)" }),
-    ("ftm", DbFormat::Other { ext: "ftm", reason: "file type magic (.ftm)" }),
-    ("cfg", DbFormat::Other { ext: "cfg", reason: "dynamic configuration (.cfg)" }),
-    ("crb", DbFormat::Other { ext: "crb", reason: "Authenticode certificate rules (.crb)" }),
-    ("cat", DbFormat::Other { ext: "cat", reason: "Authenticode catalogs (.cat)" }),
-    ("idb", DbFormat::Other { ext: "idb", reason: "icon signatures (.idb)" }),
-    ("ioc", DbFormat::Other { ext: "ioc", reason: "OpenIOC indicators (.ioc)" }),
-    ("pdb", DbFormat::Other { ext: "pdb", reason: "phishing URL signatures (.pdb .gdb .wdb)" }),
-    ("gdb", DbFormat::Other { ext: "gdb", reason: "phishing URL signatures (.pdb .gdb .wdb)" }),
-    ("wdb", DbFormat::Other { ext: "wdb", reason: "phishing URL signatures (.pdb .gdb .wdb)" }),
-    ("yar", DbFormat::Other { ext: "yar", reason: "YARA rules (.yar .yara)" }),
-    ("yara", DbFormat::Other { ext: "yara", reason: "YARA rules (.yar .yara)" }),
-    ("zmd", DbFormat::Other { ext: "zmd", reason: "archive metadata signatures (.zmd .rmd)" }),
-    ("rmd", DbFormat::Other { ext: "rmd", reason: "archive metadata signatures (.zmd .rmd)" }),
-    ("pwdb", DbFormat::Other { ext: "pwdb", reason: "archive passwords (.pwdb)" }),
+    (
+        "db",
+        DbFormat::Other {
+            ext: "db",
+            reason: "old-style body signatures (.db)",
+        },
+    ),
+    (
+        "hdu",
+        DbFormat::Other {
+            ext: "hdu",
+            reason: PUA,
+        },
+    ),
+    (
+        "hsu",
+        DbFormat::Other {
+            ext: "hsu",
+            reason: PUA,
+        },
+    ),
+    (
+        "mdu",
+        DbFormat::Other {
+            ext: "mdu",
+            reason: PUA,
+        },
+    ),
+    (
+        "msu",
+        DbFormat::Other {
+            ext: "msu",
+            reason: PUA,
+        },
+    ),
+    (
+        "ndu",
+        DbFormat::Other {
+            ext: "ndu",
+            reason: PUA,
+        },
+    ),
+    (
+        "ldu",
+        DbFormat::Other {
+            ext: "ldu",
+            reason: PUA,
+        },
+    ),
+    (
+        "mdb",
+        DbFormat::Other {
+            ext: "mdb",
+            reason: "PE section hash signatures (.mdb .msb)",
+        },
+    ),
+    (
+        "msb",
+        DbFormat::Other {
+            ext: "msb",
+            reason: "PE section hash signatures (.mdb .msb)",
+        },
+    ),
+    (
+        "imp",
+        DbFormat::Other {
+            ext: "imp",
+            reason: "PE import table hash signatures (.imp)",
+        },
+    ),
+    (
+        "ldb",
+        DbFormat::Other {
+            ext: "ldb",
+            reason: "logical signatures (.ldb)",
+        },
+    ),
+    (
+        "cdb",
+        DbFormat::Other {
+            ext: "cdb",
+            reason: "container metadata signatures (.cdb)",
+        },
+    ),
+    (
+        "cbc",
+        DbFormat::Other {
+            ext: "cbc",
+            reason: "bytecode signatures (.cbc)",
+        },
+    ),
+    (
+        "ftm",
+        DbFormat::Other {
+            ext: "ftm",
+            reason: "file type magic (.ftm)",
+        },
+    ),
+    (
+        "cfg",
+        DbFormat::Other {
+            ext: "cfg",
+            reason: "dynamic configuration (.cfg)",
+        },
+    ),
+    (
+        "crb",
+        DbFormat::Other {
+            ext: "crb",
+            reason: "Authenticode certificate rules (.crb)",
+        },
+    ),
+    (
+        "cat",
+        DbFormat::Other {
+            ext: "cat",
+            reason: "Authenticode catalogs (.cat)",
+        },
+    ),
+    (
+        "idb",
+        DbFormat::Other {
+            ext: "idb",
+            reason: "icon signatures (.idb)",
+        },
+    ),
+    (
+        "ioc",
+        DbFormat::Other {
+            ext: "ioc",
+            reason: "OpenIOC indicators (.ioc)",
+        },
+    ),
+    (
+        "pdb",
+        DbFormat::Other {
+            ext: "pdb",
+            reason: "phishing URL signatures (.pdb .gdb .wdb)",
+        },
+    ),
+    (
+        "gdb",
+        DbFormat::Other {
+            ext: "gdb",
+            reason: "phishing URL signatures (.pdb .gdb .wdb)",
+        },
+    ),
+    (
+        "wdb",
+        DbFormat::Other {
+            ext: "wdb",
+            reason: "phishing URL signatures (.pdb .gdb .wdb)",
+        },
+    ),
+    (
+        "yar",
+        DbFormat::Other {
+            ext: "yar",
+            reason: "YARA rules (.yar .yara)",
+        },
+    ),
+    (
+        "yara",
+        DbFormat::Other {
+            ext: "yara",
+            reason: "YARA rules (.yar .yara)",
+        },
+    ),
+    (
+        "zmd",
+        DbFormat::Other {
+            ext: "zmd",
+            reason: "archive metadata signatures (.zmd .rmd)",
+        },
+    ),
+    (
+        "rmd",
+        DbFormat::Other {
+            ext: "rmd",
+            reason: "archive metadata signatures (.zmd .rmd)",
+        },
+    ),
+    (
+        "pwdb",
+        DbFormat::Other {
+            ext: "pwdb",
+            reason: "archive passwords (.pwdb)",
+        },
+    ),
 ];
 
 impl DbFormat {
@@ -110,7 +275,10 @@ impl DbFormat {
     pub fn extension(self) -> &'static str {
         match self {
             DbFormat::Other { ext, .. } => ext,
-            f => EXTENSIONS.iter().find(|(_, g)| *g == f).map_or("", |(e, _)| e),
+            f => EXTENSIONS
+                .iter()
+                .find(|(_, g)| *g == f)
+                .map_or("", |(e, _)| e),
         }
     }
 
@@ -192,7 +360,11 @@ impl FileReport {
 
     /// Records accepted by the sink.
     pub fn loaded(&self) -> u64 {
-        self.by_kind.iter().filter(|(k, _)| **k != "ignore").map(|(_, v)| v).sum()
+        self.by_kind
+            .iter()
+            .filter(|(k, _)| **k != "ignore")
+            .map(|(_, v)| v)
+            .sum()
     }
 
     fn count(&mut self, kind: &'static str, n: u64) {
@@ -311,7 +483,9 @@ fn count_other(ext: &str, data: &[u8]) -> u64 {
             .split(|&b| b == b'\n')
             .filter(|l| {
                 let l = String::from_utf8_lossy(l);
-                let mut words = l.split_whitespace().skip_while(|w| *w == "private" || *w == "global");
+                let mut words = l
+                    .split_whitespace()
+                    .skip_while(|w| *w == "private" || *w == "global");
                 words.next() == Some("rule")
             })
             .count() as u64,
@@ -327,7 +501,11 @@ fn count_other(ext: &str, data: &[u8]) -> u64 {
 
 impl Loader {
     pub fn new(opts: LoadOptions) -> Loader {
-        Loader { opts, report: LoadReport::default(), ignores: HashMap::new() }
+        Loader {
+            opts,
+            report: LoadReport::default(),
+            ignores: HashMap::new(),
+        }
     }
 
     /// What has been loaded so far.
@@ -342,12 +520,19 @@ impl Loader {
     /// Loads a database file or a directory of them. A file's type comes from
     /// its extension; a file with an unknown extension is an error, while in a
     /// directory such files are passed over (as ClamAV does).
-    pub fn load_path(&mut self, path: &Path, sink: &mut dyn SignatureSink) -> Result<(), LoadError> {
+    pub fn load_path(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn SignatureSink,
+    ) -> Result<(), LoadError> {
         let meta = std::fs::metadata(path).map_err(|e| err(path, None, e))?;
         if meta.is_dir() {
             return self.load_dir(path, sink);
         }
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let Some(format) = DbFormat::from_name(&name) else {
             return Err(err(path, None, LoadErrorKind::UnknownExtension));
         };
@@ -359,13 +544,20 @@ impl Loader {
         for entry in std::fs::read_dir(dir).map_err(|e| err(dir, None, e))? {
             let entry = entry.map_err(|e| err(dir, None, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(format) = DbFormat::from_name(&name) else { continue };
+            let Some(format) = DbFormat::from_name(&name) else {
+                continue;
+            };
             if format == DbFormat::Info {
                 continue; // not in ClamAV's CLI_DBEXT: only meaningful in containers
             }
             let path = entry.path();
-            if !std::fs::metadata(&path).map_err(|e| err(&path, None, e))?.is_file() {
-                self.report.notes.push(format!("{}: not a regular file, skipped", path.display()));
+            if !std::fs::metadata(&path)
+                .map_err(|e| err(&path, None, e))?
+                .is_file()
+            {
+                self.report
+                    .notes
+                    .push(format!("{}: not a regular file, skipped", path.display()));
                 continue;
             }
             files.push((dir_priority(&name, format), name, path, format));
@@ -391,8 +583,11 @@ impl Loader {
             };
             let cvd = read_header(path)?;
             let cld = read_header(cld_path)?;
-            let (drop, keep) =
-                if cld.version >= cvd.version { (path, cld_path) } else { (cld_path, path) };
+            let (drop, keep) = if cld.version >= cvd.version {
+                (path, cld_path)
+            } else {
+                (cld_path, path)
+            };
             self.report.notes.push(format!(
                 "{}: skipped, {} is the same version or newer",
                 drop.display(),
@@ -455,7 +650,9 @@ impl Loader {
                 return Err(err(
                     path,
                     None,
-                    LoadErrorKind::Container(".info files can only be loaded from within containers".into()),
+                    LoadErrorKind::Container(
+                        ".info files can only be loaded from within containers".into(),
+                    ),
                 ));
             }
             DbFormat::Hdb | DbFormat::Hsb | DbFormat::Fp | DbFormat::Sfp => {
@@ -524,7 +721,11 @@ impl Loader {
                 return Ok(());
             }
             let kind = sig.digest.kind;
-            let res = if allow { sink.allow(sig) } else { sink.hash(sig) };
+            let res = if allow {
+                sink.allow(sig)
+            } else {
+                sink.hash(sig)
+            };
             match res {
                 Ok(()) => counts[kind as usize] += 1,
                 Err(u) => unsupported.push(u),
@@ -539,7 +740,10 @@ impl Loader {
         } else {
             ["md5", "sha1", "sha256"]
         };
-        for (kind, n) in [HashKind::Md5, HashKind::Sha1, HashKind::Sha256].into_iter().zip(counts) {
+        for (kind, n) in [HashKind::Md5, HashKind::Sha1, HashKind::Sha256]
+            .into_iter()
+            .zip(counts)
+        {
             report.count(names[kind as usize], n);
         }
         for u in unsupported {
@@ -615,48 +819,59 @@ impl Loader {
         report.cvd = Some(header.clone());
         self.report.files.push(report);
 
-        let info_key = (self.opts.verify && format != DbFormat::Cud).then(|| self.opts.info_key.clone());
+        let info_key =
+            (self.opts.verify && format != DbFormat::Cud).then(|| self.opts.info_key.clone());
         let mut info: Option<InfoFile> = None;
         // Files before the `.info` wait for it (official containers put it first).
         let mut pending: Vec<(String, Vec<u8>)> = Vec::new();
         let limits = self.opts.archive_limits;
-        let result = cvd::for_each_entry(data, limits, |name, contents| -> Result<(), EntryError> {
-            let entry_format = DbFormat::from_name(name);
-            if info.is_none() && entry_format == Some(DbFormat::Info) {
-                let i = InfoFile::parse(contents, info_key.as_ref())
-                    .map_err(|e| err(&path.join(name), None, e))?;
-                if !i.matches(&header) {
-                    return Err(err(
+        let result =
+            cvd::for_each_entry(data, limits, |name, contents| -> Result<(), EntryError> {
+                let entry_format = DbFormat::from_name(name);
+                if info.is_none() && entry_format == Some(DbFormat::Info) {
+                    let i = InfoFile::parse(contents, info_key.as_ref())
+                        .map_err(|e| err(&path.join(name), None, e))?;
+                    if !i.matches(&header) {
+                        return Err(err(
+                            path,
+                            None,
+                            CvdError::Header(format!("does not agree with {name}")),
+                        )
+                        .into());
+                    }
+                    info = Some(i);
+                    for (n, c) in std::mem::take(&mut pending) {
+                        self.load_entry(path, &container_name, info.as_ref(), &n, &c, sink)?;
+                    }
+                    return Ok(());
+                }
+                match entry_format {
+                    None | Some(DbFormat::Info) => Ok(()), // COPYING and the like
+                    Some(_) if info.is_none() => {
+                        pending.push((name.to_string(), contents.to_vec()));
+                        Ok(())
+                    }
+                    Some(_) => Ok(self.load_entry(
                         path,
-                        None,
-                        CvdError::Header(format!("does not agree with {name}")),
-                    )
-                    .into());
+                        &container_name,
+                        info.as_ref(),
+                        name,
+                        contents,
+                        sink,
+                    )?),
                 }
-                info = Some(i);
-                for (n, c) in std::mem::take(&mut pending) {
-                    self.load_entry(path, &container_name, info.as_ref(), &n, &c, sink)?;
-                }
-                return Ok(());
-            }
-            match entry_format {
-                None | Some(DbFormat::Info) => Ok(()), // COPYING and the like
-                Some(_) if info.is_none() => {
-                    pending.push((name.to_string(), contents.to_vec()));
-                    Ok(())
-                }
-                Some(_) => {
-                    Ok(self.load_entry(path, &container_name, info.as_ref(), name, contents, sink)?)
-                }
-            }
-        });
+            });
         match result {
             Ok(()) => {}
             Err(EntryError::Load(e)) => return Err(e),
             Err(EntryError::Archive(e)) => return Err(err(path, None, e)),
         }
         if info.is_none() {
-            return Err(err(path, None, CvdError::Info("container has no .info file".into())));
+            return Err(err(
+                path,
+                None,
+                CvdError::Info("container has no .info file".into()),
+            ));
         }
         Ok(())
     }
@@ -672,12 +887,22 @@ impl Loader {
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
         let entry_path = path.join(name);
-        let Some(format) = DbFormat::from_name(name) else { return Ok(()) };
+        let Some(format) = DbFormat::from_name(name) else {
+            return Ok(());
+        };
         if format.is_container() {
-            return Err(err(&entry_path, None, LoadErrorKind::Container("container inside a container".into())));
+            return Err(err(
+                &entry_path,
+                None,
+                LoadErrorKind::Container("container inside a container".into()),
+            ));
         }
         let Some(listed) = info.and_then(|i| i.entries.iter().find(|e| e.name == name)) else {
-            return Err(err(&entry_path, None, LoadErrorKind::Container("not listed in the container's .info".into())));
+            return Err(err(
+                &entry_path,
+                None,
+                LoadErrorKind::Container("not listed in the container's .info".into()),
+            ));
         };
         if listed.size != contents.len() as u64 {
             return Err(err(
@@ -698,7 +923,13 @@ impl Loader {
                 LoadErrorKind::Container("SHA-256 does not match the one listed in .info".into()),
             ));
         }
-        self.load_data(&entry_path, format!("{container_name}/{name}"), format, contents, sink)
+        self.load_data(
+            &entry_path,
+            format!("{container_name}/{name}"),
+            format,
+            contents,
+            sink,
+        )
     }
 }
 

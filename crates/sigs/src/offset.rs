@@ -63,7 +63,8 @@ fn number(s: &str, whole: &str) -> Result<u32, OffsetError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(OffsetError::Invalid(whole.to_string()));
     }
-    s.parse::<u32>().map_err(|_| OffsetError::TooLarge(whole.to_string()))
+    s.parse::<u32>()
+        .map_err(|_| OffsetError::TooLarge(whole.to_string()))
 }
 
 impl Offset {
@@ -84,19 +85,29 @@ impl Offset {
                 if shift.is_empty() || !shift.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(OffsetError::InvalidShift(shift.to_string()));
                 }
-                let shift: u32 =
-                    shift.parse().map_err(|_| OffsetError::TooLarge(text.to_string()))?;
+                let shift: u32 = shift
+                    .parse()
+                    .map_err(|_| OffsetError::TooLarge(text.to_string()))?;
                 (base, Some(u64::from(shift)))
             }
             None => (text, None),
         };
         let s = shift.unwrap_or(0);
         if let Some(n) = base.strip_prefix("EP+") {
-            Ok(Offset::EntryPoint { delta: i64::from(number(n, text)?), shift: s })
+            Ok(Offset::EntryPoint {
+                delta: i64::from(number(n, text)?),
+                shift: s,
+            })
         } else if let Some(n) = base.strip_prefix("EP-") {
-            Ok(Offset::EntryPoint { delta: -i64::from(number(n, text)?), shift: s })
+            Ok(Offset::EntryPoint {
+                delta: -i64::from(number(n, text)?),
+                shift: s,
+            })
         } else if let Some(n) = base.strip_prefix("EOF-") {
-            Ok(Offset::FromEnd { back: u64::from(number(n, text)?), shift: s })
+            Ok(Offset::FromEnd {
+                back: u64::from(number(n, text)?),
+                shift: s,
+            })
         } else if let Some(n) = base.strip_prefix("SE") {
             let index = number(n, text)?;
             if shift.is_some() {
@@ -104,7 +115,10 @@ impl Offset {
             }
             Ok(Offset::SectionEntire { index })
         } else if let Some(n) = base.strip_prefix("SL+") {
-            Ok(Offset::LastSection { delta: u64::from(number(n, text)?), shift: s })
+            Ok(Offset::LastSection {
+                delta: u64::from(number(n, text)?),
+                shift: s,
+            })
         } else if let Some(rest) = base.strip_prefix('S') {
             let Some((x, n)) = rest.split_once('+') else {
                 return Err(OffsetError::Invalid(text.to_string()));
@@ -119,7 +133,10 @@ impl Offset {
         } else if base.contains('$') {
             Err(OffsetError::Unsupported("macro ($n$) offsets"))
         } else {
-            Ok(Offset::Absolute { at: u64::from(number(base, text)?), shift: s })
+            Ok(Offset::Absolute {
+                at: u64::from(number(base, text)?),
+                shift: s,
+            })
         }
     }
 
@@ -174,34 +191,102 @@ mod tests {
         ok("EOF-10", Offset::FromEnd { back: 10, shift: 0 });
         ok("EOF-10,5", Offset::FromEnd { back: 10, shift: 5 });
         ok("EP+0", Offset::EntryPoint { delta: 0, shift: 0 });
-        ok("EP+16,4", Offset::EntryPoint { delta: 16, shift: 4 });
-        ok("EP-16", Offset::EntryPoint { delta: -16, shift: 0 });
-        ok("S2+8", Offset::Section { index: 2, delta: 8, shift: 0 });
-        ok("S0+8,100", Offset::Section { index: 0, delta: 8, shift: 100 });
+        ok(
+            "EP+16,4",
+            Offset::EntryPoint {
+                delta: 16,
+                shift: 4,
+            },
+        );
+        ok(
+            "EP-16",
+            Offset::EntryPoint {
+                delta: -16,
+                shift: 0,
+            },
+        );
+        ok(
+            "S2+8",
+            Offset::Section {
+                index: 2,
+                delta: 8,
+                shift: 0,
+            },
+        );
+        ok(
+            "S0+8,100",
+            Offset::Section {
+                index: 0,
+                delta: 8,
+                shift: 100,
+            },
+        );
         ok("SE3", Offset::SectionEntire { index: 3 });
         ok("SL+4", Offset::LastSection { delta: 4, shift: 0 });
         ok("SL+4,2", Offset::LastSection { delta: 4, shift: 2 });
-        assert_eq!(Offset::parse("4294967295"), Ok(Offset::Absolute { at: u64::from(u32::MAX), shift: 0 }));
+        assert_eq!(
+            Offset::parse("4294967295"),
+            Ok(Offset::Absolute {
+                at: u64::from(u32::MAX),
+                shift: 0
+            })
+        );
     }
 
     #[test]
     fn errors() {
         assert_eq!(Offset::parse(""), Err(OffsetError::Empty));
-        assert_eq!(Offset::parse("*,5"), Err(OffsetError::Invalid("*,5".into())));
+        assert_eq!(
+            Offset::parse("*,5"),
+            Err(OffsetError::Invalid("*,5".into()))
+        );
         assert_eq!(Offset::parse("-5"), Err(OffsetError::Invalid("-5".into())));
-        assert_eq!(Offset::parse("10,"), Err(OffsetError::InvalidShift("".into())));
-        assert_eq!(Offset::parse("10,x"), Err(OffsetError::InvalidShift("x".into())));
-        assert_eq!(Offset::parse("EP+"), Err(OffsetError::Invalid("EP+".into())));
-        assert_eq!(Offset::parse("EP*3"), Err(OffsetError::Invalid("EP*3".into())));
-        assert_eq!(Offset::parse("EOF+3"), Err(OffsetError::Invalid("EOF+3".into())));
+        assert_eq!(
+            Offset::parse("10,"),
+            Err(OffsetError::InvalidShift("".into()))
+        );
+        assert_eq!(
+            Offset::parse("10,x"),
+            Err(OffsetError::InvalidShift("x".into()))
+        );
+        assert_eq!(
+            Offset::parse("EP+"),
+            Err(OffsetError::Invalid("EP+".into()))
+        );
+        assert_eq!(
+            Offset::parse("EP*3"),
+            Err(OffsetError::Invalid("EP*3".into()))
+        );
+        assert_eq!(
+            Offset::parse("EOF+3"),
+            Err(OffsetError::Invalid("EOF+3".into()))
+        );
         assert_eq!(Offset::parse("S1"), Err(OffsetError::Invalid("S1".into())));
-        assert_eq!(Offset::parse("S1+x"), Err(OffsetError::Invalid("S1+x".into())));
-        assert_eq!(Offset::parse("SEx"), Err(OffsetError::Invalid("SEx".into())));
-        assert_eq!(Offset::parse("4294967296"), Err(OffsetError::TooLarge("4294967296".into())));
+        assert_eq!(
+            Offset::parse("S1+x"),
+            Err(OffsetError::Invalid("S1+x".into()))
+        );
+        assert_eq!(
+            Offset::parse("SEx"),
+            Err(OffsetError::Invalid("SEx".into()))
+        );
+        assert_eq!(
+            Offset::parse("4294967296"),
+            Err(OffsetError::TooLarge("4294967296".into()))
+        );
         assert_eq!(Offset::parse(&"1".repeat(65)), Err(OffsetError::TooLong));
-        assert!(matches!(Offset::parse("VI"), Err(OffsetError::Unsupported(_))));
-        assert!(matches!(Offset::parse("$1$"), Err(OffsetError::Unsupported(_))));
-        assert!(matches!(Offset::parse("SE1,4"), Err(OffsetError::Unsupported(_))));
+        assert!(matches!(
+            Offset::parse("VI"),
+            Err(OffsetError::Unsupported(_))
+        ));
+        assert!(matches!(
+            Offset::parse("$1$"),
+            Err(OffsetError::Unsupported(_))
+        ));
+        assert!(matches!(
+            Offset::parse("SE1,4"),
+            Err(OffsetError::Unsupported(_))
+        ));
     }
 
     #[test]

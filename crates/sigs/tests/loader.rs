@@ -30,13 +30,20 @@ fn sign_number(m: &[u8]) -> String {
 fn sign_pss(sha: &[u8; 32]) -> String {
     use sha2::Sha256;
     let salt = [0x5au8; 32];
-    let h: [u8; 32] =
-        Sha256::new().chain_update([0u8; 8]).chain_update(sha).chain_update(salt).finalize().into();
+    let h: [u8; 32] = Sha256::new()
+        .chain_update([0u8; 8])
+        .chain_update(sha)
+        .chain_update(salt)
+        .finalize()
+        .into();
     let mut db = vec![0u8; 223];
     db[223 - 33] = 1;
     db[223 - 32..].copy_from_slice(&salt);
     for (i, chunk) in db.chunks_mut(32).enumerate() {
-        let mask = Sha256::new().chain_update(h).chain_update((i as u32).to_be_bytes()).finalize();
+        let mask = Sha256::new()
+            .chain_update(h)
+            .chain_update((i as u32).to_be_bytes())
+            .finalize();
         for (b, m) in chunk.iter_mut().zip(mask) {
             *b ^= m;
         }
@@ -59,14 +66,23 @@ struct Container {
 
 impl Default for Container {
     fn default() -> Container {
-        Container { version: 7, compress: true, sign_header: true, sign_info: true, info_override: None }
+        Container {
+            version: 7,
+            compress: true,
+            sign_header: true,
+            sign_info: true,
+            info_override: None,
+        }
     }
 }
 
 impl Container {
     fn build(&self, files: &[(&str, &[u8])]) -> Vec<u8> {
         let stime = 1_700_000_000u64;
-        let mut info = format!("ClamAV-VDB:01 Jan 2024 00-00 +0000:{}:3:90:X:X:tester:{stime}\n", self.version);
+        let mut info = format!(
+            "ClamAV-VDB:01 Jan 2024 00-00 +0000:{}:3:90:X:X:tester:{stime}\n",
+            self.version
+        );
         for (name, data) in files {
             let listed = match &self.info_override {
                 Some((n, d)) if n == name => d.clone(),
@@ -101,7 +117,11 @@ impl Container {
             tar
         };
         let md5: [u8; 16] = md5::Md5::digest(&body).into();
-        let dsig = if self.sign_header { sign_number(&md5) } else { "x".to_string() };
+        let dsig = if self.sign_header {
+            sign_number(&md5)
+        } else {
+            "x".to_string()
+        };
         let mut out = format!(
             "ClamAV-VDB:01 Jan 2024 00-00 +0000:{}:3:90:{}:{dsig}:tester:{stime}",
             self.version,
@@ -120,7 +140,11 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn test_opts() -> LoadOptions {
-    LoadOptions { cvd_key: test_key(), info_key: test_key(), ..LoadOptions::default() }
+    LoadOptions {
+        cvd_key: test_key(),
+        info_key: test_key(),
+        ..LoadOptions::default()
+    }
 }
 
 #[derive(Default, Debug)]
@@ -132,7 +156,8 @@ struct Collect {
 
 impl SignatureSink for Collect {
     fn hash(&mut self, s: HashSig<'_>) -> Result<(), Unsupported> {
-        self.hashes.push((s.name.to_string(), s.digest.kind, s.size));
+        self.hashes
+            .push((s.name.to_string(), s.digest.kind, s.size));
         Ok(())
     }
     fn body(&mut self, s: BodySig<'_>) -> Result<(), Unsupported> {
@@ -140,7 +165,8 @@ impl SignatureSink for Collect {
         if s.offset.is_executable_relative() {
             return Err(Unsupported("executable-relative offsets"));
         }
-        self.bodies.push((s.name.to_string(), s.pattern.to_string()));
+        self.bodies
+            .push((s.name.to_string(), s.pattern.to_string()));
         Ok(())
     }
     fn allow(&mut self, s: HashSig<'_>) -> Result<(), Unsupported> {
@@ -166,14 +192,25 @@ fn load(path: &Path, opts: LoadOptions) -> Result<(Collect, LoadReport), aether_
 }
 
 fn report<'a>(r: &'a LoadReport, suffix: &str) -> &'a aether_sigs::FileReport {
-    r.files.iter().find(|f| f.name.ends_with(suffix)).unwrap_or_else(|| panic!("no report for {suffix}: {r:?}"))
+    r.files
+        .iter()
+        .find(|f| f.name.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no report for {suffix}: {r:?}"))
 }
 
 #[test]
 fn hash_files_and_allow_lists() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.hdb", format!("# comment\r\n{EICAR_MD5}:68:Eicar.MD5\r\n{EICAR_MD5}:*:Eicar.Any:73\n"));
-    write(dir.path(), "a.hsb", format!("{EICAR_SHA256}:68:Eicar.SHA256\n{EICAR_SHA256}:68:Future:9999\n"));
+    write(
+        dir.path(),
+        "a.hdb",
+        format!("# comment\r\n{EICAR_MD5}:68:Eicar.MD5\r\n{EICAR_MD5}:*:Eicar.Any:73\n"),
+    );
+    write(
+        dir.path(),
+        "a.hsb",
+        format!("{EICAR_SHA256}:68:Eicar.SHA256\n{EICAR_SHA256}:68:Future:9999\n"),
+    );
     write(dir.path(), "a.fp", format!("{EICAR_MD5}:68:Clean\n"));
     write(dir.path(), "a.sfp", format!("{EICAR_SHA256}:68:CleanToo"));
     let (sink, rep) = load(dir.path(), LoadOptions::default()).unwrap();
@@ -201,45 +238,79 @@ fn body_signatures_flevel_and_unsupported() {
         "A:0:*:aabbcc(dd|ee)ff\nB:1:EP+10:aabbccdd\nC:0:*:aabbcc:9999\nD:15:*:aabbcc\nE:0:*:aabbcc:1:20\nF:0:VI:aabbcc\n",
     );
     let (sink, rep) = load(&p, LoadOptions::default()).unwrap();
-    assert_eq!(sink.bodies, vec![("A".to_string(), "aabbcc(dd|ee)ff".to_string())]);
+    assert_eq!(
+        sink.bodies,
+        vec![("A".to_string(), "aabbcc(dd|ee)ff".to_string())]
+    );
     let r = report(&rep, "x.ndb");
     assert_eq!(r.by_kind.get("body"), Some(&1));
     assert_eq!(r.skipped_flevel, 2);
     assert_eq!(r.unsupported.get("executable-relative offsets"), Some(&1));
     assert_eq!(r.unsupported.get("target type above 14"), Some(&1));
-    assert_eq!(r.unsupported.get("version-information (VI) offsets"), Some(&1));
+    assert_eq!(
+        r.unsupported.get("version-information (VI) offsets"),
+        Some(&1)
+    );
 }
 
 #[test]
 fn ignore_lists_load_first_and_apply_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     // Sorted by name the .hdb comes first; ClamAV's priority puts ignore lists first.
-    write(dir.path(), "a.hdb", format!("{EICAR_MD5}:68:Eicar.A\n{EICAR_MD5}:68:Eicar.B\n{EICAR_MD5}:68:Eicar.C\n{EICAR_MD5}:68:Eicar.D\n"));
+    write(
+        dir.path(),
+        "a.hdb",
+        format!(
+            "{EICAR_MD5}:68:Eicar.A\n{EICAR_MD5}:68:Eicar.B\n{EICAR_MD5}:68:Eicar.C\n{EICAR_MD5}:68:Eicar.D\n"
+        ),
+    );
     let body_line = "Body.A:0:*:aabbccdd";
     let body_md5: [u8; 16] = md5::Md5::digest(body_line.as_bytes()).into();
-    write(dir.path(), "b.ndb", format!("{body_line}\nBody.B:0:*:aabbccdd\n"));
+    write(
+        dir.path(),
+        "b.ndb",
+        format!("{body_line}\nBody.B:0:*:aabbccdd\n"),
+    );
     write(
         dir.path(),
         "z.ign2",
-        format!("Eicar.A\nBody.A:{}\nBody.B:00000000000000000000000000000000\nEicar.D.UNOFFICIAL\n", hex(&body_md5)),
+        format!(
+            "Eicar.A\nBody.A:{}\nBody.B:00000000000000000000000000000000\nEicar.D.UNOFFICIAL\n",
+            hex(&body_md5)
+        ),
     );
     write(dir.path(), "z.ign", "daily.hdb:12:Eicar.B\n");
     let (sink, rep) = load(dir.path(), LoadOptions::default()).unwrap();
     let names: Vec<_> = sink.hashes.iter().map(|h| h.0.as_str()).collect();
-    assert_eq!(names, vec!["Eicar.C", "Eicar.D"], "Eicar.D.UNOFFICIAL names no loaded signature");
-    assert_eq!(sink.bodies.len(), 1, "Body.B's entry has another line's MD5");
+    assert_eq!(
+        names,
+        vec!["Eicar.C", "Eicar.D"],
+        "Eicar.D.UNOFFICIAL names no loaded signature"
+    );
+    assert_eq!(
+        sink.bodies.len(),
+        1,
+        "Body.B's entry has another line's MD5"
+    );
     assert_eq!(sink.bodies[0].0, "Body.B");
     assert_eq!(report(&rep, "a.hdb").ignored, 2);
     assert_eq!(report(&rep, "b.ndb").ignored, 1);
     assert_eq!(report(&rep, "z.ign2").by_kind.get("ignore"), Some(&4));
     let order: Vec<_> = rep.files.iter().map(|f| f.format).collect();
-    assert_eq!(order, vec![DbFormat::Ign, DbFormat::Ign2, DbFormat::Hdb, DbFormat::Ndb]);
+    assert_eq!(
+        order,
+        vec![DbFormat::Ign, DbFormat::Ign2, DbFormat::Hdb, DbFormat::Ndb]
+    );
 }
 
 #[test]
 fn ignored_names_match_normalized_signature_names() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.hdb", format!("{EICAR_MD5}:68:Eicar.UNOFFICIAL\n"));
+    write(
+        dir.path(),
+        "a.hdb",
+        format!("{EICAR_MD5}:68:Eicar.UNOFFICIAL\n"),
+    );
     write(dir.path(), "a.ign2", "Eicar\n");
     let (sink, rep) = load(dir.path(), LoadOptions::default()).unwrap();
     assert!(sink.hashes.is_empty());
@@ -249,9 +320,21 @@ fn ignored_names_match_normalized_signature_names() {
 #[test]
 fn other_database_types_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "x.ldb", "# c\nSig1;Target:0;0;aabbcc\nSig2;Target:0;0;aabbcc\n\nSig3;Target:0;0;aabbcc\n");
-    write(dir.path(), "x.mdb", "1024:44d88612fea8a8f36de82e1278abb02f:Sec\n");
-    write(dir.path(), "x.yara", "rule a { condition: true }\nprivate rule b {\n condition: true\n}\n");
+    write(
+        dir.path(),
+        "x.ldb",
+        "# c\nSig1;Target:0;0;aabbcc\nSig2;Target:0;0;aabbcc\n\nSig3;Target:0;0;aabbcc\n",
+    );
+    write(
+        dir.path(),
+        "x.mdb",
+        "1024:44d88612fea8a8f36de82e1278abb02f:Sec\n",
+    );
+    write(
+        dir.path(),
+        "x.yara",
+        "rule a { condition: true }\nprivate rule b {\n condition: true\n}\n",
+    );
     write(dir.path(), "x.cbc", "ClamBCaa...\n");
     write(dir.path(), "notes.txt", "not a database\n");
     let (_, rep) = load(dir.path(), LoadOptions::default()).unwrap();
@@ -269,7 +352,10 @@ fn unknown_extension_given_explicitly_is_an_error() {
     let p = write(dir.path(), "sigs.txt", format!("{EICAR_MD5}:68:E\n"));
     let e = load(&p, LoadOptions::default()).unwrap_err();
     assert!(matches!(e.kind, LoadErrorKind::UnknownExtension));
-    assert!(e.to_string().starts_with(&format!("{}: unknown database extension", p.display())));
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: unknown database extension", p.display()))
+    );
 }
 
 #[test]
@@ -282,22 +368,59 @@ fn empty_directory_is_an_error() {
 #[test]
 fn line_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "bad.ndb", "# ok\nA:0:*:aabbccdd\nB:0:*:aabbc?d\n");
+    let p = write(
+        dir.path(),
+        "bad.ndb",
+        "# ok\nA:0:*:aabbccdd\nB:0:*:aabbc?d\n",
+    );
     let e = load(&p, LoadOptions::default()).unwrap_err();
     assert_eq!(e.line, Some(3));
     assert_eq!(
         e.to_string(),
-        format!("{}:3: malformed hex signature: odd number of hex digits at column 7", p.display())
+        format!(
+            "{}:3: malformed hex signature: odd number of hex digits at column 7",
+            p.display()
+        )
     );
 
     let cases: &[(&str, &str, Option<usize>, &str)] = &[
         ("empty.hdb", "", None, "empty database file"),
-        ("blank.hdb", "44d88612fea8a8f36de82e1278abb02f:68:E\n\n", Some(2), "empty line"),
-        ("size.hdb", "44d88612fea8a8f36de82e1278abb02f:0:E\n", Some(1), "invalid size \"0\""),
-        ("hash.hsb", "44d886:68:E\n", Some(1), "malformed hash \"44d886\""),
-        ("fields.ndb", "A:0:*\n", Some(1), "expected 4 to 6 ':'-separated fields, found 3"),
-        ("target.ndb", "A:0:EP+1:aabbcc\n", Some(1), "offset EP+1 needs target type 1"),
-        ("ign.ign2", "A:notanmd5\n", Some(1), "malformed MD5 \"notanmd5\""),
+        (
+            "blank.hdb",
+            "44d88612fea8a8f36de82e1278abb02f:68:E\n\n",
+            Some(2),
+            "empty line",
+        ),
+        (
+            "size.hdb",
+            "44d88612fea8a8f36de82e1278abb02f:0:E\n",
+            Some(1),
+            "invalid size \"0\"",
+        ),
+        (
+            "hash.hsb",
+            "44d886:68:E\n",
+            Some(1),
+            "malformed hash \"44d886\"",
+        ),
+        (
+            "fields.ndb",
+            "A:0:*\n",
+            Some(1),
+            "expected 4 to 6 ':'-separated fields, found 3",
+        ),
+        (
+            "target.ndb",
+            "A:0:EP+1:aabbcc\n",
+            Some(1),
+            "offset EP+1 needs target type 1",
+        ),
+        (
+            "ign.ign2",
+            "A:notanmd5\n",
+            Some(1),
+            "malformed MD5 \"notanmd5\"",
+        ),
     ];
     for (name, body, line, msg) in cases {
         let p = write(dir.path(), name, body);
@@ -307,7 +430,10 @@ fn line_errors_name_file_and_line() {
     }
     let p = write(dir.path(), "utf8.hdb", b"# fine\n\xff\xfe:1:E\n");
     let e = load(&p, LoadOptions::default()).unwrap_err();
-    assert_eq!((e.line, e.to_string().ends_with("line is not valid UTF-8")), (Some(2), true));
+    assert_eq!(
+        (e.line, e.to_string().ends_with("line is not valid UTF-8")),
+        (Some(2), true)
+    );
 
     let long = format!("A:0:*:{}\n", "aa".repeat(40_000));
     let p = write(dir.path(), "long.ndb", long);
@@ -328,20 +454,37 @@ fn a_directory_stops_at_the_first_bad_file() {
 fn cvd_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let hdb = format!("{EICAR_MD5}:68:Eicar.Cvd\n");
-    let data = Container::default().build(&[("test.hdb", hdb.as_bytes()), ("test.ndb", b"B:0:*:aabbccdd\n"), ("test.ldb", b"L;Target:0;0;aabbcc\n")]);
+    let data = Container::default().build(&[
+        ("test.hdb", hdb.as_bytes()),
+        ("test.ndb", b"B:0:*:aabbccdd\n"),
+        ("test.ldb", b"L;Target:0;0;aabbcc\n"),
+    ]);
     let p = write(dir.path(), "test.cvd", &data);
     let (sink, rep) = load(&p, test_opts()).unwrap();
     assert_eq!(sink.hashes.len(), 1);
     assert_eq!(sink.bodies.len(), 1);
     let head = rep.files[0].cvd.as_ref().unwrap();
-    assert_eq!((head.version, head.sigs, head.flevel, head.builder.as_str()), (7, 3, 90, "tester"));
-    assert_eq!(report(&rep, "test.cvd/test.hdb").by_kind.get("md5"), Some(&1));
-    assert_eq!(report(&rep, "test.cvd/test.ldb").unsupported.get("logical signatures (.ldb)"), Some(&1));
+    assert_eq!(
+        (head.version, head.sigs, head.flevel, head.builder.as_str()),
+        (7, 3, 90, "tester")
+    );
+    assert_eq!(
+        report(&rep, "test.cvd/test.hdb").by_kind.get("md5"),
+        Some(&1)
+    );
+    assert_eq!(
+        report(&rep, "test.cvd/test.ldb")
+            .unsupported
+            .get("logical signatures (.ldb)"),
+        Some(&1)
+    );
 
     // The same bytes through load_bytes.
     let mut loader = Loader::new(test_opts());
     let mut sink = Collect::default();
-    loader.load_bytes("mem.cvd", DbFormat::Cvd, &data, &mut sink).unwrap();
+    loader
+        .load_bytes("mem.cvd", DbFormat::Cvd, &data, &mut sink)
+        .unwrap();
     assert_eq!(sink.hashes.len(), 1);
     assert_eq!(loader.finish().files[1].name, "mem.cvd/test.hdb");
 }
@@ -349,19 +492,27 @@ fn cvd_round_trip() {
 #[test]
 fn cvd_with_the_wrong_key_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let data = Container::default().build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
+    let data =
+        Container::default().build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
     let p = write(dir.path(), "test.cvd", &data);
     let e = load(&p, LoadOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("digital signature does not verify"), "{e}");
+    assert!(
+        e.to_string().contains("digital signature does not verify"),
+        "{e}"
+    );
     // Without verification the same file loads.
-    let opts = LoadOptions { verify: false, ..LoadOptions::default() };
+    let opts = LoadOptions {
+        verify: false,
+        ..LoadOptions::default()
+    };
     assert_eq!(load(&p, opts).unwrap().0.hashes.len(), 1);
 }
 
 #[test]
 fn corrupted_cvds_are_load_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let good = Container::default().build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
+    let good =
+        Container::default().build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
 
     let mut flipped = good.clone();
     let last = flipped.len() - 10;
@@ -371,34 +522,62 @@ fn corrupted_cvds_are_load_errors() {
     assert!(e.to_string().contains("MD5 mismatch"), "{e}");
     assert!(e.path.ends_with("flipped.cvd"));
 
-    let unsigned = Container { sign_header: false, ..Container::default() }.build(&[("test.hdb", b"x")]);
+    let unsigned = Container {
+        sign_header: false,
+        ..Container::default()
+    }
+    .build(&[("test.hdb", b"x")]);
     let p = write(dir.path(), "unsigned.cvd", &unsigned);
     let e = load(&p, test_opts()).unwrap_err();
     assert!(e.to_string().contains("digital signature"), "{e}");
 
     let p = write(dir.path(), "short.cvd", &good[..300]);
-    assert!(load(&p, test_opts()).unwrap_err().to_string().contains("smaller than the 512-byte"));
+    assert!(
+        load(&p, test_opts())
+            .unwrap_err()
+            .to_string()
+            .contains("smaller than the 512-byte")
+    );
 
     let mut garbage = good.clone();
     garbage[..10].copy_from_slice(b"NotClamAV:");
     let p = write(dir.path(), "garbage.cvd", &garbage);
-    assert!(load(&p, test_opts()).unwrap_err().to_string().contains("not a CVD header"));
+    assert!(
+        load(&p, test_opts())
+            .unwrap_err()
+            .to_string()
+            .contains("not a CVD header")
+    );
 
     // Truncated archive: caught by the MD5 when verifying, by gzip/tar otherwise.
     let p = write(dir.path(), "cut.cvd", &good[..good.len() - 40]);
     assert!(load(&p, test_opts()).is_err());
-    let e = load(&p, LoadOptions { verify: false, ..test_opts() }).unwrap_err();
+    let e = load(
+        &p,
+        LoadOptions {
+            verify: false,
+            ..test_opts()
+        },
+    )
+    .unwrap_err();
     assert!(matches!(e.kind, LoadErrorKind::Cvd(_)), "{e}");
 
     // A file whose contents differ from what .info lists.
-    let lying = Container { info_override: Some(("test.hdb", b"other".to_vec())), ..Container::default() }
-        .build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
+    let lying = Container {
+        info_override: Some(("test.hdb", b"other".to_vec())),
+        ..Container::default()
+    }
+    .build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
     let p = write(dir.path(), "lying.cvd", &lying);
     let e = load(&p, test_opts()).unwrap_err();
     assert!(e.to_string().contains("does not match"), "{e}");
 
     // .info without its signature.
-    let noinfo = Container { sign_info: false, ..Container::default() }.build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
+    let noinfo = Container {
+        sign_info: false,
+        ..Container::default()
+    }
+    .build(&[("test.hdb", format!("{EICAR_MD5}:68:E\n").as_bytes())]);
     let p = write(dir.path(), "noinfosig.cvd", &noinfo);
     let e = load(&p, test_opts()).unwrap_err();
     assert!(e.to_string().contains("no digital signature"), "{e}");
@@ -407,20 +586,42 @@ fn corrupted_cvds_are_load_errors() {
     let bad = Container::default().build(&[("test.ndb", b"A:0:*:aabbccdd\nB:0:*:aabbc\n")]);
     let p = write(dir.path(), "bad.cvd", &bad);
     let e = load(&p, test_opts()).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}/test.ndb:2: malformed hex signature: odd number of hex digits at column 5", p.display()));
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}/test.ndb:2: malformed hex signature: odd number of hex digits at column 5",
+            p.display()
+        )
+    );
 }
 
 #[test]
 fn cld_skips_the_header_signature_but_not_the_info_signature() {
     let dir = tempfile::tempdir().unwrap();
     let files: &[(&str, &[u8])] = &[("test.hdb", b"44d88612fea8a8f36de82e1278abb02f:68:E\n")];
-    let cld = Container { compress: false, sign_header: false, ..Container::default() }.build(files);
+    let cld = Container {
+        compress: false,
+        sign_header: false,
+        ..Container::default()
+    }
+    .build(files);
     let p = write(dir.path(), "test.cld", &cld);
     assert_eq!(load(&p, test_opts()).unwrap().0.hashes.len(), 1);
-    let cld = Container { compress: true, sign_header: false, ..Container::default() }.build(files);
+    let cld = Container {
+        compress: true,
+        sign_header: false,
+        ..Container::default()
+    }
+    .build(files);
     let p = write(dir.path(), "gz.cld", &cld);
     assert_eq!(load(&p, test_opts()).unwrap().0.hashes.len(), 1);
-    let cld = Container { compress: false, sign_header: false, sign_info: false, ..Container::default() }.build(files);
+    let cld = Container {
+        compress: false,
+        sign_header: false,
+        sign_info: false,
+        ..Container::default()
+    }
+    .build(files);
     let p = write(dir.path(), "nosig.cld", &cld);
     assert!(load(&p, test_opts()).is_err());
 }
@@ -428,13 +629,37 @@ fn cld_skips_the_header_signature_but_not_the_info_signature() {
 #[test]
 fn newer_of_cvd_and_cld_wins() {
     let files: &[(&str, &[u8])] = &[("test.hdb", b"44d88612fea8a8f36de82e1278abb02f:68:E\n")];
-    for (cvd_v, cld_v, loaded) in [(5, 6, "daily.cld"), (7, 6, "daily.cvd"), (6, 6, "daily.cld")] {
+    for (cvd_v, cld_v, loaded) in [
+        (5, 6, "daily.cld"),
+        (7, 6, "daily.cvd"),
+        (6, 6, "daily.cld"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "daily.cvd", Container { version: cvd_v, ..Container::default() }.build(files));
-        write(dir.path(), "daily.cld", Container { version: cld_v, compress: false, ..Container::default() }.build(files));
+        write(
+            dir.path(),
+            "daily.cvd",
+            Container {
+                version: cvd_v,
+                ..Container::default()
+            }
+            .build(files),
+        );
+        write(
+            dir.path(),
+            "daily.cld",
+            Container {
+                version: cld_v,
+                compress: false,
+                ..Container::default()
+            }
+            .build(files),
+        );
         let (sink, rep) = load(dir.path(), test_opts()).unwrap();
         assert_eq!(sink.hashes.len(), 1, "{cvd_v} vs {cld_v}");
-        assert!(rep.files[0].name.ends_with(loaded), "{cvd_v} vs {cld_v}: {rep:?}");
+        assert!(
+            rep.files[0].name.ends_with(loaded),
+            "{cvd_v} vs {cld_v}: {rep:?}"
+        );
         assert_eq!(rep.notes.len(), 1);
     }
 }
@@ -466,9 +691,15 @@ fn million_md5_lines() {
         let mut loader = Loader::new(LoadOptions::default());
         let mut sink = Null(0);
         let t = std::time::Instant::now();
-        loader.load_bytes("big.hdb", DbFormat::Hdb, text.as_bytes(), &mut sink).unwrap();
+        loader
+            .load_bytes("big.hdb", DbFormat::Hdb, text.as_bytes(), &mut sink)
+            .unwrap();
         best = best.min(t.elapsed().as_secs_f64());
         assert_eq!(loader.finish().loaded(), 1_000_000);
     }
-    println!("1,000,000 MD5 lines ({} MB): best of 5 {:.3} s", text.len() / 1_000_000, best);
+    println!(
+        "1,000,000 MD5 lines ({} MB): best of 5 {:.3} s",
+        text.len() / 1_000_000,
+        best
+    );
 }
