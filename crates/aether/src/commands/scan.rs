@@ -27,7 +27,7 @@ pub struct ScanArgs {
     databases: Vec<PathBuf>,
 
     /// Scan subdirectories recursively.
-    #[arg(short = 'r', long, num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    #[arg(short = 'r', long, value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
     recursive: bool,
 
     /// Only print infected files.
@@ -43,7 +43,7 @@ pub struct ScanArgs {
     no_summary: bool,
 
     /// Continue scanning within a file after a match: report every matching signature.
-    #[arg(short = 'z', long, num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    #[arg(short = 'z', long, value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
     allmatch: bool,
 
     /// Don't scan files whose real path matches REGEX (repeatable).
@@ -87,7 +87,7 @@ pub struct ScanArgs {
     max_dir_recursion: u32,
 
     /// Report files that hit a limit as Heuristics.Limits.Exceeded.*.
-    #[arg(long = "alert-exceeds-max", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    #[arg(long = "alert-exceeds-max", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
     alert_exceeds_max: bool,
 
     /// Follow directory symlinks: 0 never, 1 only given on the command line, 2 always.
@@ -99,7 +99,7 @@ pub struct ScanArgs {
     follow_file_symlinks: FollowSymlinks,
 
     /// Scan files and directories on other file systems.
-    #[arg(long = "cross-fs", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "yes")]
+    #[arg(long = "cross-fs", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "yes")]
     cross_fs: bool,
 
     /// Append the report to FILE, as clamscan's --log.
