@@ -5,6 +5,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
 use crate::Engine;
+use crate::grams::GramIndex;
 use crate::hashdb::HashDb;
 use crate::names::NamePool;
 use crate::pattern::{self, Program};
@@ -16,10 +17,12 @@ pub(crate) struct CompiledDb {
     pub(crate) hashes: HashDb,
     pub(crate) allow: HashDb,
     pub(crate) programs: Vec<Program>,
-    /// Finds anchors; pattern id `k` is `anchors[k]`.
+    /// Finds 4-byte anchors.
+    pub(crate) grams: GramIndex,
+    /// Finds shorter anchors; pattern id `k` has span `short_spans[k]`.
     pub(crate) automaton: Option<AhoCorasick>,
-    /// Programs of anchor `k`: `anchor_programs[anchor_spans[k].0..anchor_spans[k].1]`.
-    pub(crate) anchor_spans: Vec<(u32, u32)>,
+    pub(crate) short_spans: Vec<(u32, u32)>,
+    /// Programs of an anchor: `anchor_programs[span.0..span.1]`.
     pub(crate) anchor_programs: Vec<u32>,
 }
 
@@ -65,20 +68,30 @@ impl EngineBuilder {
         // Sorted so that builds are reproducible.
         let mut anchors: Vec<(Vec<u8>, Vec<u32>)> = anchors.into_iter().collect();
         anchors.sort_unstable();
-        let mut anchor_spans = Vec::with_capacity(anchors.len());
         let mut anchor_programs = Vec::with_capacity(programs.len());
-        for (_, progs) in &anchors {
+        let mut gram_entries = Vec::new();
+        let mut short = Vec::new();
+        let mut short_spans = Vec::new();
+        for (anchor, progs) in &anchors {
             let start = anchor_programs.len() as u32;
             anchor_programs.extend_from_slice(progs);
-            anchor_spans.push((start, anchor_programs.len() as u32));
+            let span = (start, anchor_programs.len() as u32);
+            match GramIndex::gram(anchor) {
+                Some(gram) => gram_entries.push((gram, span)),
+                None => {
+                    short.push(anchor.as_slice());
+                    short_spans.push(span);
+                }
+            }
         }
-        let automaton = if anchors.is_empty() {
+        let grams = GramIndex::new(&gram_entries);
+        let automaton = if short.is_empty() {
             None
         } else {
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(anchors.iter().map(|(a, _)| a.as_slice()))
+                .build(short)
                 .map_err(|e| BuildError(e.to_string()))?;
             Some(ac)
         };
@@ -90,8 +103,9 @@ impl EngineBuilder {
                 hashes,
                 allow,
                 programs,
+                grams,
                 automaton,
-                anchor_spans,
+                short_spans,
                 anchor_programs,
             },
         })

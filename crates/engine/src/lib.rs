@@ -13,6 +13,7 @@ mod builder;
 pub mod builtin;
 pub mod database;
 pub mod filetype;
+mod grams;
 mod hashdb;
 mod limits;
 mod names;

@@ -8,9 +8,9 @@ use aether_sigs::{BodySig, ByteMatch, CharClass, Offset, TargetType, Token, Unsu
 
 use crate::names::NameId;
 
-/// Longest anchor. Longer anchors are no more selective in practice and cost
-/// automaton states.
-pub(crate) const MAX_ANCHOR: usize = 12;
+/// Anchor length: the gram index finds 4-byte anchors (see [`crate::grams`]);
+/// shorter ones are the exception.
+pub(crate) const MAX_ANCHOR: usize = 4;
 
 /// Unbounded gap length.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
@@ -239,7 +239,7 @@ fn best_anchor(elems: &[Elem]) -> Option<(usize, usize)> {
                 score += byte_weight(b, prev);
                 prev = Some(b);
             }
-            if best.is_none_or(|(s, _, _)| score > s) {
+            if best.is_none_or(|(s, _, l)| score > s || (score == s && len > l)) {
                 best = Some((score, start, len));
             }
         }

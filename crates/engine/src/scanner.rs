@@ -18,6 +18,7 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 use crate::Engine;
+use crate::builder::CompiledDb;
 use crate::filetype::{self, FileType};
 use crate::hashdb::{Digests, Needed};
 use crate::limits::{LimitExceeded, Limits};
@@ -322,7 +323,12 @@ impl<'e> Scanner<'e> {
         started: Instant,
         fp_needed: Needed,
     ) -> Result<Option<LimitExceeded>, ScanError> {
-        window.clear();
+        // Sized once per scanner; `len` tracks the valid bytes so that no
+        // window is zero-filled again.
+        if window.len() < KEEP + CHUNK {
+            window.resize(KEEP + CHUNK, 0);
+        }
+        let mut len = 0usize;
         let mut pos = 0u64; // next byte to read
         while pos < st.size {
             if let Some(max) = limits.max_scantime
@@ -330,18 +336,16 @@ impl<'e> Scanner<'e> {
             {
                 return Ok(Some(LimitExceeded::MaxScanTime));
             }
-            let keep = window.len().min(KEEP);
-            let drop = window.len() - keep;
-            window.copy_within(drop.., 0);
-            window.truncate(keep);
+            let keep = len.min(KEEP);
+            window.copy_within(len - keep..len, 0);
             let base = pos - keep as u64;
             let n = (st.size - pos).min(CHUNK as u64) as usize;
-            window.resize(keep + n, 0);
-            input.read_exact_at(&mut window[keep..], pos, st.size)?;
-            hashers.update(&window[keep..]);
+            input.read_exact_at(&mut window[keep..keep + n], pos, st.size)?;
+            len = keep + n;
+            hashers.update(&window[keep..len]);
             pos += n as u64;
             if !st.done {
-                self.scan_window(input, window, base, keep, st)?;
+                self.scan_window(input, &window[..len], base, keep, st)?;
             } else if !fp_needed.any() {
                 // Matching stopped at the first detection; only an allow-list
                 // check would still need the rest of the file.
@@ -351,8 +355,8 @@ impl<'e> Scanner<'e> {
         Ok(None)
     }
 
-    /// Finds and verifies the anchors of one window. Hits that end at or
-    /// before `fresh` (bytes already seen in the previous window) are skipped.
+    /// Finds and verifies the anchors of one window. Anchors that end at or
+    /// before `fresh` were seen in the previous window and are skipped.
     fn scan_window(
         &mut self,
         input: &Input<'_>,
@@ -361,35 +365,68 @@ impl<'e> Scanner<'e> {
         fresh: usize,
         st: &mut ScanState,
     ) -> Result<(), ScanError> {
-        let db = &self.engine.db;
-        let Some(ac) = &db.automaton else {
-            return Ok(());
-        };
-        for m in ac.find_overlapping_iter(data) {
-            if m.end() <= fresh {
-                continue;
+        let db: &'e CompiledDb = &self.engine.db;
+        let mut error = None;
+        let from = fresh.saturating_sub(3);
+        db.grams.find(data, from, |at, span| {
+            match self.on_anchor(input, data, base, at, span, st) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    error = Some(e);
+                    false
+                }
             }
-            let (lo, hi) = db.anchor_spans[m.pattern().as_usize()];
-            for &p in &db.anchor_programs[lo as usize..hi as usize] {
-                if self.stamps[p as usize] == self.stamp {
+        });
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if st.done {
+            return Ok(());
+        }
+        if let Some(ac) = &db.automaton {
+            for m in ac.find_overlapping_iter(data) {
+                if m.end() <= fresh {
                     continue;
                 }
-                let prog = &db.programs[p as usize];
-                if st.types & (1 << prog.target as u32) == 0 {
-                    continue;
-                }
-                if !self.matches(input, prog, data, base, m.start(), st.size)? {
-                    continue;
-                }
-                self.stamps[p as usize] = self.stamp;
-                self.found.push(prog.name);
-                if !st.all_match {
-                    st.done = true;
-                    return Ok(());
+                let span = db.short_spans[m.pattern().as_usize()];
+                if !self.on_anchor(input, data, base, m.start(), span, st)? {
+                    break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Verifies the programs of one anchor hit; false when scanning should stop.
+    fn on_anchor(
+        &mut self,
+        input: &Input<'_>,
+        data: &[u8],
+        base: u64,
+        at: usize,
+        (lo, hi): (u32, u32),
+        st: &mut ScanState,
+    ) -> Result<bool, ScanError> {
+        let db: &'e CompiledDb = &self.engine.db;
+        for &p in &db.anchor_programs[lo as usize..hi as usize] {
+            if self.stamps[p as usize] == self.stamp {
+                continue;
+            }
+            let prog = &db.programs[p as usize];
+            if st.types & (1 << prog.target as u32) == 0 {
+                continue;
+            }
+            if !self.matches(input, prog, data, base, at, st.size)? {
+                continue;
+            }
+            self.stamps[p as usize] = self.stamp;
+            self.found.push(prog.name);
+            if !st.all_match {
+                st.done = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Verifies `prog` with its anchor at `data[at]`.
