@@ -80,6 +80,9 @@ pub const MAX_GROUP_NESTING: usize = 15;
 /// How many branches a generic alternate may expand to. ClamAV has no limit and
 /// expands nested groups eagerly; we bound it so a hostile line cannot exhaust memory.
 pub const MAX_ALT_BRANCHES: usize = 4096;
+/// How many bytes the branches of all alternative groups of one pattern may
+/// hold together once expanded (nested groups multiply, `{k}` repeats).
+pub const MAX_ALT_BYTES: usize = 1 << 20;
 /// The largest number a range may hold; ClamAV reads them into a C `int`.
 pub const MAX_RANGE_VALUE: u32 = i32::MAX as u32;
 
@@ -116,6 +119,8 @@ pub enum HexErrorKind {
     TooDeep,
     #[error("alternatives expand to more than {MAX_ALT_BRANCHES} branches")]
     TooManyBranches,
+    #[error("alternatives expand to more than {MAX_ALT_BYTES} bytes")]
+    AlternativesTooLarge,
     #[error(
         "negation applies only to alternatives of plain bytes with equal length (generic alternates cannot be negated)"
     )]
@@ -181,6 +186,8 @@ enum Item {
 struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Bytes held by the expanded branches of the groups parsed so far.
+    alt_bytes: usize,
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -361,12 +368,18 @@ impl<'a> Parser<'a> {
             return self.err(open, HexErrorKind::EmptyGroup);
         }
         let mut all: Vec<Vec<ByteMatch>> = Vec::new();
+        // Count from what earlier groups of the pattern already hold.
+        let mut all_bytes = self.alt_bytes;
         let mut generic = false;
         loop {
             // One branch: a list of alternatives-so-far (cross product with nested groups).
             let mut branch: Vec<Vec<ByteMatch>> = vec![Vec::new()];
             loop {
                 let at = self.pos;
+                let bytes: usize = branch.iter().map(Vec::len).sum();
+                if all_bytes.saturating_add(bytes) > MAX_ALT_BYTES {
+                    return self.err(open, HexErrorKind::AlternativesTooLarge);
+                }
                 match self.peek() {
                     None => return self.err(open, HexErrorKind::UnclosedGroup),
                     Some(b'|') | Some(b')') => break,
@@ -380,6 +393,15 @@ impl<'a> Parser<'a> {
                         }
                         let (inner, _) = self.alternatives(at, depth + 1)?;
                         generic = true;
+                        // Size of the product before building it.
+                        let inner_bytes: usize = inner.iter().map(Vec::len).sum();
+                        let product = inner
+                            .len()
+                            .saturating_mul(bytes)
+                            .saturating_add(branch.len().saturating_mul(inner_bytes));
+                        if all_bytes.saturating_add(product) > MAX_ALT_BYTES {
+                            return self.err(at, HexErrorKind::AlternativesTooLarge);
+                        }
                         let mut next = Vec::with_capacity(branch.len() * inner.len());
                         for prefix in &branch {
                             for alt in &inner {
@@ -398,6 +420,12 @@ impl<'a> Parser<'a> {
                         match self.brace(at)? {
                             Item::InlineGap(n) => {
                                 generic = true;
+                                let grown = (n as usize).saturating_mul(branch.len());
+                                if all_bytes.saturating_add(bytes).saturating_add(grown)
+                                    > MAX_ALT_BYTES
+                                {
+                                    return self.err(at, HexErrorKind::AlternativesTooLarge);
+                                }
                                 for b in &mut branch {
                                     b.extend(std::iter::repeat_n(ByteMatch::ANY, n as usize));
                                 }
@@ -430,12 +458,16 @@ impl<'a> Parser<'a> {
             if all.len() + branch.len() > MAX_ALT_BRANCHES {
                 return self.err(open, HexErrorKind::TooManyBranches);
             }
+            all_bytes += branch.iter().map(Vec::len).sum::<usize>();
             all.extend(branch);
             let sep = self.peek();
             self.pos += 1;
             if sep == Some(b')') {
                 break;
             }
+        }
+        if depth == 1 {
+            self.alt_bytes = all_bytes;
         }
         if let Some(first) = all.first()
             && all.iter().any(|b| b.len() != first.len() || b.is_empty())
@@ -568,7 +600,11 @@ impl HexPattern {
         if s.is_empty() {
             return Err(HexError::new(0, HexErrorKind::Empty));
         }
-        let mut p = Parser { s, pos: 0 };
+        let mut p = Parser {
+            s,
+            pos: 0,
+            alt_bytes: 0,
+        };
         let items = p.items()?;
 
         // Split into sub-signatures at `*` and `{..}` ranges and check each.
@@ -718,7 +754,7 @@ mod tests {
 
     fn e(s: &str) -> HexError {
         match HexPattern::parse(s) {
-            Ok(p) => panic!("{s:?} parsed as {p:?}"),
+            Ok(p) => panic!("{s:?} parsed, into {} tokens", p.tokens.len()),
             Err(e) => e,
         }
     }
@@ -891,6 +927,16 @@ mod tests {
         // 2^13 branches from nested pairs: bounded, not exhausted.
         let many = format!("aabb({})ccdd", "(00|01)".repeat(13));
         assert_eq!(e(&many).kind, HexErrorKind::TooManyBranches);
+        // Long branches multiplied by nesting: bounded in bytes too.
+        let wide = format!("aabb({}{})ccdd", "(00|01)".repeat(11), "{127}".repeat(400));
+        assert_eq!(e(&wide).kind, HexErrorKind::AlternativesTooLarge);
+        // ... over the whole pattern, not per group.
+        let one = format!("({}{})", "(00|01)".repeat(9), "{127}".repeat(4));
+        assert!(HexPattern::parse(&format!("aabb{one}ccdd")).is_ok());
+        assert_eq!(
+            e(&format!("aabb{}ccdd", one.repeat(4))).kind,
+            HexErrorKind::AlternativesTooLarge
+        );
         // Only a fixed run next to the group makes a sub-signature indexable.
         assert_eq!(e("aa(bb|cc)dd").kind, HexErrorKind::NoStaticBytes);
     }
