@@ -786,3 +786,85 @@ fn db_info_lists_files_and_counts() {
     assert_eq!(run.code(), 2, "{}", run.debug());
     assert!(run.stderr().contains("bad.ndb:1"), "{}", run.debug());
 }
+
+#[test]
+fn db_info_shows_container_headers_and_unsupported_kinds() {
+    let dir = Dir::new();
+    // An unsigned .cud container built with tar: 512-byte header, then a tar
+    // holding a .info table of contents and one .hdb.
+    let hdb = format!("{}:{}:{HELLO_SIG}\n", md5_hex(HELLO), HELLO.len());
+    dir.write("c/test.hdb", hdb.as_bytes());
+    let sha = Command::new("sha256sum")
+        .arg(dir.join("c/test.hdb"))
+        .output()
+        .unwrap();
+    let sha = String::from_utf8(sha.stdout).unwrap()[..64].to_string();
+    let head = "ClamAV-VDB:01 Jan 2024 00-00 +0000:42:1:90";
+    dir.write(
+        "c/test.info",
+        format!(
+            "{head}:X:X:tester:1700000000\ntest.hdb:{}:{sha}\n",
+            hdb.len()
+        )
+        .as_bytes(),
+    );
+    let tar = Command::new("tar")
+        .args([
+            "cf",
+            "-",
+            "-C",
+            dir.join("c").to_str().unwrap(),
+            "test.info",
+            "test.hdb",
+        ])
+        .output()
+        .expect("tar");
+    assert!(tar.status.success());
+    let mut cud = format!("{head}:X:X:tester:1700000000").into_bytes();
+    cud.resize(512, b' ');
+    cud.extend_from_slice(&tar.stdout);
+    let cud = dir.write("db/test.cud", &cud);
+    let ldb = dir.write(
+        "db/x.ldb",
+        b"Sig;Target:0;0;41414141\nSig2;Target:0;0;42424242\n",
+    );
+
+    let run = dir.run(&[
+        "db",
+        "info",
+        "-d",
+        cud.to_str().unwrap(),
+        "-d",
+        ldb.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.debug());
+    let out = run.stdout();
+    assert!(out.contains("version 42, built 01 Jan 2024 00-00 +0000, by tester, 1 signatures, functionality level 90"), "{out}");
+    assert!(
+        out.contains("test.cud/test.hdb (.hdb)\n  md5: 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("x.ldb (.ldb)\n  not supported yet, logical signatures (.ldb): 2\n"),
+        "{out}"
+    );
+    assert!(out.contains("Total: 1 signatures loaded"), "{out}");
+
+    // The same databases for a scan: one warning per file and reason.
+    dir.write("hello.txt", HELLO);
+    let run = dir.run(&[
+        "scan",
+        "--no-summary",
+        "-d",
+        cud.to_str().unwrap(),
+        "-d",
+        ldb.to_str().unwrap(),
+        "hello.txt",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.debug());
+    let warning = format!(
+        "WARNING: {}: 2 signatures not supported yet (logical signatures (.ldb)), skipped\n",
+        ldb.display()
+    );
+    assert_eq!(run.stderr(), warning);
+}

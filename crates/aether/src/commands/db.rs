@@ -55,23 +55,29 @@ fn info(args: InfoArgs) -> anyhow::Result<u8> {
 
 /// The text of `aether db info`.
 fn render_info(sources: &DbSources, report: &LoadReport, loaded: u64) -> String {
-    let mut s = String::new();
-    s.push_str("Sources:");
+    let mut names: Vec<String> = Vec::new();
     if sources.builtin {
-        s.push_str(" built-in");
+        names.push("built-in".into());
     }
-    for p in &sources.paths {
-        s.push_str(&format!(" {}", p.display()));
-    }
-    s.push('\n');
-    s.push_str(&format!("Database files: {}\n", report.files.len()));
+    names.extend(sources.paths.iter().map(|p| p.display().to_string()));
+    let mut s = format!(
+        "Sources: {}
+",
+        names.join(", ")
+    );
+    s.push_str(&format!(
+        "Database files: {}
+",
+        report.files.len()
+    ));
     let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
     let mut unsupported: BTreeMap<&str, u64> = BTreeMap::new();
+    let (mut flevel, mut ignored) = (0u64, 0u64);
     for file in &report.files {
-        s.push_str(&format!("\n{} ({:?})\n", file.name, file.format));
+        s.push_str(&format!("\n{} ({})\n", file.name, file.format));
         if let Some(h) = &file.cvd {
             s.push_str(&format!(
-                "  version {}, built {}, builder {}, {} signatures, functionality level {}\n",
+                "  version {}, built {}, by {}, {} signatures, functionality level {}\n",
                 h.version, h.build_time, h.builder, h.sigs, h.flevel
             ));
         }
@@ -80,7 +86,7 @@ fn render_info(sources: &DbSources, report: &LoadReport, loaded: u64) -> String 
             *kinds.entry(kind).or_default() += n;
         }
         for (reason, n) in &file.unsupported {
-            s.push_str(&format!("  unsupported, {reason}: {n}\n"));
+            s.push_str(&format!("  not supported yet, {reason}: {n}\n"));
             *unsupported.entry(reason).or_default() += n;
         }
         if file.skipped_flevel > 0 {
@@ -88,12 +94,11 @@ fn render_info(sources: &DbSources, report: &LoadReport, loaded: u64) -> String 
                 "  skipped, functionality level out of range: {}\n",
                 file.skipped_flevel
             ));
-            *unsupported
-                .entry("functionality level out of range")
-                .or_default() += file.skipped_flevel;
+            flevel += file.skipped_flevel;
         }
         if file.ignored > 0 {
             s.push_str(&format!("  dropped by ignore lists: {}\n", file.ignored));
+            ignored += file.ignored;
         }
     }
     s.push_str("\nSignatures by kind:\n");
@@ -101,10 +106,19 @@ fn render_info(sources: &DbSources, report: &LoadReport, loaded: u64) -> String 
         s.push_str(&format!("  {kind}: {n}\n"));
     }
     if !unsupported.is_empty() {
-        s.push_str("Unsupported (skipped):\n");
+        s.push_str("Not supported yet (skipped):\n");
         for (reason, n) in &unsupported {
             s.push_str(&format!("  {reason}: {n}\n"));
         }
+    }
+    if flevel > 0 {
+        s.push_str(&format!("Skipped for functionality level: {flevel}\n"));
+    }
+    if ignored > 0 {
+        s.push_str(&format!("Dropped by ignore lists: {ignored}\n"));
+    }
+    for note in &report.notes {
+        s.push_str(&format!("Note: {note}\n"));
     }
     s.push_str(&format!(
         "Total: {loaded} signatures loaded (clamscan's \"Known viruses\")\n"
