@@ -639,6 +639,46 @@ impl HexPattern {
         Ok(HexPattern { tokens })
     }
 
+    /// Which gaps to print as `[x-y]`. The tokens do not say whether a gap was
+    /// written `{n-m}` (splitting the signature) or `[n-m]` (next to a single
+    /// byte at a sub-signature's edge); both mean the same, but ClamAV accepts
+    /// each only in some places. Left to right: a gap is a `[x-y]` when a single
+    /// byte separates it from the start or from a splitting gap, or else from
+    /// the end or a following gap (which must then split); never two in a row.
+    fn square_gaps(&self) -> Vec<bool> {
+        let toks = &self.tokens;
+        let inline = |t: &Token| matches!(t, Token::Gap { min, max: Some(max) } if min == max && (1..FIXED_GAP_INLINE_LIMIT).contains(min));
+        let is_byte = |i: usize| matches!(toks.get(i), Some(Token::Byte(_)));
+        let is_split_candidate =
+            |i: usize| matches!(toks.get(i), Some(t @ Token::Gap { .. }) if !inline(t));
+        let mut square = vec![false; toks.len()];
+        let mut forced_split = vec![false; toks.len()];
+        for (i, t) in toks.iter().enumerate() {
+            let Token::Gap { max: Some(max), .. } = t else {
+                continue;
+            };
+            if inline(t) || *max > SQUARE_RANGE_MAX || forced_split[i] {
+                continue;
+            }
+            // `x[..]` needs x to start the text or to follow a splitting gap.
+            let prev_gap_square = i >= 2 && square[i - 2];
+            if prev_gap_square {
+                continue;
+            }
+            let left = i >= 1 && is_byte(i - 1) && (i == 1 || is_split_candidate(i - 2));
+            let right = is_byte(i + 1) && (i + 2 == toks.len() || is_split_candidate(i + 2));
+            if left {
+                square[i] = true;
+            } else if right {
+                square[i] = true;
+                if i + 2 < toks.len() {
+                    forced_split[i + 2] = true;
+                }
+            }
+        }
+        square
+    }
+
     /// Whether every token is a plain byte (ClamAV puts such signatures in its
     /// Boyer-Moore matcher, which needs at least three bytes).
     pub fn is_plain(&self) -> bool {
@@ -682,28 +722,13 @@ impl std::fmt::Display for HexPattern {
     /// such a gap), `*`, `{n-}`, `{-m}`, `{n-m}` otherwise.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let toks = &self.tokens;
-        // Which gaps split the signature (everything but inline `{n}` and `[x-y]`).
+        let squares = self.square_gaps();
         let inline = |t: &Token| matches!(t, Token::Gap { min, max: Some(max) } if min == max && (1..FIXED_GAP_INLINE_LIMIT).contains(min));
-        let is_byte = |i: usize| matches!(toks.get(i), Some(Token::Byte(_)));
-        // A sub-signature edge: either end of the text, or a gap that is not inline.
-        let is_edge = |i: usize| match toks.get(i) {
-            None => true,
-            Some(t @ Token::Gap { .. }) => !inline(t),
-            Some(_) => false,
-        };
         for (i, t) in toks.iter().enumerate() {
             match t {
                 Token::Byte(b) => write!(f, "{b}")?,
                 Token::Gap { min, max } => {
-                    let square = match max {
-                        Some(max) if *max <= SQUARE_RANGE_MAX && !inline(t) => {
-                            // Single byte between an edge and this gap, on either side.
-                            let left = i >= 1 && is_byte(i - 1) && is_edge(i.wrapping_sub(2));
-                            let right = is_byte(i + 1) && is_edge(i + 2);
-                            left || right
-                        }
-                        _ => false,
-                    };
+                    let square = squares.get(i).copied().unwrap_or(false);
                     match (min, max) {
                         (n, Some(m)) if inline(t) => write!(f, "{{{n}}}", n = n.min(m))?,
                         (n, Some(m)) if square => write!(f, "[{n}-{m}]")?,
@@ -1091,6 +1116,25 @@ mod tests {
             let pat = HexPattern::parse(input).unwrap();
             assert_eq!(pat.to_string(), canon, "{input}");
             assert_eq!(HexPattern::parse(canon).unwrap(), pat, "{input}");
+        }
+    }
+
+    #[test]
+    fn fuzz_regressions() {
+        // A split gap, a single byte, then an [x-y]: the byte belongs to the
+        // second gap; printing both as [x-y] made text ClamAV would reject.
+        for s in [
+            "aaccaabb{-5}ccddedbb{-5}ca[2-4]abbbaf1b*ca[2-4]daaaaf1b",
+            "aabb[1-2]cc{3-4}ddee",
+            "aabb{1-2}cc[3-4]ddee",
+        ] {
+            let pat = HexPattern::parse(s).unwrap();
+            let shown = pat.to_string();
+            assert_eq!(
+                HexPattern::parse(&shown).as_ref(),
+                Ok(&pat),
+                "{s} -> {shown}"
+            );
         }
     }
 
