@@ -868,3 +868,42 @@ fn db_info_shows_container_headers_and_unsupported_kinds() {
     );
     assert_eq!(run.stderr(), warning);
 }
+
+#[test]
+fn file_list_names_the_targets() {
+    let dir = Dir::new();
+    let db = dir.hdb();
+    dir.write("a.txt", b"a\n");
+    dir.write("hello.txt", HELLO);
+    dir.write("list", b"a.txt\r\nhello.txt\n\nmissing\n");
+    let run = dir.run(&[
+        "scan",
+        "-d",
+        db.to_str().unwrap(),
+        "--no-summary",
+        "-j1",
+        "-f",
+        "list",
+        "ignored-arg",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.debug());
+    let lines = run.lines();
+    assert_eq!(lines[0], "a.txt: OK");
+    assert!(
+        is_found(&lines[1], "hello.txt", HELLO_SIG),
+        "{}",
+        run.debug()
+    );
+    assert_eq!(
+        run.stderr(),
+        "WARNING: Only scanning files from --file-list (files passed at cmdline are ignored)\n\
+         missing: No such file or directory\nWARNING: missing: Can't access file\n"
+    );
+    let run = dir.run(&["scan", "-d", db.to_str().unwrap(), "--file-list=nolist"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("--file-list: Can't open file nolist"),
+        "{}",
+        run.debug()
+    );
+}

@@ -21,6 +21,10 @@ pub struct ScanArgs {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
+    /// Scan the files listed in FILE, one per line (command-line paths are then ignored).
+    #[arg(short = 'f', long = "file-list", value_name = "FILE")]
+    file_list: Option<PathBuf>,
+
     /// Load signatures from this file or directory (repeatable). Without it:
     /// the built-in database plus /var/lib/clamav.
     #[arg(short = 'd', long = "database", value_name = "FILE/DIR")]
@@ -175,6 +179,16 @@ impl ScanArgs {
     }
 
     fn targets(&self) -> anyhow::Result<Vec<Target>> {
+        if let Some(list) = &self.file_list {
+            if !self.paths.is_empty() {
+                eprintln!(
+                    "WARNING: Only scanning files from --file-list (files passed at cmdline are ignored)"
+                );
+            }
+            let data = std::fs::read(list)
+                .with_context(|| format!("--file-list: Can't open file {}", list.display()))?;
+            return Ok(file_list_targets(&data));
+        }
         if self.paths.is_empty() {
             // clamscan scans the current directory, by its absolute path.
             let cwd = std::env::current_dir().context("can't get the current directory")?;
@@ -186,6 +200,17 @@ impl ScanArgs {
             .map(|p| Target::from_arg(p.clone()))
             .collect())
     }
+}
+
+/// One target per line of a `--file-list` file; line ends (`\n`, `\r\n`)
+/// are not part of the name, and empty lines are skipped.
+fn file_list_targets(data: &[u8]) -> Vec<Target> {
+    use std::os::unix::ffi::OsStrExt;
+    data.split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.is_empty())
+        .map(|line| Target::from_arg(std::ffi::OsStr::from_bytes(line)))
+        .collect()
 }
 
 /// Runs `aether scan`; returns the exit code.
