@@ -744,10 +744,10 @@ mod tests {
                 buf.push(x as u8);
             }
             // Sometimes make the header plausible so decoding goes deeper.
-            if len >= 16 && x % 2 == 0 {
+            if len >= 16 && x.is_multiple_of(2) {
                 buf[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
                 buf[4..6].copy_from_slice(&NLMSG_DONE.to_ne_bytes());
-                if len >= 24 && x % 4 == 0 {
+                if len >= 24 && x.is_multiple_of(4) {
                     buf[16..20].copy_from_slice(&1u32.to_ne_bytes());
                     buf[20..24].copy_from_slice(&1u32.to_ne_bytes());
                 }

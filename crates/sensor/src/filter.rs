@@ -124,10 +124,10 @@ impl Filter {
         if matches!(ev.kind, EventKind::Loss(_) | EventKind::Malformed(_)) {
             return true;
         }
-        if let Some(kinds) = &self.kinds {
-            if !kinds.contains(ev.kind_name()) {
-                return false;
-            }
+        if let Some(kinds) = &self.kinds
+            && !kinds.contains(ev.kind_name())
+        {
+            return false;
         }
         let task = ev.task();
         if let Some(pids) = &self.pids {

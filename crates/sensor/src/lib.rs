@@ -262,9 +262,10 @@ impl SensorBuilder {
         let stop = Arc::new(AtomicBool::new(false));
         let gate = Arc::new(Gate::new(!self.paused));
         let processor = processor::Processor::new(rx, bus, Arc::clone(&stats), procfs, boot_id);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let processor = std::thread::Builder::new()
             .name("aether-proc".into())
-            .spawn(move || processor.run())
+            .spawn(move || processor.run(ready_tx))
             .map_err(|source| Error::Thread {
                 name: "processor",
                 source,
@@ -286,6 +287,8 @@ impl SensorBuilder {
                 });
             }
         };
+        // When start returns, the table holds every process that existed before.
+        let _ = ready_rx.recv();
         Ok(Sensor {
             stats,
             stop,
@@ -327,10 +330,10 @@ fn subscribe(
                 for d in batch.datagrams() {
                     if d.sender == 0 {
                         for m in decode::decode_datagram(d.bytes).flatten() {
-                            if let Body::Ack { err } = m.body {
-                                if m.ack == tag.wrapping_add(1) {
-                                    acked = Some(err);
-                                }
+                            if let Body::Ack { err } = m.body
+                                && m.ack == tag.wrapping_add(1)
+                            {
+                                acked = Some(err);
                             }
                         }
                     }

@@ -235,6 +235,12 @@ pub fn run(opts: &MonitorOptions, out: &mut dyn Write, err: &mut dyn Write) -> i
             return EXIT_ERROR;
         }
     };
+    let _ = writeln!(
+        err,
+        "aether monitor: listening (receive buffer {} bytes)",
+        sensor.rcvbuf()
+    );
+    let _ = err.flush();
     let mut summary = Summary::default();
     let mut w = io::BufWriter::with_capacity(64 * 1024, out);
     if !opts.json && writeln!(w, "{HEADER}").is_err() {

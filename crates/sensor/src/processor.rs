@@ -109,9 +109,10 @@ impl Processor {
         }
     }
 
-    pub(crate) fn run(mut self) {
+    pub(crate) fn run(mut self, ready: crossbeam_channel::Sender<()>) {
         self.my_tid = sys::gettid();
         self.populate();
+        let _ = ready.send(());
         let mut handled: u32 = 0;
         loop {
             let item = match self.batch.pop_front() {
@@ -127,7 +128,7 @@ impl Processor {
             };
             self.handle(item);
             handled = handled.wrapping_add(1);
-            if handled % 256 == 0 {
+            if handled.is_multiple_of(256) {
                 self.check_fence();
             }
         }
@@ -327,10 +328,10 @@ impl Processor {
                 parent,
             } => {
                 self.ensure(tgid, ts);
-                if let (Some((_, ptgid)), Some(e)) = (parent, self.table.get_mut(tgid)) {
-                    if ptgid != 0 {
-                        e.ppid = Some(ptgid);
-                    }
+                if let (Some((_, ptgid)), Some(e)) = (parent, self.table.get_mut(tgid))
+                    && ptgid != 0
+                {
+                    e.ppid = Some(ptgid);
                 }
                 let task = self.task(tgid, pid);
                 let process_ended = match self.table.get_mut(tgid) {
@@ -342,10 +343,8 @@ impl Processor {
                     // is the best sign there is.
                     None => pid == tgid,
                 };
-                if process_ended {
-                    if let Some(e) = self.table.remove(tgid) {
-                        self.remember_exit(tgid, e.key.start_time);
-                    }
+                if process_ended && let Some(e) = self.table.remove(tgid) {
+                    self.remember_exit(tgid, e.key.start_time);
                 }
                 let (status, signal, core_dumped) = Exit::decode_code(exit_code);
                 let exit = Exit {
@@ -515,11 +514,11 @@ impl Processor {
                 r
             }
         };
-        if self.table.get(tgid).is_none() {
-            if let Some(st) = read.stat.clone() {
-                let entry = self.entry_from_read(tgid, &st, &read);
-                self.table.insert(entry);
-            }
+        if self.table.get(tgid).is_none()
+            && let Some(st) = read.stat.clone()
+        {
+            let entry = self.entry_from_read(tgid, &st, &read);
+            self.table.insert(entry);
         }
         if let Some(e) = self.table.get_mut(tgid) {
             // After exec the process has one thread, which has the process's id.
@@ -639,5 +638,142 @@ impl Processor {
             self.resync_again = false;
             self.start_resync();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{encode, encode_event, what};
+
+    fn processor() -> (Processor, aether_events::Subscriber<Event>) {
+        let (_tx, rx) = crossbeam_channel::bounded(1);
+        let bus = Bus::new(64);
+        let sub = bus.subscribe();
+        let dir = std::env::temp_dir().join(format!("aether-empty-proc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Processor::new(
+            rx,
+            bus,
+            Arc::new(Stats::default()),
+            ProcFs::new(&dir),
+            BootId([7; 16]),
+        );
+        (p, sub)
+    }
+
+    fn kinds(sub: &mut aether_events::Subscriber<Event>) -> Vec<EventKind> {
+        std::iter::from_fn(|| sub.try_recv().ok())
+            .map(|e| e.kind.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_backlog_becomes_exact_loss_events_and_starts_a_resync() {
+        let (mut p, mut sub) = processor();
+        p.handle(Item::Backlog(Backlog {
+            dropped: 12,
+            gaps: vec![(1, 3)],
+            overruns: 1,
+            malformed: 0,
+        }));
+        let got = kinds(&mut sub);
+        assert_eq!(
+            got,
+            vec![
+                EventKind::Loss(Loss {
+                    cause: LossCause::KernelOverrun,
+                    count: None,
+                    lost_cpu: None
+                }),
+                EventKind::Loss(Loss {
+                    cause: LossCause::SequenceGap,
+                    count: Some(3),
+                    lost_cpu: Some(1)
+                }),
+                EventKind::Loss(Loss {
+                    cause: LossCause::QueueOverflow,
+                    count: Some(12),
+                    lost_cpu: None
+                }),
+            ]
+        );
+        assert!(p.resync.is_some(), "a resync is under way");
+    }
+
+    #[test]
+    fn the_resync_marker_completes_the_resync_and_is_not_published() {
+        let (mut p, mut sub) = processor();
+        p.my_tid = 99;
+        p.handle(Item::Overrun);
+        let fence = p.resync.as_ref().unwrap().fence.clone();
+        let mut comm = [0u8; 16];
+        comm[..fence.len()].copy_from_slice(fence.as_bytes());
+        let mut words = vec![99, p.my_pid];
+        words.extend(
+            comm.chunks(4)
+                .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        let bytes = encode(0, 0, &encode_event(what::COMM, 0, 1, &words));
+        let m = crate::decode::decode_datagram(&bytes)
+            .next()
+            .unwrap()
+            .unwrap();
+        p.handle(Item::Msg(m));
+        let got = kinds(&mut sub);
+        assert!(matches!(got[0], EventKind::Loss(_)));
+        assert_eq!(
+            got[1],
+            EventKind::Resync(Resync {
+                found: 0,
+                vanished: 0,
+                processes: 0
+            })
+        );
+        assert_eq!(got.len(), 2, "the marker itself is not an event");
+        assert!(p.resync.is_none());
+    }
+
+    #[test]
+    fn an_exit_of_the_last_thread_ends_the_process() {
+        let (mut p, mut sub) = processor();
+        p.table.insert(Entry {
+            key: p.key(50, 1),
+            exact: true,
+            ppid: Some(1),
+            uid: Some(0),
+            exe: Some("/x".into()),
+            threads: HashSet::from([50, 51]),
+            serial: 0,
+        });
+        let exit = |pid: u32| Message {
+            seq: 0,
+            ack: 0,
+            cpu: 0,
+            timestamp_ns: 5,
+            body: Body::Exit {
+                pid,
+                tgid: 50,
+                exit_code: 0,
+                exit_signal: 17,
+                parent: Some((1, 1)),
+            },
+        };
+        p.handle(Item::Msg(exit(50)));
+        p.handle(Item::Msg(exit(51)));
+        let got = kinds(&mut sub);
+        let ended: Vec<bool> = got
+            .iter()
+            .map(|k| match k {
+                EventKind::Exit(e) => e.process_ended,
+                _ => panic!("{k:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ended,
+            vec![false, true],
+            "leader first, then the last thread"
+        );
+        assert!(p.table.get(50).is_none());
     }
 }

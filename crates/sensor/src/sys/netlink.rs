@@ -136,7 +136,20 @@ impl ConnectorSocket {
     /// with an ack event whose `ack` is `tag + 1`.
     pub fn send_op(&self, op: u32, tag: u32) -> Result<(), SyscallError> {
         // The 4-byte form: accepted by every kernel, and PROC_EVENT_ALL on 6.6+.
-        let bytes = encode(0, tag, &op.to_ne_bytes());
+        self.send_bytes(&encode(0, tag, &op.to_ne_bytes()))
+    }
+
+    /// Sends the 6.6+ form of the listen request, `struct proc_input { mcast_op,
+    /// event_type }`, asking for only the events in the `event_type` mask. The
+    /// sensor never does this (see [`crate::seq`]); tests use it to show what a
+    /// filtered listener sees.
+    pub fn send_listen_for(&self, event_type: u32, tag: u32) -> Result<(), SyscallError> {
+        let mut payload = PROC_CN_MCAST_LISTEN.to_ne_bytes().to_vec();
+        payload.extend_from_slice(&event_type.to_ne_bytes());
+        self.send_bytes(&encode(0, tag, &payload))
+    }
+
+    fn send_bytes(&self, bytes: &[u8]) -> Result<(), SyscallError> {
         // SAFETY: sockaddr_nl is plain data; all-zero addresses the kernel.
         let mut to: libc::sockaddr_nl = unsafe { mem::zeroed() };
         to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -201,7 +214,7 @@ impl ConnectorSocket {
 
 /// Buffers for one [`ConnectorSocket::recv_batch`].
 pub struct RecvBatch {
-    bufs: Vec<Box<[u8; 1024]>>,
+    bufs: Vec<[u8; 1024]>,
     names: Vec<libc::sockaddr_nl>,
     iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
@@ -227,7 +240,7 @@ impl RecvBatch {
     pub fn new(count: usize) -> RecvBatch {
         let count = count.max(1);
         RecvBatch {
-            bufs: (0..count).map(|_| Box::new([0u8; 1024])).collect(),
+            bufs: vec![[0u8; 1024]; count],
             // SAFETY: sockaddr_nl is plain data; all-zero is valid.
             names: (0..count).map(|_| unsafe { mem::zeroed() }).collect(),
             iov: Vec::with_capacity(count),
