@@ -38,8 +38,6 @@ pub struct EngineBuilder {
     /// [`SignatureSink::begin_database`]); records pushed directly, not by
     /// the loader, keep their names.
     unofficial: bool,
-    /// Scratch for building `Name.UNOFFICIAL`.
-    name_buf: String,
 }
 
 /// Why the automaton could not be built.
@@ -115,13 +113,8 @@ impl EngineBuilder {
 impl EngineBuilder {
     /// Stores a signature name as ClamAV prints it.
     fn push_name(&mut self, name: &str) -> crate::names::NameId {
-        if !self.unofficial {
-            return self.names.push(name);
-        }
-        self.name_buf.clear();
-        self.name_buf.push_str(name);
-        self.name_buf.push_str(".UNOFFICIAL");
-        self.names.push(&self.name_buf)
+        let id = self.names.push(name);
+        if self.unofficial { id.unofficial() } else { id }
     }
 }
 

@@ -16,8 +16,6 @@ pub(crate) struct HashTable<const N: usize> {
     sized: Vec<(u64, [u8; N], NameId)>,
     /// Sorted by digest: signatures with `*` as size.
     wild: Vec<([u8; N], NameId)>,
-    /// Sorted, unique sizes of `sized`.
-    sizes: Vec<u64>,
 }
 
 impl<const N: usize> HashTable<N> {
@@ -34,11 +32,8 @@ impl<const N: usize> HashTable<N> {
     pub(crate) fn finish(&mut self) {
         self.sized.sort_unstable_by_key(|e| (e.0, e.1));
         self.wild.sort_unstable_by_key(|e| e.0);
-        self.sizes = self.sized.iter().map(|e| e.0).collect();
-        self.sizes.dedup();
         self.sized.shrink_to_fit();
         self.wild.shrink_to_fit();
-        self.sizes.shrink_to_fit();
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -47,7 +42,11 @@ impl<const N: usize> HashTable<N> {
 
     /// Whether a file of `size` bytes could match: its digest is worth computing.
     pub(crate) fn wants(&self, size: u64) -> bool {
-        !self.wild.is_empty() || self.sizes.binary_search(&size).is_ok()
+        if !self.wild.is_empty() {
+            return true;
+        }
+        let i = self.sized.partition_point(|e| e.0 < size);
+        self.sized.get(i).is_some_and(|e| e.0 == size)
     }
 
     /// Every signature matching `digest` at `size`: sized ones first, then `*`.

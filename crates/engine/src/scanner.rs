@@ -306,7 +306,7 @@ impl<'e> Scanner<'e> {
             .found
             .iter()
             .map(|id| Detection {
-                name: db.names.get(*id).to_string(),
+                name: db.names.display(*id),
             })
             .collect();
         Ok(outcome)
