@@ -433,9 +433,14 @@ fn unreadable_file_is_access_denied() {
             let mode = if p.is_dir() { 0o755 } else { 0o644 };
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
         }
+        // The build directory may not be reachable for nobody; a copy is.
+        let bin = dir.join("aether-bin");
+        std::fs::copy(BIN, &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         run_cmd(
             Command::new(setpriv)
-                .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin)
                 .args(args)
                 .current_dir(dir.path()),
             None,
