@@ -319,6 +319,8 @@ fn subscribe(
     sock.send_op(PROC_CN_MCAST_LISTEN, tag)
         .map_err(|e| match e.errno() {
             Some(libc::EPERM) => Error::NotPermitted(e),
+            // No connector kernel socket to send to: not the initial namespace.
+            Some(libc::ECONNREFUSED) => Error::NotInitialNetNamespace,
             _ => Error::Syscall(e),
         })?;
     let deadline = Instant::now() + timeout;
