@@ -21,14 +21,23 @@ impl SignatureSink for Sink {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     // Signatures cannot be forged by a fuzzer; skip them to reach the archive.
     let opts = LoadOptions {
         verify: sel & 1 == 1 && sel & 2 == 2,
-        archive_limits: ArchiveLimits { max_total: 16 << 20, max_entries: 64 },
+        archive_limits: ArchiveLimits {
+            max_total: 16 << 20,
+            max_entries: 64,
+        },
         ..LoadOptions::default()
     };
-    let format = if sel & 4 == 0 { DbFormat::Cvd } else { DbFormat::Cld };
+    let format = if sel & 4 == 0 {
+        DbFormat::Cvd
+    } else {
+        DbFormat::Cld
+    };
     let mut loader = Loader::new(opts);
     let _ = loader.load_bytes("fuzz.cvd", format, rest, &mut Sink);
 });

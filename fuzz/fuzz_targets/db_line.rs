@@ -16,7 +16,10 @@ impl SignatureSink for Sink {
         Ok(())
     }
     fn body(&mut self, s: BodySig<'_>) -> Result<(), Unsupported> {
-        assert_eq!(HexPattern::parse(&s.pattern.to_string()).as_ref(), Ok(&s.pattern));
+        assert_eq!(
+            HexPattern::parse(&s.pattern.to_string()).as_ref(),
+            Ok(&s.pattern)
+        );
         if s.offset.is_executable_relative() {
             return Err(Unsupported("executable-relative offsets"));
         }
@@ -38,12 +41,17 @@ const FORMATS: [DbFormat; 7] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     if let Ok(line) = std::str::from_utf8(rest) {
         let _ = parse_hash_line(line);
         let _ = parse_ignore_line(line);
         if let Ok(Parsed::Record(sig)) = parse_body_line(line) {
-            assert_eq!(HexPattern::parse(&sig.pattern.to_string()).as_ref(), Ok(&sig.pattern));
+            assert_eq!(
+                HexPattern::parse(&sig.pattern.to_string()).as_ref(),
+                Ok(&sig.pattern)
+            );
         }
     }
     let format = FORMATS[usize::from(sel) % FORMATS.len()];

@@ -6,7 +6,9 @@ use aether_sigs::HexPattern;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(p) = HexPattern::parse(text) {
         let shown = p.to_string();
         match HexPattern::parse(&shown) {
