@@ -297,6 +297,31 @@ mod tests {
     }
 
     #[test]
+    fn engine_errors_are_error_lines() {
+        let (out, err) = (Shared::default(), Shared::default());
+        let mut p = TextPrinter::new(
+            Box::new(out.clone()),
+            Box::new(err.clone()),
+            TextOptions::default(),
+            false,
+        );
+        let changed = ScanError::Changed {
+            expected: 10,
+            actual: 4,
+        };
+        p.entry(&entry("f", Outcome::Error(EntryError::Scan(changed))))
+            .unwrap();
+        let eio = ScanError::Io(io::Error::from_raw_os_error(libc::EIO));
+        p.entry(&entry("g", Outcome::Error(EntryError::Scan(eio))))
+            .unwrap();
+        assert_eq!(
+            out.text(),
+            "f: File changed during scan (size was 10, now 4) ERROR\ng: Can't read file: Input/output error ERROR\n"
+        );
+        assert_eq!(err.text(), "");
+    }
+
+    #[test]
     fn allmatch_prints_one_line_per_signature() {
         let (out, err) = (Shared::default(), Shared::default());
         let mut p = TextPrinter::new(

@@ -55,5 +55,5 @@ mod walk;
 pub use entry::{Entry, EntryError, Outcome, Scanned, Target, Verdict};
 pub use file::FileScanner;
 pub use options::{FollowSymlinks, PathFilter, ScanOptions, SizeError, parse_size};
-pub use run::{ScanAborted, Sink, estimate, scan};
+pub use run::{MAX_THREADS, ScanAborted, Sink, estimate, scan};
 pub use stats::Stats;

@@ -86,7 +86,8 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Report a hit limit as `Heuristics.Limits.Exceeded.*` (`--alert-exceeds-max`).
     pub alert_exceeds_max: bool,
-    /// Scanning threads; 0 or 1 scans on the calling thread.
+    /// Scanning threads; 0 or 1 scans on the calling thread. At most
+    /// [`MAX_THREADS`](crate::MAX_THREADS) are used.
     pub threads: usize,
 }
 

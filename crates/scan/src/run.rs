@@ -79,6 +79,10 @@ pub struct ScanAborted {
     pub stats: Stats,
 }
 
+/// More scanning threads than this are not started: each holds a scanner's
+/// scratch space, and past the number of cores they only add contention.
+pub const MAX_THREADS: usize = 256;
+
 /// Walks `targets` and scans every regular file, pushing one [`Entry`] per
 /// reported path into `sink`. Returns the counts for the summary.
 pub fn scan<S: Sink>(
@@ -95,7 +99,8 @@ pub fn scan<S: Sink>(
         error: None,
     });
 
-    if opts.threads <= 1 {
+    let threads = opts.threads.min(MAX_THREADS);
+    if threads <= 1 {
         let mut scanner = FileScanner::new(engine, opts);
         walker.walk(targets, &mut |item| match item {
             Item::Directory => lock(&state).stats.directories += 1,
@@ -106,9 +111,9 @@ pub fn scan<S: Sink>(
             }
         });
     } else {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(opts.threads * 4);
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(threads * 4);
         std::thread::scope(|s| {
-            for _ in 0..opts.threads {
+            for _ in 0..threads {
                 let rx = rx.clone();
                 let (state, stop) = (&state, &stop);
                 s.spawn(move || {
