@@ -24,6 +24,73 @@ pub(crate) struct CompiledDb {
     pub(crate) short_spans: Vec<(u32, u32)>,
     /// Programs of an anchor: `anchor_programs[span.0..span.1]`.
     pub(crate) anchor_programs: Vec<u32>,
+    /// The anchors the two finders were built from, kept for the cache.
+    pub(crate) gram_entries: Vec<(u32, (u32, u32))>,
+    pub(crate) short_anchors: Vec<Vec<u8>>,
+}
+
+/// The parts a [`CompiledDb`] is assembled from: what the builder produces
+/// and what the cache stores.
+pub(crate) struct DbParts {
+    pub(crate) signature_count: u64,
+    pub(crate) names: NamePool,
+    pub(crate) hashes: HashDb,
+    pub(crate) allow: HashDb,
+    pub(crate) programs: Vec<Program>,
+    pub(crate) anchor_programs: Vec<u32>,
+    pub(crate) gram_entries: Vec<(u32, (u32, u32))>,
+    /// Anchors shorter than four bytes, each with its span.
+    pub(crate) short: Vec<(Vec<u8>, (u32, u32))>,
+}
+
+impl CompiledDb {
+    /// Builds the anchor finders over the parts.
+    pub(crate) fn assemble(parts: DbParts) -> Result<CompiledDb, BuildError> {
+        let DbParts {
+            signature_count,
+            names,
+            hashes,
+            allow,
+            programs,
+            anchor_programs,
+            gram_entries,
+            short,
+        } = parts;
+        let grams = GramIndex::new(&gram_entries);
+        let automaton = if short.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(short.iter().map(|(a, _)| a.as_slice()))
+                .map_err(|e| BuildError(e.to_string()))?;
+            Some(ac)
+        };
+        let short_spans = short.iter().map(|(_, span)| *span).collect();
+        let short_anchors = short.into_iter().map(|(a, _)| a).collect();
+        Ok(CompiledDb {
+            signature_count,
+            names,
+            hashes,
+            allow,
+            programs,
+            grams,
+            automaton,
+            short_spans,
+            anchor_programs,
+            gram_entries,
+            short_anchors,
+        })
+    }
+
+    /// The parts back, for the cache writer.
+    pub(crate) fn short_entries(&self) -> impl Iterator<Item = (&[u8], (u32, u32))> {
+        self.short_anchors
+            .iter()
+            .map(|a| a.as_slice())
+            .zip(self.short_spans.iter().copied())
+    }
 }
 
 /// Collects signatures from the loader and compiles them into an [`Engine`].
@@ -69,44 +136,27 @@ impl EngineBuilder {
         let mut anchor_programs = Vec::with_capacity(programs.len());
         let mut gram_entries = Vec::new();
         let mut short = Vec::new();
-        let mut short_spans = Vec::new();
-        for (anchor, progs) in &anchors {
+        for (anchor, progs) in anchors {
             let start = anchor_programs.len() as u32;
-            anchor_programs.extend_from_slice(progs);
+            anchor_programs.extend_from_slice(&progs);
             let span = (start, anchor_programs.len() as u32);
-            match GramIndex::gram(anchor) {
+            match GramIndex::gram(&anchor) {
                 Some(gram) => gram_entries.push((gram, span)),
-                None => {
-                    short.push(anchor.as_slice());
-                    short_spans.push(span);
-                }
+                None => short.push((anchor, span)),
             }
         }
-        let grams = GramIndex::new(&gram_entries);
-        let automaton = if short.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(short)
-                .map_err(|e| BuildError(e.to_string()))?;
-            Some(ac)
-        };
         let signature_count = (hashes.len() + programs.len()) as u64;
-        Ok(Engine {
-            db: CompiledDb {
-                signature_count,
-                names,
-                hashes,
-                allow,
-                programs,
-                grams,
-                automaton,
-                short_spans,
-                anchor_programs,
-            },
-        })
+        let db = CompiledDb::assemble(DbParts {
+            signature_count,
+            names,
+            hashes,
+            allow,
+            programs,
+            anchor_programs,
+            gram_entries,
+            short,
+        })?;
+        Ok(Engine { db })
     }
 }
 

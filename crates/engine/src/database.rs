@@ -71,3 +71,231 @@ pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadRe
     }
     Ok((builder.build()?, loader.finish()))
 }
+
+// ---- the compiled-database cache ------------------------------------------
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::time::Instant;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::{self, CacheError};
+
+/// What [`load_cached`] did.
+pub struct Loaded {
+    pub engine: Engine,
+    pub report: LoadReport,
+    /// The engine came from the cache file.
+    pub from_cache: bool,
+    /// Why the cache was not used or not written, when that was not simply
+    /// because it was missing or stale (for a warning).
+    pub cache_problem: Option<String>,
+    /// Time spent loading, compiling or reading the cache.
+    pub elapsed: std::time::Duration,
+}
+
+/// The default cache directory: `$AETHER_CACHE_DIR`, else `/var/cache/aether`
+/// for root, else `$XDG_CACHE_HOME/aether` or `~/.cache/aether`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("AETHER_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some(PathBuf::from("/var/cache/aether"));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("aether"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aether"))
+}
+
+/// What the compiled form depends on: aether's version, the load options and
+/// every database file's path, size, modification time and inode.
+fn fingerprint(sources: &DbSources, options: &LoadOptions) -> std::io::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(b"aether compiled database\0");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(format!("{options:?}").as_bytes());
+    if sources.builtin {
+        for (name, _, text) in builtin::FILES {
+            h.update(name.as_bytes());
+            h.update(text.as_bytes());
+        }
+    }
+    for path in &sources.paths {
+        let mut entries = vec![path.clone()];
+        if path.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(path)?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            inner.sort();
+            entries.extend(inner);
+        }
+        for p in entries {
+            h.update(p.as_os_str().as_encoded_bytes());
+            h.update(b"\0");
+            if let Ok(m) = std::fs::metadata(&p) {
+                for v in [
+                    m.len(),
+                    m.mtime() as u64,
+                    m.mtime_nsec() as u64,
+                    m.ino(),
+                    m.dev(),
+                ] {
+                    h.update(v.to_le_bytes());
+                }
+            }
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+/// The cache file for a set of sources: one per set, overwritten when stale.
+fn cache_file(dir: &Path, sources: &DbSources) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update([sources.builtin as u8]);
+    for p in &sources.paths {
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update(b"\0");
+    }
+    let d = h.finalize();
+    let name: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("db-{name}.aetherdb"))
+}
+
+/// A cache directory or file must be ours and writable by nobody else: a
+/// compiled database decides what is reported as malware.
+fn check_private(path: &Path) -> Result<(), CacheError> {
+    let m = std::fs::symlink_metadata(path)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.file_type().is_symlink() || m.uid() != me || m.mode() & 0o022 != 0 {
+        return Err(CacheError::Io(std::io::Error::other(format!(
+            "{} is not a private file or directory of this user",
+            path.display()
+        ))));
+    }
+    Ok(())
+}
+
+fn read_cache(
+    file: &Path,
+    dir: &Path,
+    fp: &[u8; 32],
+) -> Result<(crate::builder::CompiledDb, LoadReport), CacheError> {
+    check_private(dir)?;
+    check_private(file)?;
+    let data = std::fs::read(file)?;
+    let n = data.len();
+    let trailer = data
+        .get(n.saturating_sub(8)..)
+        .ok_or(CacheError::Corrupt("no trailer"))?;
+    let report_len = u64::from_le_bytes(
+        trailer
+            .try_into()
+            .map_err(|_| CacheError::Corrupt("no trailer"))?,
+    );
+    let report_start = usize::try_from(report_len)
+        .ok()
+        .and_then(|l| (n - 8).checked_sub(l))
+        .ok_or(CacheError::Corrupt("report length"))?;
+    let db = cache::decode(&data[..report_start], fp)?;
+    let report = cache::decode_report(&data[report_start..n - 8])?;
+    Ok((db, report))
+}
+
+fn write_cache(
+    file: &Path,
+    dir: &Path,
+    fp: &[u8; 32],
+    engine: &Engine,
+    report: &LoadReport,
+) -> Result<(), CacheError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    check_private(dir)?;
+    let mut data = cache::encode(&engine.db, fp);
+    let report = cache::encode_report(report);
+    data.extend_from_slice(&report);
+    data.extend_from_slice(&(report.len() as u64).to_le_bytes());
+    // Written aside and renamed, so a reader never sees half a file.
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&data)?;
+    }
+    std::fs::rename(&tmp, file).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    Ok(())
+}
+
+/// Loads the databases through the compiled cache in `cache_dir` (no cache
+/// with `None`): a fresh cache is read instead of the text databases; a
+/// missing, stale or unusable one is rebuilt after a normal load.
+pub fn load_cached(
+    sources: &DbSources,
+    options: LoadOptions,
+    cache_dir: Option<&Path>,
+) -> Result<Loaded, DbError> {
+    let started = Instant::now();
+    let Some(dir) = cache_dir else {
+        let (engine, report) = load(sources, options)?;
+        return Ok(Loaded {
+            engine,
+            report,
+            from_cache: false,
+            cache_problem: None,
+            elapsed: started.elapsed(),
+        });
+    };
+    let fp = match fingerprint(sources, &options) {
+        Ok(fp) => fp,
+        Err(e) => {
+            let (engine, report) = load(sources, options)?;
+            return Ok(Loaded {
+                engine,
+                report,
+                from_cache: false,
+                cache_problem: Some(format!("cannot fingerprint the databases: {e}")),
+                elapsed: started.elapsed(),
+            });
+        }
+    };
+    let file = cache_file(dir, sources);
+    let mut problem = None;
+    match read_cache(&file, dir, &fp) {
+        Ok((db, report)) => {
+            return Ok(Loaded {
+                engine: Engine { db },
+                report,
+                from_cache: true,
+                cache_problem: None,
+                elapsed: started.elapsed(),
+            });
+        }
+        Err(CacheError::Stale) => {}
+        Err(CacheError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => problem = Some(format!("{}: {e}; recompiling", file.display())),
+    }
+    let (engine, report) = load(sources, options)?;
+    if let Err(e) = write_cache(&file, dir, &fp, &engine, &report) {
+        problem.get_or_insert(format!("cannot write {}: {e}", file.display()));
+    }
+    Ok(Loaded {
+        engine,
+        report,
+        from_cache: false,
+        cache_problem: problem,
+        elapsed: started.elapsed(),
+    })
+}

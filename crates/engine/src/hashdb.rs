@@ -13,9 +13,9 @@ use crate::names::NameId;
 #[derive(Debug, Default)]
 pub(crate) struct HashTable<const N: usize> {
     /// Sorted by (size, digest).
-    sized: Vec<(u64, [u8; N], NameId)>,
+    pub(crate) sized: Vec<(u64, [u8; N], NameId)>,
     /// Sorted by digest: signatures with `*` as size.
-    wild: Vec<([u8; N], NameId)>,
+    pub(crate) wild: Vec<([u8; N], NameId)>,
 }
 
 impl<const N: usize> HashTable<N> {

@@ -11,6 +11,7 @@ buffers so that scanning allocates nothing per file.
 
 mod builder;
 pub mod builtin;
+pub mod cache;
 pub mod database;
 pub mod filetype;
 mod grams;
@@ -22,7 +23,7 @@ mod scanner;
 mod verify;
 
 pub use builder::{BuildError, EngineBuilder};
-pub use database::{DbError, DbSources, load};
+pub use database::{DbError, DbSources, Loaded, default_cache_dir, load, load_cached};
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
 pub use scanner::{Detection, ScanError, ScanOutcome, Scanner};

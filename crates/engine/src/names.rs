@@ -20,8 +20,8 @@ impl NameId {
 
 #[derive(Debug, Default)]
 pub(crate) struct NamePool {
-    text: String,
-    ends: Vec<u32>,
+    pub(crate) text: String,
+    pub(crate) ends: Vec<u32>,
 }
 
 impl NamePool {

@@ -419,6 +419,9 @@ pub struct Loader {
     report: LoadReport,
     /// Normalized signature name -> line MD5s (`None`: any version).
     ignores: HashMap<Box<str>, Vec<Option<[u8; 16]>>>,
+    /// Loading the files of a `.cvd` or `.cld`: ClamAV's "official" databases,
+    /// whose names it prints without `.UNOFFICIAL`.
+    in_official_container: bool,
 }
 
 /// ClamAV's directory load priorities (`DB_LOAD_PRIORITY_*`).
@@ -505,6 +508,7 @@ impl Loader {
             opts,
             report: LoadReport::default(),
             ignores: HashMap::new(),
+            in_official_container: false,
         }
     }
 
@@ -644,7 +648,10 @@ impl Loader {
         let mut report = FileReport::new(name, format);
         match format {
             DbFormat::Cvd | DbFormat::Cld | DbFormat::Cud => {
-                return self.load_container(path, report, format, data, sink);
+                self.in_official_container = format != DbFormat::Cud;
+                let result = self.load_container(path, report, format, data, sink);
+                self.in_official_container = false;
+                return result;
             }
             DbFormat::Info => {
                 return Err(err(
@@ -655,6 +662,10 @@ impl Loader {
                     ),
                 ));
             }
+            _ => sink.begin_database(self.in_official_container),
+        }
+        match format {
+            DbFormat::Cvd | DbFormat::Cld | DbFormat::Cud | DbFormat::Info => {}
             DbFormat::Hdb | DbFormat::Hsb | DbFormat::Fp | DbFormat::Sfp => {
                 let allow = matches!(format, DbFormat::Fp | DbFormat::Sfp);
                 self.load_hashes(path, &mut report, allow, data, sink)?;

@@ -1,0 +1,629 @@
+//! The compiled-database cache: an [`Engine`](crate::Engine) saved as bytes.
+//!
+//! Parsing a million text lines and sorting the tables takes a few hundred
+//! milliseconds; reading the compiled form back takes a few tens. The file
+//! starts with a magic, a format version and the fingerprint of the databases
+//! it was compiled from (paths, sizes, modification times, inodes, aether's
+//! version), so a cache is used only for exactly the files that made it.
+//!
+//! A cache file is data aether wrote itself, but it is still read as untrusted
+//! input: every length, index and span is checked before use, and a file that
+//! fails any check is an error the caller answers by recompiling. The loader
+//! also refuses cache directories and files that other users can write (see
+//! [`crate::database`]).
+
+use aether_sigs::{ByteMatch, CharClass, Offset, TargetType};
+
+use crate::builder::{CompiledDb, DbParts};
+use crate::hashdb::{HashDb, HashTable};
+use crate::names::{NameId, NamePool};
+use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
+
+const MAGIC: &[u8; 8] = b"AETHERDB";
+/// Bumped whenever the layout below changes.
+const FORMAT_VERSION: u32 = 1;
+
+/// Why a cache file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("not an aether database cache")]
+    BadMagic,
+    #[error("cache format {found}, this aether reads {FORMAT_VERSION}")]
+    Version { found: u32 },
+    #[error("cache was compiled from other databases")]
+    Stale,
+    #[error("cache is truncated or corrupt: {0}")]
+    Corrupt(&'static str),
+    #[error("cache I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+type Result<T> = std::result::Result<T, CacheError>;
+
+// ---- writing ---------------------------------------------------------------
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn usize(&mut self, v: usize) {
+        // UNBOUNDED is usize::MAX; u64::MAX on every platform aether runs on.
+        self.u64(if v == UNBOUNDED { u64::MAX } else { v as u64 });
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+    fn byte_match(&mut self, m: ByteMatch) {
+        self.u8(m.value);
+        self.u8(m.mask);
+    }
+    fn branches(&mut self, branches: &[Box<[ByteMatch]>]) {
+        self.u32(branches.len() as u32);
+        for br in branches {
+            self.u32(br.len() as u32);
+            for m in br.iter() {
+                self.byte_match(*m);
+            }
+        }
+    }
+    fn class(&mut self, class: CharClass, negated: bool) {
+        let c = match class {
+            CharClass::Boundary => 0,
+            CharClass::Line => 1,
+            CharClass::NonAlnum => 2,
+        };
+        self.u8(c | (negated as u8) << 4);
+    }
+    fn edge(&mut self, edge: Option<Edge>) {
+        match edge {
+            None => self.u8(0xff),
+            Some(e) => self.class(e.class, e.negated),
+        }
+    }
+    fn offset(&mut self, o: &Offset) {
+        match *o {
+            Offset::Any => self.u8(0),
+            Offset::Absolute { at, shift } => {
+                self.u8(1);
+                self.u64(at);
+                self.u64(shift);
+            }
+            Offset::FromEnd { back, shift } => {
+                self.u8(2);
+                self.u64(back);
+                self.u64(shift);
+            }
+            // Never compiled (see pattern::compile); written as "never".
+            _ => self.u8(3),
+        }
+    }
+    fn table<const N: usize>(&mut self, t: &HashTable<N>) {
+        self.u64(t.sized.len() as u64);
+        for (size, d, name) in &t.sized {
+            self.u64(*size);
+            self.0.extend_from_slice(d);
+            self.u32(name.0);
+        }
+        self.u64(t.wild.len() as u64);
+        for (d, name) in &t.wild {
+            self.0.extend_from_slice(d);
+            self.u32(name.0);
+        }
+    }
+    fn hashdb(&mut self, h: &HashDb) {
+        self.table(&h.md5);
+        self.table(&h.sha1);
+        self.table(&h.sha256);
+    }
+    fn program(&mut self, p: &Program) {
+        self.u64(p.elems.len() as u64);
+        for e in p.elems.iter() {
+            match e {
+                Elem::Byte(m) => {
+                    self.u8(0);
+                    self.byte_match(*m);
+                }
+                Elem::Alt(br) => {
+                    self.u8(1);
+                    self.branches(br);
+                }
+                Elem::NegAlt { len, branches } => {
+                    self.u8(2);
+                    self.usize(*len);
+                    self.branches(branches);
+                }
+                Elem::Class { class, negated } => {
+                    self.u8(3);
+                    self.class(*class, *negated);
+                }
+                Elem::Gap { min, max } => {
+                    self.u8(4);
+                    self.usize(*min);
+                    self.usize(*max);
+                }
+            }
+        }
+        self.edge(p.left);
+        self.edge(p.right);
+        self.offset(&p.offset);
+        self.u8(p.target as u8);
+        self.u32(p.name.0);
+        self.usize(p.anchor_at);
+        self.usize(p.anchor_len);
+        self.usize(p.back.0);
+        self.usize(p.back.1);
+        self.usize(p.fwd_max);
+        self.u8(p.anchor_is_pattern as u8);
+    }
+}
+
+/// Serializes a compiled database under `fingerprint`.
+pub(crate) fn encode(db: &CompiledDb, fingerprint: &[u8; 32]) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(64 << 20));
+    w.0.extend_from_slice(MAGIC);
+    w.u32(FORMAT_VERSION);
+    w.0.extend_from_slice(fingerprint);
+    w.u64(db.signature_count);
+    w.bytes(db.names.text.as_bytes());
+    w.u64(db.names.ends.len() as u64);
+    for e in &db.names.ends {
+        w.u32(*e);
+    }
+    w.hashdb(&db.hashes);
+    w.hashdb(&db.allow);
+    w.u64(db.programs.len() as u64);
+    for p in &db.programs {
+        w.program(p);
+    }
+    w.u64(db.anchor_programs.len() as u64);
+    for p in &db.anchor_programs {
+        w.u32(*p);
+    }
+    w.u64(db.gram_entries.len() as u64);
+    for (g, (a, b)) in &db.gram_entries {
+        w.u32(*g);
+        w.u32(*a);
+        w.u32(*b);
+    }
+    w.u64(db.short_anchors.len() as u64);
+    for (anchor, (a, b)) in db.short_entries() {
+        w.bytes(anchor);
+        w.u32(a);
+        w.u32(b);
+    }
+    w.0
+}
+
+// ---- reading ---------------------------------------------------------------
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(CacheError::Corrupt("length overflow"))?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or(CacheError::Corrupt("unexpected end"))?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn usize(&mut self) -> Result<usize> {
+        match self.u64()? {
+            u64::MAX => Ok(UNBOUNDED),
+            v => usize::try_from(v).map_err(|_| CacheError::Corrupt("value too large")),
+        }
+    }
+    /// A count of items at least `item_size` bytes each: bounded by what is left.
+    fn count(&mut self, item_size: usize) -> Result<usize> {
+        let n = self.usize()?;
+        let left = self.data.len() - self.pos;
+        if n.saturating_mul(item_size.max(1)) > left {
+            return Err(CacheError::Corrupt("count larger than the file"));
+        }
+        Ok(n)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.count(1)?;
+        self.take(n)
+    }
+    fn byte_match(&mut self) -> Result<ByteMatch> {
+        Ok(ByteMatch {
+            value: self.u8()?,
+            mask: self.u8()?,
+        })
+    }
+    fn branches(&mut self) -> Result<Box<[Box<[ByteMatch]>]>> {
+        let n = self.u32()? as usize;
+        if n == 0 || n > self.data.len() - self.pos {
+            return Err(CacheError::Corrupt("alternative count"));
+        }
+        (0..n)
+            .map(|_| {
+                let len = self.u32()? as usize;
+                if len.saturating_mul(2) > self.data.len() - self.pos {
+                    return Err(CacheError::Corrupt("alternative length"));
+                }
+                (0..len)
+                    .map(|_| self.byte_match())
+                    .collect::<Result<Box<[ByteMatch]>>>()
+            })
+            .collect()
+    }
+    fn class(&mut self) -> Result<(CharClass, bool)> {
+        let b = self.u8()?;
+        let class = match b & 0x0f {
+            0 => CharClass::Boundary,
+            1 => CharClass::Line,
+            2 => CharClass::NonAlnum,
+            _ => return Err(CacheError::Corrupt("character class")),
+        };
+        Ok((class, b & 0x10 != 0))
+    }
+    fn edge(&mut self) -> Result<Option<Edge>> {
+        if self.data.get(self.pos) == Some(&0xff) {
+            self.pos += 1;
+            return Ok(None);
+        }
+        let (class, negated) = self.class()?;
+        Ok(Some(Edge { class, negated }))
+    }
+    fn offset(&mut self) -> Result<Offset> {
+        Ok(match self.u8()? {
+            0 => Offset::Any,
+            1 => Offset::Absolute {
+                at: self.u64()?,
+                shift: self.u64()?,
+            },
+            2 => Offset::FromEnd {
+                back: self.u64()?,
+                shift: self.u64()?,
+            },
+            _ => return Err(CacheError::Corrupt("offset kind")),
+        })
+    }
+    fn name(&mut self, names: usize) -> Result<NameId> {
+        let id = NameId(self.u32()?);
+        if (id.0 & !(1 << 31)) as usize >= names {
+            return Err(CacheError::Corrupt("name index"));
+        }
+        Ok(id)
+    }
+    fn table<const N: usize>(&mut self, names: usize) -> Result<HashTable<N>> {
+        let mut t = HashTable::<N>::default();
+        let n = self.count(12 + N)?;
+        t.sized.reserve_exact(n);
+        for _ in 0..n {
+            t.sized
+                .push((self.u64()?, self.array()?, self.name(names)?));
+        }
+        let n = self.count(4 + N)?;
+        t.wild.reserve_exact(n);
+        for _ in 0..n {
+            t.wild.push((self.array()?, self.name(names)?));
+        }
+        // Lookups bisect: the order is part of the format.
+        if !t.sized.is_sorted_by_key(|e| (e.0, e.1)) || !t.wild.is_sorted_by_key(|e| e.0) {
+            return Err(CacheError::Corrupt("hash table order"));
+        }
+        Ok(t)
+    }
+    fn hashdb(&mut self, names: usize) -> Result<HashDb> {
+        Ok(HashDb {
+            md5: self.table(names)?,
+            sha1: self.table(names)?,
+            sha256: self.table(names)?,
+        })
+    }
+    fn program(&mut self, names: usize) -> Result<Program> {
+        let n = self.count(2)?;
+        let elems = (0..n)
+            .map(|_| {
+                Ok(match self.u8()? {
+                    0 => Elem::Byte(self.byte_match()?),
+                    1 => Elem::Alt(self.branches()?),
+                    2 => {
+                        let len = self.usize()?;
+                        let branches = self.branches()?;
+                        if branches.iter().any(|b| b.len() != len) {
+                            return Err(CacheError::Corrupt("negated alternative length"));
+                        }
+                        Elem::NegAlt { len, branches }
+                    }
+                    3 => {
+                        let (class, negated) = self.class()?;
+                        Elem::Class { class, negated }
+                    }
+                    4 => Elem::Gap {
+                        min: self.usize()?,
+                        max: self.usize()?,
+                    },
+                    _ => return Err(CacheError::Corrupt("element kind")),
+                })
+            })
+            .collect::<Result<Box<[Elem]>>>()?;
+        let left = self.edge()?;
+        let right = self.edge()?;
+        let offset = self.offset()?;
+        let target =
+            TargetType::from_number(self.u8()? as u32).ok_or(CacheError::Corrupt("target type"))?;
+        let name = self.name(names)?;
+        let p = Program {
+            elems,
+            left,
+            right,
+            offset,
+            target,
+            name,
+            anchor_at: self.usize()?,
+            anchor_len: self.usize()?,
+            back: (self.usize()?, self.usize()?),
+            fwd_max: self.usize()?,
+            anchor_is_pattern: self.u8()? != 0,
+        };
+        // The scanner indexes elements by the anchor; it must lie inside them
+        // and consist of exact bytes.
+        let anchor = p
+            .anchor_at
+            .checked_add(p.anchor_len)
+            .and_then(|end| p.elems.get(p.anchor_at..end))
+            .ok_or(CacheError::Corrupt("anchor outside the pattern"))?;
+        if anchor.is_empty()
+            || !anchor
+                .iter()
+                .all(|e| matches!(e, Elem::Byte(m) if m.is_exact()))
+        {
+            return Err(CacheError::Corrupt("anchor is not static"));
+        }
+        Ok(p)
+    }
+}
+
+/// Reads a cache file's fingerprint without decoding the rest.
+pub(crate) fn fingerprint_of(data: &[u8]) -> Result<[u8; 32]> {
+    let mut r = Reader { data, pos: 0 };
+    if r.take(8)? != MAGIC {
+        return Err(CacheError::BadMagic);
+    }
+    let found = r.u32()?;
+    if found != FORMAT_VERSION {
+        return Err(CacheError::Version { found });
+    }
+    r.array()
+}
+
+/// Decodes a cache written by [`encode`] under `fingerprint`.
+pub(crate) fn decode(data: &[u8], fingerprint: &[u8; 32]) -> Result<CompiledDb> {
+    if &fingerprint_of(data)? != fingerprint {
+        return Err(CacheError::Stale);
+    }
+    let mut r = Reader {
+        data,
+        pos: 8 + 4 + 32,
+    };
+    let signature_count = r.u64()?;
+    let text =
+        std::str::from_utf8(r.bytes()?).map_err(|_| CacheError::Corrupt("names are not UTF-8"))?;
+    let n = r.count(4)?;
+    let ends = (0..n).map(|_| r.u32()).collect::<Result<Vec<u32>>>()?;
+    if !ends.is_sorted()
+        || ends.last().is_some_and(|e| *e as usize > text.len())
+        || ends.iter().any(|e| !text.is_char_boundary(*e as usize))
+    {
+        return Err(CacheError::Corrupt("name offsets"));
+    }
+    let names = NamePool {
+        text: text.to_string(),
+        ends,
+    };
+    let name_count = names.ends.len();
+    let hashes = r.hashdb(name_count)?;
+    let allow = r.hashdb(name_count)?;
+    let n = r.count(8)?;
+    let programs = (0..n)
+        .map(|_| r.program(name_count))
+        .collect::<Result<Vec<Program>>>()?;
+    let n = r.count(4)?;
+    let anchor_programs = (0..n).map(|_| r.u32()).collect::<Result<Vec<u32>>>()?;
+    if anchor_programs
+        .iter()
+        .any(|p| *p as usize >= programs.len())
+    {
+        return Err(CacheError::Corrupt("program index"));
+    }
+    let span_ok = |(a, b): (u32, u32)| a < b && b as usize <= anchor_programs.len();
+    let n = r.count(12)?;
+    let mut gram_entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        let e = (r.u32()?, (r.u32()?, r.u32()?));
+        if !span_ok(e.1) {
+            return Err(CacheError::Corrupt("anchor span"));
+        }
+        gram_entries.push(e);
+    }
+    let n = r.count(16)?;
+    let mut short = Vec::with_capacity(n);
+    for _ in 0..n {
+        let anchor = r.bytes()?.to_vec();
+        let span = (r.u32()?, r.u32()?);
+        if anchor.is_empty() || !span_ok(span) {
+            return Err(CacheError::Corrupt("short anchor"));
+        }
+        short.push((anchor, span));
+    }
+    if r.pos != data.len() {
+        return Err(CacheError::Corrupt("trailing bytes"));
+    }
+    CompiledDb::assemble(DbParts {
+        signature_count,
+        names,
+        hashes,
+        allow,
+        programs,
+        anchor_programs,
+        gram_entries,
+        short,
+    })
+    .map_err(|_| CacheError::Corrupt("anchors"))
+}
+
+// ---- the load report ---------------------------------------------------------
+
+use aether_sigs::cvd::CvdHeader;
+use aether_sigs::{DbFormat, FileReport, LoadReport};
+use std::collections::BTreeMap;
+
+/// Report keys are `&'static str` (kinds and reasons, a small fixed set);
+/// decoded ones are interned so each distinct text is leaked once per
+/// process, however often caches are read.
+fn intern(s: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static STRINGS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut set = STRINGS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = set.get(s) {
+        return s;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
+impl Writer {
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn counts(&mut self, m: &BTreeMap<&'static str, u64>) {
+        self.u64(m.len() as u64);
+        for (k, v) in m {
+            self.str(k);
+            self.u64(*v);
+        }
+    }
+}
+
+impl Reader<'_> {
+    fn string(&mut self) -> Result<String> {
+        String::from_utf8(self.bytes()?.to_vec())
+            .map_err(|_| CacheError::Corrupt("text is not UTF-8"))
+    }
+    fn counts(&mut self) -> Result<BTreeMap<&'static str, u64>> {
+        let n = self.count(16)?;
+        let mut m = BTreeMap::new();
+        for _ in 0..n {
+            let k = intern(&self.string()?);
+            m.insert(k, self.u64()?);
+        }
+        Ok(m)
+    }
+}
+
+/// Serializes a load report (appended after the database by the caller).
+pub(crate) fn encode_report(report: &LoadReport) -> Vec<u8> {
+    let mut w = Writer(Vec::new());
+    w.u64(report.files.len() as u64);
+    for f in &report.files {
+        w.str(&f.name);
+        w.str(f.format.extension());
+        w.counts(&f.by_kind);
+        w.counts(&f.unsupported);
+        w.u64(f.skipped_flevel);
+        w.u64(f.ignored);
+        match &f.cvd {
+            None => w.u8(0),
+            Some(h) => {
+                w.u8(1);
+                w.str(&h.build_time);
+                w.u32(h.version);
+                w.u32(h.sigs);
+                w.u32(h.flevel);
+                w.str(&h.md5);
+                w.str(&h.dsig);
+                w.str(&h.builder);
+                w.u64(h.stime);
+            }
+        }
+    }
+    w.u64(report.notes.len() as u64);
+    for n in &report.notes {
+        w.str(n);
+    }
+    w.0
+}
+
+/// Decodes what [`encode_report`] wrote.
+pub(crate) fn decode_report(data: &[u8]) -> Result<LoadReport> {
+    let mut r = Reader { data, pos: 0 };
+    let n = r.count(8)?;
+    let mut files = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.string()?;
+        let ext = r.string()?;
+        let format = DbFormat::from_name(&format!("x.{ext}"))
+            .ok_or(CacheError::Corrupt("database format"))?;
+        let by_kind = r.counts()?;
+        let unsupported = r.counts()?;
+        let skipped_flevel = r.u64()?;
+        let ignored = r.u64()?;
+        let cvd = match r.u8()? {
+            0 => None,
+            _ => Some(CvdHeader {
+                build_time: r.string()?,
+                version: r.u32()?,
+                sigs: r.u32()?,
+                flevel: r.u32()?,
+                md5: r.string()?,
+                dsig: r.string()?,
+                builder: r.string()?,
+                stime: r.u64()?,
+            }),
+        };
+        files.push(FileReport {
+            name,
+            format,
+            by_kind,
+            unsupported,
+            skipped_flevel,
+            ignored,
+            cvd,
+        });
+    }
+    let n = r.count(8)?;
+    let notes = (0..n)
+        .map(|_| r.string())
+        .collect::<Result<Vec<String>>>()?;
+    if r.pos != data.len() {
+        return Err(CacheError::Corrupt("trailing bytes after the report"));
+    }
+    Ok(LoadReport { files, notes })
+}
