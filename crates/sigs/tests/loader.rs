@@ -152,9 +152,14 @@ struct Collect {
     hashes: Vec<(String, HashKind, Option<u64>)>,
     allows: Vec<String>,
     bodies: Vec<(String, String)>,
+    /// `official` flags announced by `begin_database`, in order.
+    databases: Vec<bool>,
 }
 
 impl SignatureSink for Collect {
+    fn begin_database(&mut self, official: bool) {
+        self.databases.push(official);
+    }
     fn hash(&mut self, s: HashSig<'_>) -> Result<(), Unsupported> {
         self.hashes
             .push((s.name.to_string(), s.digest.kind, s.size));
