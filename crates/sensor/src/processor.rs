@@ -605,7 +605,7 @@ impl Processor {
     }
 
     fn on_own_comm(&mut self, name: &str) {
-        if !self.resync.as_ref().is_some_and(|p| p.fence == name) {
+        if self.resync.as_ref().is_none_or(|p| p.fence != name) {
             return;
         }
         let first = self.resync.as_ref().is_some_and(|p| p.candidates.is_none());
