@@ -98,6 +98,23 @@ fn same_output_as_clamscan() {
     compare(
         &dir,
         &clamscan,
+        &with(&["-r", "--exclude-dir=^t$", "t", "t/hello.txt"]),
+    );
+    compare(
+        &dir,
+        &clamscan,
+        &with(&["-r", "--include-dir=sub", "t", "t/sub"]),
+    );
+    compare(
+        &dir,
+        &clamscan,
+        &with(&["-r", "--max-dir-recursion=2", "t"]),
+    );
+    compare(&dir, &clamscan, &with(&["-r", "--exclude-dir=/sub/$", "t"]));
+    compare(&dir, &clamscan, &with(&["-i", "-o", "t", "missing"]));
+    compare(
+        &dir,
+        &clamscan,
         &with(&[
             "--no-summary",
             "t/link",
