@@ -33,7 +33,7 @@ pub fn exec(cmd: DbCommand) -> anyhow::Result<u8> {
 }
 
 fn info(args: InfoArgs) -> anyhow::Result<u8> {
-    let sources = DbSources::from_cli(&args.databases);
+    let sources = super::db_sources(&args.databases);
     let (engine, report) = match aether_engine::load(&sources, aether_sigs::LoadOptions::default())
     {
         Ok(loaded) => loaded,

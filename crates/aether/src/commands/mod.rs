@@ -26,6 +26,31 @@ enum Command {
     Db(db::DbCommand),
 }
 
+/// The databases to load for `-d` paths: those, or with none the built-in
+/// database plus `/var/lib/clamav`. An implicit `/var/lib/clamav` holding no
+/// database file (Debian's clamav installed, freshclam never run) is left
+/// out rather than failing the load: the built-in database still works.
+pub fn db_sources(paths: &[std::path::PathBuf]) -> aether_engine::DbSources {
+    let mut sources = aether_engine::DbSources::from_cli(paths);
+    if paths.is_empty() {
+        sources.paths.retain(|dir| holds_databases(dir));
+    }
+    sources
+}
+
+fn holds_databases(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        // Unreadable: let the loader report it.
+        return true;
+    };
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(aether_sigs::DbFormat::from_name)
+            .is_some()
+    })
+}
+
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     let cli = match Cli::try_parse_from(args) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
-use aether_engine::{DbSources, Limits};
+use aether_engine::Limits;
 use aether_report::{JsonPrinter, Progress, Report, Summary, TextOptions, TextPrinter};
 use aether_scan::{FollowSymlinks, PathFilter, ScanOptions, Stats, Target, parse_size};
 use anyhow::Context;
@@ -253,7 +253,7 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     // As clamscan, the time includes loading the database.
     let start = SystemTime::now();
     let clock = Instant::now();
-    let sources = DbSources::from_cli(&args.databases);
+    let sources = super::db_sources(&args.databases);
     let engine = match aether_engine::load(&sources, aether_sigs::LoadOptions::default()) {
         Ok((engine, load_report)) => {
             super::db::warn_unsupported(&load_report);
