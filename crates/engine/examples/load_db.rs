@@ -1,6 +1,6 @@
 //! Loads databases and prints how long each stage took.
 //!
-//! usage: cargo run --release -p aether-engine --example load_db -- PATH... [--scan DIR]
+//! usage: cargo run --release -p aether-engine --example load_db -- PATH... [--scan DIR] [--cache DIR]
 //!
 //! With `--scan DIR`, also scans every regular file under DIR on one thread
 //! and prints the throughput: a quick check of the engine alone, without the
@@ -32,7 +32,30 @@ fn main() {
         }
         _ => None,
     };
+    let cache_dir = match args.iter().position(|a| a.as_os_str() == "--cache") {
+        Some(i) if i + 1 < args.len() => {
+            let dir = args.remove(i + 1);
+            args.remove(i);
+            Some(dir)
+        }
+        _ => None,
+    };
     let paths = args;
+    if let Some(dir) = cache_dir {
+        let sources = aether_engine::DbSources { builtin: false, paths: paths.clone() };
+        match aether_engine::load_cached(&sources, LoadOptions::default(), Some(&dir)) {
+            Ok(l) => println!(
+                "cached load: from_cache {} in {:?}, {} signatures, problem {:?}",
+                l.from_cache,
+                l.elapsed,
+                l.engine.signature_count(),
+                l.cache_problem
+            ),
+            Err(e) => eprintln!("error: {e}"),
+        }
+        eprintln!("rss {}", rss());
+        return;
+    }
     let t0 = Instant::now();
     let mut loader = Loader::new(LoadOptions::default());
     let mut builder = EngineBuilder::new();

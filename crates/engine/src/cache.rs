@@ -14,7 +14,12 @@
 
 use aether_sigs::{ByteMatch, CharClass, Offset, TargetType};
 
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
 use crate::builder::{CompiledDb, DbParts};
+use crate::bytes::Bytes;
 use crate::hashdb::{HashDb, HashTable};
 use crate::names::{NameId, NamePool};
 use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
@@ -42,17 +47,29 @@ type Result<T> = std::result::Result<T, CacheError>;
 
 // ---- writing ---------------------------------------------------------------
 
-struct Writer(Vec<u8>);
+/// Writes the cache as it goes (the hash tables alone can be tens of
+/// megabytes); the first I/O error is kept and returned at the end.
+struct Writer<W: std::io::Write> {
+    out: W,
+    error: Option<std::io::Error>,
+}
 
-impl Writer {
+impl<W: std::io::Write> Writer<W> {
+    fn put(&mut self, b: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(b)
+        {
+            self.error = Some(e);
+        }
+    }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.put(&[v]);
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn usize(&mut self, v: usize) {
         // UNBOUNDED is usize::MAX; u64::MAX on every platform aether runs on.
@@ -60,7 +77,7 @@ impl Writer {
     }
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
-        self.0.extend_from_slice(b);
+        self.put(b);
     }
     fn byte_match(&mut self, m: ByteMatch) {
         self.u8(m.value);
@@ -107,17 +124,8 @@ impl Writer {
         }
     }
     fn table<const N: usize>(&mut self, t: &HashTable<N>) {
-        self.u64(t.sized.len() as u64);
-        for (size, d, name) in &t.sized {
-            self.u64(*size);
-            self.0.extend_from_slice(d);
-            self.u32(name.0);
-        }
-        self.u64(t.wild.len() as u64);
-        for (d, name) in &t.wild {
-            self.0.extend_from_slice(d);
-            self.u32(name.0);
-        }
+        self.bytes(&t.sized);
+        self.bytes(&t.wild);
     }
     fn hashdb(&mut self, h: &HashDb) {
         self.table(&h.md5);
@@ -166,18 +174,19 @@ impl Writer {
     }
 }
 
-/// Serializes a compiled database under `fingerprint`.
-pub(crate) fn encode(db: &CompiledDb, fingerprint: &[u8; 32]) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(64 << 20));
-    w.0.extend_from_slice(MAGIC);
+/// Writes a compiled database under `fingerprint`.
+pub(crate) fn encode(
+    db: &CompiledDb,
+    fingerprint: &[u8; 32],
+    out: impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut w = Writer { out, error: None };
+    w.put(MAGIC);
     w.u32(FORMAT_VERSION);
-    w.0.extend_from_slice(fingerprint);
+    w.put(fingerprint);
     w.u64(db.signature_count);
-    w.bytes(db.names.text.as_bytes());
-    w.u64(db.names.ends.len() as u64);
-    for e in &db.names.ends {
-        w.u32(*e);
-    }
+    w.bytes(&db.names.text);
+    w.bytes(&db.names.ends);
     w.hashdb(&db.hashes);
     w.hashdb(&db.allow);
     w.u64(db.programs.len() as u64);
@@ -200,7 +209,10 @@ pub(crate) fn encode(db: &CompiledDb, fingerprint: &[u8; 32]) -> Vec<u8> {
         w.u32(a);
         w.u32(b);
     }
-    w.0
+    match w.error {
+        Some(e) => Err(e),
+        None => w.out.flush(),
+    }
 }
 
 // ---- reading ---------------------------------------------------------------
@@ -256,6 +268,17 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.count(1)?;
         self.take(n)
+    }
+    /// A length-prefixed section as a range of the mapped file, whose length
+    /// must be a multiple of `record`.
+    fn section(&mut self, map: &Arc<Mmap>, record: usize) -> Result<Bytes> {
+        let n = self.count(1)?;
+        if n % record != 0 {
+            return Err(CacheError::Corrupt("section length"));
+        }
+        let start = self.pos;
+        self.take(n)?;
+        Ok(Bytes::Mapped(Arc::clone(map), start..start + n))
     }
     fn byte_match(&mut self) -> Result<ByteMatch> {
         Ok(ByteMatch {
@@ -319,30 +342,19 @@ impl<'a> Reader<'a> {
         }
         Ok(id)
     }
-    fn table<const N: usize>(&mut self, names: usize) -> Result<HashTable<N>> {
-        let mut t = HashTable::<N>::default();
-        let n = self.count(12 + N)?;
-        t.sized.reserve_exact(n);
-        for _ in 0..n {
-            t.sized
-                .push((self.u64()?, self.array()?, self.name(names)?));
-        }
-        let n = self.count(4 + N)?;
-        t.wild.reserve_exact(n);
-        for _ in 0..n {
-            t.wild.push((self.array()?, self.name(names)?));
-        }
-        // Lookups bisect: the order is part of the format.
-        if !t.sized.is_sorted_by_key(|e| (e.0, e.1)) || !t.wild.is_sorted_by_key(|e| e.0) {
-            return Err(CacheError::Corrupt("hash table order"));
-        }
-        Ok(t)
+    /// A hash table, used in place. Its records are not re-validated: every
+    /// read of them is bounds-checked, so damage there can only make lookups
+    /// miss, and checking a million records would touch every page of them.
+    fn table<const N: usize>(&mut self, map: &Arc<Mmap>) -> Result<HashTable<N>> {
+        let sized = self.section(map, HashTable::<N>::SIZED)?;
+        let wild = self.section(map, HashTable::<N>::WILD)?;
+        Ok(HashTable::from_bytes(sized, wild))
     }
-    fn hashdb(&mut self, names: usize) -> Result<HashDb> {
+    fn hashdb(&mut self, map: &Arc<Mmap>) -> Result<HashDb> {
         Ok(HashDb {
-            md5: self.table(names)?,
-            sha1: self.table(names)?,
-            sha256: self.table(names)?,
+            md5: self.table(map)?,
+            sha1: self.table(map)?,
+            sha256: self.table(map)?,
         })
     }
     fn program(&mut self, names: usize) -> Result<Program> {
@@ -422,8 +434,10 @@ pub(crate) fn fingerprint_of(data: &[u8]) -> Result<[u8; 32]> {
     r.array()
 }
 
-/// Decodes a cache written by [`encode`] under `fingerprint`.
-pub(crate) fn decode(data: &[u8], fingerprint: &[u8; 32]) -> Result<CompiledDb> {
+/// Decodes the database section (`map[..end]`) of a cache written by
+/// [`encode`] under `fingerprint`, using the mapped bytes in place.
+pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Result<CompiledDb> {
+    let data = map.get(..end).ok_or(CacheError::Corrupt("section end"))?;
     if &fingerprint_of(data)? != fingerprint {
         return Err(CacheError::Stale);
     }
@@ -432,23 +446,13 @@ pub(crate) fn decode(data: &[u8], fingerprint: &[u8; 32]) -> Result<CompiledDb> 
         pos: 8 + 4 + 32,
     };
     let signature_count = r.u64()?;
-    let text =
-        std::str::from_utf8(r.bytes()?).map_err(|_| CacheError::Corrupt("names are not UTF-8"))?;
-    let n = r.count(4)?;
-    let ends = (0..n).map(|_| r.u32()).collect::<Result<Vec<u32>>>()?;
-    if !ends.is_sorted()
-        || ends.last().is_some_and(|e| *e as usize > text.len())
-        || ends.iter().any(|e| !text.is_char_boundary(*e as usize))
-    {
-        return Err(CacheError::Corrupt("name offsets"));
-    }
     let names = NamePool {
-        text: text.to_string(),
-        ends,
+        text: r.section(map, 1)?,
+        ends: r.section(map, 4)?,
     };
-    let name_count = names.ends.len();
-    let hashes = r.hashdb(name_count)?;
-    let allow = r.hashdb(name_count)?;
+    let name_count = names.len();
+    let hashes = r.hashdb(map)?;
+    let allow = r.hashdb(map)?;
     let n = r.count(8)?;
     let programs = (0..n)
         .map(|_| r.program(name_count))
@@ -519,7 +523,7 @@ fn intern(s: &str) -> &'static str {
     leaked
 }
 
-impl Writer {
+impl<W: std::io::Write> Writer<W> {
     fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
@@ -550,7 +554,10 @@ impl Reader<'_> {
 
 /// Serializes a load report (appended after the database by the caller).
 pub(crate) fn encode_report(report: &LoadReport) -> Vec<u8> {
-    let mut w = Writer(Vec::new());
+    let mut w = Writer {
+        out: Vec::new(),
+        error: None,
+    };
     w.u64(report.files.len() as u64);
     for f in &report.files {
         w.str(&f.name);
@@ -578,7 +585,7 @@ pub(crate) fn encode_report(report: &LoadReport) -> Vec<u8> {
     for n in &report.notes {
         w.str(n);
     }
-    w.0
+    w.out
 }
 
 /// Decodes what [`encode_report`] wrote.

@@ -75,6 +75,7 @@ pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadRe
 // ---- the compiled-database cache ------------------------------------------
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest as _, Sha256};
@@ -187,7 +188,12 @@ fn read_cache(
 ) -> Result<(crate::builder::CompiledDb, LoadReport), CacheError> {
     check_private(dir)?;
     check_private(file)?;
-    let data = std::fs::read(file)?;
+    let f = std::fs::File::open(file)?;
+    // SAFETY: the map is read-only and the file is private to this user;
+    // aether replaces caches by rename, never by rewriting them in place, so
+    // the mapped file is not truncated under the map.
+    let map = Arc::new(unsafe { memmap2::MmapOptions::new().populate().map(&f)? });
+    let data: &[u8] = &map;
     let n = data.len();
     let trailer = data
         .get(n.saturating_sub(8)..)
@@ -201,7 +207,7 @@ fn read_cache(
         .ok()
         .and_then(|l| (n - 8).checked_sub(l))
         .ok_or(CacheError::Corrupt("report length"))?;
-    let db = cache::decode(&data[..report_start], fp)?;
+    let db = cache::decode(&map, report_start, fp)?;
     let report = cache::decode_report(&data[report_start..n - 8])?;
     Ok((db, report))
 }
@@ -218,25 +224,27 @@ fn write_cache(
         .mode(0o700)
         .create(dir)?;
     check_private(dir)?;
-    let mut data = cache::encode(&engine.db, fp);
     let report = cache::encode_report(report);
-    data.extend_from_slice(&report);
-    data.extend_from_slice(&(report.len() as u64).to_le_bytes());
     // Written aside and renamed, so a reader never sees half a file.
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    {
+    let written = (|| {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(&data)?;
-    }
-    std::fs::rename(&tmp, file).inspect_err(|_| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+        cache::encode(&engine.db, fp, &mut out)?;
+        out.write_all(&report)?;
+        out.write_all(&(report.len() as u64).to_le_bytes())?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
-    })?;
-    Ok(())
+    }
+    Ok(written?)
 }
 
 /// Loads the databases through the compiled cache in `cache_dir` (no cache

@@ -1,73 +1,136 @@
 //! Whole-file hash signatures (`.hdb`, `.hsb`) and allow lists (`.fp`, `.sfp`).
 //!
-//! Each digest kind is a sorted array searched by bisection: 32 bytes an MD5
-//! signature, no per-entry allocation, and a sorted list of the sizes that occur,
-//! so a file's digest is computed only when some signature has its size (or any
-//! size), as ClamAV does.
+//! Each digest kind is a sorted array of packed records searched by
+//! bisection: 28 bytes an MD5 signature, no per-entry allocation, and the same
+//! bytes whether built in memory or mapped from the compiled cache. Sorted by
+//! size first, the array also tells whether any signature has a file's size,
+//! so a digest is computed only when one could match (or a signature has `*`
+//! as its size), as ClamAV does.
 
 use aether_sigs::HashKind;
 
+use crate::bytes::{Bytes, u32_at, u64_at};
 use crate::names::NameId;
 
 /// Signatures of one digest length `N`.
 #[derive(Debug, Default)]
 pub(crate) struct HashTable<const N: usize> {
-    /// Sorted by (size, digest).
-    pub(crate) sized: Vec<(u64, [u8; N], NameId)>,
-    /// Sorted by digest: signatures with `*` as size.
-    pub(crate) wild: Vec<([u8; N], NameId)>,
+    /// Records of `N + 12` bytes: size (u64 LE), digest, name (u32 LE);
+    /// sorted by (size, digest).
+    pub(crate) sized: Bytes,
+    /// Records of `N + 4` bytes: digest, name; sorted by digest (`*` sizes).
+    pub(crate) wild: Bytes,
+    /// Records collected by the builder, packed by [`HashTable::finish`].
+    pending_sized: Vec<(u64, [u8; N], NameId)>,
+    pending_wild: Vec<([u8; N], NameId)>,
 }
 
 impl<const N: usize> HashTable<N> {
+    pub(crate) const SIZED: usize = N + 12;
+    pub(crate) const WILD: usize = N + 4;
+
+    pub(crate) fn from_bytes(sized: Bytes, wild: Bytes) -> HashTable<N> {
+        HashTable {
+            sized,
+            wild,
+            pending_sized: Vec::new(),
+            pending_wild: Vec::new(),
+        }
+    }
+
     pub(crate) fn insert(&mut self, digest: &[u8], size: Option<u64>, name: NameId) {
         let Ok(d) = <[u8; N]>::try_from(digest) else {
             return;
         };
         match size {
-            Some(s) => self.sized.push((s, d, name)),
-            None => self.wild.push((d, name)),
+            Some(s) => self.pending_sized.push((s, d, name)),
+            None => self.pending_wild.push((d, name)),
         }
     }
 
     pub(crate) fn finish(&mut self) {
-        self.sized.sort_unstable_by_key(|e| (e.0, e.1));
-        self.wild.sort_unstable_by_key(|e| e.0);
-        self.sized.shrink_to_fit();
-        self.wild.shrink_to_fit();
+        let mut sized = std::mem::take(&mut self.pending_sized);
+        let mut wild = std::mem::take(&mut self.pending_wild);
+        sized.sort_unstable_by_key(|e| (e.0, e.1));
+        wild.sort_unstable_by_key(|e| e.0);
+        let out = self.sized.make_mut();
+        out.reserve_exact(sized.len() * Self::SIZED);
+        for (s, d, n) in sized {
+            out.extend_from_slice(&s.to_le_bytes());
+            out.extend_from_slice(&d);
+            out.extend_from_slice(&n.0.to_le_bytes());
+        }
+        let out = self.wild.make_mut();
+        out.reserve_exact(wild.len() * Self::WILD);
+        for (d, n) in wild {
+            out.extend_from_slice(&d);
+            out.extend_from_slice(&n.0.to_le_bytes());
+        }
+    }
+
+    fn sized_len(&self) -> usize {
+        self.sized.len() / Self::SIZED
+    }
+
+    fn wild_len(&self) -> usize {
+        self.wild.len() / Self::WILD
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.sized.len() + self.wild.len()
+        self.sized_len() + self.wild_len()
+    }
+
+    fn size_at(&self, i: usize) -> u64 {
+        u64_at(&self.sized, i * Self::SIZED)
+    }
+
+    fn sized_digest(&self, i: usize) -> &[u8] {
+        let at = i * Self::SIZED + 8;
+        self.sized.get(at..at + N).unwrap_or(&[])
+    }
+
+    fn wild_digest(&self, i: usize) -> &[u8] {
+        let at = i * Self::WILD;
+        self.wild.get(at..at + N).unwrap_or(&[])
+    }
+
+    /// First index in `0..n` for which `below(i)` is false.
+    fn partition(n: usize, below: impl Fn(usize) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if below(mid) { lo = mid + 1 } else { hi = mid }
+        }
+        lo
     }
 
     /// Whether a file of `size` bytes could match: its digest is worth computing.
     pub(crate) fn wants(&self, size: u64) -> bool {
-        if !self.wild.is_empty() {
+        if self.wild_len() > 0 {
             return true;
         }
-        let i = self.sized.partition_point(|e| e.0 < size);
-        self.sized.get(i).is_some_and(|e| e.0 == size)
+        let i = Self::partition(self.sized_len(), |i| self.size_at(i) < size);
+        i < self.sized_len() && self.size_at(i) == size
     }
 
     /// Every signature matching `digest` at `size`: sized ones first, then `*`.
     pub(crate) fn lookup(&self, digest: &[u8], size: u64, out: &mut Vec<NameId>) {
-        let Ok(d) = <[u8; N]>::try_from(digest) else {
+        if digest.len() != N {
             return;
-        };
-        let start = self.sized.partition_point(|e| (e.0, e.1) < (size, d));
-        out.extend(
-            self.sized[start..]
-                .iter()
-                .take_while(|e| e.0 == size && e.1 == d)
-                .map(|e| e.2),
-        );
-        let start = self.wild.partition_point(|e| e.0 < d);
-        out.extend(
-            self.wild[start..]
-                .iter()
-                .take_while(|e| e.0 == d)
-                .map(|e| e.1),
-        );
+        }
+        let n = self.sized_len();
+        let key = |i: usize| (self.size_at(i), self.sized_digest(i));
+        let mut i = Self::partition(n, |i| key(i) < (size, digest));
+        while i < n && key(i) == (size, digest) {
+            out.push(NameId(u32_at(&self.sized, i * Self::SIZED + 8 + N)));
+            i += 1;
+        }
+        let n = self.wild_len();
+        let mut i = Self::partition(n, |i| self.wild_digest(i) < digest);
+        while i < n && self.wild_digest(i) == digest {
+            out.push(NameId(u32_at(&self.wild, i * Self::WILD + N)));
+            i += 1;
+        }
     }
 }
 
@@ -78,7 +141,6 @@ pub(crate) struct HashDb {
     pub(crate) sha1: HashTable<20>,
     pub(crate) sha256: HashTable<32>,
 }
-
 /// Which digests a scan must compute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Needed {

@@ -11,6 +11,7 @@ buffers so that scanning allocates nothing per file.
 
 mod builder;
 pub mod builtin;
+mod bytes;
 pub mod cache;
 pub mod database;
 pub mod filetype;

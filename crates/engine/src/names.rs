@@ -4,6 +4,8 @@
 //! allocations and their headers; one pool and a vector of end offsets costs
 //! the text plus four bytes a name.
 
+use crate::bytes::{Bytes, u32_at};
+
 /// Index of a name in a [`NamePool`]. The top bit marks a signature from an
 /// unofficial database, printed with `.UNOFFICIAL` appended as ClamAV does;
 /// a flag costs nothing where a million stored suffixes cost 11 MB.
@@ -20,28 +22,42 @@ impl NameId {
 
 #[derive(Debug, Default)]
 pub(crate) struct NamePool {
-    pub(crate) text: String,
-    pub(crate) ends: Vec<u32>,
+    /// The names, one after another (UTF-8).
+    pub(crate) text: Bytes,
+    /// End offset of each name in `text`, u32 LE.
+    pub(crate) ends: Bytes,
 }
 
 impl NamePool {
     pub(crate) fn push(&mut self, name: &str) -> NameId {
-        let id = NameId(self.ends.len() as u32);
-        self.text.push_str(name);
-        self.ends.push(self.text.len() as u32);
+        let id = NameId(self.len() as u32);
+        let text = self.text.make_mut();
+        text.extend_from_slice(name.as_bytes());
+        let end = text.len() as u32;
+        self.ends.make_mut().extend_from_slice(&end.to_le_bytes());
         id
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len() / 4
     }
 
     /// The name as stored, without any suffix.
     pub(crate) fn get(&self, id: NameId) -> &str {
         let i = (id.0 & !UNOFFICIAL) as usize;
-        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        if i >= self.len() {
+            return "";
+        }
+        let end = u32_at(&self.ends, i * 4) as usize;
         let start = if i == 0 {
             0
         } else {
-            self.ends.get(i - 1).copied().unwrap_or(0) as usize
+            u32_at(&self.ends, (i - 1) * 4) as usize
         };
-        self.text.get(start..end).unwrap_or("")
+        self.text
+            .get(start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
     /// The name as clamscan prints it.
@@ -55,8 +71,8 @@ impl NamePool {
     }
 
     pub(crate) fn shrink(&mut self) {
-        self.text.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        self.text.make_mut().shrink_to_fit();
+        self.ends.make_mut().shrink_to_fit();
     }
 }
 
