@@ -19,6 +19,28 @@ Brief overview:
   lines are printed so that nothing is mixed into standard output.
 - [`display_path`]: how a path is printed, unambiguously even when it is not
   UTF-8.
+
+```
+use aether_report::{Report, TextOptions, TextPrinter};
+use aether_scan::{ScanOptions, Target, scan};
+
+let sources = aether_engine::DbSources { builtin: true, paths: Vec::new() };
+let (engine, _) = aether_engine::load(&sources, Default::default())?;
+
+// clamscan's lines on standard output, its warnings on standard error.
+let mut report = Report::new();
+let printer = TextPrinter::new(
+    Box::new(std::io::stdout()),
+    Box::new(std::io::stderr()),
+    TextOptions::default(),
+    false,
+);
+report.push(Box::new(printer));
+let stats = scan(&engine, &[Target::from_arg("Cargo.toml")], &ScanOptions::default(), &mut report)?;
+report.finish(None)?; // or Some(&summary) for the SCAN SUMMARY block
+assert_eq!(stats.exit_code(), 0);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
 */
 #![deny(missing_docs)]
 

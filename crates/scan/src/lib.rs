@@ -20,6 +20,23 @@ Brief overview:
 - [`FileScanner`]: one thread's scanner for single files, for callers that
   already know which file to scan (the daemon, fanotify).
 
+```
+use aether_engine::DbSources;
+use aether_scan::{Entry, ScanOptions, Target, Verdict, scan};
+
+// The built-in database: EICAR and aether's test signatures.
+let sources = DbSources { builtin: true, paths: Vec::new() };
+let (engine, _load_report) = aether_engine::load(&sources, Default::default())?;
+
+let mut entries: Vec<Entry> = Vec::new(); // any `Sink`; a printer in practice
+let targets = [Target::from_arg("Cargo.toml")];
+let stats = scan(&engine, &targets, &ScanOptions::default(), &mut entries)?;
+
+assert_eq!(entries[0].verdict(), Verdict::Clean);
+assert_eq!((stats.files, stats.infected, stats.exit_code()), (1, 0, 0));
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+
 # Semantics, as clamscan 1.4.6
 
 - A directory given on the command line is scanned; without `-r` its
