@@ -912,3 +912,58 @@ fn file_list_names_the_targets() {
         run.debug()
     );
 }
+
+#[test]
+fn compiled_database_cache_is_reused() {
+    let dir = Dir::new();
+    let db = dir.hdb();
+    dir.write("hello.txt", HELLO);
+    let db = db.to_str().unwrap();
+    let cache = dir.join("dbcache");
+    let cache = cache.to_str().unwrap();
+    let first = dir.run(&["db", "info", "-d", db, "--db-cache", cache]);
+    assert_eq!(first.code(), 0, "{}", first.debug());
+    assert!(
+        first.stdout().contains("(parsed and compiled)"),
+        "{}",
+        first.debug()
+    );
+    let second = dir.run(&["db", "info", "-d", db, "--db-cache", cache]);
+    assert!(
+        second.stdout().contains("(read from the compiled cache)"),
+        "{}",
+        second.debug()
+    );
+    // Same counts either way.
+    let counts = |s: String| {
+        s.lines()
+            .filter(|l| !l.starts_with("Loaded in"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(counts(first.stdout()), counts(second.stdout()));
+    // A scan through the cache finds the same thing.
+    let run = dir.run(&[
+        "scan",
+        "-d",
+        db,
+        "--db-cache",
+        cache,
+        "--no-summary",
+        "hello.txt",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.debug());
+    assert!(
+        is_found(&run.lines()[0], "hello.txt", HELLO_SIG),
+        "{}",
+        run.debug()
+    );
+    assert_eq!(run.stderr(), "");
+    // With -d and no --db-cache, no cache is used.
+    let run = dir.run(&["db", "info", "-d", db]);
+    assert!(
+        run.stdout().contains("(parsed and compiled)"),
+        "{}",
+        run.debug()
+    );
+}

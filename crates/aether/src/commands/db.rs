@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use aether_engine::{DbError, DbSources};
 use aether_sigs::{LoadErrorKind, LoadReport};
@@ -20,9 +19,8 @@ pub enum DbCommand {
 /// Options of `aether db info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Database file or directory (repeatable); default: built-in + /var/lib/clamav.
-    #[arg(short = 'd', long = "database", value_name = "FILE/DIR")]
-    databases: Vec<PathBuf>,
+    #[command(flatten)]
+    db: super::DbArgs,
 }
 
 /// Runs a `db` command; returns the exit code.
@@ -33,9 +31,8 @@ pub fn exec(cmd: DbCommand) -> anyhow::Result<u8> {
 }
 
 fn info(args: InfoArgs) -> anyhow::Result<u8> {
-    let sources = super::db_sources(&args.databases);
-    let (engine, report) = match aether_engine::load(&sources, aether_sigs::LoadOptions::default())
-    {
+    let sources = args.db.sources();
+    let loaded = match args.db.load() {
         Ok(loaded) => loaded,
         Err(err) => {
             eprintln!("aether Error: {err}");
@@ -47,7 +44,17 @@ fn info(args: InfoArgs) -> anyhow::Result<u8> {
     write!(
         out,
         "{}",
-        render_info(&sources, &report, engine.signature_count())
+        render_info(&sources, &loaded.report, loaded.engine.signature_count())
+    )?;
+    let how = if loaded.from_cache {
+        "read from the compiled cache"
+    } else {
+        "parsed and compiled"
+    };
+    writeln!(
+        out,
+        "Loaded in {:.3} s ({how})",
+        loaded.elapsed.as_secs_f64()
     )?;
     out.flush()?;
     Ok(0)

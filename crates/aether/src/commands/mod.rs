@@ -2,6 +2,9 @@
 //! definition and an `exec` that returns the exit code.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use aether_engine::{DbError, DbSources, Loaded};
 
 use clap::{Parser, Subcommand};
 
@@ -26,19 +29,68 @@ enum Command {
     Db(db::DbCommand),
 }
 
-/// The databases to load for `-d` paths: those, or with none the built-in
-/// database plus `/var/lib/clamav`. An implicit `/var/lib/clamav` holding no
-/// database file (Debian's clamav installed, freshclam never run) is left
-/// out rather than failing the load: the built-in database still works.
-pub fn db_sources(paths: &[std::path::PathBuf]) -> aether_engine::DbSources {
-    let mut sources = aether_engine::DbSources::from_cli(paths);
-    if paths.is_empty() {
-        sources.paths.retain(|dir| holds_databases(dir));
-    }
-    sources
+/// Which databases to load and through which cache; shared by `scan` and
+/// `db info`.
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// Load signatures from this file or directory (repeatable). Without it:
+    /// the built-in database plus /var/lib/clamav.
+    #[arg(short = 'd', long = "database", value_name = "FILE/DIR")]
+    pub databases: Vec<PathBuf>,
+
+    /// Keep the compiled database in DIR and reuse it while the databases are
+    /// unchanged. Default: on for the default databases (in
+    /// /var/cache/aether for root, ~/.cache/aether otherwise), off with -d.
+    #[arg(long = "db-cache", value_name = "DIR", conflicts_with = "no_db_cache")]
+    pub db_cache: Option<PathBuf>,
+
+    /// Never read or write the compiled database cache.
+    #[arg(long = "no-db-cache")]
+    pub no_db_cache: bool,
 }
 
-fn holds_databases(dir: &std::path::Path) -> bool {
+impl DbArgs {
+    /// The databases: the `-d` paths, or with none the built-in database plus
+    /// `/var/lib/clamav`. An implicit `/var/lib/clamav` holding no database
+    /// file (Debian's clamav installed, freshclam never run) is left out
+    /// rather than failing the load: the built-in database still works.
+    pub fn sources(&self) -> DbSources {
+        let mut sources = DbSources::from_cli(&self.databases);
+        if self.databases.is_empty() {
+            sources.paths.retain(|dir| holds_databases(dir));
+        }
+        sources
+    }
+
+    fn cache_dir(&self) -> Option<PathBuf> {
+        if self.no_db_cache {
+            None
+        } else if let Some(dir) = &self.db_cache {
+            Some(dir.clone())
+        } else if self.databases.is_empty() {
+            aether_engine::default_cache_dir()
+        } else {
+            None
+        }
+    }
+
+    /// Loads (or reads the cache), warning on standard error when the cache
+    /// could not be used.
+    pub fn load(&self) -> Result<Loaded, DbError> {
+        let cache = self.cache_dir();
+        let loaded = aether_engine::load_cached(
+            &self.sources(),
+            aether_sigs::LoadOptions::default(),
+            cache.as_deref(),
+        )?;
+        if let Some(problem) = &loaded.cache_problem {
+            eprintln!("WARNING: database cache: {problem}");
+        }
+        Ok(loaded)
+    }
+}
+
+fn holds_databases(dir: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         // Unreadable: let the loader report it.
         return true;

@@ -25,10 +25,8 @@ pub struct ScanArgs {
     #[arg(short = 'f', long = "file-list", value_name = "FILE")]
     file_list: Option<PathBuf>,
 
-    /// Load signatures from this file or directory (repeatable). Without it:
-    /// the built-in database plus /var/lib/clamav.
-    #[arg(short = 'd', long = "database", value_name = "FILE/DIR")]
-    databases: Vec<PathBuf>,
+    #[command(flatten)]
+    db: super::DbArgs,
 
     /// Scan subdirectories recursively.
     #[arg(short = 'r', long, value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
@@ -253,11 +251,10 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     // As clamscan, the time includes loading the database.
     let start = SystemTime::now();
     let clock = Instant::now();
-    let sources = super::db_sources(&args.databases);
-    let engine = match aether_engine::load(&sources, aether_sigs::LoadOptions::default()) {
-        Ok((engine, load_report)) => {
-            super::db::warn_unsupported(&load_report);
-            engine
+    let engine = match args.db.load() {
+        Ok(loaded) => {
+            super::db::warn_unsupported(&loaded.report);
+            loaded.engine
         }
         Err(err) => {
             // clamscan prints its loader's error, then a one-line reason, then

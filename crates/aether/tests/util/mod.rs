@@ -74,7 +74,12 @@ impl Dir {
     /// Runs aether with `stdin` as standard input; fails the test if it takes
     /// more than 60 s (a blocked FIFO would hang forever).
     pub fn run_with(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
-        run_cmd(Command::new(BIN).args(args).current_dir(self.path()), stdin)
+        // Keep the compiled-database cache inside the test's directory.
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("AETHER_CACHE_DIR", self.join(".cache"));
+        run_cmd(&mut cmd, stdin)
     }
 }
 
