@@ -113,6 +113,8 @@ pub enum HexErrorKind {
     BarOutsideGroup,
     #[error("empty group '()'")]
     EmptyGroup,
+    #[error("empty alternative in a group")]
+    EmptyAlternative,
     #[error("'!' must be followed by '('")]
     LoneNegation,
     #[error("groups nested deeper than {MAX_GROUP_NESTING}")]
@@ -143,6 +145,11 @@ pub enum HexErrorKind {
     TooManySquareRanges,
     #[error("sub-signature has no two consecutive fixed bytes (ClamAV needs them to index it)")]
     NoStaticBytes,
+    #[error(
+        "sub-signature needs two bytes (or single-byte alternatives) before its first \
+         multi-byte alternative or character class (ClamAV's prefilter)"
+    )]
+    NoPrefilterStart,
     #[error("empty sub-signature (a '*' or range at the start or end, or two in a row)")]
     EmptyPart,
 }
@@ -455,6 +462,11 @@ impl<'a> Parser<'a> {
                     Some(c) => return self.err(at, HexErrorKind::UnexpectedChar(char::from(c))),
                 }
             }
+            // ClamAV rejects an empty first branch and silently drops a trailing
+            // one (so `(aa|)` never matches "nothing"); aether rejects them all.
+            if branch.iter().any(Vec::is_empty) {
+                return self.err(self.pos, HexErrorKind::EmptyAlternative);
+            }
             if all.len() + branch.len() > MAX_ALT_BRANCHES {
                 return self.err(open, HexErrorKind::TooManyBranches);
             }
@@ -578,18 +590,54 @@ fn check_part(part: &[(usize, Item)], part_start: usize) -> Result<(), HexError>
         core = rest;
     }
     let mut run = 0;
+    let mut indexable = false;
     for (_, it) in core {
         match it {
             Item::Byte(b) if b.is_exact() => {
                 run += 1;
                 if run >= 2 {
-                    return Ok(());
+                    indexable = true;
+                    break;
                 }
             }
             _ => run = 0,
         }
     }
-    Err(HexError::new(col(lo), HexErrorKind::NoStaticBytes))
+    if !indexable {
+        return Err(HexError::new(col(lo), HexErrorKind::NoStaticBytes));
+    }
+    check_prefilter(core, col(lo))
+}
+
+/// ClamAV's prefilter (`filter_add_acpatt`, on by default) reads a
+/// sub-signature from its start, passing over leading groups other than
+/// single-byte alternatives, and needs two byte positions before the first
+/// multi-byte alternative or character class; it refuses the signature otherwise.
+fn check_prefilter(core: &[(usize, Item)], col: usize) -> Result<(), HexError> {
+    // ClamAV also passes over a nested group of single bytes, `(aa|(bb|cc))`;
+    // aether judges by the expanded branches (what `Display` can reproduce),
+    // which is stricter there.
+    let single_byte_alt = |it: &Item| matches!(it, Item::Alt { branches, .. } if branches.iter().all(|b| b.len() == 1 && b[0].is_exact()));
+    let special = |it: &Item| matches!(it, Item::Alt { .. } | Item::Class { .. });
+    if !core.iter().any(|(_, it)| special(it)) {
+        return Ok(());
+    }
+    let start = core
+        .iter()
+        .position(|(_, it)| !special(it) || single_byte_alt(it))
+        .unwrap_or(core.len());
+    let mut count: u64 = 0;
+    for (_, it) in &core[start..] {
+        match it {
+            Item::InlineGap(n) => count += u64::from(*n),
+            it if special(it) && !single_byte_alt(it) => break,
+            _ => count += 1,
+        }
+    }
+    if count < 2 {
+        return Err(HexError::new(col, HexErrorKind::NoPrefilterStart));
+    }
+    Ok(())
 }
 
 impl HexPattern {
@@ -891,17 +939,36 @@ mod tests {
         };
         assert_eq!(branches[0].len(), 4);
         assert_eq!(branches[0][3], ByteMatch::ANY);
-        let Token::Alt { branches, .. } = &p("aabb(cc|)eeff")[2] else {
-            panic!()
-        };
-        assert!(branches[1].is_empty());
     }
 
     #[test]
     fn alternative_errors() {
         assert_eq!(e("aabb!(cc|ddee)ff00").kind, HexErrorKind::NegatedGeneric);
         assert_eq!(e("aabb!(c?|dd)eeff").kind, HexErrorKind::NegatedGeneric);
-        assert_eq!(e("aabb!(cc|)eeff").kind, HexErrorKind::NegatedGeneric);
+        assert_eq!(e("aabb!(cc|)eeff").kind, HexErrorKind::EmptyAlternative);
+        assert_eq!(
+            e("aabb(cc|)eeff"),
+            HexError {
+                column: 9,
+                kind: HexErrorKind::EmptyAlternative
+            }
+        );
+        assert_eq!(e("aabb(|cc)eeff").kind, HexErrorKind::EmptyAlternative);
+        assert_eq!(e("aabb(cc||dd)eeff").kind, HexErrorKind::EmptyAlternative);
+        // ClamAV's prefilter wants two byte positions before the first
+        // multi-byte alternative or class, leading groups aside.
+        assert_eq!(e("aa(L)bbcc").kind, HexErrorKind::NoPrefilterStart);
+        assert_eq!(e("bb(cc|ddee)0000").kind, HexErrorKind::NoPrefilterStart);
+        assert_eq!(e("aa(aa|bbcc)ddeeff").kind, HexErrorKind::NoPrefilterStart);
+        for ok in [
+            "aabb(L)cc",
+            "(aa|bbcc)ddeeff",
+            "(aa|bbcc)(L)ddeeff",
+            "aa(bb|cc)(W)ddee",
+            "aa{2}(bb|ccdd)eeff",
+        ] {
+            assert!(HexPattern::parse(ok).is_ok(), "{ok}");
+        }
         assert_eq!(
             e("aabb()eeff"),
             HexError {
@@ -1142,10 +1209,16 @@ mod tests {
     /// pieces; whatever parses must survive display and re-parse unchanged.
     #[test]
     fn round_trip_property() {
+        // Plain bytes weigh more: most corners need a couple of them around.
         let pieces = [
             "aa",
             "bb",
             "0f",
+            "00",
+            "aa",
+            "bb",
+            "cc",
+            "dd",
             "??",
             "a?",
             "?b",

@@ -239,13 +239,22 @@ pub fn parse_body_line(line: &str) -> Result<Parsed<BodySig<'_>>, LineError> {
         // ClamAV skips these too (with a debug message only).
         return Ok(Parsed::Unsupported("target type above 14"));
     };
+    let exe_target = matches!(target, TargetType::Pe | TargetType::Elf | TargetType::MachO);
     let offset = match Offset::parse(f[2]) {
-        Ok(o) => o,
-        Err(OffsetError::Unsupported(why)) => return Ok(Parsed::Unsupported(why)),
+        Ok(o) => Ok(o),
+        // ClamAV allows `VI` only for executables, like the other relative forms.
+        Err(OffsetError::Unsupported(_)) if f[2].starts_with("VI") && !exe_target => {
+            return Err(LineError::OffsetNeedsExecutable {
+                offset: f[2].to_string(),
+                target: target as u32,
+            });
+        }
+        Err(OffsetError::Unsupported(why)) => Err(why),
         Err(e) => return Err(LineError::Offset(e)),
     };
-    if offset.is_executable_relative()
-        && !matches!(target, TargetType::Pe | TargetType::Elf | TargetType::MachO)
+    if let Ok(o) = offset
+        && o.is_executable_relative()
+        && !exe_target
     {
         return Err(LineError::OffsetNeedsExecutable {
             offset: f[2].to_string(),
@@ -253,6 +262,11 @@ pub fn parse_body_line(line: &str) -> Result<Parsed<BodySig<'_>>, LineError> {
         });
     }
     let pattern = HexPattern::parse(f[3])?;
+    // The rest of the line is valid; only the offset cannot be represented.
+    let offset = match offset {
+        Ok(o) => o,
+        Err(why) => return Ok(Parsed::Unsupported(why)),
+    };
     // ClamAV gives plain patterns to its Boyer-Moore matcher (targets 0 and 1,
     // the latter only with a fixed offset), which wants at least 3 bytes.
     let boyer_moore = match target {
@@ -472,7 +486,11 @@ mod tests {
             Ok(Parsed::Unsupported("target type above 14"))
         );
         assert!(matches!(
-            parse_body_line("T:0:VI:aabbcc"),
+            parse_body_line("T:1:VI:aabbcc"),
+            Ok(Parsed::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse_body_line("T:0:$1$:aabbcc"),
             Ok(Parsed::Unsupported(_))
         ));
         assert!(matches!(
@@ -512,6 +530,15 @@ mod tests {
         assert!(matches!(
             parse_body_line("T:0:*,5:aabbcc"),
             Err(LineError::Offset(_))
+        ));
+        assert!(matches!(
+            parse_body_line("T:0:VI:aabbcc"),
+            Err(LineError::OffsetNeedsExecutable { .. })
+        ));
+        // An unsupported offset does not hide a malformed pattern.
+        assert!(matches!(
+            parse_body_line("T:1:VI:aabbc"),
+            Err(LineError::Hex(_))
         ));
         assert_eq!(
             parse_body_line("T:0:EP+10:aabbcc"),

@@ -240,7 +240,7 @@ fn body_signatures_flevel_and_unsupported() {
     let p = write(
         dir.path(),
         "x.ndb",
-        "A:0:*:aabbcc(dd|ee)ff\nB:1:EP+10:aabbccdd\nC:0:*:aabbcc:9999\nD:15:*:aabbcc\nE:0:*:aabbcc:1:20\nF:0:VI:aabbcc\n",
+        "A:0:*:aabbcc(dd|ee)ff\nB:1:EP+10:aabbccdd\nC:0:*:aabbcc:9999\nD:15:*:aabbcc\nE:0:*:aabbcc:1:20\nF:1:VI:aabbcc\n",
     );
     let (sink, rep) = load(&p, LoadOptions::default()).unwrap();
     assert_eq!(
