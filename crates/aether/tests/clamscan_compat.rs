@@ -115,6 +115,11 @@ fn same_output_as_clamscan() {
     compare(
         &dir,
         &clamscan,
+        &with(&["--stdout", "--bell", "t", "missing", "t/fifo"]),
+    );
+    compare(
+        &dir,
+        &clamscan,
         &with(&[
             "--no-summary",
             "t/link",

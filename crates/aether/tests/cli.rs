@@ -561,7 +561,15 @@ fn symlinks_as_clamscan() {
     assert!(is_found(&lines[1], "t/hello.txt", HELLO_SIG));
     assert_eq!(lines[2], "t/link: Symbolic link");
     // Given by name, they are followed.
-    let run = dir.run(&["scan", "-d", db, "--no-summary", "t/link", "t/dirlink"]);
+    let run = dir.run(&[
+        "scan",
+        "-d",
+        db,
+        "--no-summary",
+        "-j1",
+        "t/link",
+        "t/dirlink",
+    ]);
     let lines = run.lines();
     assert!(is_found(&lines[0], "t/link", HELLO_SIG), "{}", run.debug());
     assert_eq!(lines[1], "t/dirlink/x.txt: OK");

@@ -19,15 +19,26 @@ pub struct TextOptions {
 }
 
 /// Prints as clamscan: result lines on one writer (standard output), warnings
-/// on another (standard error); or, as clamscan's `--log`, everything except
-/// `OK` lines and `perror` lines on one writer.
+/// on another (standard error); or everything on one writer (clamscan's
+/// `--stdout`); or, as clamscan's `--log`, everything except `OK` lines and
+/// `perror` lines on one writer.
 pub struct TextPrinter {
     out: Box<dyn Write + Send>,
-    /// `None` for a log file: warnings go to `out`.
-    err: Option<Box<dyn Write + Send>>,
+    err: Warnings,
     opts: TextOptions,
     /// Flush after every entry (a terminal watching the scan).
     flush_each: bool,
+}
+
+/// Where warnings go.
+enum Warnings {
+    /// Their own stream (standard error).
+    Separate(Box<dyn Write + Send>),
+    /// With the results (`--stdout`); only `perror` lines keep their own
+    /// stream, as clamscan's `perror()` ignores `--stdout`.
+    Inline(Box<dyn Write + Send>),
+    /// With the results, minus what clamscan does not log (`--log`).
+    Log,
 }
 
 impl TextPrinter {
@@ -41,7 +52,23 @@ impl TextPrinter {
     ) -> TextPrinter {
         TextPrinter {
             out,
-            err: Some(err),
+            err: Warnings::Separate(err),
+            opts,
+            flush_each,
+        }
+    }
+
+    /// Lines and warnings on one writer, as clamscan's `--stdout`; `perror`
+    /// lines (`PATH: No such file or directory`) still go to `err`.
+    pub fn single(
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        opts: TextOptions,
+        flush_each: bool,
+    ) -> TextPrinter {
+        TextPrinter {
+            out,
+            err: Warnings::Inline(err),
             opts,
             flush_each,
         }
@@ -53,7 +80,7 @@ impl TextPrinter {
         file.write_all(b"\n-------------------------------------------------------------------------------\n\n")?;
         Ok(TextPrinter {
             out: file,
-            err: None,
+            err: Warnings::Log,
             opts,
             flush_each: true,
         })
@@ -66,23 +93,22 @@ impl TextPrinter {
 
     fn warning(&mut self, line: &str) -> io::Result<()> {
         let w = match &mut self.err {
-            Some(err) => err,
-            None => &mut self.out,
+            Warnings::Separate(err) => err,
+            Warnings::Inline(_) | Warnings::Log => &mut self.out,
         };
         w.write_all(b"WARNING: ")?;
         w.write_all(line.as_bytes())?;
         w.write_all(b"\n")
     }
 
-    /// `perror()` output: standard error only, never logged.
+    /// `perror()` output: never logged.
     fn perror(&mut self, line: &str) -> io::Result<()> {
-        match &mut self.err {
-            Some(err) => {
-                err.write_all(line.as_bytes())?;
-                err.write_all(b"\n")
-            }
-            None => Ok(()),
-        }
+        let w = match &mut self.err {
+            Warnings::Separate(err) | Warnings::Inline(err) => err,
+            Warnings::Log => return Ok(()),
+        };
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\n")
     }
 }
 
@@ -108,7 +134,7 @@ impl Printer for TextPrinter {
     fn entry(&mut self, entry: &Entry) -> io::Result<()> {
         let path = name(&entry.target);
         let quiet = self.opts.infected_only;
-        let log = self.err.is_none();
+        let log = matches!(self.err, Warnings::Log);
         match &entry.outcome {
             Outcome::Scanned(s) if !s.signatures.is_empty() => {
                 for sig in &s.signatures {
@@ -172,7 +198,7 @@ impl Printer for TextPrinter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        if let Some(err) = &mut self.err {
+        if let Warnings::Separate(err) | Warnings::Inline(err) = &mut self.err {
             err.flush()?;
         }
         Ok(())
@@ -294,6 +320,27 @@ mod tests {
              WARNING: nope: Can't access file\np/secret: Access denied\n\
              WARNING: Can't open file d/x: No such file or directory\n"
         );
+    }
+
+    #[test]
+    fn single_stream_as_clamscan_stdout() {
+        let (out, err) = (Shared::default(), Shared::default());
+        let mut p = TextPrinter::single(
+            Box::new(out.clone()),
+            Box::new(err.clone()),
+            TextOptions::default(),
+            false,
+        );
+        for e in sample() {
+            p.entry(&e).unwrap();
+        }
+        assert_eq!(
+            out.text(),
+            "d/eicar.com: Eicar-Signature FOUND\nd/a.txt: OK\nd/empty: Empty file\nd/link: Symbolic link\n\
+             WARNING: nope: Can't access file\np/secret: Access denied\n\
+             WARNING: Can't open file d/x: No such file or directory\n"
+        );
+        assert_eq!(err.text(), "nope: No such file or directory\n");
     }
 
     #[test]

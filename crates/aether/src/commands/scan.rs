@@ -112,6 +112,14 @@ pub struct ScanArgs {
     #[arg(short = 'j', long = "threads", value_name = "N")]
     threads: Option<usize>,
 
+    /// Write warnings to standard output instead of standard error, as clamscan.
+    #[arg(long = "stdout")]
+    stdout: bool,
+
+    /// Sound a bell (BEL on standard error) for each infected file.
+    #[arg(long)]
+    bell: bool,
+
     /// Print one JSON object per file and a summary object (docs/json-output.md).
     #[arg(long)]
     json: bool,
@@ -200,6 +208,28 @@ impl ScanArgs {
     }
 }
 
+/// `--bell`: a BEL on standard error after each infected file, as clamscan.
+struct Bell;
+
+impl aether_report::Printer for Bell {
+    fn entry(&mut self, entry: &aether_scan::Entry) -> io::Result<()> {
+        if entry.verdict() == aether_scan::Verdict::Infected {
+            let mut err = io::stderr();
+            err.write_all(b"\x07")?;
+            err.flush()?;
+        }
+        Ok(())
+    }
+
+    fn summary(&mut self, _: &Summary<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One target per line of a `--file-list` file; line ends (`\n`, `\r\n`)
 /// are not part of the name, and empty lines are skipped.
 fn file_list_targets(data: &[u8]) -> Vec<Target> {
@@ -229,13 +259,15 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     };
     if args.json {
         report.push(Box::new(JsonPrinter::new(out, text_opts, stdout_tty)));
+    } else if args.stdout {
+        let printer = TextPrinter::single(out, Box::new(io::stderr()), text_opts, stdout_tty);
+        report.push(Box::new(printer));
     } else {
-        report.push(Box::new(TextPrinter::new(
-            out,
-            Box::new(io::stderr()),
-            text_opts,
-            stdout_tty,
-        )));
+        let printer = TextPrinter::new(out, Box::new(io::stderr()), text_opts, stdout_tty);
+        report.push(Box::new(printer));
+    }
+    if args.bell {
+        report.push(Box::new(Bell));
     }
     if let Some(path) = &args.log {
         let file = OpenOptions::new()
