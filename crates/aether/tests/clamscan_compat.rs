@@ -63,7 +63,7 @@ fn compare(dir: &Dir, clamscan: &std::path::Path, args: &[&str]) {
     assert_eq!(ours.lines(), theirs.lines(), "{context}");
     assert_eq!(ours.stderr(), theirs.stderr(), "{context}");
     assert_eq!(ours.code(), theirs.code(), "{context}");
-    if !args.contains(&"--no-summary") {
+    if !args.contains(&"--no-summary") && !args.contains(&"--quiet") {
         let skip = ["Engine version", "Time", "Start Date", "End Date"];
         let strip = |s: Vec<(String, String)>| {
             s.into_iter()
@@ -117,6 +117,12 @@ fn same_output_as_clamscan() {
         &clamscan,
         &with(&["--stdout", "--bell", "t", "missing", "t/fifo"]),
     );
+    compare(
+        &dir,
+        &clamscan,
+        &with(&["--quiet", "-r", "t", "missing", "t/fifo"]),
+    );
+    compare(&dir, &clamscan, &with(&["--quiet", "t/clean.txt"]));
     compare(
         &dir,
         &clamscan,

@@ -112,6 +112,10 @@ pub struct ScanArgs {
     #[arg(short = 'j', long = "threads", value_name = "N")]
     threads: Option<usize>,
 
+    /// Print nothing but the errors of missing files (the exit code still tells), as clamscan.
+    #[arg(long)]
+    quiet: bool,
+
     /// Write warnings to standard output instead of standard error, as clamscan.
     #[arg(long = "stdout")]
     stdout: bool,
@@ -259,6 +263,15 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     };
     if args.json {
         report.push(Box::new(JsonPrinter::new(out, text_opts, stdout_tty)));
+    } else if args.quiet {
+        // clamscan --quiet keeps only perror() lines, on standard error.
+        let printer = TextPrinter::single(
+            Box::new(io::sink()),
+            Box::new(io::stderr()),
+            text_opts,
+            false,
+        );
+        report.push(Box::new(printer));
     } else if args.stdout {
         let printer = TextPrinter::single(out, Box::new(io::stderr()), text_opts, stdout_tty);
         report.push(Box::new(printer));
@@ -285,7 +298,9 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     let clock = Instant::now();
     let engine = match args.db.load() {
         Ok(loaded) => {
-            super::db::warn_unsupported(&loaded.report);
+            if !args.quiet {
+                super::db::warn_unsupported(&loaded.report);
+            }
             loaded.engine
         }
         Err(err) => {
