@@ -51,6 +51,8 @@ for round in $(seq 1 "$ROUNDS"); do
     base=$(storm "base$round")
     echo "round $round: without monitor: $TOTAL spawns in ${base}s" >&2
 
+    # Remove old output first: the shell truncates it only once the monitor runs.
+    rm -f "$WORK/mon$round.jsonl" "$WORK/mon$round.err"
     "$AETHER_MONITOR" --json --latency >"$WORK/mon$round.jsonl" 2>"$WORK/mon$round.err" &
     mon=$!
     for _ in $(seq 1 200); do

@@ -142,6 +142,10 @@ pub struct Stats {
     pub foreign: AtomicU64,
     /// Events published.
     pub published: AtomicU64,
+    /// `CLOCK_MONOTONIC` time before the reader's last receive that found the socket
+    /// drained: every message sent before it is in the queue (or was dropped and
+    /// counted). The processor waits on it to confirm exec reads (processor.rs).
+    pub(crate) drained_ns: AtomicU64,
 }
 
 /// A plain copy of [`Stats`].
@@ -242,21 +246,28 @@ impl SensorBuilder {
             source,
         })?;
         let sock = ConnectorSocket::open()?;
+        // Subscribe with at least 1 MiB, so a busy machine cannot crowd out the
+        // acknowledgement; a smaller configured buffer is applied afterwards.
+        const HANDSHAKE_RCVBUF: usize = 1 << 20;
         if self.rcvbuf > 0 {
-            sock.set_rcvbuf_force(self.rcvbuf)
+            sock.set_rcvbuf_force(self.rcvbuf.max(HANDSHAKE_RCVBUF))
                 .map_err(|e| match e.errno() {
                     Some(libc::EPERM) => Error::NotPermitted(e),
                     _ => Error::Syscall(e),
                 })?;
         }
         sock.set_recv_timeout(Duration::from_millis(100))?;
-        let rcvbuf = sock.rcvbuf()?;
 
         let stats = Arc::new(Stats::default());
         let (tx, rx) = crossbeam_channel::bounded(self.queue);
         let mut state = ReaderState::new(tx, Arc::clone(&stats));
+        state.read_exec_details(procfs.clone());
         let tag = next_tag();
         subscribe(&sock, tag, self.ack_timeout, &mut state)?;
+        if self.rcvbuf > 0 && self.rcvbuf < HANDSHAKE_RCVBUF {
+            sock.set_rcvbuf_force(self.rcvbuf)?;
+        }
+        let rcvbuf = sock.rcvbuf()?;
 
         let sock = Arc::new(sock);
         let stop = Arc::new(AtomicBool::new(false));
@@ -389,6 +400,14 @@ impl Sensor {
     /// Lets a reader started [`paused`](SensorBuilder::paused) drain the socket.
     pub fn resume_reader(&self) {
         self.gate.open();
+    }
+
+    /// Changes the socket receive buffer (bytes, forced past `rmem_max`); returns
+    /// the size the kernel granted (twice the request: it counts its bookkeeping).
+    pub fn set_rcvbuf(&mut self, bytes: usize) -> Result<usize, SyscallError> {
+        self.sock.set_rcvbuf_force(bytes)?;
+        self.rcvbuf = self.sock.rcvbuf()?;
+        Ok(self.rcvbuf)
     }
 
     /// Stops reading, lets the processor publish what was already read, closes the

@@ -50,15 +50,22 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::Stats;
 use crate::decode::{Body, Message};
 use crate::procfs::{ProcFs, Read, StartCheck, Stat};
-use crate::reader::{Backlog, Item};
+use crate::reader::{Backlog, Item, image_change};
 use crate::sys;
 use crate::table::{self, Entry, Table};
 
 /// How many ended processes to remember, so a resync does not report a process
 /// whose exit it saw as "found" because `/proc` still listed it while it exited.
 const RECENT_EXITS: usize = 16 * 1024;
+/// How long after an exec read a later image change of the same process may still
+/// be on its way: the kernel makes a new image visible in `/proc` a few
+/// microseconds before it sends the comm event that starts every exec.
+const CONFIRM_AFTER: Duration = Duration::from_micros(200);
+/// The longest the processor waits for the reader to confirm a read (a stalled
+/// reader must not stall the processor).
+const CONFIRM_WAIT: Duration = Duration::from_millis(20);
 /// How long to wait for the resync marker before listing again.
-const FENCE_TIMEOUT: Duration = Duration::from_secs(3);
+const FENCE_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct PendingResync {
     snapshot: HashMap<u32, Stat>,
@@ -226,6 +233,12 @@ impl Processor {
         let now = sys::monotonic_ns();
         match item {
             Item::Msg(m) => self.on_message(m),
+            Item::ExecRead(m, read) => match m.body {
+                Body::Exec { pid, tgid } => {
+                    self.on_exec(m.timestamp_ns, Some(m.cpu), pid, tgid, Some(*read))
+                }
+                _ => self.on_message(m),
+            },
             Item::Gap { cpu, count } => {
                 let loss = Loss {
                     cause: LossCause::SequenceGap,
@@ -324,7 +337,7 @@ impl Processor {
                 };
                 self.emit(ts, cpu, EventKind::Fork(fork));
             }
-            Body::Exec { pid, tgid } => self.on_exec(ts, cpu, pid, tgid),
+            Body::Exec { pid, tgid } => self.on_exec(ts, cpu, pid, tgid, None),
             Body::Exit {
                 pid,
                 tgid,
@@ -480,13 +493,27 @@ impl Processor {
         }
     }
 
+    /// Whether a later message in the queue says the process's image changed again
+    /// (see `reader::image_change`).
     fn later_exec_queued(&self, tgid: u32) -> bool {
-        self.batch
-            .iter()
-            .any(|i| matches!(i, Item::Msg(Message { body: Body::Exec { tgid: t, .. }, .. }) if *t == tgid))
+        self.batch.iter().any(|i| match i {
+            Item::Msg(m) | Item::ExecRead(m, _) => image_change(&m.body) == Some(tgid),
+            _ => false,
+        })
     }
 
-    fn on_exec(&mut self, ts: u64, cpu: Option<u32>, pid: u32, tgid: u32) {
+    /// Waits (bounded) until the reader has drained the socket past `until_ns`, so
+    /// every message sent before then is in the queue.
+    fn wait_drained(&self, until_ns: u64) {
+        let deadline = Instant::now() + CONFIRM_WAIT;
+        while self.stats.drained_ns.load(Ordering::Acquire) < until_ns && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// `early` is what the reader read on arrival, if it did (see reader.rs).
+    fn on_exec(&mut self, ts: u64, cpu: Option<u32>, pid: u32, tgid: u32, early: Option<Read>) {
         let check = match self.table.get(tgid) {
             Some(e) if e.exact => StartCheck::Exact(e.key.start_time),
             Some(e) => StartCheck::Near(e.key.start_time),
@@ -502,22 +529,38 @@ impl Processor {
             r.details.missing = Some(MissingReason::Superseded);
             r
         };
-        self.pull_available();
-        let read = if self.later_exec_queued(tgid) {
-            superseded(None)
-        } else {
-            let r = self.procfs.read(tgid, check);
-            if r.stat.is_some() && r.details.missing != Some(MissingReason::Reused) {
-                // Look again: the later exec may have arrived while we read.
+        let read = match early {
+            // Read on arrival; only the start time is checked here, against the key.
+            Some(r) => match &r.stat {
+                Some(st) if !check.accepts(st.start_time) => {
+                    let mut other = Read::default();
+                    other.details.missing = Some(MissingReason::Reused);
+                    other
+                }
+                _ => r,
+            },
+            None => {
                 self.pull_available();
                 if self.later_exec_queued(tgid) {
-                    superseded(r.stat)
+                    superseded(None)
                 } else {
-                    r
+                    self.procfs.read(tgid, check)
                 }
-            } else {
-                r
             }
+        };
+        // Confirm: no later exec of this process was under way when we read. Its
+        // comm event would be sent within microseconds of the new image showing in
+        // /proc; once the reader has drained past that, it is in the queue.
+        let read = if read.stat.is_some() && read.details.missing.is_none() {
+            self.wait_drained(read.read_at_ns + CONFIRM_AFTER.as_nanos() as u64);
+            self.pull_available();
+            if self.later_exec_queued(tgid) {
+                superseded(read.stat)
+            } else {
+                read
+            }
+        } else {
+            read
         };
         if self.table.get(tgid).is_none()
             && let Some(st) = read.stat.clone()

@@ -77,7 +77,8 @@ pub enum StartCheck {
 }
 
 impl StartCheck {
-    fn accepts(self, start: u64) -> bool {
+    /// Whether a process that started at `start` passes.
+    pub fn accepts(self, start: u64) -> bool {
         match self {
             StartCheck::Exact(t) => start == t,
             StartCheck::NotAfter(t) => start <= t,
@@ -97,6 +98,8 @@ pub struct Read {
     pub uid: Option<u32>,
     /// The rest.
     pub details: ProcessDetails,
+    /// `CLOCK_MONOTONIC` time at which the read started.
+    pub read_at_ns: u64,
 }
 
 fn reason(e: &io::Error) -> MissingReason {
@@ -167,7 +170,10 @@ impl ProcFs {
     /// Reads what an exec event needs: stat (checked), exe, cmdline, cwd, uids.
     /// Whatever cannot be read is `None`, with the first reason in `details.missing`.
     pub fn read(&self, pid: u32, check: StartCheck) -> Read {
-        let mut out = Read::default();
+        let mut out = Read {
+            read_at_ns: sys::monotonic_ns(),
+            ..Read::default()
+        };
         let missing = |out: &mut Read, r: MissingReason| {
             out.details.missing.get_or_insert(r);
         };

@@ -6,6 +6,15 @@
 //! the kernel delivered, in order: sequence gaps counted here are exactly the kernel's
 //! loss, and items it must drop because the queue is full are counted apart as the
 //! queue's loss.
+//!
+//! One exception, made on purpose: when the reader is caught up (its last receive
+//! did not fill the batch), it reads `/proc` for exec events itself, right away. An
+//! exec event carries only a PID and a short-lived program is gone within a
+//! millisecond; every hand-off between threads costs that much on a loaded machine,
+//! and the spawn-storm benchmark showed most details lost when only the processor
+//! read them. The read costs tens of microseconds, and it is skipped whenever a
+//! receive comes back full, i.e. whenever the socket has a backlog: then draining
+//! wins and the processor reads later, as it always can.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +23,8 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::Stats;
-use crate::decode::{self, Message};
+use crate::decode::{self, Body, Message};
+use crate::procfs::{ProcFs, Read, StartCheck};
 use crate::seq::{Observation, SeqTracker};
 use crate::sys::{ConnectorSocket, RecvBatch};
 
@@ -23,6 +33,8 @@ use crate::sys::{ConnectorSocket, RecvBatch};
 pub(crate) enum Item {
     /// A kernel message.
     Msg(Message),
+    /// An exec message with what the reader read from `/proc` on arrival.
+    ExecRead(Message, Box<Read>),
     /// `count` messages from `cpu` were lost in the kernel just before the next one.
     Gap { cpu: u32, count: u64 },
     /// The kernel reported `ENOBUFS`.
@@ -55,6 +67,14 @@ pub(crate) struct ReaderState {
     tx: Sender<Item>,
     stats: Arc<Stats>,
     gone: bool,
+    /// Reads exec details on arrival when set (see the module doc).
+    early: Option<ProcFs>,
+    /// Whether to read now: the last receive left no backlog.
+    read_now: bool,
+    /// Exec messages of the current batch: (message index, process id).
+    batch_execs: Vec<(usize, u32)>,
+    /// Index of the message being handled in the current batch.
+    index: usize,
 }
 
 impl ReaderState {
@@ -65,7 +85,61 @@ impl ReaderState {
             tx,
             stats,
             gone: false,
+            early: None,
+            read_now: false,
+            batch_execs: Vec::new(),
+            index: 0,
         }
+    }
+
+    /// Reads exec details on arrival from this `/proc` when caught up.
+    pub(crate) fn read_exec_details(&mut self, procfs: ProcFs) {
+        self.early = Some(procfs);
+    }
+
+    /// Prepares for a batch of datagrams: notes its exec messages (and main-thread
+    /// comm changes, which every exec sends first), so a read for one exec is
+    /// skipped when a later exec of the same process is already here (the read
+    /// could show that later program).
+    pub(crate) fn begin_batch<'a>(
+        &mut self,
+        datagrams: impl Iterator<Item = &'a [u8]>,
+        full: bool,
+    ) {
+        self.read_now = self.early.is_some() && !full;
+        self.batch_execs.clear();
+        self.index = 0;
+        if !self.read_now {
+            return;
+        }
+        let mut i = 0;
+        for d in datagrams {
+            for m in decode::decode_datagram(d) {
+                if let Ok(m) = m
+                    && let Some(tgid) = image_change(&m.body)
+                {
+                    self.batch_execs.push((i, tgid));
+                }
+                i += 1;
+            }
+        }
+    }
+
+    fn early_read(&self, m: &Message) -> Option<Box<Read>> {
+        let Body::Exec { tgid, .. } = m.body else {
+            return None;
+        };
+        let procfs = self.early.as_ref().filter(|_| self.read_now)?;
+        let later = self
+            .batch_execs
+            .iter()
+            .any(|(i, t)| *i > self.index && *t == tgid);
+        if later {
+            // Leave it to the processor, which marks it superseded.
+            return None;
+        }
+        let bound = procfs.tick_of(m.timestamp_ns) + 1;
+        Some(Box::new(procfs.read(tgid, StartCheck::NotAfter(bound))))
     }
 
     /// Sends `item`, or counts it into the backlog if the queue is full. Returns
@@ -88,7 +162,7 @@ impl ReaderState {
     fn hold(&mut self, item: Item) {
         let b = self.backlog.get_or_insert_with(Backlog::default);
         match item {
-            Item::Msg(_) => {
+            Item::Msg(_) | Item::ExecRead(..) => {
                 b.dropped += 1;
                 self.stats.lost_queue.fetch_add(1, Ordering::Relaxed);
             }
@@ -155,7 +229,12 @@ impl ReaderState {
                             return false;
                         }
                     }
-                    self.push(Item::Msg(m))
+                    let item = match self.early_read(&m) {
+                        Some(read) => Item::ExecRead(m, read),
+                        None => Item::Msg(m),
+                    };
+                    self.index += 1;
+                    self.push(item)
                 }
                 Err(decode::DecodeError::Overrun { .. }) => self.on_overrun(),
                 Err(e) => {
@@ -182,6 +261,17 @@ impl ReaderState {
         let _ = self
             .tx
             .send_timeout(Item::Failed(why), Duration::from_secs(5));
+    }
+}
+
+/// The process whose program image a message says changed (or may have): an
+/// exec, or a rename of a main thread, which each exec sends just after the new
+/// image becomes visible in `/proc` and before the exec event itself.
+pub(crate) fn image_change(body: &Body) -> Option<u32> {
+    match *body {
+        Body::Exec { tgid, .. } => Some(tgid),
+        Body::Comm { pid, tgid, .. } if pid == tgid => Some(tgid),
+        _ => None,
     }
 }
 
@@ -231,12 +321,19 @@ pub(crate) fn run(
         if !gate.wait(Duration::from_millis(100)) {
             continue;
         }
+        let before = crate::sys::monotonic_ns();
         match sock.recv_batch(&mut batch) {
-            Ok(_) => {
+            Ok(n) => {
+                let full = n == batch.capacity();
+                state.begin_batch(batch.datagrams().map(|d| d.bytes), full);
                 for d in batch.datagrams() {
                     if !state.on_datagram(d.bytes, d.sender, d.truncated) {
                         return;
                     }
+                }
+                if !full {
+                    // The socket was emptied: everything sent before `before` is queued.
+                    state.stats.drained_ns.fetch_max(before, Ordering::Release);
                 }
             }
             Err(e) => match e.errno() {
@@ -245,7 +342,11 @@ pub(crate) fn run(
                         return;
                     }
                 }
-                Some(libc::EAGAIN) | Some(libc::EINTR) => {
+                Some(libc::EAGAIN) => {
+                    state.flush();
+                    state.stats.drained_ns.fetch_max(before, Ordering::Release);
+                }
+                Some(libc::EINTR) => {
                     state.flush();
                 }
                 _ => {

@@ -33,7 +33,11 @@ fn stalled_reader_loses_reports_and_resyncs() {
     let (gone, born) = (before.id(), during.id());
     before.kill().unwrap();
     before.wait().unwrap();
-    w.sensor.as_ref().unwrap().resume_reader();
+    // Back to a normal buffer, so the machine's other activity (CI runs builds
+    // alongside) does not keep overflowing it while the resync runs.
+    let sensor = w.sensor.as_mut().unwrap();
+    sensor.set_rcvbuf(aether_sensor::DEFAULT_RCVBUF).unwrap();
+    sensor.resume_reader();
 
     let vanished =
         |e: &Arc<Event>| matches!(&e.kind, EventKind::ProcessVanished(v) if v.task.pid == gone);

@@ -249,6 +249,11 @@ impl RecvBatch {
         }
     }
 
+    /// How many datagrams one receive can return.
+    pub fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
+
     /// The datagrams of the last receive.
     pub fn datagrams(&self) -> impl Iterator<Item = Datagram<'_>> {
         (0..self.filled).filter_map(move |i| {
