@@ -9,14 +9,15 @@ dump on the machine, on an [`aether_events::Bus`].
 Brief overview of how a message travels:
 1. The kernel queues it on the socket, whose buffer is forced large
    (`SO_RCVBUFFORCE`, 64 MiB by default: about 80,000 events).
-2. The reader thread ([`reader`](crate) internals) only drains the socket into a
-   bounded queue. It watches the connector's per-CPU sequence numbers ([`seq`]) and
-   `ENOBUFS`, so kernel loss is counted where it happens, and counts what it has to
-   drop when the queue is full.
-3. The processor thread decodes nothing slow out of band: it reads `/proc` for exec
-   details at once ([`procfs`]), keeps the table of live processes ([`table`]), turns
-   loss into [`Loss`](aether_events::Loss) events followed by a resync of the table
-   against `/proc`, and publishes numbered events.
+2. The reader thread only drains the socket into a bounded queue. It watches the
+   connector's per-CPU sequence numbers ([`seq`]) and `ENOBUFS`, so kernel loss is
+   counted where it happens, and counts what it has to drop when the queue is full.
+   When it is caught up, it also reads `/proc` for exec events on arrival, since a
+   short-lived program is gone within a millisecond (see `reader.rs`).
+3. The processor thread reads `/proc` for the execs the reader left ([`procfs`]),
+   confirms each read against later image changes, keeps the table of live processes
+   ([`table`]), turns loss into [`Loss`](aether_events::Loss) events followed by a
+   resync of the table against `/proc`, and publishes numbered events.
 
 [`decode`] is the pure bytes-to-message decoder that tests and the fuzzer feed.
 [`filter`] and [`monitor`] hold the logic of `aether monitor`.

@@ -5,17 +5,18 @@
 //! table and the only publisher on the bus, so event numbers are gap-free and each
 //! process's events leave in the order the kernel sent them.
 //!
-//! ## Why `/proc` is read here and not in the reader
+//! ## Where `/proc` is read
 //!
 //! An exec event carries only a PID; the program, arguments and directory must be
-//! read from `/proc` before the process exits, so the read must come soon. Doing it
-//! in the reader would make draining the socket wait on `/proc` (tens of
-//! microseconds per exec), which is what lets the kernel buffer overflow under a
-//! spawn storm. Here, the read happens as soon as the event is taken off the queue,
-//! before anything else is done with it: when the processor keeps up (the normal
-//! case) that is microseconds after the exec; when it falls behind, the queue and
-//! the 64 MiB socket buffer absorb the burst, and what could not be read in time is
-//! marked missing with its reason, never borrowed from whoever holds the PID now.
+//! read from `/proc` before the process exits. The reader reads them on arrival when
+//! it has no backlog (reader.rs says why); otherwise the processor reads them as soon
+//! as it takes the event off the queue, before anything else. Either way the read is
+//! then confirmed here: the processor waits until the reader has drained the socket
+//! past the read time plus `CONFIRM_AFTER`, and if a later exec (or the main-thread
+//! comm change that precedes every exec) of the same process is queued by then, the
+//! read may show the later program and nothing of it is attributed to this exec
+//! (`superseded`). What could not be read in time is marked missing with its reason,
+//! never borrowed from whoever holds the PID now.
 //!
 //! ## Resync, and the marker that makes it exact
 //!
