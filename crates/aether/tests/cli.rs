@@ -975,3 +975,58 @@ fn compiled_database_cache_is_reused() {
         run.debug()
     );
 }
+
+#[test]
+fn progress_bar_stays_on_the_terminal() {
+    // `script` gives aether a terminal for standard error while standard
+    // output goes to a file: the bar must be drawn, and none of it may reach
+    // the file.
+    let Some(script) = which("script") else {
+        eprintln!(
+            "SKIPPED progress_bar_stays_on_the_terminal: util-linux `script` is not installed"
+        );
+        return;
+    };
+    let dir = Dir::new();
+    let db = dir.hdb();
+    for i in 0..300 {
+        dir.write(&format!("t/f{i:03}.txt"), b"plain\n");
+    }
+    dir.write("t/hello.txt", HELLO);
+    let command = format!(
+        "{BIN} scan -d {} --no-summary -r t nonexistent > out.txt",
+        db.to_str().unwrap()
+    );
+    let run = run_cmd(
+        Command::new(script)
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(dir.path())
+            .env("AETHER_CACHE_DIR", dir.join(".cache")),
+        None,
+    );
+    // The terminal (script's own output) saw the bar and the warning.
+    let terminal = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    assert!(
+        terminal.contains(" files "),
+        "no progress bar drawn: {terminal:?}"
+    );
+    assert!(
+        terminal.contains("WARNING: nonexistent: Can't access file"),
+        "{terminal:?}"
+    );
+    // The file holds exactly the result lines.
+    let out = std::fs::read_to_string(dir.join("out.txt")).unwrap();
+    assert!(
+        !out.contains('\x1b') && !out.contains('\r'),
+        "terminal codes in stdout"
+    );
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 301, "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with(": OK") || l.ends_with(" FOUND")),
+        "{out}"
+    );
+}

@@ -75,6 +75,9 @@ pub trait Printer: Send {
 pub struct Report {
     printers: Vec<Box<dyn Printer>>,
     progress: Option<Progress>,
+    /// Results go to the terminal the bar is drawn on, so the bar must be
+    /// hidden around every line (not only around warnings).
+    results_on_terminal: bool,
 }
 
 impl Report {
@@ -88,9 +91,12 @@ impl Report {
         self.printers.push(printer);
     }
 
-    /// Shows a progress bar while scanning.
-    pub fn set_progress(&mut self, progress: Progress) {
+    /// Shows a progress bar while scanning. `results_on_terminal`: standard
+    /// output is the same terminal (otherwise the bar is only hidden around
+    /// entries that print a warning, which saves a redraw per file).
+    pub fn set_progress(&mut self, progress: Progress, results_on_terminal: bool) {
         self.progress = Some(progress);
+        self.results_on_terminal = results_on_terminal;
     }
 
     /// Removes the progress bar, then prints the summary and flushes.
@@ -123,7 +129,12 @@ impl Sink for Report {
         };
         match &self.progress {
             Some(progress) => {
-                let result = progress.suspend(print);
+                let warns = matches!(entry.outcome, aether_scan::Outcome::Error(_));
+                let result = if self.results_on_terminal || warns {
+                    progress.suspend(print)
+                } else {
+                    print()
+                };
                 progress.record(entry);
                 result
             }

@@ -329,7 +329,7 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
         if show_progress {
             let progress = Progress::stderr();
             let handle = progress.handle();
-            report.set_progress(progress);
+            report.set_progress(progress, stdout_tty);
             let (targets, opts, stop) = (&targets, &opts, &counting);
             s.spawn(move || {
                 aether_scan::estimate(targets, opts, stop, &mut |files, bytes, done| {
