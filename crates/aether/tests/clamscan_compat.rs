@@ -52,9 +52,16 @@ fn compare(dir: &Dir, clamscan: &std::path::Path, args: &[&str]) {
         Command::new(clamscan).args(args).current_dir(dir.path()),
         None,
     );
-    let mut ours_args = vec!["scan", "-j1", "--no-progress"];
-    ours_args.extend_from_slice(args);
-    let ours = dir.run(&ours_args);
+    // Results come in walk order on any number of threads.
+    for threads in ["-j1", "-j4"] {
+        let mut ours_args = vec!["scan", threads, "--no-progress"];
+        ours_args.extend_from_slice(args);
+        let ours = dir.run(&ours_args);
+        same(&theirs, &ours, args);
+    }
+}
+
+fn same(theirs: &Run, ours: &Run, args: &[&str]) {
     let context = format!(
         "args {args:?}\n=== clamscan\n{}\n=== aether\n{}",
         theirs.debug(),

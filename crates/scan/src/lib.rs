@@ -55,8 +55,10 @@ assert_eq!((stats.files, stats.infected, stats.exit_code()), (1, 0, 0));
 - Files larger than `max_filesize` are not opened; they count as scanned and
   clean, or as `Heuristics.Limits.Exceeded.MaxFileSize` with
   `alert_exceeds_max`.
-- Directory entries come in `readdir` order, as in clamscan. With one thread
-  the output order is clamscan's; with more, files are reported as they finish.
+- Directory entries come in `readdir` order, as in clamscan, and results are
+  pushed in that order on any number of threads (a file that finishes early
+  waits for those before it), so the output is clamscan's line for line.
+  [`ScanOptions::ordered`] set to false pushes results as files finish.
 
 [`Scanner`]: aether_engine::Scanner
 */

@@ -86,6 +86,11 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Report a hit limit as `Heuristics.Limits.Exceeded.*` (`--alert-exceeds-max`).
     pub alert_exceeds_max: bool,
+    /// Push results in walk order (clamscan's order) even with several
+    /// threads: a file that finishes early waits for those before it. Off,
+    /// results come as files finish (less latency per file, e.g. for a
+    /// daemon). On by default.
+    pub ordered: bool,
     /// Scanning threads; 0 or 1 scans on the calling thread. At most
     /// [`MAX_THREADS`](crate::MAX_THREADS) are used.
     pub threads: usize,
@@ -105,6 +110,7 @@ impl Default for ScanOptions {
             include_dir: Vec::new(),
             limits: Limits::default(),
             alert_exceeds_max: false,
+            ordered: true,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),

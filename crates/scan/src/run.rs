@@ -1,6 +1,7 @@
 //! Running a scan: one walker feeding N scanning threads, results pushed
 //! into a [`Sink`].
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +17,9 @@ use crate::walk::{Item, Job, Walker};
 /// Receives every entry as it is produced (the "push" model of ripgrep's
 /// searcher): printers, the daemon's reply writer, a test's vector.
 ///
-/// With several threads, calls are serialized but their order follows
-/// completion, not the walk.
+/// Calls are serialized. With [`ScanOptions::ordered`] (the default) they
+/// come in walk order whatever the number of threads, as clamscan prints;
+/// otherwise in the order files finish.
 pub trait Sink: Send {
     /// One path's outcome. An error (a closed pipe, a full disk) stops the
     /// scan, and [`scan`] returns it.
@@ -97,44 +99,54 @@ pub fn scan<S: Sink>(
         sink,
         stats: Stats::default(),
         error: None,
+        ordered: opts.ordered,
+        next: 0,
+        pending: BTreeMap::new(),
     });
 
+    // Every reported path gets a number in walk order, so that results can be
+    // pushed in that order whatever thread finishes first.
+    let mut seq = 0u64;
+    let mut number = || {
+        seq += 1;
+        seq - 1
+    };
     let threads = opts.threads.min(MAX_THREADS);
     if threads <= 1 {
         let mut scanner = FileScanner::new(engine, opts);
         walker.walk(targets, &mut |item| match item {
             Item::Directory => lock(&state).stats.directories += 1,
-            Item::Entry(entry) => lock(&state).deliver(entry, &stop),
+            Item::Entry(entry) => lock(&state).deliver(number(), entry, &stop),
             Item::Job(job) => {
                 let entry = run_job(&mut scanner, job);
-                lock(&state).deliver(entry, &stop)
+                lock(&state).deliver(number(), entry, &stop)
             }
         });
     } else {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(threads * 4);
+        let (tx, rx) = crossbeam_channel::bounded::<(u64, Job)>(threads * 4);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 let rx = rx.clone();
                 let (state, stop) = (&state, &stop);
                 s.spawn(move || {
                     let mut scanner = FileScanner::new(engine, opts);
-                    for job in rx {
+                    for (n, job) in rx {
                         if stop.load(Ordering::Relaxed) {
                             continue; // drain without scanning
                         }
                         let entry = run_job(&mut scanner, job);
-                        lock(state).deliver(entry, stop);
+                        lock(state).deliver(n, entry, stop);
                     }
                 });
             }
             drop(rx);
             walker.walk(targets, &mut |item| match item {
                 Item::Directory => lock(&state).stats.directories += 1,
-                Item::Entry(entry) => lock(&state).deliver(entry, &stop),
+                Item::Entry(entry) => lock(&state).deliver(number(), entry, &stop),
                 Item::Job(job) => {
                     // Fails only if every worker is gone, which they are not
                     // while `tx` lives; nothing to do then but stop walking.
-                    if tx.send(job).is_err() {
+                    if tx.send((number(), job)).is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
                 }
@@ -183,15 +195,41 @@ struct State<'s, S> {
     sink: &'s mut S,
     stats: Stats,
     error: Option<io::Error>,
+    /// Push entries in walk order (holding back those that finish early).
+    ordered: bool,
+    /// The number of the next entry to push, when ordered.
+    next: u64,
+    /// Finished entries waiting for an earlier one, when ordered.
+    pending: BTreeMap<u64, Entry>,
 }
 
 impl<S: Sink> State<'_, S> {
-    fn deliver(&mut self, entry: Entry, stop: &AtomicBool) {
+    /// Counts entry number `n` and pushes it, in walk order when ordered.
+    fn deliver(&mut self, n: u64, entry: Entry, stop: &AtomicBool) {
         if self.error.is_some() {
             return;
         }
         self.stats.record(&entry);
-        if let Err(e) = self.sink.entry(&entry) {
+        if !self.ordered {
+            return self.push(&entry, stop);
+        }
+        if n != self.next {
+            self.pending.insert(n, entry);
+            return;
+        }
+        self.push(&entry, stop);
+        self.next += 1;
+        while let Some(entry) = self.pending.remove(&self.next) {
+            if self.error.is_some() {
+                return;
+            }
+            self.push(&entry, stop);
+            self.next += 1;
+        }
+    }
+
+    fn push(&mut self, entry: &Entry, stop: &AtomicBool) {
+        if let Err(e) = self.sink.entry(entry) {
             self.error = Some(e);
             stop.store(true, Ordering::Relaxed);
         }

@@ -351,3 +351,35 @@ fn max_filesize_is_checked_without_opening() {
     .unwrap();
     assert_eq!(entries[0].verdict(), Verdict::Infected);
 }
+
+#[test]
+fn results_come_in_walk_order_on_any_number_of_threads() {
+    let f = fixture();
+    // Big files first in the walk make later small ones finish earlier.
+    for i in 0..40 {
+        let size = if i % 5 == 0 { 2 << 20 } else { 10 };
+        fs::write(f.root.join(format!("sub/f{i:02}")), vec![b'x'; size]).unwrap();
+    }
+    let mut o = opts(1);
+    o.recursive = true;
+    let order = |o: &ScanOptions| {
+        let mut entries: Vec<Entry> = Vec::new();
+        scan(&f.engine, &[Target::Path(f.root.clone())], o, &mut entries).unwrap();
+        entries
+            .iter()
+            .map(|e| e.target.path().unwrap().to_path_buf())
+            .collect::<Vec<_>>()
+    };
+    let one = order(&o);
+    o.threads = 4;
+    for _ in 0..5 {
+        assert_eq!(order(&o), one);
+    }
+    // Unordered: the same set.
+    o.ordered = false;
+    let mut any = order(&o);
+    let mut sorted = one.clone();
+    any.sort();
+    sorted.sort();
+    assert_eq!(any, sorted);
+}

@@ -184,6 +184,7 @@ impl ScanArgs {
                     .then(|| Duration::from_millis(self.max_scantime)),
             },
             alert_exceeds_max: self.alert_exceeds_max,
+            ordered: true,
             threads,
         }
     }
