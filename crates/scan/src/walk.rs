@@ -95,7 +95,7 @@ impl<'a> Walker<'a> {
                     Outcome::Error(EntryError::Inaccessible(e)),
                 ))),
                 Ok(target) if target.is_file() && files != FollowSymlinks::Never => {
-                    emit(self.file(&path, &target))
+                    emit(self.file(&path, &target, None))
                 }
                 Ok(target) if target.is_dir() && dirs != FollowSymlinks::Never => {
                     let mut ancestors = Vec::new();
@@ -104,7 +104,7 @@ impl<'a> Walker<'a> {
                 Ok(_) => emit(Item::Entry(Entry::at(&path, Outcome::SymbolicLink))),
             }
         } else if ft.is_file() {
-            emit(self.file(&path, &meta))
+            emit(self.file(&path, &meta, None))
         } else if ft.is_dir() {
             let mut ancestors = Vec::new();
             self.directory(&path, &meta, 1, meta.dev(), &mut ancestors, emit)
@@ -116,11 +116,17 @@ impl<'a> Walker<'a> {
         }
     }
 
+    fn file_filters(&self) -> bool {
+        !self.opts.exclude.is_empty() || !self.opts.include.is_empty()
+    }
+
     /// A regular file: the checks clamscan's `scanfile` makes before opening.
-    fn file(&self, path: &Path, meta: &Metadata) -> Item {
-        if !self.opts.exclude.is_empty() || !self.opts.include.is_empty() {
+    /// `real` is its canonical path when the caller knows it cheaply.
+    fn file(&self, path: &Path, meta: &Metadata, real: Option<PathBuf>) -> Item {
+        if self.file_filters() {
             // clamscan 1.4.6 matches file filters against the real path.
-            let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            let real = real
+                .unwrap_or_else(|| fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
             let bytes = real.as_os_str().as_bytes();
             if any_match(&self.opts.exclude, bytes)
                 || (!self.opts.include.is_empty() && !any_match(&self.opts.include, bytes))
@@ -198,6 +204,12 @@ impl<'a> Walker<'a> {
         };
         emit(Item::Directory);
         ancestors.push(id);
+        // One realpath per directory instead of one per file: a regular file's
+        // real path is its directory's plus its name.
+        let real_dir = self
+            .file_filters()
+            .then(|| fs::canonicalize(dir).ok())
+            .flatten();
         for entry in entries {
             if self.stop.load(Ordering::Relaxed) {
                 break;
@@ -212,8 +224,10 @@ impl<'a> Walker<'a> {
                     break;
                 }
             };
-            let path = dir.join(entry.file_name());
-            self.dir_entry(&path, depth, top_dev, ancestors, emit);
+            let name = entry.file_name();
+            let path = dir.join(&name);
+            let real = real_dir.as_ref().map(|d| d.join(&name));
+            self.dir_entry(&path, real, depth, top_dev, ancestors, emit);
         }
         ancestors.pop();
     }
@@ -221,6 +235,7 @@ impl<'a> Walker<'a> {
     fn dir_entry(
         &self,
         path: &Path,
+        real: Option<PathBuf>,
         depth: u32,
         top_dev: u64,
         ancestors: &mut Vec<(u64, u64)>,
@@ -247,7 +262,7 @@ impl<'a> Walker<'a> {
                 return emit(Item::Entry(Entry::at(path, Outcome::SymbolicLink)));
             }
             match fs::metadata(path) {
-                Ok(target) if target.is_file() && files => emit(self.file(path, &target)),
+                Ok(target) if target.is_file() && files => emit(self.file(path, &target, None)),
                 Ok(target) if target.is_dir() && dirs => {
                     if self.opts.recursive {
                         self.directory(path, &target, depth + 1, top_dev, ancestors, emit)
@@ -256,7 +271,7 @@ impl<'a> Walker<'a> {
                 _ => emit(Item::Entry(Entry::at(path, Outcome::SymbolicLink))),
             }
         } else if ft.is_file() {
-            emit(self.file(path, &meta))
+            emit(self.file(path, &meta, real))
         } else if ft.is_dir() {
             if self.opts.recursive {
                 self.directory(path, &meta, depth + 1, top_dev, ancestors, emit)
