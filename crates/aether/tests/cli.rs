@@ -1030,3 +1030,32 @@ fn progress_bar_stays_on_the_terminal() {
         "{out}"
     );
 }
+
+#[test]
+fn devices_are_never_opened() {
+    let dir = Dir::new();
+    let db = dir.hdb();
+    let db = db.to_str().unwrap();
+    // Reading /dev/zero would never end: given by name, it is refused.
+    let run = dir.run(&["scan", "-d", db, "--no-summary", "/dev/zero"]);
+    assert_eq!(run.code(), 2, "{}", run.debug());
+    assert_eq!(
+        run.stderr(),
+        "WARNING: /dev/zero: Not supported file type\n"
+    );
+    // Inside a directory it is skipped (only root can make one there).
+    dir.write("t/a.txt", b"a\n");
+    if !is_root() {
+        eprintln!("SKIPPED devices_are_never_opened (device in a directory): needs root for mknod");
+        return;
+    }
+    let made = Command::new("mknod")
+        .arg(dir.join("t/zero"))
+        .args(["c", "1", "5"])
+        .status()
+        .expect("mknod");
+    assert!(made.success());
+    let run = dir.run(&["scan", "-d", db, "--no-summary", "t"]);
+    assert_eq!(run.code(), 0, "{}", run.debug());
+    assert_eq!(run.lines(), vec!["t/a.txt: OK"]);
+}
