@@ -46,22 +46,21 @@ storm() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-results=()
-for round in $(seq 1 "$ROUNDS"); do
-    base=$(storm "base$round")
-    echo "round $round: without monitor: $TOTAL spawns in ${base}s" >&2
-
+# Runs one monitored storm; prints "elapsed_seconds cpu_ticks".
+monitored() {
+    local round=$1
     # Remove old output first: the shell truncates it only once the monitor runs.
     rm -f "$WORK/mon$round.jsonl" "$WORK/mon$round.err"
     "$AETHER_MONITOR" --json --latency >"$WORK/mon$round.jsonl" 2>"$WORK/mon$round.err" &
-    mon=$!
+    local mon=$!
     for _ in $(seq 1 200); do
         grep -q listening "$WORK/mon$round.err" 2>/dev/null && break
         kill -0 "$mon" 2>/dev/null || { cat "$WORK/mon$round.err" >&2; exit 2; }
         sleep 0.05
     done
+    local c0 c1 elapsed prev size
     c0=$(cpu_ticks "$mon")
-    mon_t=$(storm "mon$round")
+    elapsed=$(storm "mon$round")
     # Let the monitor print what it has (bounded): until its output stops growing.
     prev=-1
     for _ in $(seq 1 100); do
@@ -73,8 +72,21 @@ for round in $(seq 1 "$ROUNDS"); do
     c1=$(cpu_ticks "$mon")
     kill -TERM "$mon"
     wait "$mon" || true
-    echo "round $round: with monitor:    $TOTAL spawns in ${mon_t}s" >&2
-    results+=("$round $base $mon_t $((c1 - c0))")
+    echo "$elapsed $((c1 - c0))"
+}
+
+results=()
+for round in $(seq 1 "$ROUNDS"); do
+    # Alternate which run goes first, so drift on a shared machine favours neither.
+    if (( round % 2 == 1 )); then
+        base=$(storm "base$round")
+        read -r mon_t ticks < <(monitored "$round")
+    else
+        read -r mon_t ticks < <(monitored "$round")
+        base=$(storm "base$round")
+    fi
+    echo "round $round: $TOTAL spawns in ${base}s without monitor, ${mon_t}s with" >&2
+    results+=("$round $base $mon_t $ticks")
 done
 
 python3 "$HERE/spawn_storm_analyze.py" "$WORK" "$(getconf CLK_TCK)" "${results[@]}"

@@ -322,6 +322,53 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_aligned_and_say_what_matters() {
+        use aether_events::{Exit, Loss, LossCause, Task};
+        let exit = Event {
+            seq: 7,
+            time_ns: 1_500_000_000,
+            cpu: Some(1),
+            kind: EventKind::Exit(Exit {
+                task: Task {
+                    pid: 42,
+                    tid: 42,
+                    ppid: Some(1),
+                    uid: Some(0),
+                    ..Task::default()
+                },
+                exit_code: 9,
+                status: None,
+                signal: Some(9),
+                core_dumped: false,
+                exit_signal: 17,
+                process_ended: true,
+            }),
+        };
+        let line = format_line(&exit);
+        assert!(
+            line.starts_with("       7      1.500000   1 exit"),
+            "{line}"
+        );
+        assert!(line.ends_with("signal=9 process-ended"), "{line}");
+        let loss = Event {
+            seq: 8,
+            time_ns: 0,
+            cpu: None,
+            kind: EventKind::Loss(Loss {
+                cause: LossCause::SequenceGap,
+                count: Some(3),
+                lost_cpu: Some(0),
+            }),
+        };
+        let line = format_line(&loss);
+        assert!(
+            line.contains("loss") && line.contains("SequenceGap count=3 cpu=0"),
+            "{line}"
+        );
+        assert_eq!(line.find("loss"), HEADER.find("KIND"));
+    }
+
+    #[test]
     fn percentiles_pick_ranks() {
         let v: Vec<u64> = (1..=100).collect();
         assert_eq!(percentile(&v, 0.5), Some(51));
