@@ -319,19 +319,20 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
                 elapsed: clock.elapsed(),
                 exit_code: 2,
             });
-            report.finish(summary.as_ref())?;
+            // Exit 2 whatever happens to the summary (a closed pipe included).
+            let _ = report.finish(summary.as_ref());
             return Ok(2);
         }
     };
 
-    let counting = AtomicBool::new(false);
+    let stop_counting = AtomicBool::new(false);
     let show_progress = !args.no_progress && io::stderr().is_terminal();
     let result = std::thread::scope(|s| {
         if show_progress {
             let progress = Progress::stderr();
             let handle = progress.handle();
             report.set_progress(progress, stdout_tty);
-            let (targets, opts, stop) = (&targets, &opts, &counting);
+            let (targets, opts, stop) = (&targets, &opts, &stop_counting);
             s.spawn(move || {
                 aether_scan::estimate(targets, opts, stop, &mut |files, bytes, done| {
                     handle.set_totals(files, bytes, done)
@@ -339,7 +340,7 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
             });
         }
         let result = aether_scan::scan(&engine, &targets, &opts, &mut report);
-        counting.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop_counting.store(true, std::sync::atomic::Ordering::Relaxed);
         result
     });
 
