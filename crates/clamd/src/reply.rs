@@ -81,6 +81,14 @@ impl Replier {
         self.finish(v)
     }
 
+    /// `text` with the terminator and no session prefix, as clamd sends
+    /// `RELOADING`.
+    pub fn unprefixed(&self, text: &str) -> Vec<u8> {
+        let mut v = text.as_bytes().to_vec();
+        v.push(self.term);
+        v
+    }
+
     /// `PONG`.
     pub fn pong(&self) -> Vec<u8> {
         self.single(None, "PONG")

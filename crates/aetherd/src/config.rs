@@ -1,0 +1,372 @@
+//! The configuration file: TOML, with clamd.conf's names for every setting
+//! that means the same thing here, so that a clamd.conf translates line by
+//! line. Every setting has a default; an empty file is a valid configuration.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where aetherd looks for its configuration without `--config`.
+pub const DEFAULT_CONFIG: &str = "/etc/aether/aetherd.toml";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {setting}: {message}")]
+    Invalid {
+        path: PathBuf,
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// A size, written as a number of bytes or as clamd's `100M`, `4K`, `1G`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Size {
+    fn bytes(&self, path: &Path, setting: &'static str) -> Result<u64, ConfigError> {
+        match self {
+            Size::Bytes(n) => Ok(*n),
+            Size::Text(t) => aether_scan::parse_size(t).map_err(|e| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                setting,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The file as written; see docs/configuration.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(rename = "LocalSocket")]
+    pub local_socket: Option<PathBuf>,
+    #[serde(rename = "LocalSocketMode")]
+    pub local_socket_mode: Option<String>,
+    #[serde(rename = "TCPSocket")]
+    pub tcp_socket: Option<u16>,
+    #[serde(rename = "TCPAddr")]
+    pub tcp_addr: Option<String>,
+    #[serde(rename = "MaxThreads")]
+    pub max_threads: Option<u32>,
+    #[serde(rename = "MaxConnectionQueueLength")]
+    pub max_connection_queue_length: Option<u32>,
+    #[serde(rename = "StreamMaxLength")]
+    pub stream_max_length: Option<Size>,
+    #[serde(rename = "MaxScanSize")]
+    pub max_scan_size: Option<Size>,
+    #[serde(rename = "MaxFileSize")]
+    pub max_file_size: Option<Size>,
+    #[serde(rename = "MaxRecursion")]
+    pub max_recursion: Option<u32>,
+    #[serde(rename = "MaxFiles")]
+    pub max_files: Option<u64>,
+    #[serde(rename = "MaxScanTime")]
+    pub max_scan_time: Option<u64>,
+    #[serde(rename = "MaxDirectoryRecursion")]
+    pub max_directory_recursion: Option<u32>,
+    #[serde(rename = "FollowDirectorySymlinks")]
+    pub follow_directory_symlinks: Option<bool>,
+    #[serde(rename = "FollowFileSymlinks")]
+    pub follow_file_symlinks: Option<bool>,
+    #[serde(rename = "CrossFilesystems")]
+    pub cross_filesystems: Option<bool>,
+    #[serde(rename = "ExcludePath")]
+    pub exclude_path: Option<Vec<String>>,
+    #[serde(rename = "AlertExceedsMax")]
+    pub alert_exceeds_max: Option<bool>,
+    #[serde(rename = "DatabaseDirectory")]
+    pub database_directory: Option<PathBuf>,
+    #[serde(rename = "BuiltinDatabase")]
+    pub builtin_database: Option<bool>,
+    #[serde(rename = "DatabaseCacheDirectory")]
+    pub database_cache_directory: Option<PathBuf>,
+    #[serde(rename = "DatabaseCache")]
+    pub database_cache: Option<bool>,
+    #[serde(rename = "ReadTimeout")]
+    pub read_timeout: Option<u64>,
+    #[serde(rename = "CommandReadTimeout")]
+    pub command_read_timeout: Option<u64>,
+    #[serde(rename = "IdleTimeout")]
+    pub idle_timeout: Option<u64>,
+    #[serde(rename = "SendBufTimeout")]
+    pub send_buf_timeout: Option<u64>,
+    #[serde(rename = "LogFile")]
+    pub log_file: Option<PathBuf>,
+    #[serde(rename = "LogVerbose")]
+    pub log_verbose: Option<bool>,
+    #[serde(rename = "Debug")]
+    pub debug: Option<bool>,
+    #[serde(rename = "Foreground")]
+    pub foreground: Option<bool>,
+    #[serde(rename = "PidFile")]
+    pub pid_file: Option<PathBuf>,
+    #[serde(rename = "EnableShutdownCommand")]
+    pub enable_shutdown_command: Option<bool>,
+    #[serde(rename = "EnableReloadCommand")]
+    pub enable_reload_command: Option<bool>,
+    #[serde(rename = "EnableVersionCommand")]
+    pub enable_version_command: Option<bool>,
+    #[serde(rename = "EnableStatsCommand")]
+    pub enable_stats_command: Option<bool>,
+    #[serde(rename = "AllowAllMatchScan")]
+    pub allow_all_match_scan: Option<bool>,
+}
+
+/// The configuration with defaults applied and values checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub local_socket: Option<PathBuf>,
+    pub local_socket_mode: u32,
+    pub tcp: Option<(String, u16)>,
+    pub max_threads: u32,
+    pub max_connections: u32,
+    pub stream_max_length: u64,
+    pub limits: aether_engine::Limits,
+    pub max_directory_recursion: u32,
+    pub follow_directory_symlinks: bool,
+    pub follow_file_symlinks: bool,
+    pub cross_filesystems: bool,
+    pub exclude_path: Vec<String>,
+    pub alert_exceeds_max: bool,
+    pub database_directory: Option<PathBuf>,
+    pub builtin_database: bool,
+    pub database_cache_directory: Option<PathBuf>,
+    pub read_timeout: Duration,
+    pub command_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub send_timeout: Duration,
+    pub log_file: Option<PathBuf>,
+    pub log_verbose: bool,
+    pub debug: bool,
+    pub foreground: bool,
+    pub pid_file: Option<PathBuf>,
+    pub enable_shutdown: bool,
+    pub enable_reload: bool,
+    pub enable_version: bool,
+    pub enable_stats: bool,
+    pub allow_all_match_scan: bool,
+}
+
+/// The default socket, as Debian's clamd puts its own in /run/clamav.
+pub const DEFAULT_SOCKET: &str = "/run/aether/clamd.sock";
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Config::from_raw(raw, path)
+    }
+
+    fn from_raw(r: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |setting: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            setting,
+            message,
+        };
+        let size = |s: &Option<Size>, name: &'static str, default: u64| match s {
+            Some(s) => s.bytes(path, name),
+            None => Ok(default),
+        };
+        let mode_text = r.local_socket_mode.unwrap_or_else(|| "666".to_string());
+        let local_socket_mode = u32::from_str_radix(&mode_text, 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| invalid("LocalSocketMode", format!("{mode_text:?} is not an octal mode")))?;
+        let max_threads = r.max_threads.unwrap_or(10);
+        if max_threads == 0 || max_threads > 256 {
+            return Err(invalid("MaxThreads", format!("{max_threads} is not between 1 and 256")));
+        }
+        let tcp = match r.tcp_socket {
+            Some(port) => Some((r.tcp_addr.unwrap_or_else(|| "127.0.0.1".to_string()), port)),
+            None => {
+                if r.tcp_addr.is_some() {
+                    return Err(invalid("TCPAddr", "set without TCPSocket".to_string()));
+                }
+                None
+            }
+        };
+        let local_socket = match r.local_socket {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p),
+            None => Some(PathBuf::from(DEFAULT_SOCKET)),
+        };
+        if local_socket.is_none() && tcp.is_none() {
+            return Err(invalid("LocalSocket", "no LocalSocket and no TCPSocket: nothing to listen on".to_string()));
+        }
+        if let Some(p) = &local_socket
+            && !p.is_absolute()
+        {
+            return Err(invalid("LocalSocket", format!("{} is not an absolute path", p.display())));
+        }
+        for pattern in r.exclude_path.iter().flatten() {
+            aether_scan::PathFilter::new(pattern)
+                .map_err(|e| invalid("ExcludePath", format!("{pattern:?}: {e}")))?;
+        }
+        let max_scan_time = r.max_scan_time.unwrap_or(120_000);
+        let limits = aether_engine::Limits {
+            all_match: false,
+            max_filesize: size(&r.max_file_size, "MaxFileSize", 100 << 20)?,
+            max_scansize: size(&r.max_scan_size, "MaxScanSize", 400 << 20)?,
+            max_files: r.max_files.unwrap_or(10_000),
+            max_recursion: r.max_recursion.unwrap_or(17),
+            max_scantime: (max_scan_time > 0).then(|| Duration::from_millis(max_scan_time)),
+        };
+        let database_cache_directory = match r.database_cache {
+            Some(false) => None,
+            _ => r
+                .database_cache_directory
+                .or_else(aether_engine::default_cache_dir),
+        };
+        let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+        Ok(Config {
+            local_socket,
+            local_socket_mode,
+            tcp,
+            max_threads,
+            max_connections: r.max_connection_queue_length.unwrap_or(200).max(1),
+            stream_max_length: size(&r.stream_max_length, "StreamMaxLength", 100 << 20)?,
+            limits,
+            max_directory_recursion: r.max_directory_recursion.unwrap_or(15),
+            follow_directory_symlinks: r.follow_directory_symlinks.unwrap_or(false),
+            follow_file_symlinks: r.follow_file_symlinks.unwrap_or(false),
+            cross_filesystems: r.cross_filesystems.unwrap_or(true),
+            exclude_path: r.exclude_path.unwrap_or_default(),
+            alert_exceeds_max: r.alert_exceeds_max.unwrap_or(false),
+            database_directory: r.database_directory.or_else(|| {
+                let d = Path::new(aether_engine::database::CLAMAV_DB_DIR);
+                d.is_dir().then(|| d.to_path_buf())
+            }),
+            builtin_database: r.builtin_database.unwrap_or(true),
+            database_cache_directory,
+            read_timeout: secs(r.read_timeout, 120),
+            command_read_timeout: secs(r.command_read_timeout, 30),
+            idle_timeout: secs(r.idle_timeout, 30),
+            send_timeout: Duration::from_millis(r.send_buf_timeout.unwrap_or(30_000).max(1)),
+            log_file: r.log_file,
+            log_verbose: r.log_verbose.unwrap_or(false),
+            debug: r.debug.unwrap_or(false),
+            foreground: r.foreground.unwrap_or(false),
+            pid_file: r.pid_file,
+            enable_shutdown: r.enable_shutdown_command.unwrap_or(true),
+            enable_reload: r.enable_reload_command.unwrap_or(true),
+            enable_version: r.enable_version_command.unwrap_or(true),
+            enable_stats: r.enable_stats_command.unwrap_or(true),
+            allow_all_match_scan: r.allow_all_match_scan.unwrap_or(true),
+        })
+    }
+
+    /// The databases to load.
+    pub fn sources(&self) -> aether_engine::DbSources {
+        aether_engine::DbSources {
+            builtin: self.builtin_database,
+            paths: self.database_directory.iter().cloned().collect(),
+        }
+    }
+
+    /// Walking options for SCAN, CONTSCAN, MULTISCAN and ALLMATCHSCAN.
+    pub fn scan_options(&self, threads: usize, all_match: bool) -> aether_scan::ScanOptions {
+        use aether_scan::FollowSymlinks;
+        let follow = |on: bool| {
+            if on {
+                FollowSymlinks::Always
+            } else {
+                FollowSymlinks::Direct
+            }
+        };
+        let mut limits = self.limits.clone();
+        limits.all_match = all_match;
+        aether_scan::ScanOptions {
+            recursive: true,
+            follow_dir_symlinks: follow(self.follow_directory_symlinks),
+            follow_file_symlinks: follow(self.follow_file_symlinks),
+            cross_fs: self.cross_filesystems,
+            max_dir_recursion: self.max_directory_recursion,
+            exclude: self
+                .exclude_path
+                .iter()
+                .filter_map(|p| aether_scan::PathFilter::new(p).ok())
+                .collect(),
+            exclude_dir: self
+                .exclude_path
+                .iter()
+                .filter_map(|p| aether_scan::PathFilter::new(p).ok())
+                .collect(),
+            include: Vec::new(),
+            include_dir: Vec::new(),
+            limits,
+            alert_exceeds_max: self.alert_exceeds_max,
+            threads,
+            // Replies go out as files finish, as clamd's MULTISCAN does.
+            ordered: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("", Path::new("t.toml")).unwrap();
+        assert_eq!(c.local_socket.as_deref(), Some(Path::new(DEFAULT_SOCKET)));
+        assert_eq!(c.tcp, None);
+        assert_eq!(c.max_threads, 10);
+        assert_eq!(c.stream_max_length, 100 << 20);
+        assert_eq!(c.limits.max_filesize, 100 << 20);
+        assert_eq!(c.local_socket_mode, 0o666);
+    }
+
+    #[test]
+    fn clamd_names_and_sizes() {
+        let c = Config::parse(
+            "LocalSocket = \"/tmp/x.sock\"\nTCPSocket = 3310\nStreamMaxLength = \"1M\"\nMaxFileSize = 1000\nMaxThreads = 3\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tcp, Some(("127.0.0.1".to_string(), 3310)));
+        assert_eq!(c.stream_max_length, 1 << 20);
+        assert_eq!(c.limits.max_filesize, 1000);
+        assert_eq!(c.max_threads, 3);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let e = Config::parse("MaxThreads = 0", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("MaxThreads"), "{e}");
+        let e = Config::parse("StreamMaxLength = \"12Q\"", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("StreamMaxLength"), "{e}");
+        let e = Config::parse("NoSuchThing = 1", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("NoSuchThing"), "{e}");
+        let e = Config::parse("LocalSocket = \"rel.sock\"", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("absolute"), "{e}");
+    }
+}

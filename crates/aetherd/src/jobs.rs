@@ -1,0 +1,226 @@
+//! Scanning jobs, run on blocking threads: a path (SCAN, CONTSCAN,
+//! MULTISCAN, ALLMATCHSCAN), a stream (INSTREAM) or a passed descriptor
+//! (FILDES), each turned into clamd's replies.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use aether_clamd::Replier;
+use aether_engine::{Engine, Limits, ScanError, ScanOutcome};
+use aether_scan::{Entry, EntryError, FileScanner, Outcome, ScanOptions, Sink, Target};
+use tokio::sync::mpsc::Sender;
+
+/// How a path command walks and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMode {
+    /// SCAN: stop at the first infected file.
+    Scan,
+    /// CONTSCAN and MULTISCAN: report every infected file.
+    Continue,
+    /// ALLMATCHSCAN: every signature of each file; stop after the first
+    /// infected file, as clamd 1.4.6 does.
+    AllMatch,
+}
+
+/// Pushes each entry's replies to the connection as clamd's `scan_callback`
+/// does, counting what decides the final `path: OK`.
+struct ReplySink {
+    tx: Sender<Vec<u8>>,
+    replier: Replier,
+    mode: PathMode,
+    top: PathBuf,
+    arg: Vec<u8>,
+    total: u64,
+    errors: u64,
+    infected: u64,
+    /// The scan stopped because the client went away, not by design.
+    disconnected: bool,
+    stopped: bool,
+}
+
+fn stop() -> io::Error {
+    io::Error::other("stopped after the first infected file")
+}
+
+impl ReplySink {
+    fn send(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        if self.tx.blocking_send(bytes).is_err() {
+            self.disconnected = true;
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client gone"));
+        }
+        Ok(())
+    }
+
+    /// clamd replies with the resolved path of each file, and with the
+    /// argument as given when the argument itself cannot be resolved.
+    fn shown(&self, path: &Path) -> Vec<u8> {
+        if path == self.top {
+            if let Ok(real) = std::fs::canonicalize(path) {
+                return real.into_os_string().into_encoded_bytes();
+            }
+            return self.arg.clone();
+        }
+        std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .into_os_string()
+            .into_encoded_bytes()
+    }
+}
+
+impl Sink for ReplySink {
+    fn entry(&mut self, entry: &Entry) -> io::Result<()> {
+        self.total += 1;
+        let Some(path) = entry.target.path() else {
+            return Ok(());
+        };
+        let r = self.replier;
+        match &entry.outcome {
+            Outcome::Scanned(s) if !s.signatures.is_empty() => {
+                self.infected += 1;
+                let shown = self.shown(path);
+                let names: &[String] = if self.mode == PathMode::AllMatch {
+                    &s.signatures
+                } else {
+                    &s.signatures[..1]
+                };
+                for name in names {
+                    self.send(r.virus(&shown, name))?;
+                }
+                if self.mode != PathMode::Continue {
+                    self.stopped = true;
+                    return Err(stop());
+                }
+            }
+            Outcome::Error(err) => match err {
+                // clamd names an unsupported argument but does not count it.
+                EntryError::Unsupported => {
+                    let msg = self.arg.clone();
+                    self.send(r.reply(Some(&msg), "Not supported file type", "ERROR"))?;
+                }
+                EntryError::SymlinkLoop => {}
+                EntryError::Inaccessible(e) | EntryError::Stat(e) => {
+                    self.errors += 1;
+                    let shown = if path == self.top {
+                        self.arg.clone()
+                    } else {
+                        path.as_os_str().as_encoded_bytes().to_vec()
+                    };
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    self.send(r.errno(&shown, "File path check failure:", errno))?;
+                }
+                EntryError::AccessDenied => {
+                    self.errors += 1;
+                    let shown = self.shown(path);
+                    self.send(r.reply(Some(&shown), "Access denied.", "ERROR"))?;
+                }
+                EntryError::Scan(ScanError::Io(_)) | EntryError::Scan(_) => {
+                    self.errors += 1;
+                    let shown = self.shown(path);
+                    self.send(r.reply(Some(&shown), "Can't read file", "ERROR"))?;
+                }
+                _ => {
+                    self.errors += 1;
+                    let shown = self.shown(path);
+                    self.send(r.reply(Some(&shown), "Can't open file or directory", "ERROR"))?;
+                }
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Scans a path argument and sends its replies. Returns whether anything
+/// was infected.
+pub fn scan_path(
+    engine: &Engine,
+    opts: &ScanOptions,
+    mode: PathMode,
+    arg: &[u8],
+    replier: Replier,
+    tx: Sender<Vec<u8>>,
+) -> bool {
+    // clamd runs with "/" as its working directory.
+    let given = Path::new(OsStr::from_bytes(arg));
+    if arg.is_empty() {
+        let _ = tx.blocking_send(replier.errno(arg, "File path check failure:", libc::ENOENT));
+        return false;
+    }
+    let top = Path::new("/").join(given);
+    let top_is_dir = std::fs::metadata(&top).is_ok_and(|m| m.is_dir());
+    let mut sink = ReplySink {
+        tx,
+        replier,
+        mode,
+        top: top.clone(),
+        arg: arg.to_vec(),
+        // clamd counts the top directory's visit among the "total".
+        total: u64::from(top_is_dir),
+        errors: 0,
+        infected: 0,
+        disconnected: false,
+        stopped: false,
+    };
+    let _ = aether_scan::scan(engine, &[Target::Path(top)], opts, &mut sink);
+    if sink.disconnected {
+        return sink.infected > 0;
+    }
+    if sink.infected == 0 && sink.errors != sink.total {
+        let ok = replier.single(Some(arg), "OK");
+        let _ = sink.send(ok);
+    }
+    sink.infected > 0
+}
+
+/// The reply to a stream or descriptor scan (`stream: ...`, `fd[N]: ...`).
+pub fn outcome_reply(
+    replier: Replier,
+    label: &[u8],
+    result: Result<ScanOutcome, ScanError>,
+    alert_exceeds_max: bool,
+) -> (Vec<u8>, bool) {
+    match result {
+        Ok(o) => {
+            if let Some(d) = o.detections.first() {
+                (replier.virus(label, &d.name), true)
+            } else if let (Some(limit), true) = (o.limit, alert_exceeds_max) {
+                (replier.virus(label, limit.signature_name()), true)
+            } else {
+                (replier.single(Some(label), "OK"), false)
+            }
+        }
+        Err(_) => (replier.reply(Some(label), "Can't read file", "ERROR"), false),
+    }
+}
+
+/// Scans INSTREAM data.
+pub fn scan_stream(
+    engine: &Engine,
+    data: &[u8],
+    limits: &Limits,
+    alert: bool,
+    r: Replier,
+) -> (Vec<u8>, bool) {
+    let mut scanner = engine.scanner();
+    let result = scanner.scan_bytes(data, limits);
+    outcome_reply(r, b"stream", result, alert)
+}
+
+/// Scans a descriptor passed with FILDES.
+pub fn scan_fd(engine: &Engine, file: File, opts: &ScanOptions, r: Replier) -> (Vec<u8>, bool) {
+    use std::os::fd::AsRawFd;
+    let label = format!("fd[{}]", file.as_raw_fd()).into_bytes();
+    match file.metadata() {
+        Ok(m) if m.is_file() => {}
+        _ => return (r.reply(Some(&label), "Not a regular file", "ERROR"), false),
+    }
+    let mut scanner = FileScanner::new(engine, opts);
+    match scanner.scan_open_file(&file) {
+        Outcome::Scanned(s) if !s.signatures.is_empty() => (r.virus(&label, &s.signatures[0]), true),
+        Outcome::Error(_) => (r.reply(Some(&label), "Can't read file", "ERROR"), false),
+        _ => (r.single(Some(&label), "OK"), false),
+    }
+}

@@ -1,0 +1,189 @@
+/*!
+aetherd: aether's resident scanner.
+
+It loads the signature databases once, compiled, and answers clients over
+clamd's socket protocol (Unix socket, optionally TCP on loopback), so that the
+scripts, mail filters and file servers written for clamd work unchanged,
+including Debian's `clamdscan`. What it does differently from clamd is why it
+exists: a database reload compiles the new one in the background and swaps it
+in atomically, so no scan ever stalls or fails during a reload, and a database
+that fails to load leaves the old one serving.
+
+The wire format lives in `aether-clamd` (a pure codec), walking and per-file
+scanning in `aether-scan`, matching in `aether-engine`; this binary is the
+glue: configuration ([`config`]), the database in service ([`db`]), sockets
+and signals ([`server`]), one client's protocol ([`conn`]) and the blocking
+scan jobs ([`jobs`]). The event journal and IPC of the design are separate
+concerns and will be separate modules.
+
+Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad command line,
+3 bad configuration, 4 database failed to load, 5 socket in use or cannot be
+bound, 6 missing privileges.
+*/
+
+mod config;
+mod conn;
+mod db;
+mod jobs;
+mod server;
+mod stream;
+mod tasks;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::config::Config;
+use crate::server::{ListenError, Listeners, Shared};
+
+/// aether's resident scanner, speaking the clamd protocol.
+#[derive(Parser, Debug)]
+#[command(name = "aetherd", version, about)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short, long, value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Stay in the foreground and log to standard error (as under systemd).
+    #[arg(short = 'F', long)]
+    foreground: bool,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_CONFIG: u8 = 3;
+const EXIT_DATABASE: u8 = 4;
+const EXIT_SOCKET: u8 = 5;
+const EXIT_PERMISSION: u8 = 6;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("aetherd: {message}");
+            tracing::error!("{message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), (u8, String)> {
+    let mut config = Config::load(&cli.config).map_err(|e| (EXIT_CONFIG, e.to_string()))?;
+    if cli.foreground {
+        config.foreground = true;
+    }
+    if cli.check_config {
+        println!("{}: configuration is valid", cli.config.display());
+        return Ok(());
+    }
+    init_logging(&config).map_err(|e| (EXIT_CONFIG, e))?;
+
+    let listeners = Listeners::bind(&config).map_err(|e| {
+        let code = match &e {
+            ListenError::Permission { .. } => EXIT_PERMISSION,
+            _ => EXIT_SOCKET,
+        };
+        (code, e.to_string())
+    })?;
+    let socket = listeners.unix.as_ref().map(|(_, p)| p.clone());
+    let cleanup = |socket: &Option<PathBuf>| {
+        if let Some(p) = socket {
+            Listeners::remove_socket_file(p);
+        }
+    };
+
+    tracing::info!("aetherd {} starting; loading the database", env!("CARGO_PKG_VERSION"));
+    let db = match db::Database::load(config.sources(), config.database_cache_directory.clone()) {
+        Ok(db) => db,
+        Err(e) => {
+            cleanup(&socket);
+            return Err((EXIT_DATABASE, format!("cannot load the database: {e}")));
+        }
+    };
+
+    if !config.foreground
+        && let Err(e) = daemonize()
+    {
+        cleanup(&socket);
+        return Err((EXIT_RUNTIME, format!("cannot go to the background: {e}")));
+    }
+    if let Some(pid_file) = &config.pid_file
+        && let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id()))
+    {
+        tracing::warn!("cannot write {}: {e}", pid_file.display());
+    }
+
+    let pid_file = config.pid_file.clone();
+    let workers = config.max_threads.clamp(2, 8) as usize;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.min(4))
+        .max_blocking_threads(config.max_threads as usize + 4)
+        .enable_all()
+        .build()
+        .map_err(|e| (EXIT_RUNTIME, format!("cannot start the runtime: {e}")))?;
+    let shared = Arc::new(Shared::new(config, db));
+    let result = runtime.block_on(server::serve(listeners, shared));
+    cleanup(&socket);
+    if let Some(p) = pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    result.map_err(|e| (EXIT_RUNTIME, e.to_string()))
+}
+
+fn init_logging(config: &Config) -> Result<(), String> {
+    use tracing::Level;
+    let level = if config.debug {
+        Level::TRACE
+    } else if config.log_verbose {
+        Level::DEBUG
+    } else {
+        Level::INFO
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    match &config.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open LogFile {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => builder.with_ansi(false).with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// Classic double-free-of-the-terminal: fork, the parent exits, the child
+/// starts a session with standard streams on /dev/null. Done before any
+/// thread exists (the tokio runtime is built after).
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: single-threaded at this point; fork/setsid/dup2 as documented.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        if libc::setsid() == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    std::env::set_current_dir("/")
+}

@@ -1,0 +1,334 @@
+//! Listening sockets, shared state, signals and shutdown.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aether_clamd::StatsReport;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::db::{Database, ReloadOutcome};
+use crate::stream::Stream;
+use crate::tasks::Tasks;
+
+/// Why a socket could not be set up; each has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("{0} is in use by a running daemon")]
+    InUse(String),
+    #[error("{what}: permission denied ({source}); run as a user allowed to create it")]
+    Permission {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}: {source}")]
+    Other {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ListenError {
+    fn from_io(what: String, e: io::Error) -> ListenError {
+        match e.raw_os_error() {
+            Some(libc::EADDRINUSE) => ListenError::InUse(what),
+            Some(libc::EACCES | libc::EPERM) => ListenError::Permission { what, source: e },
+            _ => ListenError::Other { what, source: e },
+        }
+    }
+}
+
+/// Bound, not yet served, sockets (bound before the daemon forks so that
+/// errors reach the caller's terminal and exit code).
+pub struct Listeners {
+    pub unix: Option<(std::os::unix::net::UnixListener, PathBuf)>,
+    pub tcp: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    pub fn bind(config: &Config) -> Result<Listeners, ListenError> {
+        let unix = match &config.local_socket {
+            Some(path) => Some((bind_unix(path, config)?, path.clone())),
+            None => None,
+        };
+        let tcp = match &config.tcp {
+            Some((addr, port)) => {
+                let what = format!("TCP socket {addr}:{port}");
+                let l = std::net::TcpListener::bind((addr.as_str(), *port))
+                    .map_err(|e| ListenError::from_io(what, e))?;
+                set_backlog(l.as_raw_fd(), config.max_connections);
+                Some(l)
+            }
+            None => None,
+        };
+        Ok(Listeners { unix, tcp })
+    }
+
+    /// Removes the socket file (on shutdown or failed start).
+    pub fn remove_socket_file(path: &Path) {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn set_backlog(fd: i32, n: u32) {
+    // std listens with a backlog of 128; a second listen() raises it, so
+    // that bursts of clients (MaxConnectionQueueLength) are not refused.
+    // SAFETY: listen on a descriptor we own; failure leaves the old backlog.
+    unsafe {
+        libc::listen(fd, n.min(i32::MAX as u32) as i32);
+    }
+}
+
+fn bind_unix(path: &Path, config: &Config) -> Result<std::os::unix::net::UnixListener, ListenError> {
+    let what = format!("local socket {}", path.display());
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(ListenError::Other {
+                what,
+                source: io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"),
+            });
+        }
+        // A socket someone answers on is in use; one nobody answers is
+        // stale, left by a daemon that did not exit cleanly.
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => return Err(ListenError::InUse(what)),
+            Err(_) => {
+                std::fs::remove_file(path).map_err(|e| ListenError::from_io(what.clone(), e))?;
+            }
+        }
+    }
+    if let Some(parent) = path.parent()
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .create(parent)
+            .map_err(|e| ListenError::from_io(format!("directory {}", parent.display()), e))?;
+    }
+    let l = std::os::unix::net::UnixListener::bind(path).map_err(|e| ListenError::from_io(what.clone(), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.local_socket_mode))
+        .map_err(|e| ListenError::from_io(what, e))?;
+    set_backlog(l.as_raw_fd(), config.max_connections);
+    Ok(l)
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub config: Config,
+    pub db: Arc<Database>,
+    pub tasks: Tasks,
+    pub version: String,
+    slots: Arc<Semaphore>,
+    shutdown: watch::Sender<bool>,
+    scans: AtomicU64,
+    infected: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(config: Config, db: Database) -> Shared {
+        let slots = Arc::new(Semaphore::new(config.max_threads as usize));
+        Shared {
+            config,
+            db: Arc::new(db),
+            tasks: Tasks::default(),
+            version: version_text(),
+            slots,
+            shutdown: watch::channel(false).0,
+            scans: AtomicU64::new(0),
+            infected: AtomicU64::new(0),
+        }
+    }
+
+    pub fn shutdown_rx(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Waits for one of MaxThreads scanning slots.
+    pub async fn scan_slot(&self) -> OwnedSemaphorePermit {
+        self.tasks.queued.fetch_add(1, Ordering::Relaxed);
+        let permit = Arc::clone(&self.slots).acquire_owned().await;
+        self.tasks.queued.fetch_sub(1, Ordering::Relaxed);
+        match permit {
+            Ok(p) => p,
+            // The semaphore is never closed.
+            Err(_) => unreachable_permit(),
+        }
+    }
+
+    pub fn count_scan(&self, infected: bool) {
+        self.scans.fetch_add(1, Ordering::Relaxed);
+        if infected {
+            self.infected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts a reload on its own thread; the old database serves meanwhile.
+    pub fn trigger_reload(&self, why: &str) {
+        tracing::info!("reloading the database ({why})");
+        let db = Arc::clone(&self.db);
+        let spawned = std::thread::Builder::new()
+            .name("aetherd-reload".into())
+            .spawn(move || match db.reload() {
+                ReloadOutcome::Loaded { signatures, elapsed } => {
+                    tracing::info!(signatures, seconds = elapsed.as_secs_f64(), "database reloaded")
+                }
+                ReloadOutcome::Failed(why) => {
+                    tracing::error!("reload failed, the previous database keeps serving: {why}")
+                }
+                ReloadOutcome::AlreadyRunning => tracing::info!("a reload is already running"),
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the reload thread: {e}");
+        }
+    }
+
+    pub fn stats_report(&self) -> StatsReport {
+        let tasks = self.tasks.snapshot();
+        let max = self.config.max_threads;
+        let live = (tasks.len() as u32).min(max);
+        let rss = resident_bytes();
+        StatsReport {
+            valid: true,
+            live,
+            idle: max - live,
+            max,
+            idle_timeout: self.config.idle_timeout.as_secs() as u32,
+            queued: self.tasks.queued.load(Ordering::Relaxed),
+            tasks,
+            mem_used: rss,
+            mem_total: rss,
+        }
+    }
+}
+
+#[cold]
+fn unreachable_permit() -> ! {
+    // A closed semaphore would be a bug in this file; stop rather than scan
+    // without a limit.
+    panic!("scanning semaphore closed")
+}
+
+/// The VERSION reply: clamd's shape, naming aether in the database field.
+pub fn version_text() -> String {
+    format!(
+        "ClamAV {}/aether {}",
+        aether_clamd::CLAMD_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
+}
+
+/// Serves until SIGTERM, SIGINT or SHUTDOWN; SIGHUP reloads.
+pub async fn serve(listeners: Listeners, shared: Arc<Shared>) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    // Each connection holds a sender; when all are gone, recv() ends.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+
+    let mut socket_path = None;
+    if let Some((l, path)) = listeners.unix {
+        l.set_nonblocking(true)?;
+        let l = tokio::net::UnixListener::from_std(l)?;
+        socket_path = Some(path.clone());
+        tracing::info!("listening on {}", path.display());
+        let (shared, alive) = (Arc::clone(&shared), alive_tx.clone());
+        tokio::spawn(async move {
+            let mut stop = shared.shutdown_rx();
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((s, _)) => {
+                            let (shared, alive) = (Arc::clone(&shared), alive.clone());
+                            tokio::spawn(async move {
+                                Conn::new(Stream::Unix(s), shared).run().await;
+                                drop(alive);
+                            });
+                        }
+                        Err(e) => accept_error(e).await,
+                    },
+                    _ = crate::server::stopped(&mut stop) => break,
+                }
+            }
+        });
+    }
+    if let Some(l) = listeners.tcp {
+        l.set_nonblocking(true)?;
+        let l = tokio::net::TcpListener::from_std(l)?;
+        tracing::info!("listening on TCP {}", l.local_addr()?);
+        let (shared, alive) = (Arc::clone(&shared), alive_tx.clone());
+        tokio::spawn(async move {
+            let mut stop = shared.shutdown_rx();
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((s, _)) => {
+                            let (shared, alive) = (Arc::clone(&shared), alive.clone());
+                            tokio::spawn(async move {
+                                Conn::new(Stream::Tcp(s), shared).run().await;
+                                drop(alive);
+                            });
+                        }
+                        Err(e) => accept_error(e).await,
+                    },
+                    _ = crate::server::stopped(&mut stop) => break,
+                }
+            }
+        });
+    }
+    drop(alive_tx);
+
+    let mut stop = shared.shutdown_rx();
+    loop {
+        tokio::select! {
+            _ = hup.recv() => shared.trigger_reload("SIGHUP"),
+            _ = term.recv() => { tracing::info!("SIGTERM received"); shared.shutdown(); }
+            _ = int.recv() => { tracing::info!("SIGINT received"); shared.shutdown(); }
+            _ = crate::server::stopped(&mut stop) => break,
+        }
+    }
+    tracing::info!("shutting down: no new connections; waiting for scans in progress");
+    if let Some(path) = &socket_path {
+        Listeners::remove_socket_file(path);
+    }
+    // Idle connections end at once (they watch the shutdown flag); scans in
+    // progress get a bounded time to finish.
+    let grace = shared.config.command_read_timeout.max(std::time::Duration::from_secs(5));
+    if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
+        tracing::warn!("scans still running after {grace:?}; exiting anyway");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Out of descriptors or memory: say so and pause, rather than spin.
+async fn accept_error(e: io::Error) {
+    tracing::error!("accept: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+/// Resolves once shutdown has been requested.
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
