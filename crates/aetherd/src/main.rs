@@ -152,11 +152,10 @@ fn init_logging(config: &Config) -> Result<(), String> {
                 .open(path)
                 .map_err(|e| format!("cannot open LogFile {}: {e}", path.display()))?;
             builder
-                .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-        None => builder.with_ansi(false).with_writer(std::io::stderr).init(),
+        None => builder.with_writer(std::io::stderr).init(),
     }
     Ok(())
 }
