@@ -441,23 +441,83 @@ fn err(path: &Path, line: Option<usize>, kind: impl Into<LoadErrorKind>) -> Load
     LoadError::new(path, line, kind)
 }
 
-/// Calls `f(line_no, line)` for each line that is not a comment, with the
-/// line ending stripped. Returns the number of lines (comments included),
-/// which ClamAV uses to call a file empty.
+/// Where a database's lines come from: memory (the built-in database, files
+/// inside containers) or a file read in chunks, so that a 60 MB database never
+/// sits in memory whole while its signatures are being compiled.
+enum LineInput<'a> {
+    Bytes(&'a [u8]),
+    File(std::fs::File, u64),
+}
+
+/// Bytes read from a database file at a time.
+const READ_CHUNK: usize = 4 << 20;
+
+/// Calls `f(line_number, line)` for every line that is not a comment, with
+/// `\r\n` endings trimmed; returns the number of lines.
 fn for_each_line(
     path: &Path,
-    data: &[u8],
+    input: LineInput<'_>,
     max_len: usize,
     mut f: impl FnMut(usize, &str) -> Result<(), LoadErrorKind>,
+) -> Result<usize, LoadError> {
+    let (mut file, max_size) = match input {
+        LineInput::Bytes(data) => return lines_in(path, data, 0, max_len, &mut f),
+        LineInput::File(file, max_size) => (file, max_size),
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + max_len);
+    let (mut no, mut total) = (0usize, 0u64);
+    loop {
+        let filled = buf.len();
+        buf.resize(filled + READ_CHUNK, 0);
+        let n = loop {
+            match file.read(&mut buf[filled..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(err(path, None, e)),
+            }
+        };
+        buf.truncate(filled + n);
+        total += n as u64;
+        if total > max_size {
+            return Err(err(path, None, LoadErrorKind::TooLarge(max_size)));
+        }
+        let eof = n == 0;
+        // Complete lines only; the rest waits for the next read.
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None if buf.len() > max_len => {
+                    return Err(err(path, Some(no + 1), LoadErrorKind::LineTooLong(max_len)));
+                }
+                None => continue,
+            }
+        };
+        no = lines_in(path, &buf[..cut], no, max_len, &mut f)?;
+        buf.drain(..cut);
+        if eof {
+            return Ok(no);
+        }
+    }
+}
+
+/// The lines of `data`, numbered from `first + 1`; returns the last number.
+fn lines_in(
+    path: &Path,
+    data: &[u8],
+    first: usize,
+    max_len: usize,
+    f: &mut impl FnMut(usize, &str) -> Result<(), LoadErrorKind>,
 ) -> Result<usize, LoadError> {
     let text = match std::str::from_utf8(data) {
         Ok(t) => t,
         Err(e) => {
-            let line = memchr::memchr_iter(b'\n', &data[..e.valid_up_to()]).count() + 1;
+            let line = first + memchr::memchr_iter(b'\n', &data[..e.valid_up_to()]).count() + 1;
             return Err(err(path, Some(line), LoadErrorKind::NotUtf8));
         }
     };
-    let mut no = 0;
+    let mut no = first;
     let mut rest = text;
     while !rest.is_empty() {
         let (raw, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
@@ -614,6 +674,18 @@ impl Loader {
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
         let file = std::fs::File::open(path).map_err(|e| err(path, None, e))?;
+        if matches!(
+            format,
+            DbFormat::Hdb
+                | DbFormat::Hsb
+                | DbFormat::Fp
+                | DbFormat::Sfp
+                | DbFormat::Ndb
+                | DbFormat::Sdb
+        ) {
+            let input = LineInput::File(file, self.opts.max_file_size);
+            return self.load_lines(path, path.display().to_string(), format, input, sink);
+        }
         let mut data = Vec::new();
         let max = self.opts.max_file_size;
         file.take(max.saturating_add(1))
@@ -666,17 +738,44 @@ impl Loader {
         }
         match format {
             DbFormat::Cvd | DbFormat::Cld | DbFormat::Cud | DbFormat::Info => {}
-            DbFormat::Hdb | DbFormat::Hsb | DbFormat::Fp | DbFormat::Sfp => {
-                let allow = matches!(format, DbFormat::Fp | DbFormat::Sfp);
-                self.load_hashes(path, &mut report, allow, data, sink)?;
+            DbFormat::Hdb
+            | DbFormat::Hsb
+            | DbFormat::Fp
+            | DbFormat::Sfp
+            | DbFormat::Ndb
+            | DbFormat::Sdb => {
+                return self.load_lines(path, report.name, format, LineInput::Bytes(data), sink);
             }
-            DbFormat::Ndb | DbFormat::Sdb => self.load_bodies(path, &mut report, data, sink)?,
-            DbFormat::Ign | DbFormat::Ign2 => self.load_ignores(path, &mut report, data)?,
+            DbFormat::Ign | DbFormat::Ign2 => {
+                self.load_ignores(path, &mut report, LineInput::Bytes(data))?
+            }
             DbFormat::Other { ext, reason } => {
                 let n = count_other(ext, data);
                 if n > 0 {
                     report.unsupported.insert(reason, n);
                 }
+            }
+        }
+        self.report.files.push(report);
+        Ok(())
+    }
+
+    /// A hash or body database, from memory or streamed from its file.
+    fn load_lines(
+        &mut self,
+        path: &Path,
+        name: String,
+        format: DbFormat,
+        input: LineInput<'_>,
+        sink: &mut dyn SignatureSink,
+    ) -> Result<(), LoadError> {
+        sink.begin_database(self.in_official_container);
+        let mut report = FileReport::new(name, format);
+        match format {
+            DbFormat::Ndb | DbFormat::Sdb => self.load_bodies(path, &mut report, input, sink)?,
+            _ => {
+                let allow = matches!(format, DbFormat::Fp | DbFormat::Sfp);
+                self.load_hashes(path, &mut report, allow, input, sink)?;
             }
         }
         self.report.files.push(report);
@@ -707,7 +806,7 @@ impl Loader {
         path: &Path,
         report: &mut FileReport,
         allow: bool,
-        data: &[u8],
+        input: LineInput<'_>,
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
         // Per-kind counters kept in an array: a map update per line would cost
@@ -715,7 +814,7 @@ impl Loader {
         let mut counts = [0u64; 3];
         let mut unsupported: Vec<Unsupported> = Vec::new();
         let (mut flevel, mut ignored) = (0u64, 0u64);
-        let lines = for_each_line(path, data, self.opts.max_line_len, |_, l| {
+        let lines = for_each_line(path, input, self.opts.max_line_len, |_, l| {
             let sig: HashSig<'_> = match line::parse_hash_line(l)? {
                 Parsed::Record(s) => s,
                 Parsed::SkippedFlevel => {
@@ -769,11 +868,11 @@ impl Loader {
         &mut self,
         path: &Path,
         report: &mut FileReport,
-        data: &[u8],
+        input: LineInput<'_>,
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
         let mut loaded = 0u64;
-        let lines = for_each_line(path, data, self.opts.max_line_len, |_, l| {
+        let lines = for_each_line(path, input, self.opts.max_line_len, |_, l| {
             // ClamAV consults the ignore lists before it looks at the rest of the line.
             if !l.is_empty() && self.is_ignored(line::body_line_name(l), l) {
                 report.ignored += 1;
@@ -800,11 +899,11 @@ impl Loader {
         &mut self,
         path: &Path,
         report: &mut FileReport,
-        data: &[u8],
+        input: LineInput<'_>,
     ) -> Result<(), LoadError> {
         let mut added = 0u64;
         let ignores = &mut self.ignores;
-        for_each_line(path, data, self.opts.max_line_len, |_, l| {
+        for_each_line(path, input, self.opts.max_line_len, |_, l| {
             let e = line::parse_ignore_line(l)?;
             ignores.entry(e.name.into()).or_default().push(e.line_md5);
             added += 1;
