@@ -294,11 +294,13 @@ impl Config {
     /// Walking options for SCAN, CONTSCAN, MULTISCAN and ALLMATCHSCAN.
     pub fn scan_options(&self, threads: usize, all_match: bool) -> aether_scan::ScanOptions {
         use aether_scan::FollowSymlinks;
+        // clamd applies Follow*Symlinks to the argument too: a link given
+        // to SCAN is not followed unless they are on.
         let follow = |on: bool| {
             if on {
                 FollowSymlinks::Always
             } else {
-                FollowSymlinks::Direct
+                FollowSymlinks::Never
             }
         };
         let mut limits = self.limits.clone();
