@@ -26,7 +26,7 @@ use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
 
 const MAGIC: &[u8; 8] = b"AETHERDB";
 /// Bumped whenever the layout below changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Why a cache file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -123,9 +123,9 @@ impl<W: std::io::Write> Writer<W> {
             _ => self.u8(3),
         }
     }
-    fn table<const N: usize>(&mut self, t: &HashTable<N>) {
-        self.bytes(&t.sized);
-        self.bytes(&t.wild);
+    fn table<const N: usize, const S: usize, const R: usize>(&mut self, t: &HashTable<N, S, R>) {
+        self.bytes(t.sized_bytes());
+        self.bytes(t.wild_bytes());
     }
     fn hashdb(&mut self, h: &HashDb) {
         self.table(&h.md5);
@@ -345,9 +345,12 @@ impl<'a> Reader<'a> {
     /// A hash table, used in place. Its records are not re-validated: every
     /// read of them is bounds-checked, so damage there can only make lookups
     /// miss, and checking a million records would touch every page of them.
-    fn table<const N: usize>(&mut self, map: &Arc<Mmap>) -> Result<HashTable<N>> {
-        let sized = self.section(map, HashTable::<N>::SIZED)?;
-        let wild = self.section(map, HashTable::<N>::WILD)?;
+    fn table<const N: usize, const S: usize, const W: usize>(
+        &mut self,
+        map: &Arc<Mmap>,
+    ) -> Result<HashTable<N, S, W>> {
+        let sized = self.section(map, HashTable::<N, S, W>::SIZED)?;
+        let wild = self.section(map, HashTable::<N, S, W>::WILD)?;
         Ok(HashTable::from_bytes(sized, wild))
     }
     fn hashdb(&mut self, map: &Arc<Mmap>) -> Result<HashDb> {

@@ -9,89 +9,140 @@
 
 use aether_sigs::HashKind;
 
-use crate::bytes::{Bytes, u32_at, u64_at};
+use crate::bytes::{Bytes, u32_at};
 use crate::names::NameId;
 
-/// Signatures of one digest length `N`.
-#[derive(Debug, Default)]
-pub(crate) struct HashTable<const N: usize> {
-    /// Records of `N + 12` bytes: size (u64 LE), digest, name (u32 LE);
-    /// sorted by (size, digest).
-    pub(crate) sized: Bytes,
-    /// Records of `N + 4` bytes: digest, name; sorted by digest (`*` sizes).
-    pub(crate) wild: Bytes,
-    /// Records collected by the builder, packed by [`HashTable::finish`].
-    pending_sized: Vec<(u64, [u8; N], NameId)>,
-    pending_wild: Vec<([u8; N], NameId)>,
+/// Records of `R` bytes: owned while building, or a range of the mapped cache.
+#[derive(Debug)]
+enum Records<const R: usize> {
+    Owned(Vec<[u8; R]>),
+    Mapped(Bytes),
 }
 
-impl<const N: usize> HashTable<N> {
-    pub(crate) const SIZED: usize = N + 12;
-    pub(crate) const WILD: usize = N + 4;
+impl<const R: usize> Default for Records<R> {
+    fn default() -> Self {
+        Records::Owned(Vec::new())
+    }
+}
 
-    pub(crate) fn from_bytes(sized: Bytes, wild: Bytes) -> HashTable<N> {
-        HashTable {
-            sized,
-            wild,
-            pending_sized: Vec::new(),
-            pending_wild: Vec::new(),
+impl<const R: usize> Records<R> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Records::Owned(v) => v.as_flattened(),
+            Records::Mapped(b) => b,
         }
+    }
+
+    fn owned(&mut self) -> &mut Vec<[u8; R]> {
+        if let Records::Mapped(b) = self {
+            let v = b
+                .chunks_exact(R)
+                .map(|c| <[u8; R]>::try_from(c).unwrap_or([0; R]))
+                .collect();
+            *self = Records::Owned(v);
+        }
+        match self {
+            Records::Owned(v) => v,
+            Records::Mapped(_) => unreachable!("converted above"),
+        }
+    }
+}
+
+/// Signatures of one digest length `N`; `S = N + 12` and `W = N + 4` are the
+/// record sizes (const generics cannot compute them yet).
+///
+/// A sized record is the size (u64, big-endian, so that byte order is numeric
+/// order), the digest and the name (u32 LE): sorting and searching compare the
+/// first `8 + N` bytes as they are. A `*`-size record is the digest and the name.
+#[derive(Debug, Default)]
+pub(crate) struct HashTable<const N: usize, const S: usize, const W: usize> {
+    sized: Records<S>,
+    wild: Records<W>,
+}
+
+pub(crate) type Md5Table = HashTable<16, 28, 20>;
+pub(crate) type Sha1Table = HashTable<20, 32, 24>;
+pub(crate) type Sha256Table = HashTable<32, 44, 36>;
+
+impl<const N: usize, const S: usize, const W: usize> HashTable<N, S, W> {
+    pub(crate) const SIZED: usize = S;
+    pub(crate) const WILD: usize = W;
+
+    pub(crate) fn from_bytes(sized: Bytes, wild: Bytes) -> Self {
+        HashTable {
+            sized: Records::Mapped(sized),
+            wild: Records::Mapped(wild),
+        }
+    }
+
+    pub(crate) fn sized_bytes(&self) -> &[u8] {
+        self.sized.bytes()
+    }
+
+    pub(crate) fn wild_bytes(&self) -> &[u8] {
+        self.wild.bytes()
     }
 
     pub(crate) fn insert(&mut self, digest: &[u8], size: Option<u64>, name: NameId) {
-        let Ok(d) = <[u8; N]>::try_from(digest) else {
+        if digest.len() != N {
             return;
-        };
+        }
         match size {
-            Some(s) => self.pending_sized.push((s, d, name)),
-            None => self.pending_wild.push((d, name)),
+            Some(size) => {
+                let mut r = [0u8; S];
+                r[..8].copy_from_slice(&size.to_be_bytes());
+                r[8..8 + N].copy_from_slice(digest);
+                r[8 + N..].copy_from_slice(&name.0.to_le_bytes());
+                self.sized.owned().push(r);
+            }
+            None => {
+                let mut r = [0u8; W];
+                r[..N].copy_from_slice(digest);
+                r[N..].copy_from_slice(&name.0.to_le_bytes());
+                self.wild.owned().push(r);
+            }
         }
     }
 
+    /// Sorts the records in place, ready for bisection.
     pub(crate) fn finish(&mut self) {
-        let mut sized = std::mem::take(&mut self.pending_sized);
-        let mut wild = std::mem::take(&mut self.pending_wild);
-        sized.sort_unstable_by_key(|e| (e.0, e.1));
-        wild.sort_unstable_by_key(|e| e.0);
-        let out = self.sized.make_mut();
-        out.reserve_exact(sized.len() * Self::SIZED);
-        for (s, d, n) in sized {
-            out.extend_from_slice(&s.to_le_bytes());
-            out.extend_from_slice(&d);
-            out.extend_from_slice(&n.0.to_le_bytes());
+        // Comparing the first 16 bytes as one integer, and the rest only on a
+        // tie, gives the byte order at a fraction of memcmp's cost.
+        fn head(r: &[u8]) -> u128 {
+            let mut h = [0u8; 16];
+            h.copy_from_slice(&r[..16]);
+            u128::from_be_bytes(h)
         }
-        let out = self.wild.make_mut();
-        out.reserve_exact(wild.len() * Self::WILD);
-        for (d, n) in wild {
-            out.extend_from_slice(&d);
-            out.extend_from_slice(&n.0.to_le_bytes());
-        }
+        let sized = self.sized.owned();
+        sized.sort_unstable_by(|a, b| {
+            head(a)
+                .cmp(&head(b))
+                .then_with(|| a[16..8 + N].cmp(&b[16..8 + N]))
+        });
+        sized.shrink_to_fit();
+        let wild = self.wild.owned();
+        wild.sort_unstable_by(|a, b| head(a).cmp(&head(b)).then_with(|| a[16..N].cmp(&b[16..N])));
+        wild.shrink_to_fit();
     }
 
     fn sized_len(&self) -> usize {
-        self.sized.len() / Self::SIZED
+        self.sized.bytes().len() / S
     }
 
     fn wild_len(&self) -> usize {
-        self.wild.len() / Self::WILD
+        self.wild.bytes().len() / W
     }
 
     pub(crate) fn len(&self) -> usize {
         self.sized_len() + self.wild_len()
     }
 
-    fn size_at(&self, i: usize) -> u64 {
-        u64_at(&self.sized, i * Self::SIZED)
+    fn sized_key(&self, i: usize) -> &[u8] {
+        self.sized.bytes().get(i * S..i * S + 8 + N).unwrap_or(&[])
     }
 
-    fn sized_digest(&self, i: usize) -> &[u8] {
-        let at = i * Self::SIZED + 8;
-        self.sized.get(at..at + N).unwrap_or(&[])
-    }
-
-    fn wild_digest(&self, i: usize) -> &[u8] {
-        let at = i * Self::WILD;
-        self.wild.get(at..at + N).unwrap_or(&[])
+    fn wild_key(&self, i: usize) -> &[u8] {
+        self.wild.bytes().get(i * W..i * W + N).unwrap_or(&[])
     }
 
     /// First index in `0..n` for which `below(i)` is false.
@@ -109,8 +160,10 @@ impl<const N: usize> HashTable<N> {
         if self.wild_len() > 0 {
             return true;
         }
-        let i = Self::partition(self.sized_len(), |i| self.size_at(i) < size);
-        i < self.sized_len() && self.size_at(i) == size
+        let size = size.to_be_bytes();
+        let n = self.sized_len();
+        let i = Self::partition(n, |i| self.sized_key(i)[..8] < size[..]);
+        i < n && self.sized_key(i)[..8] == size[..]
     }
 
     /// Every signature matching `digest` at `size`: sized ones first, then `*`.
@@ -118,17 +171,20 @@ impl<const N: usize> HashTable<N> {
         if digest.len() != N {
             return;
         }
+        let mut key = [0u8; S];
+        key[..8].copy_from_slice(&size.to_be_bytes());
+        key[8..8 + N].copy_from_slice(digest);
+        let key = &key[..8 + N];
         let n = self.sized_len();
-        let key = |i: usize| (self.size_at(i), self.sized_digest(i));
-        let mut i = Self::partition(n, |i| key(i) < (size, digest));
-        while i < n && key(i) == (size, digest) {
-            out.push(NameId(u32_at(&self.sized, i * Self::SIZED + 8 + N)));
+        let mut i = Self::partition(n, |i| self.sized_key(i) < key);
+        while i < n && self.sized_key(i) == key {
+            out.push(NameId(u32_at(self.sized.bytes(), i * S + 8 + N)));
             i += 1;
         }
         let n = self.wild_len();
-        let mut i = Self::partition(n, |i| self.wild_digest(i) < digest);
-        while i < n && self.wild_digest(i) == digest {
-            out.push(NameId(u32_at(&self.wild, i * Self::WILD + N)));
+        let mut i = Self::partition(n, |i| self.wild_key(i) < digest);
+        while i < n && self.wild_key(i) == digest {
+            out.push(NameId(u32_at(self.wild.bytes(), i * W + N)));
             i += 1;
         }
     }
@@ -137,10 +193,11 @@ impl<const N: usize> HashTable<N> {
 /// The three digest kinds together.
 #[derive(Debug, Default)]
 pub(crate) struct HashDb {
-    pub(crate) md5: HashTable<16>,
-    pub(crate) sha1: HashTable<20>,
-    pub(crate) sha256: HashTable<32>,
+    pub(crate) md5: Md5Table,
+    pub(crate) sha1: Sha1Table,
+    pub(crate) sha256: Sha256Table,
 }
+
 /// Which digests a scan must compute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Needed {
@@ -224,7 +281,7 @@ mod tests {
 
     #[test]
     fn sized_and_wild_lookup() {
-        let mut t = HashTable::<16>::default();
+        let mut t = Md5Table::default();
         t.insert(&[1; 16], Some(10), NameId(0));
         t.insert(&[1; 16], Some(11), NameId(1));
         t.insert(&[2; 16], None, NameId(2));
@@ -244,7 +301,7 @@ mod tests {
 
     #[test]
     fn sizes_gate_hashing() {
-        let mut t = HashTable::<16>::default();
+        let mut t = Md5Table::default();
         t.insert(&[1; 16], Some(10), NameId(0));
         t.finish();
         assert!(t.wants(10));
