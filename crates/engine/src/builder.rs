@@ -127,9 +127,16 @@ impl EngineBuilder {
             anchors,
             ..
         } = self;
-        hashes.finish();
-        allow.finish();
-        names.shrink();
+        // The MD5 table is usually the largest by far: sort it on another core
+        // while this one sorts the rest and indexes the anchors.
+        std::thread::scope(|scope| {
+            let md5 = &mut hashes.md5;
+            scope.spawn(move || md5.finish());
+            hashes.sha1.finish();
+            hashes.sha256.finish();
+            allow.finish();
+            names.shrink();
+        });
         // Sorted so that builds are reproducible.
         let mut anchors: Vec<(Vec<u8>, Vec<u32>)> = anchors.into_iter().collect();
         anchors.sort_unstable();

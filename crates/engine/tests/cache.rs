@@ -146,7 +146,7 @@ fn damaged_cache_is_reported_and_rebuilt() {
     let bytes = std::fs::read(&file).expect("read cache");
     // Deterministic corruptions: truncations and bit flips all over the file.
     let mut state = 0x1234_5678_9abc_def0u64;
-    for round in 0..200 {
+    for round in 0..64 {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
