@@ -106,6 +106,8 @@ struct Ring<T> {
     /// `next - values.len()`.
     next: u64,
     closed: bool,
+    /// Subscribers blocked in a receive: the publisher wakes them only if any.
+    waiting: usize,
 }
 
 struct Shared<T> {
@@ -139,6 +141,7 @@ impl<T> Bus<T> {
                     values: VecDeque::with_capacity(capacity.min(1 << 16)),
                     next: 0,
                     closed: false,
+                    waiting: 0,
                 }),
                 wake: Condvar::new(),
                 capacity,
@@ -160,16 +163,18 @@ impl<T> Bus<T> {
     /// Returns the value's position (0 for the first value published).
     pub fn publish(&self, value: T) -> u64 {
         let value = Arc::new(value);
-        let pos = {
+        let (pos, waiting) = {
             let mut ring = self.shared.lock();
             if ring.values.len() == self.shared.capacity {
                 ring.values.pop_front();
             }
             ring.values.push_back(value);
             ring.next += 1;
-            ring.next - 1
+            (ring.next - 1, ring.waiting > 0)
         };
-        self.shared.wake.notify_all();
+        if waiting {
+            self.shared.wake.notify_all();
+        }
         pos
     }
 
@@ -247,7 +252,9 @@ impl<T> Subscriber<T> {
                 Step::Lagged(n) => return Err(RecvError::Lagged(n)),
                 Step::Closed => return Err(RecvError::Closed),
                 Step::Empty => {
+                    ring.waiting += 1;
                     ring = shared.wake.wait(ring).unwrap_or_else(|p| p.into_inner());
+                    ring.waiting -= 1;
                 }
             }
         }
@@ -280,11 +287,13 @@ impl<T> Subscriber<T> {
                     if now >= deadline {
                         return Err(RecvTimeoutError::Timeout);
                     }
+                    ring.waiting += 1;
                     ring = shared
                         .wake
                         .wait_timeout(ring, deadline - now)
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
+                    ring.waiting -= 1;
                 }
             }
         }

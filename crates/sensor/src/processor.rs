@@ -11,11 +11,11 @@
 //! read from `/proc` before the process exits. The reader reads them on arrival when
 //! it has no backlog (reader.rs says why); otherwise the processor reads them as soon
 //! as it takes the event off the queue, before anything else. Either way the read is
-//! then confirmed here: the processor waits until the reader has drained the socket
-//! past the read time plus `CONFIRM_AFTER`, and if a later exec (or the main-thread
-//! comm change that precedes every exec) of the same process is queued by then, the
-//! read may show the later program and nothing of it is attributed to this exec
-//! (`superseded`). What could not be read in time is marked missing with its reason,
+//! then confirmed here: the processor waits until the reader has found the socket
+//! empty after the read ended, and if a later exec (or the main-thread comm change
+//! that every exec sends microseconds after its new image shows in `/proc`) of the
+//! same process is queued by then, the read may show the later program and nothing
+//! of it is attributed to this exec (`superseded`). What could not be read in time is marked missing with its reason,
 //! never borrowed from whoever holds the PID now.
 //!
 //! ## Resync, and the marker that makes it exact
@@ -58,10 +58,6 @@ use crate::table::{self, Entry, Table};
 /// How many ended processes to remember, so a resync does not report a process
 /// whose exit it saw as "found" because `/proc` still listed it while it exited.
 const RECENT_EXITS: usize = 16 * 1024;
-/// How long after an exec read a later image change of the same process may still
-/// be on its way: the kernel makes a new image visible in `/proc` a few
-/// microseconds before it sends the comm event that starts every exec.
-const CONFIRM_AFTER: Duration = Duration::from_micros(200);
 /// The longest the processor waits for the reader to confirm a read (a stalled
 /// reader must not stall the processor).
 const CONFIRM_WAIT: Duration = Duration::from_millis(20);
@@ -507,9 +503,16 @@ impl Processor {
     /// every message sent before then is in the queue.
     fn wait_drained(&self, until_ns: u64) {
         let deadline = Instant::now() + CONFIRM_WAIT;
+        let mut spins = 0u32;
         while self.stats.drained_ns.load(Ordering::Acquire) < until_ns && Instant::now() < deadline
         {
-            std::thread::sleep(Duration::from_micros(50));
+            // The reader usually gets there within microseconds; yield before sleeping.
+            if spins < 20 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            spins += 1;
         }
     }
 
@@ -553,7 +556,7 @@ impl Processor {
         // comm event would be sent within microseconds of the new image showing in
         // /proc; once the reader has drained past that, it is in the queue.
         let read = if read.stat.is_some() && read.details.missing.is_none() {
-            self.wait_drained(read.read_at_ns + CONFIRM_AFTER.as_nanos() as u64);
+            self.wait_drained(read.read_done_ns);
             self.pull_available();
             if self.later_exec_queued(tgid) {
                 superseded(read.stat)

@@ -98,8 +98,8 @@ pub struct Read {
     pub uid: Option<u32>,
     /// The rest.
     pub details: ProcessDetails,
-    /// `CLOCK_MONOTONIC` time at which the read started.
-    pub read_at_ns: u64,
+    /// `CLOCK_MONOTONIC` time at which the read ended.
+    pub read_done_ns: u64,
 }
 
 fn reason(e: &io::Error) -> MissingReason {
@@ -170,10 +170,13 @@ impl ProcFs {
     /// Reads what an exec event needs: stat (checked), exe, cmdline, cwd, uids.
     /// Whatever cannot be read is `None`, with the first reason in `details.missing`.
     pub fn read(&self, pid: u32, check: StartCheck) -> Read {
-        let mut out = Read {
-            read_at_ns: sys::monotonic_ns(),
-            ..Read::default()
-        };
+        let mut out = self.read_inner(pid, check);
+        out.read_done_ns = sys::monotonic_ns();
+        out
+    }
+
+    fn read_inner(&self, pid: u32, check: StartCheck) -> Read {
+        let mut out = Read::default();
         let missing = |out: &mut Read, r: MissingReason| {
             out.details.missing.get_or_insert(r);
         };

@@ -321,8 +321,19 @@ pub(crate) fn run(
         if !gate.wait(Duration::from_millis(100)) {
             continue;
         }
+        // Try without waiting first: finding the socket empty tells the processor
+        // that every message sent before `before` is queued (it confirms exec reads
+        // with that), and only then block.
         let before = crate::sys::monotonic_ns();
-        match sock.recv_batch(&mut batch) {
+        let got = match sock.try_recv_batch(&mut batch) {
+            Err(e) if e.errno() == Some(libc::EAGAIN) => {
+                state.flush();
+                state.stats.drained_ns.fetch_max(before, Ordering::Release);
+                sock.recv_batch(&mut batch)
+            }
+            other => other,
+        };
+        match got {
             Ok(n) => {
                 let full = n == batch.capacity();
                 state.begin_batch(batch.datagrams().map(|d| d.bytes), full);
@@ -331,10 +342,6 @@ pub(crate) fn run(
                         return;
                     }
                 }
-                if !full {
-                    // The socket was emptied: everything sent before `before` is queued.
-                    state.stats.drained_ns.fetch_max(before, Ordering::Release);
-                }
             }
             Err(e) => match e.errno() {
                 Some(libc::ENOBUFS) => {
@@ -342,11 +349,7 @@ pub(crate) fn run(
                         return;
                     }
                 }
-                Some(libc::EAGAIN) => {
-                    state.flush();
-                    state.stats.drained_ns.fetch_max(before, Ordering::Release);
-                }
-                Some(libc::EINTR) => {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => {
                     state.flush();
                 }
                 _ => {

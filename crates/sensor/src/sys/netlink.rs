@@ -174,6 +174,20 @@ impl ConnectorSocket {
     /// receive timeout). Returns how many arrived. `ENOBUFS` (kernel dropped messages)
     /// and `EAGAIN` (timeout) come back as errors for the caller to tell apart.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> Result<usize, SyscallError> {
+        self.recv_batch_flags(batch, libc::MSG_WAITFORONE)
+    }
+
+    /// As [`recv_batch`](Self::recv_batch) but never waits: `EAGAIN` when the
+    /// socket is empty.
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> Result<usize, SyscallError> {
+        self.recv_batch_flags(batch, libc::MSG_DONTWAIT)
+    }
+
+    fn recv_batch_flags(
+        &self,
+        batch: &mut RecvBatch,
+        flags: libc::c_int,
+    ) -> Result<usize, SyscallError> {
         let n = batch.bufs.len();
         batch.iov.clear();
         for buf in batch.bufs.iter_mut() {
@@ -199,7 +213,7 @@ impl ConnectorSocket {
                 self.fd.as_raw_fd(),
                 batch.hdrs.as_mut_ptr(),
                 n as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                flags,
                 std::ptr::null_mut(),
             )
         };
