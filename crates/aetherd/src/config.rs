@@ -106,6 +106,8 @@ pub struct RawConfig {
     pub idle_timeout: Option<u64>,
     #[serde(rename = "SendBufTimeout")]
     pub send_buf_timeout: Option<u64>,
+    #[serde(rename = "TemporaryDirectory")]
+    pub temporary_directory: Option<PathBuf>,
     #[serde(rename = "LogFile")]
     pub log_file: Option<PathBuf>,
     #[serde(rename = "LogVerbose")]
@@ -151,6 +153,7 @@ pub struct Config {
     pub command_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub send_timeout: Duration,
+    pub temporary_directory: PathBuf,
     pub log_file: Option<PathBuf>,
     pub log_verbose: bool,
     pub debug: bool,
@@ -199,10 +202,18 @@ impl Config {
         let local_socket_mode = u32::from_str_radix(&mode_text, 8)
             .ok()
             .filter(|m| *m <= 0o777)
-            .ok_or_else(|| invalid("LocalSocketMode", format!("{mode_text:?} is not an octal mode")))?;
+            .ok_or_else(|| {
+                invalid(
+                    "LocalSocketMode",
+                    format!("{mode_text:?} is not an octal mode"),
+                )
+            })?;
         let max_threads = r.max_threads.unwrap_or(10);
         if max_threads == 0 || max_threads > 256 {
-            return Err(invalid("MaxThreads", format!("{max_threads} is not between 1 and 256")));
+            return Err(invalid(
+                "MaxThreads",
+                format!("{max_threads} is not between 1 and 256"),
+            ));
         }
         let tcp = match r.tcp_socket {
             Some(port) => Some((r.tcp_addr.unwrap_or_else(|| "127.0.0.1".to_string()), port)),
@@ -219,12 +230,18 @@ impl Config {
             None => Some(PathBuf::from(DEFAULT_SOCKET)),
         };
         if local_socket.is_none() && tcp.is_none() {
-            return Err(invalid("LocalSocket", "no LocalSocket and no TCPSocket: nothing to listen on".to_string()));
+            return Err(invalid(
+                "LocalSocket",
+                "no LocalSocket and no TCPSocket: nothing to listen on".to_string(),
+            ));
         }
         if let Some(p) = &local_socket
             && !p.is_absolute()
         {
-            return Err(invalid("LocalSocket", format!("{} is not an absolute path", p.display())));
+            return Err(invalid(
+                "LocalSocket",
+                format!("{} is not an absolute path", p.display()),
+            ));
         }
         for pattern in r.exclude_path.iter().flatten() {
             aether_scan::PathFilter::new(pattern)
@@ -270,6 +287,7 @@ impl Config {
             command_read_timeout: secs(r.command_read_timeout, 30),
             idle_timeout: secs(r.idle_timeout, 30),
             send_timeout: Duration::from_millis(r.send_buf_timeout.unwrap_or(30_000).max(1)),
+            temporary_directory: r.temporary_directory.unwrap_or_else(std::env::temp_dir),
             log_file: r.log_file,
             log_verbose: r.log_verbose.unwrap_or(false),
             debug: r.debug.unwrap_or(false),

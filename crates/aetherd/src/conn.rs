@@ -2,9 +2,11 @@
 //! `server-th.c` and `session.c` do.
 
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,9 +77,14 @@ impl Conn {
     }
 
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        match tokio::time::timeout(self.shared.config.send_timeout, self.stream.write_all(data)).await {
+        match tokio::time::timeout(self.shared.config.send_timeout, self.stream.write_all(data))
+            .await
+        {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client not reading replies")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client not reading replies",
+            )),
         }
     }
 
@@ -101,7 +108,10 @@ impl Conn {
                         break parsed;
                     }
                     Ok(None) => {
-                        if !self.fill(timeout, session.is_none() || !self.buf.is_empty()).await? {
+                        if !self
+                            .fill(timeout, session.is_none() || !self.buf.is_empty())
+                            .await?
+                        {
                             return Ok(());
                         }
                     }
@@ -121,12 +131,15 @@ impl Conn {
             let r = Replier::new(delimiter, id);
             if session.is_some() {
                 if delimiter == Delimiter::Legacy {
-                    self.write(&r.error("Only nCMDS\\n and zCMDS\\0 are accepted inside IDSESSION."))
-                        .await?;
+                    self.write(
+                        &r.error("Only nCMDS\\n and zCMDS\\0 are accepted inside IDSESSION."),
+                    )
+                    .await?;
                     return Ok(());
                 }
                 if !command.allowed_in_session() {
-                    self.write(&r.error("Command invalid inside IDSESSION.")).await?;
+                    self.write(&r.error("Command invalid inside IDSESSION."))
+                        .await?;
                     return Ok(());
                 }
             }
@@ -144,14 +157,27 @@ impl Conn {
     }
 
     /// Runs one command. `Continue` outside a session only for IDSESSION.
-    async fn execute(&mut self, command: Command<'static>, r: Replier, in_session: bool) -> io::Result<Next> {
+    async fn execute(
+        &mut self,
+        command: Command<'static>,
+        r: Replier,
+        in_session: bool,
+    ) -> io::Result<Next> {
         let cfg = &self.shared.config;
         let unavailable = r.single(None, "COMMAND UNAVAILABLE");
-        let after = if in_session { Next::Continue } else { Next::Close };
+        let after = if in_session {
+            Next::Continue
+        } else {
+            Next::Close
+        };
         match command {
             Command::Ping => self.write(&r.pong()).await?,
             Command::Version => {
-                let reply = if cfg.enable_version { r.version(&self.shared.version) } else { unavailable };
+                let reply = if cfg.enable_version {
+                    r.version(&self.shared.version)
+                } else {
+                    unavailable
+                };
                 self.write(&reply).await?
             }
             Command::VersionCommands => {
@@ -204,35 +230,64 @@ impl Conn {
             Command::Instream => return self.instream(r, after).await,
             Command::Fildes => return self.fildes(r, after).await,
             Command::AllMatchScan(path) if !cfg.allow_all_match_scan => {
-                let reply = r.reply(Some(&path), "ALLMATCHSCAN command disabled by clamd configuration.", "ERROR");
+                let reply = r.reply(
+                    Some(&path),
+                    "ALLMATCHSCAN command disabled by clamd configuration.",
+                    "ERROR",
+                );
                 self.write(&reply).await?;
                 return Ok(Next::Close);
             }
-            Command::Scan(p) => self.scan_path(p.into_owned(), PathMode::Scan, "SCAN", r).await?,
-            Command::ContScan(p) => self.scan_path(p.into_owned(), PathMode::Continue, "CONTSCAN", r).await?,
-            Command::MultiScan(p) => self.scan_path(p.into_owned(), PathMode::Continue, "MULTISCAN", r).await?,
+            Command::Scan(p) => {
+                self.scan_path(p.into_owned(), PathMode::Scan, "SCAN", r)
+                    .await?
+            }
+            Command::ContScan(p) => {
+                self.scan_path(p.into_owned(), PathMode::Continue, "CONTSCAN", r)
+                    .await?
+            }
+            Command::MultiScan(p) => {
+                self.scan_path(p.into_owned(), PathMode::Continue, "MULTISCAN", r)
+                    .await?
+            }
             Command::AllMatchScan(p) => {
-                self.scan_path(p.into_owned(), PathMode::AllMatch, "ALLMATCHSCAN", r).await?
+                self.scan_path(p.into_owned(), PathMode::AllMatch, "ALLMATCHSCAN", r)
+                    .await?
             }
         }
         Ok(after)
     }
 
-    async fn scan_path(&mut self, path: Vec<u8>, mode: PathMode, name: &'static str, r: Replier) -> io::Result<()> {
+    async fn scan_path(
+        &mut self,
+        path: Vec<u8>,
+        mode: PathMode,
+        name: &'static str,
+        r: Replier,
+    ) -> io::Result<()> {
         let multi = name == "MULTISCAN";
-        // MULTISCAN only spreads a directory over threads, as clamd.
-        let threads = if multi && std::fs::metadata(std::path::Path::new("/").join(std::ffi::OsStr::from_bytes(&path))).is_ok_and(|m| m.is_dir()) {
-            (self.shared.config.max_threads as usize).saturating_sub(1).max(1)
-        } else {
-            1
-        };
-        let opts = self.shared.config.scan_options(threads, mode == PathMode::AllMatch);
         let permit = self.shared.scan_slot().await;
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
         let shared = Arc::clone(&self.shared);
         let job = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let _task = shared.tasks.start(name, String::from_utf8_lossy(&path).into_owned());
+            let _task = shared
+                .tasks
+                .start(name, String::from_utf8_lossy(&path).into_owned());
+            // MULTISCAN only spreads a directory over threads, as clamd.
+            let threads = if multi
+                && std::fs::metadata(Path::new("/").join(OsStr::from_bytes(&path)))
+                    .is_ok_and(|m| m.is_dir())
+            {
+                (shared.config.max_threads as usize)
+                    .saturating_sub(1)
+                    .max(1)
+            } else {
+                1
+            };
+            let opts = shared
+                .config
+                .scan_options(threads, mode == PathMode::AllMatch);
             let active = shared.db.current();
             let infected = jobs::scan_path(&active.engine, &opts, mode, &path, r, tx);
             shared.count_scan(infected);
@@ -253,21 +308,27 @@ impl Conn {
     async fn instream(&mut self, r: Replier, after: Next) -> io::Result<Next> {
         let max = self.shared.config.stream_max_length;
         let mut decoder = InstreamDecoder::new(max);
-        let mut data = Vec::new();
+        let mut data = jobs::StreamBody::default();
         let read_timeout = self.shared.config.read_timeout;
         loop {
             let (chunk, used) = match decoder.decode(&self.buf) {
                 Ok(step) => step,
                 Err(e) => {
                     tracing::warn!("INSTREAM: {e}");
-                    self.write(&r.error("INSTREAM size limit exceeded.")).await?;
+                    self.write(&r.error("INSTREAM size limit exceeded."))
+                        .await?;
                     self.drain().await;
                     return Ok(Next::Close);
                 }
             };
             let done = match chunk {
                 Chunk::Data(bytes) => {
-                    data.extend_from_slice(bytes);
+                    if let Err(e) = data.push(bytes, &self.shared.config.temporary_directory) {
+                        tracing::error!("INSTREAM: cannot write to a temporary file: {e}");
+                        self.write(&r.error("Error writing to temporary file"))
+                            .await?;
+                        return Ok(Next::Close);
+                    }
                     false
                 }
                 Chunk::End => true,
@@ -291,7 +352,8 @@ impl Conn {
             let _task = shared.tasks.start("INSTREAM", String::new());
             let active = shared.db.current();
             let cfg = &shared.config;
-            let (reply, infected) = jobs::scan_stream(&active.engine, &data, &cfg.limits, cfg.alert_exceeds_max, r);
+            let (reply, infected) =
+                jobs::scan_stream(&active.engine, &data, &cfg.limits, cfg.alert_exceeds_max, r);
             shared.count_scan(infected);
             reply
         })
@@ -307,7 +369,9 @@ impl Conn {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let mut sink = vec![0u8; READ_SIZE];
         let mut fds = VecDeque::new();
-        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut sink, &mut fds)).await {
+        while let Ok(Ok(n)) =
+            tokio::time::timeout_at(deadline, self.stream.read(&mut sink, &mut fds)).await
+        {
             if n == 0 {
                 break;
             }
@@ -318,7 +382,10 @@ impl Conn {
     async fn fildes(&mut self, r: Replier, after: Next) -> io::Result<Next> {
         // The descriptor travels with one more byte, which clamd eats.
         while self.buf.is_empty() {
-            if !self.fill(self.shared.config.command_read_timeout, false).await? {
+            if !self
+                .fill(self.shared.config.command_read_timeout, false)
+                .await?
+            {
                 return Ok(Next::Close);
             }
         }
@@ -345,4 +412,3 @@ impl Conn {
         Ok(after)
     }
 }
-

@@ -23,7 +23,10 @@ pub struct Active {
 /// How the last reload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReloadOutcome {
-    Loaded { signatures: u64, elapsed: Duration },
+    Loaded {
+        signatures: u64,
+        elapsed: Duration,
+    },
     Failed(String),
     /// A reload was already running; this request joined it.
     AlreadyRunning,
@@ -81,16 +84,17 @@ impl Database {
                     elapsed: started.elapsed(),
                 }
             }
-            Err(e) => {
-                ReloadOutcome::Failed(e.to_string())
-            }
+            Err(e) => ReloadOutcome::Failed(e.to_string()),
         };
         self.reloading.store(false, Ordering::Release);
         outcome
     }
 }
 
-fn load_active(sources: &DbSources, cache_dir: Option<&std::path::Path>) -> Result<Active, DbError> {
+fn load_active(
+    sources: &DbSources,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Active, DbError> {
     let loaded = aether_engine::load_cached(sources, Default::default(), cache_dir)?;
     if let Some(problem) = &loaded.cache_problem {
         tracing::warn!("database cache: {problem}");

@@ -192,20 +192,102 @@ pub fn outcome_reply(
                 (replier.single(Some(label), "OK"), false)
             }
         }
-        Err(_) => (replier.reply(Some(label), "Can't read file", "ERROR"), false),
+        Err(_) => (
+            replier.reply(Some(label), "Can't read file", "ERROR"),
+            false,
+        ),
+    }
+}
+
+/// Bodies up to this size stay in memory; larger ones go to a file, so that
+/// many concurrent streams do not hold `StreamMaxLength` of memory each.
+pub const SPILL: usize = 1 << 20;
+
+/// An INSTREAM body being received.
+pub enum StreamBody {
+    Memory(Vec<u8>),
+    /// An unnamed file in `TemporaryDirectory`, gone when closed.
+    File(File),
+}
+
+impl Default for StreamBody {
+    fn default() -> StreamBody {
+        StreamBody::Memory(Vec::new())
+    }
+}
+
+impl StreamBody {
+    pub fn push(&mut self, data: &[u8], tmpdir: &Path) -> io::Result<()> {
+        use std::io::Write;
+        match self {
+            StreamBody::Memory(v) if v.len() + data.len() <= SPILL => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+            StreamBody::Memory(v) => {
+                let mut f = unnamed_file(tmpdir)?;
+                f.write_all(v)?;
+                f.write_all(data)?;
+                *self = StreamBody::File(f);
+                Ok(())
+            }
+            StreamBody::File(f) => f.write_all(data),
+        }
+    }
+}
+
+/// A private file with no name: `O_TMPFILE` where the file system has it,
+/// else created under a unique name and unlinked at once.
+fn unnamed_file(dir: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let tmp = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir);
+    match tmp {
+        Ok(f) => Ok(f),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) =>
+        {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let name = dir.join(format!(
+                ".aetherd-stream-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&name)?;
+            std::fs::remove_file(&name)?;
+            Ok(f)
+        }
+        Err(e) => Err(e),
     }
 }
 
 /// Scans INSTREAM data.
 pub fn scan_stream(
     engine: &Engine,
-    data: &[u8],
+    body: &StreamBody,
     limits: &Limits,
     alert: bool,
     r: Replier,
 ) -> (Vec<u8>, bool) {
     let mut scanner = engine.scanner();
-    let result = scanner.scan_bytes(data, limits);
+    let result = match body {
+        StreamBody::Memory(data) => scanner.scan_bytes(data, limits),
+        StreamBody::File(f) => scanner.scan_file(f, limits),
+    };
     outcome_reply(r, b"stream", result, alert)
 }
 
@@ -219,7 +301,9 @@ pub fn scan_fd(engine: &Engine, file: File, opts: &ScanOptions, r: Replier) -> (
     }
     let mut scanner = FileScanner::new(engine, opts);
     match scanner.scan_open_file(&file) {
-        Outcome::Scanned(s) if !s.signatures.is_empty() => (r.virus(&label, &s.signatures[0]), true),
+        Outcome::Scanned(s) if !s.signatures.is_empty() => {
+            (r.virus(&label, &s.signatures[0]), true)
+        }
         Outcome::Error(_) => (r.reply(Some(&label), "Can't read file", "ERROR"), false),
         _ => (r.single(Some(&label), "OK"), false),
     }

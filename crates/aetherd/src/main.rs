@@ -96,7 +96,10 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         }
     };
 
-    tracing::info!("aetherd {} starting; loading the database", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        "aetherd {} starting; loading the database",
+        env!("CARGO_PKG_VERSION")
+    );
     let db = match db::Database::load(config.sources(), config.database_cache_directory.clone()) {
         Ok(db) => db,
         Err(e) => {
@@ -143,7 +146,9 @@ fn init_logging(config: &Config) -> Result<(), String> {
     } else {
         Level::INFO
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
     match &config.log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -151,9 +156,7 @@ fn init_logging(config: &Config) -> Result<(), String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("cannot open LogFile {}: {e}", path.display()))?;
-            builder
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
+            builder.with_writer(std::sync::Mutex::new(file)).init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }

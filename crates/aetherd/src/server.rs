@@ -88,7 +88,10 @@ fn set_backlog(fd: i32, n: u32) {
     }
 }
 
-fn bind_unix(path: &Path, config: &Config) -> Result<std::os::unix::net::UnixListener, ListenError> {
+fn bind_unix(
+    path: &Path,
+    config: &Config,
+) -> Result<std::os::unix::net::UnixListener, ListenError> {
     let what = format!("local socket {}", path.display());
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -114,9 +117,13 @@ fn bind_unix(path: &Path, config: &Config) -> Result<std::os::unix::net::UnixLis
             .create(parent)
             .map_err(|e| ListenError::from_io(format!("directory {}", parent.display()), e))?;
     }
-    let l = std::os::unix::net::UnixListener::bind(path).map_err(|e| ListenError::from_io(what.clone(), e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.local_socket_mode))
-        .map_err(|e| ListenError::from_io(what, e))?;
+    let l = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| ListenError::from_io(what.clone(), e))?;
+    std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(config.local_socket_mode),
+    )
+    .map_err(|e| ListenError::from_io(what, e))?;
     set_backlog(l.as_raw_fd(), config.max_connections);
     Ok(l)
 }
@@ -182,8 +189,15 @@ impl Shared {
         let spawned = std::thread::Builder::new()
             .name("aetherd-reload".into())
             .spawn(move || match db.reload() {
-                ReloadOutcome::Loaded { signatures, elapsed } => {
-                    tracing::info!(signatures, seconds = elapsed.as_secs_f64(), "database reloaded")
+                ReloadOutcome::Loaded {
+                    signatures,
+                    elapsed,
+                } => {
+                    tracing::info!(
+                        signatures,
+                        seconds = elapsed.as_secs_f64(),
+                        "database reloaded"
+                    )
                 }
                 ReloadOutcome::Failed(why) => {
                     tracing::error!("reload failed, the previous database keeps serving: {why}")
@@ -232,7 +246,11 @@ pub fn version_text() -> String {
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(0) as u64
@@ -314,7 +332,10 @@ pub async fn serve(listeners: Listeners, shared: Arc<Shared>) -> io::Result<()> 
     }
     // Idle connections end at once (they watch the shutdown flag); scans in
     // progress get a bounded time to finish.
-    let grace = shared.config.command_read_timeout.max(std::time::Duration::from_secs(5));
+    let grace = shared
+        .config
+        .command_read_timeout
+        .max(std::time::Duration::from_secs(5));
     if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
         tracing::warn!("scans still running after {grace:?}; exiting anyway");
     }

@@ -72,6 +72,45 @@ fn oversized_instream_gets_clamds_error() {
     ping_ok(&d);
 }
 
+/// Bodies past 1 MiB go to an unnamed temporary file and are scanned there.
+#[test]
+fn large_stream_is_scanned_from_a_temporary_file() {
+    let fx = Fixture::new();
+    let tmp = fx.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let d = Daemon::aetherd(
+        &fx,
+        "a",
+        &format!("StreamMaxLength = \"8M\"\nTemporaryDirectory = {tmp:?}\n"),
+    );
+    let mut body = vec![b'.'; 5 << 20];
+    body.extend_from_slice(EICAR);
+    assert_eq!(
+        d.send(&instream(b"nINSTREAM\n", &body, 256 << 10)),
+        b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n"
+    );
+    assert_eq!(
+        d.send(&instream(b"nINSTREAM\n", &body[..5 << 20], 1 << 20)),
+        b"stream: OK\n"
+    );
+    // Nothing is left behind in the directory.
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    // An unusable directory gives clamd's error, and the daemon goes on.
+    let d2 = Daemon::aetherd(
+        &fx,
+        "b",
+        &format!(
+            "StreamMaxLength = \"8M\"\nTemporaryDirectory = {:?}\n",
+            fx.path().join("missing")
+        ),
+    );
+    assert_eq!(
+        d2.send(&instream(b"nINSTREAM\n", &body[..2 << 20], 64 << 10)),
+        b"Error writing to temporary file ERROR\n"
+    );
+    ping_ok(&d2);
+}
+
 /// A client that stops half way through a frame, or sends a command one
 /// byte at a time and never finishes, is dropped after its timeout and
 /// blocks nobody meanwhile.
@@ -80,7 +119,13 @@ fn partial_and_slow_clients_do_not_block_others() {
     let fx = Fixture::new();
     let d = Daemon::aetherd(&fx, "a", "CommandReadTimeout = 2\nReadTimeout = 2\n");
     let mut stalled = Vec::new();
-    for prefix in [&b"nINSTREAM\n\x00\x00"[..], b"nINSTREAM\n\x00\x00\x00\x10abc", b"nPIN", b"zSCAN /tm", b"FILDES"] {
+    for prefix in [
+        &b"nINSTREAM\n\x00\x00"[..],
+        b"nINSTREAM\n\x00\x00\x00\x10abc",
+        b"nPIN",
+        b"zSCAN /tm",
+        b"FILDES",
+    ] {
         let mut s = UnixStream::connect(&d.socket).unwrap();
         s.write_all(prefix).unwrap();
         stalled.push((prefix, s, Instant::now()));
@@ -89,9 +134,16 @@ fn partial_and_slow_clients_do_not_block_others() {
     let started = Instant::now();
     for _ in 0..20 {
         ping_ok(&d);
-        assert_eq!(d.send(&instream(b"nINSTREAM\n", EICAR, 10)), b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n");
+        assert_eq!(
+            d.send(&instream(b"nINSTREAM\n", EICAR, 10)),
+            b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n"
+        );
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "served slowly: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served slowly: {:?}",
+        started.elapsed()
+    );
     // Then each stalled client is closed after its timeout, not before, not much later.
     for (prefix, mut s, t0) in stalled {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -134,12 +186,17 @@ fn many_concurrent_clients() {
     let infected = instream(b"nINSTREAM\n", EICAR, 16);
     let clean = instream(b"nINSTREAM\n", &[b'x'; 10_000], 1000);
     for (i, s) in conns.iter_mut().enumerate() {
-        s.write_all(if i % 2 == 0 { &infected } else { &clean }).unwrap();
+        s.write_all(if i % 2 == 0 { &infected } else { &clean })
+            .unwrap();
     }
     for (i, s) in conns.iter_mut().enumerate() {
         let mut out = Vec::new();
         s.read_to_end(&mut out).unwrap();
-        let want: &[u8] = if i % 2 == 0 { b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n" } else { b"stream: OK\n" };
+        let want: &[u8] = if i % 2 == 0 {
+            b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n"
+        } else {
+            b"stream: OK\n"
+        };
         assert_eq!(out, want, "client {i}");
     }
     ping_ok(&d);
@@ -149,7 +206,11 @@ fn many_concurrent_clients() {
 fn big_db(db: &std::path::Path, n: usize) {
     let mut text = String::with_capacity(n * 60);
     for i in 0..n {
-        text.push_str(&format!("{:032x}:{}:Filler.Sig.{i}\n", (i as u128) * 0x9e3779b97f4a7c15 + 1, 1000 + i));
+        text.push_str(&format!(
+            "{:032x}:{}:Filler.Sig.{i}\n",
+            (i as u128) * 0x9e3779b97f4a7c15 + 1,
+            1000 + i
+        ));
     }
     std::fs::write(db.join("filler.hdb"), text).unwrap();
 }
@@ -166,16 +227,30 @@ fn reload_while_scanning_fails_no_scan() {
     let eicar = fx.file("eicar.com").display().to_string();
     let mut workers = Vec::new();
     for w in 0..4 {
-        let (d, stop, done, eicar) = (Arc::clone(&d), Arc::clone(&stop), Arc::clone(&done), eicar.clone());
+        let (d, stop, done, eicar) = (
+            Arc::clone(&d),
+            Arc::clone(&stop),
+            Arc::clone(&done),
+            eicar.clone(),
+        );
         workers.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let (case, want) = if w % 2 == 0 {
-                    (instream(b"nINSTREAM\n", EICAR, 20), b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n".to_vec())
+                    (
+                        instream(b"nINSTREAM\n", EICAR, 20),
+                        b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\n".to_vec(),
+                    )
                 } else {
-                    (format!("nSCAN {eicar}\n").into_bytes(), format!("{eicar}: Test.Eicar.Body.UNOFFICIAL FOUND\n").into_bytes())
+                    (
+                        format!("nSCAN {eicar}\n").into_bytes(),
+                        format!("{eicar}: Test.Eicar.Body.UNOFFICIAL FOUND\n").into_bytes(),
+                    )
                 };
                 let got = d.send(&case);
-                assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want)
+                );
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -207,14 +282,24 @@ fn broken_database_keeps_the_old_one() {
     d.wait_log("reload failed", 1, Duration::from_secs(60));
     let log = d.log_text();
     assert!(log.contains("previous database keeps serving"), "{log}");
-    assert!(log.contains("broken.ndb"), "the log names the bad file: {log}");
+    assert!(
+        log.contains("broken.ndb"),
+        "the log names the bad file: {log}"
+    );
     assert_eq!(d.send(format!("nSCAN {eicar}\n").as_bytes()), found);
 
     // Fixed, with one more signature: SIGHUP reloads.
     std::fs::remove_file(db.join("broken.ndb")).unwrap();
-    std::fs::write(db.join("more.ndb"), format!("Test.Clean.Now.Dirty:0:*:{}\n", hex(b"hello world clean"))).unwrap();
+    std::fs::write(
+        db.join("more.ndb"),
+        format!("Test.Clean.Now.Dirty:0:*:{}\n", hex(b"hello world clean")),
+    )
+    .unwrap();
     let clean = fx.file("clean.txt").display().to_string();
-    assert_eq!(d.send(format!("nSCAN {clean}\n").as_bytes()), format!("{clean}: OK\n").into_bytes());
+    assert_eq!(
+        d.send(format!("nSCAN {clean}\n").as_bytes()),
+        format!("{clean}: OK\n").into_bytes()
+    );
     // SAFETY: a signal to our own child.
     unsafe {
         libc::kill(d.pid(), libc::SIGHUP);
@@ -247,7 +332,10 @@ fn sigterm_and_shutdown_stop_cleanly() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "SHUTDOWN did not stop the daemon");
+        assert!(
+            Instant::now() < deadline,
+            "SHUTDOWN did not stop the daemon"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
@@ -276,7 +364,12 @@ fn run_aetherd(config_text: &str, fx: &Fixture, tag: &str) -> (i32, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (status.code().unwrap_or(-1), err)
 }
 
@@ -285,17 +378,29 @@ fn startup_errors_have_clear_messages_and_exit_codes() {
     let fx = Fixture::new();
     let db = fx.path().join("db");
     let sock = fx.path().join("x.sock");
-    let base = format!("DatabaseDirectory = {db:?}\nBuiltinDatabase = false\nDatabaseCache = false\n");
+    let base =
+        format!("DatabaseDirectory = {db:?}\nBuiltinDatabase = false\nDatabaseCache = false\n");
 
-    let (code, err) = run_aetherd(&format!("{base}LocalSocket = {sock:?}\nMaxThreads = \"many\"\n"), &fx, "c1");
+    let (code, err) = run_aetherd(
+        &format!("{base}LocalSocket = {sock:?}\nMaxThreads = \"many\"\n"),
+        &fx,
+        "c1",
+    );
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("MaxThreads"), "{err}");
-    let (code, err) = run_aetherd(&format!("{base}LocalSocket = {sock:?}\nStreamMaxLengthh = 5\n"), &fx, "c2");
+    let (code, err) = run_aetherd(
+        &format!("{base}LocalSocket = {sock:?}\nStreamMaxLengthh = 5\n"),
+        &fx,
+        "c2",
+    );
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("StreamMaxLengthh"), "{err}");
 
     let (code, err) = run_aetherd(
-        &format!("DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {sock:?}\n", fx.path().join("nope")),
+        &format!(
+            "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {sock:?}\n",
+            fx.path().join("nope")
+        ),
         &fx,
         "c3",
     );
@@ -323,8 +428,14 @@ fn startup_errors_have_clear_messages_and_exit_codes() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while try_send(&stale, b"nPING\n").ok().as_deref() != Some(b"PONG\n") {
-        assert!(Instant::now() < deadline, "no answer on the replaced stale socket");
-        assert!(child.try_wait().unwrap().is_none(), "exited on a stale socket");
+        assert!(
+            Instant::now() < deadline,
+            "no answer on the replaced stale socket"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited on a stale socket"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
@@ -343,7 +454,11 @@ fn missing_privileges_exit_6() {
         std::fs::create_dir(&dir).unwrap();
         chmod(&dir, 0o555);
         let (code, err) = run_aetherd(
-            &format!("DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {:?}\n", fx.path().join("db"), dir.join("s.sock")),
+            &format!(
+                "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {:?}\n",
+                fx.path().join("db"),
+                dir.join("s.sock")
+            ),
             &fx,
             "p",
         );
@@ -376,10 +491,18 @@ fn missing_privileges_exit_6() {
 fn tcp_on_loopback_and_builtin_database() {
     let fx = Fixture::new();
     // A free port: bound then released (the daemon binds it right after).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let empty = fx.path().join("empty-db");
     std::fs::create_dir(&empty).unwrap();
-    std::fs::write(empty.join("none.hdb"), format!("{}:3:Nothing.Here\n", "0".repeat(32))).unwrap();
+    std::fs::write(
+        empty.join("none.hdb"),
+        format!("{}:3:Nothing.Here\n", "0".repeat(32)),
+    )
+    .unwrap();
     let d = Daemon::aetherd(&fx, "t", &format!("TCPSocket = {port}\n"));
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -390,7 +513,10 @@ fn tcp_on_loopback_and_builtin_database() {
     drop(d);
 
     // The built-in database knows EICAR by its usual name.
-    let cfg = format!("DatabaseDirectory = {empty:?}\nBuiltinDatabase = true\nDatabaseCache = false\nLocalSocket = {:?}\n", fx.path().join("b.sock"));
+    let cfg = format!(
+        "DatabaseDirectory = {empty:?}\nBuiltinDatabase = true\nDatabaseCache = false\nLocalSocket = {:?}\n",
+        fx.path().join("b.sock")
+    );
     std::fs::write(fx.path().join("b.toml"), cfg).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aetherd"))
         .args(["--foreground", "--config"])
@@ -401,7 +527,10 @@ fn tcp_on_loopback_and_builtin_database() {
     let sock = fx.path().join("b.sock");
     let deadline = Instant::now() + Duration::from_secs(30);
     while try_send(&sock, b"nPING\n").ok().as_deref() != Some(b"PONG\n") {
-        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "aetherd did not start");
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "aetherd did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let reply = send(&sock, &instream(b"nINSTREAM\n", EICAR, 68));

@@ -74,7 +74,14 @@ fn raw_replies_match_clamd() {
             v
         },
     ];
-    for name in ["eicar.com", "clean.txt", "marker.bin", "dir/empty", "link.com", "cleandir"] {
+    for name in [
+        "eicar.com",
+        "clean.txt",
+        "marker.bin",
+        "dir/empty",
+        "link.com",
+        "cleandir",
+    ] {
         for cmd in ["SCAN", "CONTSCAN", "MULTISCAN", "ALLMATCHSCAN"] {
             cases.push(format!("n{cmd} {}\n", f(name)).into_bytes());
         }
@@ -90,7 +97,10 @@ fn raw_replies_match_clamd() {
         // Inside a session clamd answers quick commands at once and scans on
         // its threads, so replies may come in any order; the ids tell them apart.
         let (want, got) = if case.starts_with(b"nIDSESSION") || case.starts_with(b"zIDSESSION") {
-            (sorted_lines(&want).concat().into_bytes(), sorted_lines(&got).concat().into_bytes())
+            (
+                sorted_lines(&want).concat().into_bytes(),
+                sorted_lines(&got).concat().into_bytes(),
+            )
         } else {
             (want, got)
         };
@@ -103,7 +113,12 @@ fn raw_replies_match_clamd() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Directory scans: the same lines, in any order (clamd lists a
@@ -116,7 +131,11 @@ fn directory_scans_match_clamd() {
     let aetherd = Daemon::aetherd(&fx, "aetherd", "");
     let files = fx.path().join("files").display().to_string();
     for cmd in ["CONTSCAN", "MULTISCAN"] {
-        for target in [files.clone(), format!("{files}/dir"), format!("{files}/cleandir")] {
+        for target in [
+            files.clone(),
+            format!("{files}/dir"),
+            format!("{files}/cleandir"),
+        ] {
             let case = format!("n{cmd} {target}\n").into_bytes();
             assert_eq!(
                 sorted_lines(&clamd.send(&case)),
@@ -141,12 +160,19 @@ fn stats_layout_matches_clamd() {
     let fx = Fixture::new();
     let clamd = Daemon::clamd(&fx);
     let aetherd = Daemon::aetherd(&fx, "aetherd", "");
-    for (prefix, case) in [("", &b"nSTATS\n"[..]), ("1: ", b"nIDSESSION\nnSTATS\nnEND\n")] {
+    for (prefix, case) in [
+        ("", &b"nSTATS\n"[..]),
+        ("1: ", b"nIDSESSION\nnSTATS\nnEND\n"),
+    ] {
         for d in [&clamd, &aetherd] {
             let text = String::from_utf8(d.send(case)).unwrap();
             let head = format!("{prefix}POOLS: 1\n\nSTATE: VALID PRIMARY\nTHREADS: live ");
             assert!(text.starts_with(&head), "{}: {text:?}", d.name);
-            assert!(text.contains(" max 3 idle-timeout 30\nQUEUE: 0 items\n\tSTATS "), "{}: {text:?}", d.name);
+            assert!(
+                text.contains(" max 3 idle-timeout 30\nQUEUE: 0 items\n\tSTATS "),
+                "{}: {text:?}",
+                d.name
+            );
             assert!(text.contains("\n\nMEMSTATS: heap N/A mmap N/A used N/A free N/A releasable N/A pools 1 pools_used "), "{}: {text:?}", d.name);
             assert!(text.ends_with("M\nEND\n"), "{}: {text:?}", d.name);
         }
@@ -184,14 +210,25 @@ fn clamdscan_gives_the_same_answers() {
     let clean = fx.file("clean.txt").display().to_string();
     let cleandir = fx.file("cleandir").display().to_string();
     let mut checked = 0;
-    for mode in [&[][..], &["--multiscan"], &["--stream"], &["--fdpass"], &["--allmatch"], &["-m", "--fdpass"]] {
+    for mode in [
+        &[][..],
+        &["--multiscan"],
+        &["--stream"],
+        &["--fdpass"],
+        &["--allmatch"],
+        &["-m", "--fdpass"],
+    ] {
         for targets in [
             vec![files.as_str()],
             vec![eicar.as_str()],
             vec![clean.as_str(), cleandir.as_str()],
             vec!["/nonexistent/file"],
         ] {
-            let args: Vec<&str> = mode.iter().copied().chain(targets.iter().copied()).collect();
+            let args: Vec<&str> = mode
+                .iter()
+                .copied()
+                .chain(targets.iter().copied())
+                .collect();
             let want = clamdscan(&fx, &clamd, &args);
             let got = clamdscan(&fx, &aetherd, &args);
             assert_eq!(want, got, "clamdscan {args:?}");
@@ -201,7 +238,10 @@ fn clamdscan_gives_the_same_answers() {
     // Detections were really made, not two identical failures.
     let (lines, code) = clamdscan(&fx, &aetherd, &["--fdpass", &eicar]);
     assert_eq!(code, 1, "{lines:?}");
-    assert_eq!(lines, vec![format!("{eicar}: Test.Eicar.Body.UNOFFICIAL FOUND")]);
+    assert_eq!(
+        lines,
+        vec![format!("{eicar}: Test.Eicar.Body.UNOFFICIAL FOUND")]
+    );
     let (lines, code) = clamdscan(&fx, &aetherd, &["--stream", &clean]);
     assert_eq!(code, 0, "{lines:?}");
     assert_eq!(lines, vec![format!("{clean}: OK")]);
@@ -249,12 +289,19 @@ print(sorted(call(sock, b"MULTISCAN " + files.encode()).split("\0")))
             .arg(fx.path().join("files"))
             .output()
             .expect("python3");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let want = run(&clamd);
     let got = run(&aetherd);
     assert_eq!(want, got);
     assert!(got.starts_with("PONG\nClamAV 1.4.6\n"), "{got}");
-    assert!(got.contains("stream: Test.Eicar.Body.UNOFFICIAL FOUND\nstream: OK\n"), "{got}");
+    assert!(
+        got.contains("stream: Test.Eicar.Body.UNOFFICIAL FOUND\nstream: OK\n"),
+        "{got}"
+    );
 }

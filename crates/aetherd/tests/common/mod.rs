@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const EICAR: &[u8] =
-    b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 pub const MARKER: &[u8] = b"aether-test-marker-1234";
 
 /// A temporary tree: a database (`db/`), files to scan (`files/`), and
@@ -22,7 +21,10 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
-        let dir = tempfile::Builder::new().prefix("aetherd-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("aetherd-test")
+            .tempdir()
+            .unwrap();
         let root = dir.path();
         // Others (clamd dropping privileges, setpriv tests) must read it.
         chmod(root, 0o755);
@@ -103,14 +105,24 @@ impl Daemon {
         let socket = fx.path().join(format!("{tag}.sock"));
         let log = fx.path().join(format!("{tag}.log"));
         let config = fx.path().join(format!("{tag}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "LocalSocket = {socket:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nStreamMaxLength = \"1M\"\nMaxThreads = 3\nLogFile = {log:?}\n{extra}\n",
-                fx.path().join("db")
-            ),
-        )
-        .unwrap();
+        let base = format!(
+            "LocalSocket = {socket:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nStreamMaxLength = \"1M\"\nMaxThreads = 3\nLogFile = {log:?}\n",
+            fx.path().join("db")
+        );
+        // Settings in `extra` replace the defaults above.
+        let overridden = |line: &str| {
+            let key = line.split('=').next().unwrap_or("").trim();
+            extra
+                .lines()
+                .any(|l| l.split('=').next().unwrap_or("").trim() == key)
+        };
+        let mut text: String = base
+            .lines()
+            .filter(|l| !overridden(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(extra);
+        std::fs::write(&config, text).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_aetherd"))
             .arg("--foreground")
             .arg("--config")
@@ -187,7 +199,11 @@ impl Daemon {
                 }
                 panic!("{} exited during start ({status}): {err}", self.name);
             }
-            assert!(Instant::now() < deadline, "{} did not answer within {limit:?}", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer within {limit:?}",
+                self.name
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -299,8 +315,11 @@ pub fn instream(prefix: &[u8], data: &[u8], chunk: usize) -> Vec<u8> {
 /// aetherd's VERSION text mapped to clamd's, for comparison.
 pub fn normalize(reply: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(reply).into_owned();
-    text.replace(&format!("ClamAV 1.4.6/aether {}", env!("CARGO_PKG_VERSION")), "ClamAV 1.4.6")
-        .into_bytes()
+    text.replace(
+        &format!("ClamAV 1.4.6/aether {}", env!("CARGO_PKG_VERSION")),
+        "ClamAV 1.4.6",
+    )
+    .into_bytes()
 }
 
 /// Lines sorted (replies of a parallel scan come in completion order).
