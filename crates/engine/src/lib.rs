@@ -20,13 +20,16 @@ mod hashdb;
 mod limits;
 mod names;
 mod pattern;
+mod recurse;
 mod scanner;
 mod verify;
 
+pub use aether_formats::Problem;
 pub use builder::{BuildError, EngineBuilder};
 pub use database::{DbError, DbSources, Loaded, default_cache_dir, load, load_cached};
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
+pub use recurse::{Alerts, ContainerNote};
 pub use scanner::{Detection, ScanError, ScanOutcome, Scanner};
 
 /// The compiled signature database. Immutable; share it with `Arc<Engine>`.

@@ -24,6 +24,7 @@ use crate::hashdb::{Digests, Needed};
 use crate::limits::{LimitExceeded, Limits};
 use crate::names::NameId;
 use crate::pattern::{Program, UNBOUNDED};
+use crate::recurse::{Alerts, ContainerNote};
 use crate::verify::{self, Hay, VerifyScratch};
 
 /// Bytes read per window.
@@ -38,6 +39,10 @@ const _: () = assert!(KEEP >= crate::pattern::MAX_ANCHOR);
 pub struct Detection {
     /// The signature's name, as clamscan prints it (`Eicar-Test-Signature`).
     pub name: String,
+    /// Where it matched inside the scanned file: the names of the archive
+    /// members from the outside in (`["inner.tar.gz", "dir/evil.exe"]`);
+    /// empty for the file itself. Compressed streams add no name.
+    pub chain: Vec<String>,
 }
 
 /// What scanning one input found.
@@ -49,8 +54,14 @@ pub struct ScanOutcome {
     pub bytes_scanned: u64,
     /// The recognized file type.
     pub file_type: FileType,
-    /// A limit that cut the scan short or skipped the input, if any.
+    /// A limit that cut the scan short or skipped the input, if any; for a
+    /// container, the first limit met anywhere in its tree of members.
     pub limit: Option<LimitExceeded>,
+    /// Problems met inside containers that are not detections (broken or
+    /// truncated archives, `../` names, unsupported methods), in order.
+    pub notes: Vec<ContainerNote>,
+    /// Members scanned inside containers (the file itself not counted).
+    pub members_scanned: u64,
 }
 
 /// Why an input could not be scanned.
@@ -62,12 +73,19 @@ pub enum ScanError {
     Changed { expected: u64, actual: u64 },
 }
 
-enum Input<'a> {
+pub(crate) enum Input<'a> {
     Bytes(&'a [u8]),
     File(&'a File),
 }
 
 impl Input<'_> {
+    pub(crate) fn as_source(&self) -> &dyn aether_formats::ReadAt {
+        match self {
+            Input::Bytes(d) => d,
+            Input::File(f) => *f,
+        }
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or says the file shrank.
     fn read_exact_at(
         &self,
@@ -151,6 +169,7 @@ impl Hashers {
 /// Scans inputs one at a time; owns per-thread scratch space.
 pub struct Scanner<'e> {
     engine: &'e Engine,
+    pub(crate) alerts: Alerts,
     window: Vec<u8>,
     fallback: Vec<u8>,
     /// `stamps[p] == stamp` when program `p` already matched in this scan.
@@ -172,6 +191,7 @@ impl<'e> Scanner<'e> {
     pub(crate) fn new(engine: &'e Engine) -> Scanner<'e> {
         Scanner {
             engine,
+            alerts: Alerts::default(),
             window: Vec::new(),
             fallback: Vec::new(),
             stamps: vec![0; engine.db.programs.len()],
@@ -224,6 +244,11 @@ impl<'e> Scanner<'e> {
         }
     }
 
+    /// Chooses which heuristic alerts are reported (`--alert-encrypted`).
+    pub fn set_alerts(&mut self, alerts: Alerts) {
+        self.alerts = alerts;
+    }
+
     fn scan_input(
         &mut self,
         input: Input<'_>,
@@ -243,6 +268,26 @@ impl<'e> Scanner<'e> {
         if size == 0 {
             return Ok(outcome);
         }
+        let mut outcome = self.scan_raw(&input, size, limits, started)?;
+        // Then what is inside, as clamscan does after the raw scan.
+        if aether_formats::is_container(outcome.file_type)
+            && outcome.limit.is_none()
+            && (outcome.detections.is_empty() || limits.all_match)
+        {
+            crate::recurse::scan_members(self, &input, &mut outcome, limits, started);
+        }
+        Ok(outcome)
+    }
+
+    /// Scans one input's own bytes: type, body signatures, hashes.
+    pub(crate) fn scan_raw(
+        &mut self,
+        input: &Input<'_>,
+        size: u64,
+        limits: &Limits,
+        started: Instant,
+    ) -> Result<ScanOutcome, ScanError> {
+        let mut outcome = ScanOutcome::default();
         let db = &self.engine.db;
         self.next_stamp();
         self.found.clear();
@@ -250,13 +295,13 @@ impl<'e> Scanner<'e> {
         let mut hashers = Hashers::new(db.hashes.needed(size).or(fp_needed));
 
         // Type the file from its first bytes.
-        let mut head = [0u8; 512];
+        let mut head = [0u8; aether_formats::filetype::HEAD];
         let head_len = (size as usize).min(head.len());
         input.read_exact_at(&mut head[..head_len], 0, size)?;
         outcome.file_type = filetype::detect(&head[..head_len]);
         let mut st = ScanState {
             size,
-            types: outcome.file_type.target_mask(),
+            types: filetype::target_mask(outcome.file_type),
             all_match: limits.all_match,
             done: false,
         };
@@ -264,12 +309,12 @@ impl<'e> Scanner<'e> {
         match input {
             Input::Bytes(data) => {
                 hashers.update(data);
-                self.scan_window(&input, data, 0, 0, &mut st)?;
+                self.scan_window(input, data, 0, 0, &mut st)?;
             }
             Input::File(_) => {
                 let mut window = std::mem::take(&mut self.window);
                 let result = self.scan_windows(
-                    &input,
+                    input,
                     &mut window,
                     &mut hashers,
                     &mut st,
@@ -307,6 +352,7 @@ impl<'e> Scanner<'e> {
             .iter()
             .map(|id| Detection {
                 name: db.names.display(*id),
+                chain: Vec::new(),
             })
             .collect();
         Ok(outcome)

@@ -1,0 +1,34 @@
+/*!
+File formats for the scanner: what a file is, and what is inside it.
+
+Two jobs, kept apart from signature matching so that each can be tested and
+fuzzed on its own:
+
+- [`filetype`] names a file as ClamAV does (`CL_TYPE_*`) from its first bytes.
+  The rules are data, a table in the syntax of ClamAV's `daily.ftm` magic lines
+  ([`filetype::TABLE`]), so a new type is a new line, not new code.
+- [`walk`] lists the members of a container (zip, tar, cpio, ar, and the
+  single-member compressed streams gzip, bzip2, xz and zstd) and hands each
+  one to a [`Visitor`] with a way to decompress it into a writer.
+
+Everything here reads untrusted bytes. Nothing panics on them, nothing is
+written to disk, and no length taken from a header is trusted for an
+allocation: members are decompressed into a writer the caller bounds, and
+headers are read through positioned reads checked against the input's size.
+Problems a scanner may want to report (encrypted members, overlapping zip
+entries, broken archives, names that climb out with `../`) are reported to the
+visitor by name while the walk goes on.
+*/
+
+mod ar;
+mod cpio;
+pub mod filetype;
+mod source;
+mod streams;
+mod tarball;
+mod walk;
+mod zip;
+
+pub use filetype::{FileType, detect};
+pub use source::{ReadAt, SourceReader};
+pub use walk::{Flow, FormatError, Member, Problem, Visitor, is_container, walk};

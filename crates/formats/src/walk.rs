@@ -1,0 +1,204 @@
+//! Walking the members of a container.
+
+use std::io::{self, Read, Write};
+
+use crate::filetype::FileType;
+use crate::source::ReadAt;
+use crate::{ar, cpio, streams, tarball, zip};
+
+/// Whether a visitor wants more members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Something wrong with a container or one of its members. The walk goes on
+/// after each, except where noted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The member is encrypted and was not extracted (ClamAV:
+    /// `Heuristics.Encrypted.Zip` with `--alert-encrypted`).
+    Encrypted { member: String },
+    /// Zip entries overlap each other, the trick of non-recursive zip bombs
+    /// (ClamAV: `Heuristics.Zip.OverlappingFiles`). The archive's members are
+    /// not extracted.
+    Overlapping { entries: u64 },
+    /// The member's name leaves its directory (`../`, or absolute). It is
+    /// still scanned: nothing is ever written under its name.
+    PathTraversal { member: String },
+    /// The archive is truncated or corrupt at this point; members after it
+    /// may be missing.
+    Broken {
+        member: Option<String>,
+        detail: String,
+    },
+    /// The member uses a compression method aether cannot decode.
+    Unsupported { member: String, detail: String },
+    /// The member's data decoded to a different size than its header says.
+    SizeMismatch {
+        member: String,
+        declared: u64,
+        actual: u64,
+    },
+}
+
+/// Why a container could not be walked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("read error: {0}")]
+    Io(#[from] io::Error),
+    #[error("{0:?} is not a container aether opens")]
+    NotAContainer(FileType),
+}
+
+/// How a member's bytes are produced.
+pub(crate) enum Body<'a> {
+    Read(Box<dyn Read + 'a>),
+    /// A decoder that writes rather than reads (lzma-rs).
+    Push(Box<dyn FnMut(&mut dyn Write) -> io::Result<()> + 'a>),
+}
+
+/// One member of a container, not yet extracted.
+pub struct Member<'a> {
+    /// The name stored in the archive (lossy UTF-8), or empty for the
+    /// content of a compressed stream without a stored name.
+    pub name: String,
+    /// The decompressed size the archive declares, when it declares one.
+    /// Untrusted: never use it to size a buffer.
+    pub declared_size: Option<u64>,
+    /// The size of the member's data inside the container, when known.
+    pub packed_size: Option<u64>,
+    /// True for the content of a compressed stream (gzip, bzip2, xz, zstd),
+    /// which ClamAV counts as a level of recursion but not as a named file.
+    pub stream: bool,
+    pub(crate) body: Body<'a>,
+    pub(crate) produced: u64,
+    pub(crate) finished: bool,
+}
+
+impl<'a> Member<'a> {
+    pub(crate) fn new(name: String, body: Body<'a>) -> Member<'a> {
+        Member {
+            name,
+            declared_size: None,
+            packed_size: None,
+            stream: false,
+            body,
+            produced: 0,
+            finished: false,
+        }
+    }
+
+    /// Decompresses the member into `out` and returns the bytes written. A
+    /// writer that refuses more (returns an error) stops the decoder at once:
+    /// that is how callers bound the output. Call at most once.
+    pub fn extract(&mut self, out: &mut dyn Write) -> io::Result<u64> {
+        let mut counted = Counting { inner: out, n: 0 };
+        let result = match &mut self.body {
+            Body::Read(r) => io::copy(r, &mut counted).map(|_| ()),
+            Body::Push(f) => f(&mut counted),
+        };
+        self.produced = counted.n;
+        if result.is_ok() {
+            self.finished = true;
+        }
+        result.map(|()| counted.n)
+    }
+}
+
+struct Counting<'w> {
+    inner: &'w mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Receives the members of a container and its problems.
+pub trait Visitor {
+    /// One member; call [`Member::extract`] to read it, or skip it.
+    fn member(&mut self, member: &mut Member<'_>) -> Flow;
+    /// A problem with the container; the walk goes on unless told to stop.
+    fn problem(&mut self, problem: Problem) -> Flow;
+}
+
+/// Whether [`walk`] opens this type.
+pub fn is_container(ty: FileType) -> bool {
+    matches!(
+        ty,
+        FileType::Zip
+            | FileType::Gz
+            | FileType::Bz
+            | FileType::Xz
+            | FileType::Zstd
+            | FileType::PosixTar
+            | FileType::OldTar
+            | FileType::CpioOld
+            | FileType::CpioOdc
+            | FileType::CpioNewc
+            | FileType::CpioCrc
+            | FileType::Ar
+    )
+}
+
+/// Walks the members of `src`, a container of type `ty`, in archive order.
+pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+    match ty {
+        FileType::Zip => zip::walk(src, visitor),
+        FileType::Gz | FileType::Bz | FileType::Xz | FileType::Zstd => {
+            streams::walk(ty, src, visitor)
+        }
+        FileType::PosixTar | FileType::OldTar => tarball::walk(src, visitor),
+        FileType::CpioOld | FileType::CpioOdc | FileType::CpioNewc | FileType::CpioCrc => {
+            cpio::walk(src, visitor)
+        }
+        FileType::Ar => ar::walk(src, visitor),
+        other => Err(FormatError::NotAContainer(other)),
+    }
+}
+
+/// Hands `member` to the visitor and reports a size that differs from the
+/// declared one once the member was read to its end.
+pub(crate) fn visit(visitor: &mut dyn Visitor, member: &mut Member<'_>) -> Flow {
+    if visitor.member(member) == Flow::Stop {
+        return Flow::Stop;
+    }
+    if let Some(declared) = member.declared_size
+        && member.finished
+        && member.produced != declared
+    {
+        return visitor.problem(Problem::SizeMismatch {
+            member: member.name.clone(),
+            declared,
+            actual: member.produced,
+        });
+    }
+    Flow::Continue
+}
+
+/// True when a stored name climbs out of the extraction directory.
+pub(crate) fn escapes(name: &str) -> bool {
+    name.starts_with('/')
+        || name.starts_with('\\')
+        || name.split(['/', '\\']).any(|part| part == "..")
+}
+
+/// Reports a path traversal name; the caller then visits the member as usual.
+pub(crate) fn check_name(visitor: &mut dyn Visitor, name: &str) -> Flow {
+    if escapes(name) {
+        visitor.problem(Problem::PathTraversal {
+            member: name.to_string(),
+        })
+    } else {
+        Flow::Continue
+    }
+}
