@@ -24,12 +24,15 @@ pub struct DbSources {
 }
 
 impl DbSources {
-    /// The built-in database plus `/var/lib/clamav` when it exists.
+    /// The built-in database plus `/var/lib/clamav` when it holds databases.
+    /// Debian's clamav package creates that directory empty (freshclam fills
+    /// it); an empty one is left out rather than failing the load, as the
+    /// built-in database works on its own.
     pub fn default_sources() -> DbSources {
         let dir = Path::new(CLAMAV_DB_DIR);
         DbSources {
             builtin: true,
-            paths: if dir.is_dir() {
+            paths: if holds_databases(dir) {
                 vec![dir.to_path_buf()]
             } else {
                 Vec::new()
@@ -48,6 +51,23 @@ impl DbSources {
             }
         }
     }
+}
+
+/// Whether `dir` is a directory with at least one database file in it. An
+/// unreadable directory counts, so that the loader reports it.
+fn holds_databases(dir: &Path) -> bool {
+    if !dir.is_dir() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return true;
+    };
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(aether_sigs::DbFormat::from_name)
+            .is_some()
+    })
 }
 
 /// Why the databases could not be loaded.
