@@ -52,11 +52,13 @@ pub enum FormatError {
     NotAContainer(FileType),
 }
 
+/// A decoder that writes its output rather than being read (lzma-rs).
+pub(crate) type PushDecoder<'a> = Box<dyn FnMut(&mut dyn Write) -> io::Result<()> + 'a>;
+
 /// How a member's bytes are produced.
 pub(crate) enum Body<'a> {
     Read(Box<dyn Read + 'a>),
-    /// A decoder that writes rather than reads (lzma-rs).
-    Push(Box<dyn FnMut(&mut dyn Write) -> io::Result<()> + 'a>),
+    Push(PushDecoder<'a>),
 }
 
 /// One member of a container, not yet extracted.

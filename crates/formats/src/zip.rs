@@ -85,12 +85,13 @@ fn find_central(src: &dyn ReadAt) -> io::Result<Option<(u64, u64, u64)>> {
     // the directory then ends where the end record starts.
     let mut sig = [0u8; 4];
     let at_off = src.read_exact_at(&mut sig, cd_off).is_ok() && u32::from_le_bytes(sig) == CENTRAL;
-    if !at_off && entries > 0 {
-        if let Some(shifted) = eocd_at.checked_sub(cd_size) {
-            if src.read_exact_at(&mut sig, shifted).is_ok() && u32::from_le_bytes(sig) == CENTRAL {
-                cd_off = shifted;
-            }
-        }
+    if !at_off
+        && entries > 0
+        && let Some(shifted) = eocd_at.checked_sub(cd_size)
+        && src.read_exact_at(&mut sig, shifted).is_ok()
+        && u32::from_le_bytes(sig) == CENTRAL
+    {
+        cd_off = shifted;
     }
     Ok(Some((cd_off, cd_size, entries)))
 }
