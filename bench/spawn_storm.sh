@@ -27,7 +27,7 @@ if [[ -z "${AETHER_MONITOR:-}" ]]; then
 fi
 gcc -O2 -Wall -o "$WORK/worker" "$HERE/spawn_storm_worker.c"
 # A copy of true under a unique name: its exec events are easy to pick out.
-cp /bin/true "$WORK/storm-true"
+cp /bin/true "$WORK/storm-true.new" && mv -f "$WORK/storm-true.new" "$WORK/storm-true"
 PER_WORKER=$((TOTAL / 2))
 
 # Runs the two workers; prints the elapsed seconds.

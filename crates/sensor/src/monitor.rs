@@ -3,7 +3,7 @@
 //! command in the `aether` binary only parses arguments and calls [`run`].
 
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aether_events::error::RecvTimeoutError;
 use aether_events::{Bus, Event, EventKind};
@@ -268,17 +268,31 @@ pub fn run(opts: &MonitorOptions, out: &mut dyn Write, err: &mut dyn Write) -> i
             r.is_ok()
         };
     let mut sub_done = false;
+    // Flush when caught up, at most every FLUSH_EVERY: one write per event would
+    // cost more than producing the event.
+    const FLUSH_EVERY: Duration = Duration::from_millis(10);
+    let mut last_flush = Instant::now();
+    let mut dirty = false;
     while !stop.load(std::sync::atomic::Ordering::SeqCst) && output_open {
-        match sub.recv_timeout(Duration::from_millis(200)) {
+        let timeout = if dirty {
+            FLUSH_EVERY.saturating_sub(last_flush.elapsed())
+        } else {
+            Duration::from_millis(200)
+        };
+        match sub.recv_timeout(timeout) {
             Ok(ev) => {
                 output_open = handle(&ev, &mut w, &mut summary);
-                // Flush when caught up, so a reader sees events promptly.
-                if output_open && sub.pending() == 0 {
+                dirty = true;
+                if output_open && sub.pending() == 0 && last_flush.elapsed() >= FLUSH_EVERY {
                     output_open = w.flush().is_ok();
+                    dirty = false;
+                    last_flush = Instant::now();
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 output_open = w.flush().is_ok();
+                dirty = false;
+                last_flush = Instant::now();
             }
             Err(RecvTimeoutError::Lagged(n)) => {
                 summary.lagged += n;
