@@ -31,8 +31,28 @@ fn stalled_reader_loses_reports_and_resyncs() {
         .spawn()
         .unwrap();
     let (gone, born) = (before.id(), during.id());
+    // spawn() returns once the child's new image is in place, a little before the
+    // kernel sends its exec event; wait until it is sleeping in clock_nanosleep
+    // (syscall 230), i.e. past its exec, so that event too meets the full buffer.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let sc = std::fs::read_to_string(format!("/proc/{born}/syscall")).unwrap_or_default();
+        if sc.starts_with("230 ") || sc.starts_with("35 ") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep never started sleeping"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     before.kill().unwrap();
     before.wait().unwrap();
+    // The kernel sends an exit event just after the parent can reap; more spawns
+    // into the still-full buffer leave it ample time to be sent (and dropped).
+    for _ in 0..50 {
+        Command::new("/bin/true").status().unwrap();
+    }
     // Back to a normal buffer, so the machine's other activity (CI runs builds
     // alongside) does not keep overflowing it while the resync runs.
     let sensor = w.sensor.as_mut().unwrap();
@@ -54,10 +74,32 @@ fn stalled_reader_loses_reports_and_resyncs() {
     during.kill().unwrap();
     during.wait().unwrap();
     let stats = w.stop();
+    let about = |pid: u32| -> Vec<String> {
+        w.seen
+            .iter()
+            .filter(|e| e.task().is_some_and(|t| t.pid == pid))
+            .map(|e| format!("{}:{}", e.seq, e.kind_name()))
+            .collect()
+    };
+    let resyncs: Vec<String> = w
+        .seen
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Resync(_)
+                    | EventKind::Loss(_)
+                    | EventKind::ProcessFound(_)
+                    | EventKind::ProcessVanished(_)
+            )
+        })
+        .map(|e| format!("{}:{:?}", e.seq, e.kind))
+        .collect();
     assert!(
         ok,
-        "resync did not report both processes; saw {:?}",
-        kinds(&w.seen)
+        "resync did not report both processes; {gone} (ended unseen): {:?}; {born} (started unseen): {:?}; loss and resync events: {resyncs:#?}; stats {stats:?}",
+        about(gone),
+        about(born)
     );
 
     let first_loss = w
