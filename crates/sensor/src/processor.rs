@@ -124,19 +124,27 @@ impl Processor {
         let _ = ready.send(());
         let mut handled: u32 = 0;
         loop {
-            let item = match self.batch.pop_front() {
+            let item = match self.batch.pop_front().or_else(|| self.rx.try_recv().ok()) {
                 Some(i) => i,
-                None => match self.rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(i) => i,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.check_fence();
-                        continue;
+                None => {
+                    // Nothing left to do: let subscribers see what was published.
+                    self.bus.wake();
+                    match self.rx.recv_timeout(Duration::from_millis(200)) {
+                        Ok(i) => i,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.check_fence();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
+                }
             };
             self.handle(item);
             handled = handled.wrapping_add(1);
+            if handled.is_multiple_of(32) {
+                // Under continuous load, still wake subscribers every few events.
+                self.bus.wake();
+            }
             if handled.is_multiple_of(256) {
                 self.check_fence();
             }
@@ -160,7 +168,8 @@ impl Processor {
             kind,
         };
         self.next_seq += 1;
-        self.bus.publish(ev);
+        // Subscribers are woken once per burst (see `run`), not once per event.
+        self.bus.publish_deferred(ev);
         self.stats.published.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -502,6 +511,7 @@ impl Processor {
     /// Waits (bounded) until the reader has drained the socket past `until_ns`, so
     /// every message sent before then is in the queue.
     fn wait_drained(&self, until_ns: u64) {
+        self.bus.wake();
         let deadline = Instant::now() + CONFIRM_WAIT;
         let mut spins = 0u32;
         while self.stats.drained_ns.load(Ordering::Acquire) < until_ns && Instant::now() < deadline
