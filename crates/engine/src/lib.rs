@@ -29,7 +29,7 @@ pub use builder::{BuildError, EngineBuilder};
 pub use database::{DbError, DbSources, Loaded, default_cache_dir, load, load_cached};
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
-pub use recurse::{Alerts, ContainerNote};
+pub use recurse::{Alerts, ContainerNote, IN_MEMORY, PARALLEL_MIN};
 pub use scanner::{Detection, ScanError, ScanOutcome, Scanner};
 
 /// The compiled signature database. Immutable; share it with `Arc<Engine>`.

@@ -17,18 +17,31 @@
 //! Members are decompressed into memory up to [`IN_MEMORY`] bytes, past that
 //! into an unnamed temporary file (`O_TMPFILE`, gone when closed), never
 //! anywhere else.
+//!
+//! The members of a large top-level archive are scanned on several threads,
+//! each with its own [`Scanner`]: the calling thread walks the archive and
+//! extracts members (so limits are applied in archive order), the workers
+//! scan them and everything below them. Results are merged in archive order.
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use aether_formats::{Flow, Member, Problem, Visitor};
+use aether_formats::{FileType, Flow, Member, Problem, ReadAt, Visitor};
 
+use crate::Engine;
 use crate::limits::{LimitExceeded, Limits};
 use crate::scanner::{Detection, Input, ScanOutcome, Scanner};
 
 /// Members up to this size are extracted into memory.
 pub const IN_MEMORY: u64 = 16 << 20;
+/// Top-level archives from this size on have their members scanned on
+/// several threads.
+pub const PARALLEL_MIN: u64 = 8 << 20;
 
 /// Heuristic alerts that are off by default, as in clamscan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,41 +59,74 @@ pub struct ContainerNote {
     pub problem: Problem,
 }
 
-/// State shared by the whole tree of one top-level file.
-struct Tree<'l> {
+/// State shared by every thread scanning the tree of one top-level file.
+struct Shared<'l> {
     limits: &'l Limits,
     started: Instant,
     /// Files scanned, the top-level one included.
-    files: u64,
-    /// Bytes of extracted members scanned.
-    scanned: u64,
+    files: AtomicU64,
+    /// Bytes of extracted members.
+    scanned: AtomicU64,
     /// A limit that ends the whole tree was met, or the scan is done.
-    stopped: bool,
-    chain: Vec<String>,
-    outcome: &'l mut ScanOutcome,
+    stopped: AtomicBool,
+    limit: Mutex<Option<LimitExceeded>>,
 }
 
-impl Tree<'_> {
-    fn limit(&mut self, l: LimitExceeded) {
-        self.outcome.limit.get_or_insert(l);
+impl Shared<'_> {
+    fn limit(&self, l: LimitExceeded) {
+        self.limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(l);
     }
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+}
 
+/// What one thread found, in order.
+#[derive(Default)]
+struct Found {
+    detections: Vec<Detection>,
+    notes: Vec<ContainerNote>,
+    members: u64,
+    bytes: u64,
+}
+
+/// One thread's view of the tree: where it is, and what it found.
+struct Tree<'a, 'l> {
+    shared: &'a Shared<'l>,
+    chain: Vec<String>,
+    found: Found,
+}
+
+impl Tree<'_, '_> {
     fn note(&mut self, problem: Problem) {
-        self.outcome.notes.push(ContainerNote {
+        self.found.notes.push(ContainerNote {
             chain: self.chain.clone(),
             problem,
         });
     }
 
     fn detect(&mut self, name: &str) {
-        self.outcome.detections.push(Detection {
+        self.found.detections.push(Detection {
             name: name.to_string(),
             chain: self.chain.clone(),
         });
-        if !self.limits.all_match {
-            self.stopped = true;
+        if !self.shared.limits.all_match {
+            self.shared.stop();
         }
     }
+}
+
+/// A member handed to a worker thread.
+struct Job {
+    index: usize,
+    chain: Vec<String>,
+    data: Extracted,
 }
 
 /// Scans the members of `input` (already scanned raw into `outcome`) and adds
@@ -93,28 +139,115 @@ pub(crate) fn scan_members(
     started: Instant,
 ) {
     let ty = outcome.file_type;
-    let mut tree = Tree {
+    let shared = Shared {
         limits,
         started,
-        files: 1,
-        scanned: 0,
-        stopped: false,
-        chain: Vec::new(),
-        outcome,
+        files: AtomicU64::new(1),
+        scanned: AtomicU64::new(0),
+        stopped: AtomicBool::new(false),
+        limit: Mutex::new(None),
     };
-    walk(scanner, input.as_source(), ty, 1, &mut tree);
+    let src = input.as_source();
+    let threads = scanner.member_threads;
+    let mut found = Vec::new();
+    if threads > 1 && src.size() >= PARALLEL_MIN && limits.max_recursion > 1 {
+        let (tx, rx) = sync_channel::<Job>(threads);
+        let rx = Mutex::new(rx);
+        let engine = scanner.engine;
+        let alerts = scanner.alerts;
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| s.spawn(|| work(engine, alerts, &shared, &rx)))
+                .collect();
+            let mut tree = Tree {
+                shared: &shared,
+                chain: Vec::new(),
+                found: Found::default(),
+            };
+            walk(scanner, src, ty, 1, &mut tree, Some(&tx));
+            drop(tx);
+            found.push((0, tree.found));
+            for w in workers {
+                // A worker catches panics per member, so join fails only if
+                // the thread itself could not run to its end.
+                if let Ok(r) = w.join() {
+                    found.extend(r);
+                }
+            }
+        });
+        found.sort_by_key(|(i, _)| *i);
+    } else {
+        let mut tree = Tree {
+            shared: &shared,
+            chain: Vec::new(),
+            found: Found::default(),
+        };
+        walk(scanner, src, ty, 1, &mut tree, None);
+        found.push((0, tree.found));
+    }
+    for (_, f) in found {
+        outcome.detections.extend(f.detections);
+        outcome.notes.extend(f.notes);
+        outcome.members_scanned += f.members;
+        outcome.bytes_scanned += f.bytes;
+    }
+    if outcome.limit.is_none() {
+        outcome.limit = *shared.limit.lock().unwrap_or_else(PoisonError::into_inner);
+    }
 }
 
-/// Walks one container whose members are `depth` levels down.
+/// A worker: scans the members it receives until the walk ends.
+fn work(
+    engine: &Engine,
+    alerts: crate::Alerts,
+    shared: &Shared<'_>,
+    rx: &Mutex<Receiver<Job>>,
+) -> Vec<(usize, Found)> {
+    let mut scanner = Scanner::new(engine);
+    scanner.alerts = alerts;
+    scanner.member_threads = 1;
+    let mut out = Vec::new();
+    loop {
+        let job = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else {
+            return out;
+        };
+        if shared.stopped() {
+            continue; // drain, so that the walking thread never blocks
+        }
+        let mut tree = Tree {
+            shared,
+            chain: job.chain,
+            found: Found::default(),
+        };
+        let scanned = catch_unwind(AssertUnwindSafe(|| {
+            scan_member(&mut scanner, &mut tree, &job.data, 1);
+        }));
+        if scanned.is_err() {
+            tree.note(Problem::Broken {
+                member: tree.chain.last().cloned(),
+                detail: "internal error while scanning this member".into(),
+            });
+            scanner = Scanner::new(engine);
+            scanner.alerts = alerts;
+            scanner.member_threads = 1;
+        }
+        out.push((job.index + 1, tree.found));
+    }
+}
+
+/// Walks one container whose members are `depth` levels down. With `jobs`,
+/// extracted members are sent to worker threads instead of scanned here.
 fn walk(
     scanner: &mut Scanner<'_>,
-    src: &dyn aether_formats::ReadAt,
-    ty: aether_formats::FileType,
+    src: &dyn ReadAt,
+    ty: FileType,
     depth: u32,
-    tree: &mut Tree<'_>,
+    tree: &mut Tree<'_, '_>,
+    jobs: Option<&SyncSender<Job>>,
 ) {
-    if depth >= tree.limits.max_recursion {
-        tree.limit(LimitExceeded::MaxRecursion);
+    if depth >= tree.shared.limits.max_recursion {
+        tree.shared.limit(LimitExceeded::MaxRecursion);
         return;
     }
     let mut v = MemberVisitor {
@@ -122,6 +255,8 @@ fn walk(
         tree,
         depth,
         container: ty,
+        jobs,
+        index: 0,
     };
     if let Err(e) = aether_formats::walk(ty, src, &mut v) {
         v.tree.note(Problem::Broken {
@@ -131,20 +266,22 @@ fn walk(
     }
 }
 
-struct MemberVisitor<'s, 'e, 't, 'l> {
+struct MemberVisitor<'s, 'e, 't, 'a, 'l, 'j> {
     scanner: &'s mut Scanner<'e>,
-    tree: &'t mut Tree<'l>,
+    tree: &'t mut Tree<'a, 'l>,
     depth: u32,
-    container: aether_formats::FileType,
+    container: FileType,
+    jobs: Option<&'j SyncSender<Job>>,
+    index: usize,
 }
 
-impl Visitor for MemberVisitor<'_, '_, '_, '_> {
+impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
     fn problem(&mut self, problem: Problem) -> Flow {
         match &problem {
             Problem::Encrypted { .. } if self.scanner.alerts.encrypted => {
                 let name = match self.container {
-                    aether_formats::FileType::Rar => "Heuristics.Encrypted.RAR",
-                    aether_formats::FileType::SevenZip => "Heuristics.Encrypted.7Zip",
+                    FileType::Rar => "Heuristics.Encrypted.RAR",
+                    FileType::SevenZip => "Heuristics.Encrypted.7Zip",
                     _ => "Heuristics.Encrypted.Zip",
                 };
                 self.tree.detect(name);
@@ -153,7 +290,7 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_> {
             _ => {}
         }
         self.tree.note(problem);
-        if self.tree.stopped {
+        if self.tree.shared.stopped() {
             Flow::Stop
         } else {
             Flow::Continue
@@ -161,86 +298,33 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_> {
     }
 
     fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let tree = &mut *self.tree;
-        let limits = tree.limits;
-        if tree.stopped {
-            return Flow::Stop;
-        }
-        if let Some(max) = limits.max_scantime
-            && tree.started.elapsed() > max
-        {
-            tree.limit(LimitExceeded::MaxScanTime);
-            tree.stopped = true;
-            return Flow::Stop;
-        }
-        if limits.max_files != 0 && tree.files >= limits.max_files {
-            tree.limit(LimitExceeded::MaxFiles);
-            tree.stopped = true;
-            return Flow::Stop;
-        }
-        let room = if limits.max_scansize == 0 {
-            u64::MAX
-        } else {
-            limits.max_scansize.saturating_sub(tree.scanned)
+        let data = match admit(self.tree, m) {
+            Admit::Skip => return Flow::Continue,
+            Admit::Stop => return Flow::Stop,
+            Admit::Data(d) => d,
         };
-        let max_file = if limits.max_filesize == 0 {
-            u64::MAX
-        } else {
-            limits.max_filesize
-        };
-        if let Some(declared) = m.declared_size
-            && !m.stream
-        {
-            if declared > max_file {
-                return Flow::Continue; // skipped, as clamscan skips it
-            }
-            if declared > room {
-                tree.limit(LimitExceeded::MaxScanSize);
-                tree.stopped = true;
-                return Flow::Stop;
-            }
-        }
-        tree.files += 1;
-
-        let cap = room.min(max_file);
-        let mut sink = Spill::new(cap);
-        let extracted = m.extract(&mut sink);
-        if sink.over {
-            if sink.len > max_file.min(room) && max_file < room {
-                tree.limit(LimitExceeded::MaxFileSize);
-                return Flow::Continue;
-            }
-            tree.limit(LimitExceeded::MaxScanSize);
-            tree.stopped = true;
-            return Flow::Stop;
-        }
-        if let Err(e) = extracted {
-            tree.note(Problem::Broken {
-                member: Some(m.name.clone()),
-                detail: e.to_string(),
-            });
-        }
-        let Ok(data) = sink.finish() else {
-            tree.note(Problem::Broken {
-                member: Some(m.name.clone()),
-                detail: "could not use a temporary file".into(),
-            });
-            return Flow::Continue;
-        };
-        tree.scanned += data.len();
-        tree.outcome.members_scanned += 1;
-        if data.len() == 0 {
-            return Flow::Continue;
-        }
         let named = !m.stream && !m.name.is_empty();
         if named {
-            tree.chain.push(m.name.clone());
+            self.tree.chain.push(m.name.clone());
         }
-        self.scan_member(&data);
+        match self.jobs {
+            Some(jobs) => {
+                let job = Job {
+                    index: self.index,
+                    chain: self.tree.chain.clone(),
+                    data,
+                };
+                self.index += 1;
+                if jobs.send(job).is_err() {
+                    self.tree.shared.stop();
+                }
+            }
+            None => scan_member(self.scanner, self.tree, &data, self.depth),
+        }
         if named {
-            tree_pop(self.tree);
+            self.tree.chain.pop();
         }
-        if self.tree.stopped {
+        if self.tree.shared.stopped() {
             Flow::Stop
         } else {
             Flow::Continue
@@ -248,51 +332,128 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_> {
     }
 }
 
-fn tree_pop(tree: &mut Tree<'_>) {
-    tree.chain.pop();
+enum Admit {
+    Skip,
+    Stop,
+    Data(Extracted),
 }
 
-impl MemberVisitor<'_, '_, '_, '_> {
-    fn scan_member(&mut self, data: &Extracted) {
-        let input = match data {
-            Extracted::Memory(v) => Input::Bytes(v),
-            Extracted::File(f, _) => Input::File(f),
-        };
-        let limits = self.tree.limits;
-        let raw = self
-            .scanner
-            .scan_raw(&input, data.len(), limits, self.tree.started);
-        let raw = match raw {
-            Ok(r) => r,
-            Err(e) => {
-                self.tree.note(Problem::Broken {
-                    member: self.tree.chain.last().cloned(),
-                    detail: e.to_string(),
-                });
-                return;
-            }
-        };
-        self.tree.outcome.bytes_scanned += raw.bytes_scanned;
-        for d in raw.detections {
-            self.tree.detect(&d.name);
+/// Applies the tree's limits to one member and extracts it.
+fn admit(tree: &mut Tree<'_, '_>, m: &mut Member<'_>) -> Admit {
+    let shared = tree.shared;
+    let limits = shared.limits;
+    if shared.stopped() {
+        return Admit::Stop;
+    }
+    if let Some(max) = limits.max_scantime
+        && shared.started.elapsed() > max
+    {
+        shared.limit(LimitExceeded::MaxScanTime);
+        shared.stop();
+        return Admit::Stop;
+    }
+    let room = if limits.max_scansize == 0 {
+        u64::MAX
+    } else {
+        limits
+            .max_scansize
+            .saturating_sub(shared.scanned.load(Ordering::Relaxed))
+    };
+    let max_file = if limits.max_filesize == 0 {
+        u64::MAX
+    } else {
+        limits.max_filesize
+    };
+    if let Some(declared) = m.declared_size
+        && !m.stream
+    {
+        if declared > max_file {
+            return Admit::Skip; // skipped, as clamscan skips it
         }
-        if let Some(l) = raw.limit {
-            self.tree.limit(l);
-            if l == LimitExceeded::MaxScanTime {
-                self.tree.stopped = true;
-            }
+        if declared > room {
+            shared.limit(LimitExceeded::MaxScanSize);
+            shared.stop();
+            return Admit::Stop;
         }
-        if self.tree.stopped || !aether_formats::is_container(raw.file_type) {
+    }
+    let files = shared.files.fetch_add(1, Ordering::Relaxed);
+    if limits.max_files != 0 && files >= limits.max_files {
+        shared.limit(LimitExceeded::MaxFiles);
+        shared.stop();
+        return Admit::Stop;
+    }
+
+    let mut sink = Spill::new(room.min(max_file));
+    let extracted = m.extract(&mut sink);
+    if sink.over {
+        if max_file < room {
+            shared.limit(LimitExceeded::MaxFileSize);
+            return Admit::Skip;
+        }
+        shared.limit(LimitExceeded::MaxScanSize);
+        shared.stop();
+        return Admit::Stop;
+    }
+    if let Err(e) = extracted {
+        tree.note(Problem::Broken {
+            member: Some(m.name.clone()),
+            detail: e.to_string(),
+        });
+    }
+    let Ok(data) = sink.finish() else {
+        tree.note(Problem::Broken {
+            member: Some(m.name.clone()),
+            detail: "could not use a temporary file".into(),
+        });
+        return Admit::Skip;
+    };
+    shared.scanned.fetch_add(data.len(), Ordering::Relaxed);
+    tree.found.members += 1;
+    if data.len() == 0 {
+        return Admit::Skip;
+    }
+    Admit::Data(data)
+}
+
+/// Scans one extracted member `depth` levels down: its bytes, then its own
+/// members.
+fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extracted, depth: u32) {
+    let input = match data {
+        Extracted::Memory(v) => Input::Bytes(v),
+        Extracted::File(f, _) => Input::File(f),
+    };
+    let shared = tree.shared;
+    let raw = match scanner.scan_raw(&input, data.len(), shared.limits, shared.started) {
+        Ok(r) => r,
+        Err(e) => {
+            tree.note(Problem::Broken {
+                member: tree.chain.last().cloned(),
+                detail: e.to_string(),
+            });
             return;
         }
-        walk(
-            self.scanner,
-            input.as_source(),
-            raw.file_type,
-            self.depth + 1,
-            self.tree,
-        );
+    };
+    tree.found.bytes += raw.bytes_scanned;
+    for d in raw.detections {
+        tree.detect(&d.name);
     }
+    if let Some(l) = raw.limit {
+        shared.limit(l);
+        if l == LimitExceeded::MaxScanTime {
+            shared.stop();
+        }
+    }
+    if shared.stopped() || !aether_formats::is_container(raw.file_type) {
+        return;
+    }
+    walk(
+        scanner,
+        input.as_source(),
+        raw.file_type,
+        depth + 1,
+        tree,
+        None,
+    );
 }
 
 /// An extracted member.
@@ -348,7 +509,6 @@ impl Write for Spill {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.len.saturating_add(buf.len() as u64) > self.cap {
             self.over = true;
-            self.len = self.len.saturating_add(buf.len() as u64);
             return Err(io::Error::other("member exceeds the scan limits"));
         }
         if self.file.is_none() && self.len + buf.len() as u64 > IN_MEMORY {

@@ -168,8 +168,10 @@ impl Hashers {
 
 /// Scans inputs one at a time; owns per-thread scratch space.
 pub struct Scanner<'e> {
-    engine: &'e Engine,
+    pub(crate) engine: &'e Engine,
     pub(crate) alerts: Alerts,
+    /// Threads that scan the members of one large archive.
+    pub(crate) member_threads: usize,
     window: Vec<u8>,
     fallback: Vec<u8>,
     /// `stamps[p] == stamp` when program `p` already matched in this scan.
@@ -192,6 +194,7 @@ impl<'e> Scanner<'e> {
         Scanner {
             engine,
             alerts: Alerts::default(),
+            member_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             window: Vec::new(),
             fallback: Vec::new(),
             stamps: vec![0; engine.db.programs.len()],
@@ -247,6 +250,13 @@ impl<'e> Scanner<'e> {
     /// Chooses which heuristic alerts are reported (`--alert-encrypted`).
     pub fn set_alerts(&mut self, alerts: Alerts) {
         self.alerts = alerts;
+    }
+
+    /// How many threads scan the members of one large archive (at least
+    /// [`PARALLEL_MIN`](crate::recurse::PARALLEL_MIN) bytes); 1 scans them on
+    /// the calling thread. Defaults to the number of CPUs.
+    pub fn set_member_threads(&mut self, threads: usize) {
+        self.member_threads = threads.max(1);
     }
 
     fn scan_input(

@@ -363,3 +363,75 @@ fn clamav_testfiles_match_clamscan() {
         );
     }
 }
+
+/// The members of a large archive are scanned on several threads with the
+/// same result, in the same order, as on one. When a tree-wide limit cuts the
+/// scan, the walking thread and the workers race for what is left, so only
+/// the limit itself is the same.
+#[test]
+fn parallel_members_same_as_sequential() {
+    let c = corpus();
+    let e = engine(&c.db);
+    let path = c.files.join("large.zip");
+    assert!(std::fs::metadata(&path).expect("stat").len() >= aether_engine::PARALLEL_MIN);
+    for limits in [
+        Limits {
+            all_match: true,
+            ..Limits::default()
+        },
+        Limits {
+            all_match: true,
+            max_files: 20,
+            ..Limits::default()
+        },
+        Limits {
+            all_match: true,
+            max_recursion: 2,
+            ..Limits::default()
+        },
+    ] {
+        let mut runs = Vec::new();
+        for threads in [1, 2, 4] {
+            let mut s = e.scanner();
+            s.set_member_threads(threads);
+            let o = s
+                .scan_file(&File::open(&path).expect("open"), &limits)
+                .expect("scan");
+            let found: Vec<(String, Vec<String>)> = o
+                .detections
+                .iter()
+                .map(|d| (d.name.clone(), d.chain.clone()))
+                .collect();
+            runs.push((found, o.limit, o.members_scanned, o.bytes_scanned));
+        }
+        if limits.max_files == 20 {
+            for r in &runs {
+                assert_eq!(r.1, Some(aether_engine::LimitExceeded::MaxFiles));
+            }
+        } else {
+            assert_eq!(runs[0], runs[1], "{limits:?}");
+            assert_eq!(runs[0], runs[2], "{limits:?}");
+        }
+    }
+    let mut s = e.scanner();
+    let o = s
+        .scan_file(
+            &File::open(&path).expect("open"),
+            &Limits {
+                all_match: true,
+                ..Limits::default()
+            },
+        )
+        .expect("scan");
+    let chains: Vec<Vec<String>> = o.detections.iter().map(|d| d.chain.clone()).collect();
+    assert_eq!(
+        chains,
+        [
+            // The marker in the stored member is found in the archive's own bytes too.
+            vec![],
+            vec!["m05.gz".to_string()],
+            vec!["m17.zip".into(), "deep/evil".into()],
+            vec!["m33.bin".into()],
+        ]
+    );
+}

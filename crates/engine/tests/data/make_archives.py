@@ -115,3 +115,19 @@ w('traversal.zip', z([('../../etc/evil', EICAR)]))
 # compressed member inside an ar is aether's extra (ClamAV has no ar reader).
 w('plain.ar', ar([('debian-binary', b'2.0\n'), ('evil', EICAR)]))
 w('data.deb', ar([('debian-binary', b'2.0\n'), ('data.tar.xz', tar([('./usr/bin/evil', EICAR)], 'w:xz'))]))
+
+# Larger than the engine's threshold for scanning members on several threads
+# (8 MiB): incompressible members, with EICAR at a few places and depths.
+rnd = __import__('random').Random(42)
+members = []
+for i in range(40):
+    blob = bytes(rnd.getrandbits(8) for _ in range(256 * 1024))
+    if i == 5:
+        members.append(('m05.gz', gzip.compress(EICAR + blob)))
+    elif i == 17:
+        members.append(('m17.zip', z([('x', blob), ('deep/evil', EICAR)])))
+    elif i == 33:
+        members.append(('m33.bin', blob + MARK))
+    else:
+        members.append(('m%02d.bin' % i, blob))
+w('large.zip', z(members, zipfile.ZIP_STORED))
