@@ -48,8 +48,8 @@ repeat() {
     echo "$(printf '%s\n' "${times[@]}" | median) $peak"
 }
 
-bytes=$(find "$corpus" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
-files=$(find "$corpus" -type f | wc -l)
+bytes=$(find "$corpus/" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+files=$(find "$corpus/" -type f | wc -l)
 echo "corpus: $files files, $((bytes / 1000000)) MB; database: $(cat "$db"/*.hdb "$db"/*.hsb "$db"/*.ndb | wc -l) signatures"
 
 read -r c_load c_load_kib < <(repeat 3 clamscan --no-summary -d "$db" "$empty")
@@ -77,6 +77,6 @@ awk -v b="$bytes" -v cl="$c_load" -v ac="$a_cold" -v aw="$a_cached" -v cs="$c_sc
     printf "%-34s %9.0f MiB %8.0f MiB %9.2fx\n", "peak RSS scanning", ck / 1024, ak / 1024, ak / ck;
 }'
 echo "infected files: clamscan $(wc -l < "$work/clamscan.found"), aether $(wc -l < "$work/aether.found"); in clamscan's list only:"
-comm -23 <(sed 's/: .*//' "$work/clamscan.found") <(sed 's/: .*//' "$work/aether.found") | head -20
+comm -23 <(sed 's/: .*//' "$work/clamscan.found") <(sed 's/: .*//' "$work/aether.found") | head -20 || true
 echo "in aether's list only:"
-comm -13 <(sed 's/: .*//' "$work/clamscan.found") <(sed 's/: .*//' "$work/aether.found") | head -20
+comm -13 <(sed 's/: .*//' "$work/clamscan.found") <(sed 's/: .*//' "$work/aether.found") | head -20 || true

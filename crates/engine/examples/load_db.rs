@@ -42,7 +42,10 @@ fn main() {
     };
     let paths = args;
     if let Some(dir) = cache_dir {
-        let sources = aether_engine::DbSources { builtin: false, paths: paths.clone() };
+        let sources = aether_engine::DbSources {
+            builtin: false,
+            paths: paths.clone(),
+        };
         match aether_engine::load_cached(&sources, LoadOptions::default(), Some(&dir)) {
             Ok(l) => println!(
                 "cached load: from_cache {} in {:?}, {} signatures, problem {:?}",
