@@ -2,7 +2,7 @@
 Process and thread events from the Linux kernel, with every loss said out loud.
 
 The sensor listens to the kernel's process connector (`NETLINK_CONNECTOR`,
-`CN_IDX_PROC`) and publishes one [`Event`](aether_events::Event) for each fork
+`CN_IDX_PROC`) and publishes one [`aether_events::Event`] for each fork
 (process or thread), exec, exit, uid/gid change, setsid, ptrace, comm change and core
 dump on the machine, on an [`aether_events::Bus`].
 

@@ -2,7 +2,7 @@
 //! snapshots for resync.
 //!
 //! The parsers (`parse_stat`, `parse_status_ids`, `split_cmdline`) are pure. The
-//! readers go through [`ProcDir`](crate::sys::ProcDir) so one read never mixes two
+//! readers go through [`crate::sys::ProcDir`] so one read never mixes two
 //! holders of a PID, and every read is checked against the start time the caller
 //! expects: a PID that now belongs to someone else gives `MissingReason::Reused`
 //! and no details at all.
