@@ -227,7 +227,7 @@ impl Processor {
         if pid == 0 || self.table.get(pid).is_some() {
             return;
         }
-        let bound = self.procfs.tick_of(time_ns) + 1;
+        let bound = self.procfs.tick_of(time_ns).saturating_add(1);
         let read = self.procfs.read(pid, StartCheck::NotAfter(bound));
         if let Some(st) = read.stat.clone() {
             let entry = self.entry_from_read(pid, &st, &read);
@@ -470,7 +470,10 @@ impl Processor {
         // already gone, derive it from the fork's timestamp (at most a tick off).
         let tick = self.procfs.tick_of(ts);
         let (start, exact) = match self.procfs.stat(pid) {
-            Ok(st) if st.start_time <= tick + 1 && st.start_time + 100 >= tick => {
+            Ok(st)
+                if st.start_time <= tick.saturating_add(1)
+                    && st.start_time.saturating_add(100) >= tick =>
+            {
                 (st.start_time, true)
             }
             _ => (tick, false),
@@ -531,7 +534,7 @@ impl Processor {
         let check = match self.table.get(tgid) {
             Some(e) if e.exact => StartCheck::Exact(e.key.start_time),
             Some(e) => StartCheck::Near(e.key.start_time),
-            None => StartCheck::NotAfter(self.procfs.tick_of(ts) + 1),
+            None => StartCheck::NotAfter(self.procfs.tick_of(ts).saturating_add(1)),
         };
         // A later exec of this process already queued means /proc may show that
         // later image: then none of it is attributed to this exec.

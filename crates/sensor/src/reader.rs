@@ -138,7 +138,7 @@ impl ReaderState {
             // Leave it to the processor, which marks it superseded.
             return None;
         }
-        let bound = procfs.tick_of(m.timestamp_ns) + 1;
+        let bound = procfs.tick_of(m.timestamp_ns).saturating_add(1);
         Some(Box::new(procfs.read(tgid, StartCheck::NotAfter(bound))))
     }
 
