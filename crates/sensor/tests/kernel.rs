@@ -518,7 +518,12 @@ fn the_same_pid_never_lends_details_to_another_process() {
         match x.details.missing {
             None => assert_eq!(x.task.exe.as_deref(), Some(t.as_str())),
             Some(r) => {
-                assert_eq!(r, MissingReason::Gone, "pid {pid}");
+                // Gone before it could be read (or, if its PID was already taken
+                // by a new program, conservatively superseded): nothing lent.
+                assert!(
+                    matches!(r, MissingReason::Gone | MissingReason::Superseded),
+                    "pid {pid}: {r:?}"
+                );
                 assert!(
                     x.task.exe.as_deref().is_none_or(|e| e == t),
                     "pid {pid}: {:?}",
