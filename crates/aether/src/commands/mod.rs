@@ -9,8 +9,8 @@ use aether_engine::{DbError, DbSources, Loaded};
 use clap::{Parser, Subcommand};
 
 pub mod db;
+pub mod monitor;
 pub mod scan;
-// monitor: wired in by the lead
 
 /// aether: a ClamAV-compatible anti-virus for Linux.
 #[derive(Debug, Parser)]
@@ -27,6 +27,8 @@ enum Command {
     /// Inspect signature databases.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Print every process and thread event on the machine, live (needs root).
+    Monitor(monitor::MonitorArgs),
 }
 
 /// Which databases to load and through which cache; shared by `scan` and
@@ -117,5 +119,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     match cli.command {
         Command::Scan(args) => scan::exec(*args),
         Command::Db(cmd) => db::exec(cmd),
+        Command::Monitor(args) => monitor::run(args).map(|code| code as u8),
     }
 }
