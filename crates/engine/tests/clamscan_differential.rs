@@ -19,30 +19,8 @@ use md5::{Digest, Md5};
 use sha1::Sha1;
 use sha2::Sha256;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// Up to `max` random bytes.
-    fn filler(&mut self, max: u64) -> Vec<u8> {
-        let n = self.below(max + 1) as usize;
-        self.bytes(n)
-    }
-}
+mod common;
+use common::Rng;
 
 /// One element of a generated signature, with how to write it and how to
 /// produce bytes that it matches.

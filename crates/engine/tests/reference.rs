@@ -10,20 +10,8 @@ use aether_sigs::{
     BodySig, ByteMatch, CharClass, HexPattern, Offset, SignatureSink, TargetType, Token,
 };
 
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod common;
+use common::Rng;
 
 const ALPHABET: &[u8] = b"AB\n\r -a";
 

@@ -2,7 +2,7 @@
 //! definition and an `exec` that returns the exit code.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aether_engine::{DbError, DbSources, Loaded};
 
@@ -53,15 +53,9 @@ pub struct DbArgs {
 
 impl DbArgs {
     /// The databases: the `-d` paths, or with none the built-in database plus
-    /// `/var/lib/clamav`. An implicit `/var/lib/clamav` holding no database
-    /// file (Debian's clamav installed, freshclam never run) is left out
-    /// rather than failing the load: the built-in database still works.
+    /// `/var/lib/clamav` when it holds any (see `DbSources::default_sources`).
     pub fn sources(&self) -> DbSources {
-        let mut sources = DbSources::from_cli(&self.databases);
-        if self.databases.is_empty() {
-            sources.paths.retain(|dir| holds_databases(dir));
-        }
-        sources
+        DbSources::from_cli(&self.databases)
     }
 
     fn cache_dir(&self) -> Option<PathBuf> {
@@ -90,19 +84,6 @@ impl DbArgs {
         }
         Ok(loaded)
     }
-}
-
-fn holds_databases(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        // Unreadable: let the loader report it.
-        return true;
-    };
-    entries.flatten().any(|e| {
-        e.file_name()
-            .to_str()
-            .and_then(aether_sigs::DbFormat::from_name)
-            .is_some()
-    })
 }
 
 /// Parses the command line and runs the command; returns the exit code.
