@@ -12,6 +12,8 @@
 #     (VmHWM);
 #   - a RELOAD of aetherd in the middle of a multiscan: the scan's output
 #     must equal the one without reload, and the peak memory during it;
+#   - peak memory during a reload of a changed database (a full compile for
+#     aetherd), for both daemons, idle, peaks reset first (clear_refs);
 #   - the ratios aetherd/clamd, and whether both found the same files.
 # Both get MaxThreads 3: clamd's MULTISCAN keeps one thread to walk, so both
 # scan on 2 threads.
@@ -43,6 +45,12 @@ cleanup() {
     rm -rf "$run"
 }
 trap cleanup EXIT
+
+# Both daemons load a hard-linked copy, so that a file can be added to force
+# a real reload without touching bench/work/db.
+mkdir -p "$run/db"
+cp -l "$db_abs"/*.hdb "$db_abs"/*.hsb "$db_abs"/*.ndb "$run/db/"
+db_abs=$run/db
 
 cat > "$run/clamd.conf" <<C
 LocalSocket $run/clamd.sock
@@ -131,8 +139,32 @@ reload_same=no
 cmp -s "$run/reload.found" "$run/aetherd.found" && reload_same=yes
 grep -q "reload failed" "$run/aetherd.log" && reload_same="no (reload failed)"
 
+# A reload of a changed database, idle: aetherd recompiles (its cache is
+# stale), clamd reloads. Peak memory from a reset peak.
+printf '%s:5:Bench.Extra.Sig\n' "$(printf 'extra' | md5sum | cut -c1-32)" > "$run/db/extra.hdb"
+send() { python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.settimeout(600); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b"\0")
+out=b""
+while True:
+    d=s.recv(4096)
+    if not d: break
+    out+=d
+print(out.decode().strip("\0"))' "$1" "$2"; }
+echo 5 > "/proc/$apid/clear_refs"; a_before=$(rss "$apid")
+n=$(grep -c "database reloaded" "$run/aetherd.log" || true)
+send "$run/aetherd.sock" zRELOAD >/dev/null
+until [ "$(grep -c "database reloaded\|reload failed" "$run/aetherd.log")" -gt "$n" ]; do sleep 0.2; done
+a_hwm_cold=$(hwm "$apid")
+echo 5 > "/proc/$cpid/clear_refs"; c_before=$(rss "$cpid")
+send "$run/clamd.sock" zRELOAD >/dev/null
+# clamd reloads when the RELOAD connection closes; PING answers after.
+send "$run/clamd.sock" zPING >/dev/null
+until grep -q "Database correctly reloaded" "$run/clamd.log"; do sleep 0.2; done
+c_hwm_reload=$(hwm "$cpid")
+
 awk -v b="$bytes" -v cl="$c_load" -v al="$a_load" -v ac="$a_cold" -v cs="$c_scan" -v as="$a_scan" \
-    -v cr="$c_rss" -v ar="$a_rss" -v ch="$c_hwm" -v ah="$a_hwm" -v ci="$c_rss_idle" -v ai="$a_rss_idle" -v arh="$a_hwm_reload" 'BEGIN {
+    -v cr="$c_rss" -v ar="$a_rss" -v ch="$c_hwm" -v ah="$a_hwm" -v ci="$c_rss_idle" -v ai="$a_rss_idle" -v arh="$a_hwm_reload" -v ab="$a_before" -v acr="$a_hwm_cold" -v cb="$c_before" -v crl="$c_hwm_reload" 'BEGIN {
     cmb = b / 1e6 / cs; amb = b / 1e6 / as;
     printf "%-40s %12s %12s %10s\n", "", "clamd", "aetherd", "ratio";
     printf "%-40s %11.2fs %11.2fs %9.2fx\n", "start until PING (aetherd: cache)", cl, al, al / cl;
@@ -143,6 +175,9 @@ awk -v b="$bytes" -v cl="$c_load" -v al="$a_load" -v ac="$a_cold" -v cs="$c_scan
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "resident memory after the scans", cr / 1024, ar / 1024, ar / cr;
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "peak resident memory (VmHWM)", ch / 1024, ah / 1024, ah / ch;
     printf "%-40s %12s %8.0f MiB\n", "aetherd peak with a reload mid-scan", "", arh / 1024;
+    printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "resident before a changed-db reload", cb / 1024, ab / 1024, ab / cb;
+    printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "peak during a changed-db reload", crl / 1024, acr / 1024, acr / crl;
+    printf "%-40s %11.2fx %11.2fx\n", "  peak / resident before", crl / cb, acr / ab;
 }'
 echo "reload during a multiscan: same results as without: $reload_same"
 echo "infected files: clamd $(wc -l < "$run/clamd.found"), aetherd $(wc -l < "$run/aetherd.found"); in clamd's list only:"

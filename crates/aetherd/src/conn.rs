@@ -17,8 +17,10 @@ use crate::jobs::{self, PathMode};
 use crate::server::Shared;
 use crate::stream::Stream;
 
-/// Bytes asked of the socket per read.
+/// Bytes asked of the socket per read of stream data.
 const READ_SIZE: usize = 64 * 1024;
+/// Bytes asked of the socket per read while waiting for a command.
+const COMMAND_READ_SIZE: usize = 4 * 1024;
 
 pub struct Conn {
     stream: Stream,
@@ -52,8 +54,15 @@ impl Conn {
     }
 
     /// Reads more bytes; false on end of stream, timeout or shutdown.
-    async fn fill(&mut self, timeout: Duration, say_timeout: bool) -> io::Result<bool> {
-        let mut chunk = vec![0u8; READ_SIZE];
+    /// Waiting for a command takes a command-sized buffer, so that idle
+    /// connections stay cheap; stream data takes larger reads.
+    async fn fill(
+        &mut self,
+        timeout: Duration,
+        say_timeout: bool,
+        size: usize,
+    ) -> io::Result<bool> {
+        let mut chunk = vec![0u8; size];
         let mut shutdown = self.shared.shutdown_rx();
         let read = tokio::select! {
             r = tokio::time::timeout(timeout, self.stream.read(&mut chunk, &mut self.fds)) => r,
@@ -109,7 +118,11 @@ impl Conn {
                     }
                     Ok(None) => {
                         if !self
-                            .fill(timeout, session.is_none() || !self.buf.is_empty())
+                            .fill(
+                                timeout,
+                                session.is_none() || !self.buf.is_empty(),
+                                COMMAND_READ_SIZE,
+                            )
                             .await?
                         {
                             return Ok(());
@@ -334,7 +347,7 @@ impl Conn {
                 Chunk::End => true,
                 Chunk::NeedMore => {
                     self.buf.drain(..used);
-                    if !self.fill(read_timeout, false).await? {
+                    if !self.fill(read_timeout, false, READ_SIZE).await? {
                         return Ok(Next::Close);
                     }
                     continue;
@@ -383,7 +396,11 @@ impl Conn {
         // The descriptor travels with one more byte, which clamd eats.
         while self.buf.is_empty() {
             if !self
-                .fill(self.shared.config.command_read_timeout, false)
+                .fill(
+                    self.shared.config.command_read_timeout,
+                    false,
+                    COMMAND_READ_SIZE,
+                )
                 .await?
             {
                 return Ok(Next::Close);
