@@ -81,6 +81,7 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         return Ok(());
     }
     init_logging(&config).map_err(|e| (EXIT_CONFIG, e))?;
+    raise_fd_limit();
 
     let listeners = Listeners::bind(&config).map_err(|e| {
         let code = match &e {
@@ -135,6 +136,27 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         let _ = std::fs::remove_file(p);
     }
     result.map_err(|e| (EXIT_RUNTIME, e.to_string()))
+}
+
+/// Each client holds a descriptor; the usual soft limit of 1024 would turn
+/// a burst of clients into refused connections, so take the hard limit.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!(
+                    "cannot raise the open-file limit: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
 }
 
 fn init_logging(config: &Config) -> Result<(), String> {

@@ -170,12 +170,29 @@ fn partial_and_slow_clients_do_not_block_others() {
     assert_eq!(out, b"PONG\n");
 }
 
-/// 250 clients connected at once, each with a stream to scan, all answered.
+/// 1,000 clients connected at once, each with a stream to scan, all
+/// answered.
 #[test]
 fn many_concurrent_clients() {
+    const N: usize = 1000;
+    // This test holds N descriptors itself.
+    // SAFETY: get/setrlimit with a valid pointer.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        assert!(
+            lim.rlim_cur as usize > N + 100,
+            "open-file limit too low for {N} clients: {}",
+            lim.rlim_cur
+        );
+    }
     let fx = Fixture::new();
-    let d = Daemon::aetherd(&fx, "a", "MaxConnectionQueueLength = 512\n");
-    const N: usize = 250;
+    let d = Daemon::aetherd(&fx, "a", "MaxConnectionQueueLength = 1024\n");
     let mut conns: Vec<UnixStream> = (0..N)
         .map(|_| {
             let s = UnixStream::connect(&d.socket).unwrap();
