@@ -31,7 +31,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use aether_formats::{FileType, Flow, Member, Problem, ReadAt, Visitor};
+use aether_formats::{FileType, Flow, Member, Packed, Problem, ReadAt, Visitor};
 
 use crate::Engine;
 use crate::limits::{LimitExceeded, Limits};
@@ -67,8 +67,12 @@ struct Shared<'l> {
     files: AtomicU64,
     /// Bytes of extracted members.
     scanned: AtomicU64,
-    /// A limit that ends the whole tree was met, or the scan is done.
+    /// A limit that ends the whole tree was met, or the scan is done: no
+    /// more members are admitted.
     stopped: AtomicBool,
+    /// The scan is done (a detection without `--allmatch`, or out of time):
+    /// members already admitted are dropped too.
+    finished: AtomicBool,
     limit: Mutex<Option<LimitExceeded>>,
 }
 
@@ -84,6 +88,13 @@ impl Shared<'_> {
     }
     fn stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
+    }
+    fn finish(&self) {
+        self.finished.store(true, Ordering::Relaxed);
+        self.stop();
+    }
+    fn finished(&self) -> bool {
+        self.finished.load(Ordering::Relaxed)
     }
 }
 
@@ -117,7 +128,7 @@ impl Tree<'_, '_> {
             chain: self.chain.clone(),
         });
         if !self.shared.limits.all_match {
-            self.shared.stop();
+            self.shared.finish();
         }
     }
 }
@@ -126,7 +137,19 @@ impl Tree<'_, '_> {
 struct Job {
     index: usize,
     chain: Vec<String>,
-    data: Extracted,
+    data: JobData,
+}
+
+enum JobData {
+    /// Extracted by the walking thread.
+    Extracted(Extracted),
+    /// A zip member the worker decodes itself, so that decompression runs
+    /// in parallel too.
+    Packed {
+        packed: Packed,
+        name: String,
+        declared: Option<u64>,
+    },
 }
 
 /// Scans the members of `input` (already scanned raw into `outcome`) and adds
@@ -145,6 +168,7 @@ pub(crate) fn scan_members(
         files: AtomicU64::new(1),
         scanned: AtomicU64::new(0),
         stopped: AtomicBool::new(false),
+        finished: AtomicBool::new(false),
         limit: Mutex::new(None),
     };
     let src = input.as_source();
@@ -157,7 +181,7 @@ pub(crate) fn scan_members(
         let alerts = scanner.alerts;
         std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
-                .map(|_| s.spawn(|| work(engine, alerts, &shared, &rx)))
+                .map(|_| s.spawn(|| work(engine, alerts, &shared, &rx, src)))
                 .collect();
             let mut tree = Tree {
                 shared: &shared,
@@ -202,6 +226,7 @@ fn work(
     alerts: crate::Alerts,
     shared: &Shared<'_>,
     rx: &Mutex<Receiver<Job>>,
+    src: &(dyn ReadAt + Sync),
 ) -> Vec<(usize, Found)> {
     let mut scanner = Scanner::new(engine);
     scanner.alerts = alerts;
@@ -212,7 +237,7 @@ fn work(
         let Ok(job) = job else {
             return out;
         };
-        if shared.stopped() {
+        if shared.finished() {
             continue; // drain, so that the walking thread never blocks
         }
         let mut tree = Tree {
@@ -221,7 +246,38 @@ fn work(
             found: Found::default(),
         };
         let scanned = catch_unwind(AssertUnwindSafe(|| {
-            scan_member(&mut scanner, &mut tree, &job.data, 1);
+            let data = match job.data {
+                JobData::Extracted(d) => d,
+                JobData::Packed {
+                    packed,
+                    name,
+                    declared,
+                } => {
+                    // Problems of extraction belong to the container, as when
+                    // the walking thread extracts.
+                    let own = if name.is_empty() {
+                        None
+                    } else {
+                        tree.chain.pop()
+                    };
+                    let admitted = extract(&mut tree, &name, |sink| packed.decode(src, sink));
+                    if let (Admit::Data(d), Some(declared)) = (&admitted, declared)
+                        && d.len() != declared
+                    {
+                        tree.note(Problem::SizeMismatch {
+                            member: name,
+                            declared,
+                            actual: d.len(),
+                        });
+                    }
+                    tree.chain.extend(own);
+                    match admitted {
+                        Admit::Data(d) => d,
+                        Admit::Skip | Admit::Stop => return,
+                    }
+                }
+            };
+            scan_member(&mut scanner, &mut tree, &data, 1);
         }));
         if scanned.is_err() {
             tree.note(Problem::Broken {
@@ -298,10 +354,22 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
     }
 
     fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let data = match admit(self.tree, m) {
-            Admit::Skip => return Flow::Continue,
-            Admit::Stop => return Flow::Stop,
-            Admit::Data(d) => d,
+        // A zip member on the way to a worker is checked here and decoded there.
+        let data = match (self.jobs, m.packed()) {
+            (Some(_), Some(packed)) => match precheck(self.tree, m) {
+                Some(Admit::Skip) => return Flow::Continue,
+                Some(_) => return Flow::Stop,
+                None => JobData::Packed {
+                    packed,
+                    name: m.name.clone(),
+                    declared: m.declared_size,
+                },
+            },
+            _ => match admit(self.tree, m) {
+                Admit::Skip => return Flow::Continue,
+                Admit::Stop => return Flow::Stop,
+                Admit::Data(d) => JobData::Extracted(d),
+            },
         };
         let named = !m.stream && !m.name.is_empty();
         if named {
@@ -319,7 +387,11 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
                     self.tree.shared.stop();
                 }
             }
-            None => scan_member(self.scanner, self.tree, &data, self.depth),
+            None => {
+                if let JobData::Extracted(data) = data {
+                    scan_member(self.scanner, self.tree, &data, self.depth);
+                }
+            }
         }
         if named {
             self.tree.chain.pop();
@@ -340,18 +412,17 @@ enum Admit {
 
 /// Applies the tree's limits to one member and extracts it.
 fn admit(tree: &mut Tree<'_, '_>, m: &mut Member<'_>) -> Admit {
-    let shared = tree.shared;
+    if let Some(a) = precheck(tree, m) {
+        return a;
+    }
+    let name = m.name.clone();
+    extract(tree, &name, |sink| m.extract(sink))
+}
+
+/// The output bounds for the next member: what is left of `MaxScanSize`, and
+/// `MaxFileSize`.
+fn room(shared: &Shared<'_>) -> (u64, u64) {
     let limits = shared.limits;
-    if shared.stopped() {
-        return Admit::Stop;
-    }
-    if let Some(max) = limits.max_scantime
-        && shared.started.elapsed() > max
-    {
-        shared.limit(LimitExceeded::MaxScanTime);
-        shared.stop();
-        return Admit::Stop;
-    }
     let room = if limits.max_scansize == 0 {
         u64::MAX
     } else {
@@ -364,27 +435,57 @@ fn admit(tree: &mut Tree<'_, '_>, m: &mut Member<'_>) -> Admit {
     } else {
         limits.max_filesize
     };
+    (room, max_file)
+}
+
+/// The limits that can be judged before extraction, counting the member as a
+/// file; `None` when it may be extracted.
+fn precheck(tree: &mut Tree<'_, '_>, m: &Member<'_>) -> Option<Admit> {
+    let shared = tree.shared;
+    let limits = shared.limits;
+    if shared.stopped() {
+        return Some(Admit::Stop);
+    }
+    if let Some(max) = limits.max_scantime
+        && shared.started.elapsed() > max
+    {
+        shared.limit(LimitExceeded::MaxScanTime);
+        shared.finish();
+        return Some(Admit::Stop);
+    }
+    let (room, max_file) = room(shared);
     if let Some(declared) = m.declared_size
         && !m.stream
     {
         if declared > max_file {
-            return Admit::Skip; // skipped, as clamscan skips it
+            return Some(Admit::Skip); // skipped, as clamscan skips it
         }
         if declared > room {
             shared.limit(LimitExceeded::MaxScanSize);
             shared.stop();
-            return Admit::Stop;
+            return Some(Admit::Stop);
         }
     }
     let files = shared.files.fetch_add(1, Ordering::Relaxed);
     if limits.max_files != 0 && files >= limits.max_files {
         shared.limit(LimitExceeded::MaxFiles);
         shared.stop();
-        return Admit::Stop;
+        return Some(Admit::Stop);
     }
+    None
+}
 
+/// Extracts one member with `decode` into memory or a temporary file,
+/// bounded by the tree's limits.
+fn extract(
+    tree: &mut Tree<'_, '_>,
+    name: &str,
+    decode: impl FnOnce(&mut dyn Write) -> io::Result<u64>,
+) -> Admit {
+    let shared = tree.shared;
+    let (room, max_file) = room(shared);
     let mut sink = Spill::new(room.min(max_file));
-    let extracted = m.extract(&mut sink);
+    let extracted = decode(&mut sink);
     if sink.over {
         if max_file < room {
             shared.limit(LimitExceeded::MaxFileSize);
@@ -396,13 +497,13 @@ fn admit(tree: &mut Tree<'_, '_>, m: &mut Member<'_>) -> Admit {
     }
     if let Err(e) = extracted {
         tree.note(Problem::Broken {
-            member: Some(m.name.clone()),
+            member: Some(name.to_string()),
             detail: e.to_string(),
         });
     }
     let Ok(data) = sink.finish() else {
         tree.note(Problem::Broken {
-            member: Some(m.name.clone()),
+            member: Some(name.to_string()),
             detail: "could not use a temporary file".into(),
         });
         return Admit::Skip;
@@ -440,7 +541,7 @@ fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extrac
     if let Some(l) = raw.limit {
         shared.limit(l);
         if l == LimitExceeded::MaxScanTime {
-            shared.stop();
+            shared.finish();
         }
     }
     if shared.stopped() || !aether_formats::is_container(raw.file_type) {

@@ -79,7 +79,7 @@ pub(crate) enum Input<'a> {
 }
 
 impl Input<'_> {
-    pub(crate) fn as_source(&self) -> &dyn aether_formats::ReadAt {
+    pub(crate) fn as_source(&self) -> &(dyn aether_formats::ReadAt + Sync) {
         match self {
             Input::Bytes(d) => d,
             Input::File(f) => *f,

@@ -32,3 +32,4 @@ mod zip;
 pub use filetype::{FileType, detect};
 pub use source::{ReadAt, SourceReader};
 pub use walk::{Flow, FormatError, Member, Problem, Visitor, is_container, walk};
+pub use zip::Packed;

@@ -75,6 +75,7 @@ pub struct Member<'a> {
     /// which ClamAV counts as a level of recursion but not as a named file.
     pub stream: bool,
     pub(crate) body: Body<'a>,
+    pub(crate) packed: Option<crate::zip::Packed>,
     pub(crate) produced: u64,
     pub(crate) finished: bool,
 }
@@ -87,9 +88,17 @@ impl<'a> Member<'a> {
             packed_size: None,
             stream: false,
             body,
+            packed: None,
             produced: 0,
             finished: false,
         }
+    }
+
+    /// For a zip member, where its data is, so that it can be decoded later
+    /// with [`Packed::decode`](crate::Packed::decode) (on another thread)
+    /// instead of through [`Member::extract`].
+    pub fn packed(&self) -> Option<crate::zip::Packed> {
+        self.packed
     }
 
     /// Decompresses the member into `out` and returns the bytes written. A

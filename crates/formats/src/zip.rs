@@ -308,39 +308,78 @@ fn member(src: &dyn ReadAt, e: &Entry, start: u64, visitor: &mut dyn Visitor) ->
     {
         return Flow::Stop;
     }
-    let raw = move || BufReader::with_capacity(64 << 10, SourceReader::new(src, start, end));
-    let body = match e.method {
-        0 => Body::Read(Box::new(raw())),
-        8 => Body::Read(Box::new(flate2::read::DeflateDecoder::new(raw()))),
-        9 => Body::Read(Box::new(deflate64::Deflate64Decoder::with_buffer(raw()))),
-        12 => Body::Read(Box::new(bzip2::read::BzDecoder::new(raw()))),
-        14 => {
-            let size = (e.flags & 0x02 == 0).then_some(e.size);
-            let mut input = raw();
-            Body::Push(Box::new(move |out: &mut dyn Write| {
-                zip_lzma(&mut input, size, out)
-            }))
-        }
-        93 => {
-            let mut input = raw();
-            Body::Push(Box::new(move |out: &mut dyn Write| {
-                let mut dec = ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
-                })?;
-                io::copy(&mut dec, &mut WriteRef(out)).map(|_| ())
-            }))
-        }
-        m => {
-            return visitor.problem(Problem::Unsupported {
-                member: e.name.clone(),
-                detail: format!("compression method {m}"),
-            });
-        }
+    let packed = Packed {
+        start,
+        end,
+        method: e.method,
+        flags: e.flags,
+        size: e.size,
+    };
+    let Some(body) = packed.body(src) else {
+        return visitor.problem(Problem::Unsupported {
+            member: e.name.clone(),
+            detail: format!("compression method {}", e.method),
+        });
     };
     let mut m = Member::new(e.name.clone(), body);
     m.declared_size = Some(e.size);
     m.packed_size = Some(e.packed);
+    m.packed = Some(packed);
     visit(visitor, &mut m)
+}
+
+/// Where a zip member's data is and how it is compressed: enough to decode
+/// it later, on any thread, from the same input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packed {
+    start: u64,
+    end: u64,
+    method: u16,
+    flags: u16,
+    size: u64,
+}
+
+impl Packed {
+    /// Decodes the member from `src` (the archive it came from) into `out`,
+    /// as [`Member::extract`] does; returns the bytes written.
+    pub fn decode(&self, src: &dyn ReadAt, out: &mut dyn Write) -> io::Result<u64> {
+        let Some(body) = self.body(src) else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("compression method {}", self.method),
+            ));
+        };
+        Member::new(String::new(), body).extract(out)
+    }
+
+    fn body<'a>(&self, src: &'a dyn ReadAt) -> Option<Body<'a>> {
+        let (start, end) = (self.start, self.end);
+        let raw = move || BufReader::with_capacity(64 << 10, SourceReader::new(src, start, end));
+        Some(match self.method {
+            0 => Body::Read(Box::new(raw())),
+            8 => Body::Read(Box::new(flate2::read::DeflateDecoder::new(raw()))),
+            9 => Body::Read(Box::new(deflate64::Deflate64Decoder::with_buffer(raw()))),
+            12 => Body::Read(Box::new(bzip2::read::BzDecoder::new(raw()))),
+            14 => {
+                let size = (self.flags & 0x02 == 0).then_some(self.size);
+                let mut input = raw();
+                Body::Push(Box::new(move |out: &mut dyn Write| {
+                    zip_lzma(&mut input, size, out)
+                }))
+            }
+            93 => {
+                let mut input = raw();
+                Body::Push(Box::new(move |out: &mut dyn Write| {
+                    let mut dec =
+                        ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(|e| {
+                            io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+                        })?;
+                    io::copy(&mut dec, &mut WriteRef(out)).map(|_| ())
+                }))
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// Zip's LZMA: a 2-byte version, a 2-byte properties length, the 5 bytes of
