@@ -51,7 +51,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     })
 }
 
-/// Where the central directory is: (offset, size, entries).
+/// Where the central directory is: (offset, size, shift), where `shift` is the
+/// length of data prepended to the archive after its offsets were written,
+/// to be added to every offset in it.
 fn find_central(src: &dyn ReadAt) -> io::Result<Option<(u64, u64, u64)>> {
     let size = src.size();
     let tail_len = size.min(65_557) as usize;
@@ -84,6 +86,7 @@ fn find_central(src: &dyn ReadAt) -> io::Result<Option<(u64, u64, u64)>> {
     // Data prepended to the archive (self-extractors) shifts every offset;
     // the directory then ends where the end record starts.
     let mut sig = [0u8; 4];
+    let mut shift = 0;
     let at_off = src.read_exact_at(&mut sig, cd_off).is_ok() && u32::from_le_bytes(sig) == CENTRAL;
     if !at_off
         && entries > 0
@@ -91,9 +94,10 @@ fn find_central(src: &dyn ReadAt) -> io::Result<Option<(u64, u64, u64)>> {
         && src.read_exact_at(&mut sig, shifted).is_ok()
         && u32::from_le_bytes(sig) == CENTRAL
     {
+        shift = shifted.saturating_sub(cd_off);
         cd_off = shifted;
     }
-    Ok(Some((cd_off, cd_size, entries)))
+    Ok(Some((cd_off, cd_size, shift)))
 }
 
 /// Reads the central directory; stops at the first damaged record.
@@ -186,7 +190,13 @@ fn data_start(src: &dyn ReadAt, local: u64) -> Option<u64> {
 
 pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
     let entries = match find_central(src)? {
-        Some((off, size, _)) => read_central(src, off, size, visitor),
+        Some((off, size, shift)) => {
+            let mut entries = read_central(src, off, size, visitor);
+            for e in &mut entries {
+                e.local = e.local.saturating_add(shift);
+            }
+            entries
+        }
         None => {
             if visitor.problem(Problem::Broken {
                 member: None,
