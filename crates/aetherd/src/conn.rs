@@ -130,14 +130,19 @@ impl Conn {
                     }
                     Err(e) => {
                         tracing::debug!("bad command: {e}");
-                        let r = Replier::new(Delimiter::Newline, session);
+                        let delimiter = if self.buf.first() == Some(&b'z') {
+                            Delimiter::Nul
+                        } else {
+                            Delimiter::Newline
+                        };
+                        let r = Replier::new(delimiter, session);
                         self.write(&r.single(None, "UNKNOWN COMMAND")).await?;
                         return Ok(());
                     }
                 }
             };
             first = false;
-            let id = session.map(|n| n + 1);
+            let id = session.map(|n| n.wrapping_add(1));
             if let Some(n) = id {
                 session = Some(n);
             }

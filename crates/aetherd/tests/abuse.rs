@@ -52,6 +52,8 @@ fn garbage_is_refused_and_the_daemon_keeps_serving() {
     // A command longer than any path, without a terminator.
     let long = vec![b'n'; 10_000];
     assert_eq!(d.send(&long), b"UNKNOWN COMMAND\n");
+    let long = vec![b'z'; 10_000];
+    assert_eq!(d.send(&long), b"UNKNOWN COMMAND\0");
     ping_ok(&d);
 }
 
@@ -366,6 +368,68 @@ fn sigterm_and_shutdown_stop_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// Without --foreground the daemon forks after loading and binding: the
+/// command returns 0, the daemon answers, and its PidFile names it.
+#[test]
+fn background_mode_forks_after_binding() {
+    let fx = Fixture::new();
+    let sock = fx.path().join("bg.sock");
+    let pid_file = fx.path().join("bg.pid");
+    let config = fx.path().join("bg.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {sock:?}\nPidFile = {pid_file:?}\nLogFile = {:?}\n",
+            fx.path().join("db"),
+            fx.path().join("bg.log")
+        ),
+    )
+    .unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_aetherd"))
+        .arg("--config")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The parent exits once the socket is bound, so the daemon answers (the
+    // PID file is written by the child just after the fork).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid: i32 = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no PidFile");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(send(&sock, b"nPING\n"), b"PONG\n");
+    // SAFETY: the PID of the daemon this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Gone, or a zombie waiting for an init that may not reap it.
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "daemon {pid} did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !sock.exists() && !pid_file.exists(),
+        "socket or PID file left behind"
+    );
 }
 
 fn run_aetherd(config_text: &str, fx: &Fixture, tag: &str) -> (i32, String) {
