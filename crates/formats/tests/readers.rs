@@ -264,9 +264,9 @@ fn ar_gnu_and_bsd_names() {
     // An odd length, so a padding byte follows.
     let table = format!("{long}/\n\n");
     fn header(a: &mut Vec<u8>, name: &str, size: usize) {
-        write!(
+        writeln!(
             a,
-            "{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n",
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`",
             0, 0, 0, 644
         )
         .expect("vec");
