@@ -61,6 +61,9 @@ pub enum LineError {
     PlainTooShort(usize),
     #[error("malformed MD5 {0:?} in ignore entry: expected 32 hex digits")]
     BadIgnoreMd5(String),
+    /// A malformed `.ldb` line.
+    #[error("{0}")]
+    Logical(#[from] crate::logical::LdbError),
 }
 
 /// Splits `line` at `:` into at most `N` fields; returns how many there were

@@ -15,7 +15,8 @@ use md5::Digest as _;
 
 use crate::cvd::{self, ArchiveLimits, CvdError, CvdHeader, InfoFile, RsaKey};
 use crate::error::{LoadError, LoadErrorKind};
-use crate::line::{self, Parsed};
+use crate::line::{self, LineError, Parsed};
+use crate::logical;
 use crate::record::{HashKind, HashSig};
 use crate::sink::{SignatureSink, Unsupported};
 
@@ -46,6 +47,8 @@ pub enum DbFormat {
     Sdb,
     /// `.info`: a container's table of contents; only valid inside containers.
     Info,
+    /// `.ldb`: logical signatures.
+    Ldb,
     /// Another ClamAV database type that aether recognizes but does not use yet;
     /// its signatures are counted under `reason`.
     Other {
@@ -140,13 +143,7 @@ const EXTENSIONS: &[(&str, DbFormat)] = &[
             reason: "PE import table hash signatures (.imp)",
         },
     ),
-    (
-        "ldb",
-        DbFormat::Other {
-            ext: "ldb",
-            reason: "logical signatures (.ldb)",
-        },
-    ),
+    ("ldb", DbFormat::Ldb),
     (
         "cdb",
         DbFormat::Other {
@@ -332,7 +329,7 @@ pub struct FileReport {
     pub name: String,
     pub format: DbFormat,
     /// Records the sink accepted, by kind: `md5`, `sha1`, `sha256` (detection
-    /// hashes), `allow md5`, `allow sha1`, `allow sha256`, `body`, `ignore`.
+    /// hashes), `allow md5`, `allow sha1`, `allow sha256`, `body`, `logical`, `ignore`.
     pub by_kind: BTreeMap<&'static str, u64>,
     /// Records not used, by reason: database types aether does not use yet,
     /// and records the sink declined.
@@ -682,6 +679,7 @@ impl Loader {
                 | DbFormat::Sfp
                 | DbFormat::Ndb
                 | DbFormat::Sdb
+                | DbFormat::Ldb
         ) {
             let input = LineInput::File(file, self.opts.max_file_size);
             return self.load_lines(path, path.display().to_string(), format, input, sink);
@@ -743,7 +741,8 @@ impl Loader {
             | DbFormat::Fp
             | DbFormat::Sfp
             | DbFormat::Ndb
-            | DbFormat::Sdb => {
+            | DbFormat::Sdb
+            | DbFormat::Ldb => {
                 return self.load_lines(path, report.name, format, LineInput::Bytes(data), sink);
             }
             DbFormat::Ign | DbFormat::Ign2 => {
@@ -773,6 +772,7 @@ impl Loader {
         let mut report = FileReport::new(name, format);
         match format {
             DbFormat::Ndb | DbFormat::Sdb => self.load_bodies(path, &mut report, input, sink)?,
+            DbFormat::Ldb => self.load_logical(path, &mut report, input, sink)?,
             _ => {
                 let allow = matches!(format, DbFormat::Fp | DbFormat::Sfp);
                 self.load_hashes(path, &mut report, allow, input, sink)?;
@@ -892,6 +892,39 @@ impl Loader {
             return Err(err(path, None, LoadErrorKind::Empty));
         }
         report.count("body", loaded);
+        Ok(())
+    }
+
+    fn load_logical(
+        &mut self,
+        path: &Path,
+        report: &mut FileReport,
+        input: LineInput<'_>,
+        sink: &mut dyn SignatureSink,
+    ) -> Result<(), LoadError> {
+        let mut loaded = 0u64;
+        // ClamAV reads `.ldb` lines into a 32 KiB buffer.
+        let max_len = self.opts.max_line_len.min(logical::MAX_LINE_LEN);
+        let lines = for_each_line(path, input, max_len, |_, l| {
+            // ClamAV consults the ignore lists before it looks at the rest of the line.
+            if !l.is_empty() && self.is_ignored(logical::logical_line_name(l), l) {
+                report.ignored += 1;
+                return Ok(());
+            }
+            match logical::parse_logical_line(l).map_err(LineError::from)? {
+                Parsed::Record(sig) => match sink.logical(sig) {
+                    Ok(()) => loaded += 1,
+                    Err(u) => report.unsupported(u.0),
+                },
+                Parsed::SkippedFlevel => report.skipped_flevel += 1,
+                Parsed::Unsupported(r) => report.unsupported(r),
+            }
+            Ok(())
+        })?;
+        if lines == 0 {
+            return Err(err(path, None, LoadErrorKind::Empty));
+        }
+        report.count("logical", loaded);
         Ok(())
     }
 

@@ -86,8 +86,9 @@ pub struct HashSig<'a> {
 }
 
 /// ClamAV's target types (the second field of an `.ndb` line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum TargetType {
+    #[default]
     Any = 0,
     Pe = 1,
     Ole2 = 2,

@@ -5,6 +5,7 @@
 //! once compiled). A sink that cannot use a record says why with [`Unsupported`];
 //! the loader counts those per file and reason and reports each reason once.
 
+use crate::logical::LogicalSig;
 use crate::record::{BodySig, HashSig};
 
 /// Why a sink declined a record. The text is stable and user-facing:
@@ -28,4 +29,10 @@ pub trait SignatureSink {
     fn body(&mut self, sig: BodySig<'_>) -> Result<(), Unsupported>;
     /// A `.fp` / `.sfp` allow-list entry: a file with this hash (and size) is clean.
     fn allow(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported>;
+    /// A `.ldb` logical signature. Sinks that cannot match them yet keep the
+    /// default, and the loader counts the signatures under its reason.
+    fn logical(&mut self, sig: LogicalSig<'_>) -> Result<(), Unsupported> {
+        let _ = sig;
+        Err(Unsupported("logical signatures (.ldb)"))
+    }
 }
