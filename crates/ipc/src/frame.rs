@@ -1,0 +1,221 @@
+//! Framing: each [`Frame`] travels as an 8-byte header and its protobuf encoding.
+//!
+//! ```text
+//! offset  size  field
+//! 0       2     magic "AE" (0x41 0x45)
+//! 2       1     protocol version (1)
+//! 3       1     flags, 0 (a frame with any flag set is refused: reserved)
+//! 4       4     payload length, big-endian u32, at most the decoder's limit
+//! 8       n     payload: one Frame message (proto/aether.proto)
+//! ```
+
+use prost::Message;
+
+use crate::msg::Frame;
+
+/// The two magic bytes that open every frame.
+pub const MAGIC: [u8; 2] = *b"AE";
+/// The protocol version this crate speaks.
+pub const VERSION: u8 = 1;
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 8;
+/// The default payload size limit: 1 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
+
+/// Why bytes are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The first two bytes are not `AE`.
+    #[error("not an aether frame: magic {0:02x?}")]
+    BadMagic([u8; 2]),
+    /// A version this decoder does not speak.
+    #[error("unsupported protocol version {0} (this side speaks {VERSION})")]
+    UnsupportedVersion(u8),
+    /// Reserved flag bits were set.
+    #[error("reserved flags {0:#04x} set")]
+    ReservedFlags(u8),
+    /// The payload is longer than the limit.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The payload is not a valid Frame message.
+    #[error("undecodable payload: {0}")]
+    Decode(String),
+    /// The stream ended inside a frame.
+    #[error("connection closed inside a frame ({0} bytes of it received)")]
+    Truncated(usize),
+}
+
+/// Encodes `frame` with its header.
+pub fn encode(frame: &Frame) -> Vec<u8> {
+    let len = frame.encoded_len();
+    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(0);
+    // Frames this side makes are far below 4 GiB; the decoder's limit applies anyway.
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    frame.encode(&mut out).unwrap_or_default();
+    out
+}
+
+/// Checks a header and returns the payload length it announces.
+pub fn parse_header(header: &[u8; HEADER_LEN], max: usize) -> Result<usize, FrameError> {
+    let magic = [header[0], header[1]];
+    if magic != MAGIC {
+        return Err(FrameError::BadMagic(magic));
+    }
+    if header[2] != VERSION {
+        return Err(FrameError::UnsupportedVersion(header[2]));
+    }
+    if header[3] != 0 {
+        return Err(FrameError::ReservedFlags(header[3]));
+    }
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(len)
+}
+
+/// An incremental decoder: feed it bytes as they arrive ([`Decoder::buffer`]), take
+/// frames out ([`Decoder::next_frame`]). It holds at most one frame's bytes plus what
+/// one read returned, and checks the header before waiting for the payload, so an
+/// oversized or foreign stream is refused after 8 bytes.
+#[derive(Debug)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl Decoder {
+    /// A decoder refusing payloads over `max` bytes.
+    pub fn new(max: usize) -> Decoder {
+        Decoder {
+            buf: Vec::new(),
+            max,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The internal buffer, for reading into directly (`read_buf`).
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or the error that
+    /// makes the stream unusable (the caller closes the connection).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        let Some(header) = self.buf.first_chunk::<HEADER_LEN>() else {
+            // Refuse foreign bytes as soon as they show, not after 8.
+            if let Some(&b) = self.buf.first()
+                && b != MAGIC[0]
+            {
+                return Err(FrameError::BadMagic([
+                    b,
+                    self.buf.get(1).copied().unwrap_or(0),
+                ]));
+            }
+            return Ok(None);
+        };
+        let len = parse_header(header, self.max)?;
+        let Some(payload) = self.buf.get(HEADER_LEN..HEADER_LEN + len) else {
+            return Ok(None);
+        };
+        let frame = Frame::decode(payload).map_err(|e| FrameError::Decode(e.to_string()))?;
+        self.buf.drain(..HEADER_LEN + len);
+        Ok(Some(frame))
+    }
+
+    /// Called at end of stream: an error if a frame was cut off.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(FrameError::Truncated(self.buf.len()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{Body, Subscribe};
+
+    fn sub(since: u64) -> Frame {
+        Frame::new(Body::Subscribe(Subscribe { since }))
+    }
+
+    #[test]
+    fn frames_split_anywhere_decode_the_same() {
+        let mut bytes = encode(&sub(1));
+        bytes.extend(encode(&sub(2)));
+        for cut in 0..bytes.len() {
+            let mut d = Decoder::new(DEFAULT_MAX_FRAME);
+            let mut got = Vec::new();
+            for part in [&bytes[..cut], &bytes[cut..]] {
+                d.extend(part);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, [sub(1), sub(2)], "cut at {cut}");
+            d.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn garbage_oversized_and_partial_frames_are_refused() {
+        let mut d = Decoder::new(DEFAULT_MAX_FRAME);
+        d.extend(b"GET / HTTP/1.1\r\n");
+        assert!(matches!(d.next_frame(), Err(FrameError::BadMagic(_))));
+
+        let mut d = Decoder::new(16);
+        d.extend(&[b'A', b'E', 1, 0, 0, 0, 0, 17]);
+        assert_eq!(
+            d.next_frame(),
+            Err(FrameError::TooLarge { len: 17, max: 16 })
+        );
+        let mut d = Decoder::new(16);
+        d.extend(&[b'A', b'E', 1, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
+
+        let mut d = Decoder::new(16);
+        d.extend(&[b'A', b'E', 2, 0, 0, 0, 0, 0]);
+        assert_eq!(d.next_frame(), Err(FrameError::UnsupportedVersion(2)));
+        let mut d = Decoder::new(16);
+        d.extend(&[b'A', b'E', 1, 4, 0, 0, 0, 0]);
+        assert_eq!(d.next_frame(), Err(FrameError::ReservedFlags(4)));
+
+        // A payload that is not protobuf (a length-delimited field running past the end).
+        let mut d = Decoder::new(16);
+        d.extend(&[b'A', b'E', 1, 0, 0, 0, 0, 2, 0x1a, 0x09]);
+        assert!(matches!(d.next_frame(), Err(FrameError::Decode(_))));
+
+        // Partial: waits, then reports the cut at end of stream.
+        let bytes = encode(&sub(9));
+        let mut d = Decoder::new(16);
+        d.extend(&bytes[..bytes.len() - 1]);
+        assert_eq!(d.next_frame(), Ok(None));
+        assert_eq!(d.finish(), Err(FrameError::Truncated(bytes.len() - 1)));
+
+        // An empty payload is a frame with no body, tolerated.
+        let mut d = Decoder::new(16);
+        d.extend(&[b'A', b'E', 1, 0, 0, 0, 0, 0]);
+        assert_eq!(d.next_frame(), Ok(Some(Frame { body: None })));
+    }
+}

@@ -1,0 +1,41 @@
+/*!
+aether's event-driven IPC: how aetherd's parts and clients exchange events, reliably
+and only with whom they should.
+
+The design answers the failures of the system it replaces (UDP datagrams on loopback
+carrying .NET BinaryFormatter payloads): datagrams were dropped silently, anyone could
+forge them, and the decoder built arbitrary types from the wire. Here:
+
+- One schema-defined, versioned encoding: protobuf messages declared in
+  `proto/aether.proto` ([`msg`]), decoded only into those types; unknown fields are
+  skipped, so newer peers interoperate. Frames carry a magic, a version and a length
+  checked against a limit before anything is read ([`frame`]).
+- The Unix-socket transport ([`Server`], [`Client`]) knows each peer from the kernel
+  (`SO_PEERCRED`) and asks an [`Authorize`] hook: by default root and one group may
+  connect, only root may send control commands.
+- Subscriptions start at a cursor: records are replayed from the journal ([`Replay`])
+  and continue live from the [`Hub`] with no gap and no duplicate. A subscriber that
+  falls too far behind is told ([`msg::Lagged`]) and catches up from the journal on its
+  own; the publisher never waits.
+- The UDP transport ([`udp`]) is kept for processes that speak datagrams, with what
+  it lacked: an HMAC-SHA256 on every datagram under a per-install key from a root-only
+  file, per-stream sequence numbers with replay rejection, counters for everything
+  rejected, and NACKs that refill gaps from the journal. It binds loopback only unless
+  told otherwise.
+
+`docs/protocol.md` describes the protocol well enough to write a client in another
+language.
+*/
+#![deny(missing_docs)]
+
+mod auth;
+mod client;
+pub mod frame;
+pub mod msg;
+mod server;
+pub mod udp;
+
+pub use auth::{Authorize, GroupPolicy, PeerCred};
+pub use client::{Client, ClientError};
+pub use frame::{Decoder, FrameError};
+pub use server::{ControlHandler, Hub, Replay, Server, ServerConfig};
