@@ -345,6 +345,7 @@ fn clamav_testfiles_match_clamscan() {
         "clam.bin-le.cpio",
         "clam.bin-be.cpio",
         "clam_cache_emax.tgz",
+        "clam.7z",
     ];
     let paths: Vec<PathBuf> = supported.iter().map(|n| dir.join(n)).collect();
     let theirs = clamscan(&hsb, &["--allmatch"], &paths);

@@ -7,7 +7,7 @@ fuzzed on its own:
 - [`filetype`] names a file as ClamAV does (`CL_TYPE_*`) from its first bytes.
   The rules are data, a table in the syntax of ClamAV's `daily.ftm` magic lines
   ([`filetype::TABLE`]), so a new type is a new line, not new code.
-- [`walk`] lists the members of a container (zip, tar, cpio, ar, and the
+- [`walk`] lists the members of a container (zip, 7z, tar, cpio, ar, and the
   single-member compressed streams gzip, bzip2, xz and zstd) and hands each
   one to a [`Visitor`] with a way to decompress it into a writer.
 
@@ -23,6 +23,7 @@ visitor by name while the walk goes on.
 mod ar;
 mod cpio;
 pub mod filetype;
+mod sevenz;
 mod source;
 mod streams;
 mod tarball;

@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 
 use crate::filetype::FileType;
 use crate::source::ReadAt;
-use crate::{ar, cpio, streams, tarball, zip};
+use crate::{ar, cpio, sevenz, streams, tarball, zip};
 
 /// Whether a visitor wants more members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,7 @@ pub fn is_container(ty: FileType) -> bool {
     matches!(
         ty,
         FileType::Zip
+            | FileType::SevenZip
             | FileType::Gz
             | FileType::Bz
             | FileType::Xz
@@ -165,6 +166,7 @@ pub fn is_container(ty: FileType) -> bool {
 pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
     match ty {
         FileType::Zip => zip::walk(src, visitor),
+        FileType::SevenZip => sevenz::walk(src, visitor),
         FileType::Gz | FileType::Bz | FileType::Xz | FileType::Zstd => {
             streams::walk(ty, src, visitor)
         }
