@@ -90,6 +90,10 @@ pub fn parse_header(header: &[u8; HEADER_LEN], max: usize) -> Result<usize, Fram
 #[derive(Debug)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Where the unread bytes start in `buf`: frames are consumed by moving this, and
+    /// the buffer is compacted only when it is at least half consumed, so taking many
+    /// small frames out of one large read stays linear.
+    start: usize,
     max: usize,
 }
 
@@ -98,23 +102,28 @@ impl Decoder {
     pub fn new(max: usize) -> Decoder {
         Decoder {
             buf: Vec::new(),
+            start: 0,
             max,
         }
     }
 
     /// Appends received bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+        self.buffer().extend_from_slice(bytes);
     }
 
-    /// The internal buffer, for reading into directly (`read_buf`).
+    /// The internal buffer, for reading into directly (`read_buf`): append only.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         &mut self.buf
     }
 
     /// Bytes received but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed, or the error that
@@ -143,10 +152,9 @@ impl Decoder {
 
     /// Called at end of stream: an error if a frame was cut off.
     pub fn finish(&self) -> Result<(), FrameError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(FrameError::Truncated(self.buf.len()))
+        match self.buffered() {
+            0 => Ok(()),
+            n => Err(FrameError::Truncated(n)),
         }
     }
 }
