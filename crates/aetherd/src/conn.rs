@@ -307,7 +307,7 @@ impl Conn {
                 .config
                 .scan_options(threads, mode == PathMode::AllMatch);
             let active = shared.db.current();
-            let infected = jobs::scan_path(&active.engine, &opts, mode, &path, r, tx);
+            let infected = jobs::scan_path(&active.engine, &opts, mode, multi, &path, r, tx);
             shared.count_scan(infected);
         });
         let mut result = Ok(());

@@ -36,6 +36,12 @@ struct ReplySink {
     total: u64,
     errors: u64,
     infected: u64,
+    /// MULTISCAN of a directory: clamd decides its final `OK` from the
+    /// files it handed to its threads only (regular, non-empty files),
+    /// not from what the walk itself met.
+    multi_dir: bool,
+    dispatched: u64,
+    dispatched_errors: u64,
     /// The scan stopped because the client went away, not by design.
     disconnected: bool,
     stopped: bool,
@@ -78,6 +84,16 @@ impl Sink for ReplySink {
         };
         let r = self.replier;
         match &entry.outcome {
+            Outcome::Scanned(_) => self.dispatched += 1,
+            Outcome::Error(
+                EntryError::AccessDenied | EntryError::Open(_) | EntryError::Scan(_),
+            ) => {
+                self.dispatched += 1;
+                self.dispatched_errors += 1;
+            }
+            _ => {}
+        }
+        match &entry.outcome {
             Outcome::Scanned(s) if !s.signatures.is_empty() => {
                 self.infected += 1;
                 let shown = self.shown(path);
@@ -101,7 +117,10 @@ impl Sink for ReplySink {
                     self.send(r.reply(Some(&msg), "Not supported file type", "ERROR"))?;
                 }
                 EntryError::SymlinkLoop => {}
-                EntryError::Inaccessible(e) | EntryError::Stat(e) => {
+                EntryError::Inaccessible(e)
+                | EntryError::Stat(e)
+                | EntryError::OpenDir(e)
+                | EntryError::ReadDir(e) => {
                     self.errors += 1;
                     let shown = if path == self.top {
                         self.arg.clone()
@@ -139,6 +158,7 @@ pub fn scan_path(
     engine: &Engine,
     opts: &ScanOptions,
     mode: PathMode,
+    multi: bool,
     arg: &[u8],
     replier: Replier,
     tx: Sender<Vec<u8>>,
@@ -161,6 +181,9 @@ pub fn scan_path(
         total: u64::from(top_is_dir),
         errors: 0,
         infected: 0,
+        multi_dir: multi && top_is_dir,
+        dispatched: 0,
+        dispatched_errors: 0,
         disconnected: false,
         stopped: false,
     };
@@ -168,7 +191,12 @@ pub fn scan_path(
     if sink.disconnected {
         return sink.infected > 0;
     }
-    if sink.infected == 0 && sink.errors != sink.total {
+    let (errors, total) = if sink.multi_dir {
+        (sink.dispatched_errors, sink.dispatched)
+    } else {
+        (sink.errors, sink.total)
+    };
+    if sink.infected == 0 && errors != total {
         let ok = replier.single(Some(arg), "OK");
         let _ = sink.send(ok);
     }

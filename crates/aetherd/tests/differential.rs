@@ -305,3 +305,122 @@ print(sorted(call(sock, b"MULTISCAN " + files.encode()).split("\0")))
         "{got}"
     );
 }
+
+/// Permission errors, with both daemons unprivileged (as root: clamd with
+/// `User nobody`, aetherd through setpriv): unreadable files and
+/// directories give the same replies.
+#[test]
+fn permission_errors_match_clamd() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let files = fx.path().join("files");
+    std::fs::write(files.join("private.com"), EICAR).unwrap();
+    std::fs::write(files.join("private.txt"), b"secret").unwrap();
+    std::fs::create_dir(files.join("privdir")).unwrap();
+    std::fs::write(files.join("privdir/eicar.com"), EICAR).unwrap();
+    let closed = if root { 0o600 } else { 0o000 };
+    for f in ["private.com", "private.txt"] {
+        std::fs::set_permissions(files.join(f), std::fs::Permissions::from_mode(closed)).unwrap();
+    }
+    std::fs::set_permissions(
+        files.join("privdir"),
+        std::fs::Permissions::from_mode(if root { 0o700 } else { 0o000 }),
+    )
+    .unwrap();
+    // Sockets and logs in a directory the unprivileged daemons own.
+    let run = fx.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    chmod(&run, 0o777);
+
+    let clamd_conf = fx.path().join("clamd-nobody.conf");
+    std::fs::write(
+        &clamd_conf,
+        format!(
+            "LocalSocket {0}/clamd.sock\nDatabaseDirectory {1}\nForeground yes\nLogFile {0}/clamd.log\n{2}",
+            run.display(),
+            fx.path().join("db").display(),
+            if root { "User nobody\n" } else { "" }
+        ),
+    )
+    .unwrap();
+    let mut clamd = Daemon {
+        child: Some(
+            Command::new("/usr/sbin/clamd")
+                .arg("-c")
+                .arg(&clamd_conf)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("clamd (apt-get install clamav-daemon)"),
+        ),
+        socket: run.join("clamd.sock"),
+        log: run.join("clamd.log"),
+        name: "clamd",
+    };
+    clamd.wait_ready(std::time::Duration::from_secs(120));
+
+    let aetherd_conf = fx.path().join("aetherd-nobody.toml");
+    std::fs::write(
+        &aetherd_conf,
+        format!(
+            "LocalSocket = {:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLogFile = {:?}\n",
+            run.join("aetherd.sock"),
+            fx.path().join("db"),
+            run.join("aetherd.log")
+        ),
+    )
+    .unwrap();
+    chmod(&aetherd_conf, 0o644);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(env!("CARGO_BIN_EXE_aetherd"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_aetherd"))
+    };
+    let mut aetherd = Daemon {
+        child: Some(
+            cmd.args(["--foreground", "--config"])
+                .arg(&aetherd_conf)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ),
+        socket: run.join("aetherd.sock"),
+        log: run.join("aetherd.log"),
+        name: "aetherd",
+    };
+    aetherd.wait_ready(std::time::Duration::from_secs(60));
+
+    let f = |n: &str| files.join(n).display().to_string();
+    let mut checked = 0;
+    for (cmd, target) in [
+        ("SCAN", f("private.com")),
+        ("SCAN", f("private.txt")),
+        ("CONTSCAN", f("private.com")),
+        ("SCAN", f("privdir")),
+        ("CONTSCAN", f("privdir")),
+        ("MULTISCAN", f("privdir")),
+        ("SCAN", f("privdir/eicar.com")),
+        ("CONTSCAN", f("")),
+        ("MULTISCAN", f("")),
+    ] {
+        let case = format!("n{cmd} {target}\n").into_bytes();
+        let want = sorted_lines(&clamd.send(&case));
+        let got = sorted_lines(&aetherd.send(&case));
+        assert_eq!(want, got, "{cmd} {target}");
+        checked += 1;
+    }
+    // The errors were really there.
+    let reply = String::from_utf8(aetherd.send(format!("nSCAN {}\n", f("private.com")).as_bytes()))
+        .unwrap();
+    assert_eq!(
+        reply,
+        format!("{}: Access denied. ERROR\n", f("private.com"))
+    );
+    assert_eq!(checked, 9);
+}

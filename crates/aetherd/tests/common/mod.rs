@@ -39,6 +39,9 @@ impl Fixture {
         std::fs::write(f.join("dir/sub/m.bin"), MARKER).unwrap();
         std::fs::write(f.join("dir/empty"), b"").unwrap();
         std::fs::create_dir_all(f.join("cleandir")).unwrap();
+        std::fs::create_dir_all(f.join("emptydir")).unwrap();
+        std::fs::create_dir_all(f.join("onlyempty")).unwrap();
+        std::fs::write(f.join("onlyempty/zero"), b"").unwrap();
         std::fs::write(f.join("cleandir/x.txt"), b"clean\n").unwrap();
         std::os::unix::fs::symlink(f.join("eicar.com"), f.join("link.com")).unwrap();
         write_db(&root.join("db"));
@@ -182,7 +185,7 @@ impl Daemon {
     }
 
     /// Waits until the daemon answers PING, or fails with its stderr.
-    fn wait_ready(&mut self, limit: Duration) {
+    pub fn wait_ready(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(reply) = try_send(&self.socket, b"nPING\n")
