@@ -190,7 +190,7 @@ pub struct Count {
     pub n: u32,
     /// `,m`: at least `m` different subsignatures must have matched. ClamAV
     /// reads it only after a parenthesised block; after a single subsignature
-    /// it is accepted and ignored, and so it is here.
+    /// it is accepted and ignored, so the parser leaves it `None` there.
     pub distinct: Option<u32>,
 }
 
@@ -448,25 +448,52 @@ fn cmp_of(c: u8) -> CountCmp {
     }
 }
 
-/// `n` or `n,m` (decimal, fitting a u32).
-fn parse_count(cmp: u8, text: &[u8], at: usize) -> Result<Count, ExprError> {
-    let s = String::from_utf8_lossy(text);
-    let bad = || expr_err(at, ExprErrorKind::BadCount(s.to_string()));
-    let num = |t: &str| -> Option<u32> {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+/// A C `sscanf("%u")` at the start of `text`: leading white space, an
+/// optional sign, at least one digit; the value wraps as C's does. Returns
+/// the value and the bytes used.
+fn scan_u32(text: &[u8]) -> Option<(u32, usize)> {
+    let mut i = text
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .count();
+    let neg = match text.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
         }
-        t.parse().ok()
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
-    let (n, m) = match s.split_once(',') {
-        Some((n, m)) => (num(n), Some(num(m))),
-        None => (num(&s), None),
+    let digits = text[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    // strtoul saturates at its maximum; the store into an unsigned int truncates.
+    let mut v: u64 = 0;
+    for &c in &text[i..i + digits] {
+        v = v.saturating_mul(10).saturating_add(u64::from(c - b'0'));
+    }
+    if neg {
+        v = v.wrapping_neg();
+    }
+    Some((v as u32, i + digits))
+}
+
+/// A block's `n` or `n,m`, read as ClamAV's `sscanf("%u,%u")`: whatever
+/// follows the numbers is ignored. `text` starts with a digit.
+fn parse_count(cmp: u8, text: &[u8], at: usize) -> Result<Count, ExprError> {
+    let Some((n, used)) = scan_u32(text) else {
+        return expr_err(
+            at,
+            ExprErrorKind::BadCount(String::from_utf8_lossy(text).into_owned()),
+        );
     };
-    let Some(n) = n else { return bad() };
-    let distinct = match m {
-        None => None,
-        Some(None) => return bad(),
-        Some(Some(m)) => Some(m),
+    let distinct = match text.get(used) {
+        Some(b',') => scan_u32(&text[used + 1..]).map(|(m, _)| m),
+        _ => None,
     };
     Ok(Count {
         cmp: cmp_of(cmp),
@@ -527,7 +554,7 @@ fn parse_region(
                     while j < len && (e[j].is_ascii_digit() || e[j] == b',') {
                         j += 1;
                     }
-                    if j == num_start {
+                    if j == num_start || !e[num_start].is_ascii_digit() {
                         return expr_err(
                             start + i + 1,
                             ExprErrorKind::MissingNumber(char::from(cmp)),
@@ -584,30 +611,39 @@ fn parse_region(
     }
 }
 
-/// `id`, `id=n`, `id>n`, `id<n` (each optionally `,m`).
+/// `id`, `id=n`, `id>n`, `id<n`, read as ClamAV reads them: the index by
+/// `sscanf("%u")` at the start, the comparison by the last `<`, `>` or `=`
+/// and the number after it; anything else in between is ignored, and so is
+/// a `,m` (ClamAV counts distinct subsignatures only after a block).
 fn parse_leaf(e: &[u8], start: usize) -> Result<LogicExpr, ExprError> {
-    let digits = e.iter().take_while(|c| c.is_ascii_digit()).count();
     let text = || String::from_utf8_lossy(e).into_owned();
-    if digits == 0 {
+    let Some((id, _)) = scan_u32(e) else {
         return expr_err(start, ExprErrorKind::BadOperand(text()));
+    };
+    if id as usize >= MAX_SUBSIGS {
+        return expr_err(start, ExprErrorKind::IndexTooLarge(text()));
     }
-    let id_text = String::from_utf8_lossy(&e[..digits]);
-    let id = match id_text.parse::<u64>() {
-        Ok(v) if v < MAX_SUBSIGS as u64 => v as u8,
-        _ => return expr_err(start, ExprErrorKind::IndexTooLarge(id_text.into_owned())),
-    };
-    let rest = &e[digits..];
-    let count = match rest.first() {
+    let count = match e.iter().rposition(|&c| is_cmp(c) || c == b')') {
         None => None,
-        Some(&c) if is_cmp(c) => {
-            if rest.len() == 1 {
-                return expr_err(start + digits, ExprErrorKind::MissingNumber(char::from(c)));
-            }
-            Some(parse_count(c, &rest[1..], start + digits + 1)?)
+        // ClamAV accepts `0(1)2` and never matches it; aether refuses it.
+        Some(at) if e[at] == b')' => {
+            return expr_err(start + at, ExprErrorKind::BadOperand(text()));
         }
-        Some(_) => return expr_err(start, ExprErrorKind::BadOperand(text())),
+        Some(at) => {
+            let Some((n, _)) = scan_u32(&e[at + 1..]) else {
+                return expr_err(start + at, ExprErrorKind::MissingNumber(char::from(e[at])));
+            };
+            Some(Count {
+                cmp: cmp_of(e[at]),
+                n,
+                distinct: None,
+            })
+        }
     };
-    Ok(LogicExpr::Sub { id, count })
+    Ok(LogicExpr::Sub {
+        id: id as u8,
+        count,
+    })
 }
 
 /// Modifiers of a hex subsignature (`::iwaf`).
@@ -794,6 +830,8 @@ pub enum LdbError {
         "expected at least 4 ';'-separated fields (name, target description, logic, subsignature), found {0}"
     )]
     FieldCount(usize),
+    #[error("empty signature name")]
+    EmptyName,
     #[error("logical expression: {0}")]
     Expr(ExprError),
     #[error("the logical expression names subsignatures 0 to {max}, but the line has {found}", max = expected - 1)]
@@ -896,6 +934,9 @@ pub fn parse_logical_line(line: &str) -> Result<Parsed<LogicalSig<'_>>, LdbError
         return Err(LdbError::FieldCount(fields.len()));
     }
     let name = fields[0];
+    if name.is_empty() {
+        return Err(LdbError::EmptyName);
+    }
     let expr = LogicExpr::parse(fields[2]).map_err(LdbError::Expr)?;
     let expected = usize::from(expr.max_id()) + 1;
     let found = fields.len() - 3;
@@ -1070,6 +1111,10 @@ impl From<SubsigError> for SubsigOutcome {
 /// ClamAV's `cli_caloff` does.
 fn subsig_offset(text: &str, target: TargetType) -> Result<Offset, SubsigOutcome> {
     let exe = matches!(target, TargetType::Pe | TargetType::Elf | TargetType::MachO);
+    if text.is_empty() {
+        // ClamAV reads an empty offset as the number 0.
+        return Ok(Offset::Absolute { at: 0, shift: 0 });
+    }
     match Offset::parse(text) {
         Ok(o) if o.is_executable_relative() && !exe => {
             Err(SubsigError::OffsetNeedsExecutable(text.to_string()).into())
@@ -1159,9 +1204,10 @@ fn parse_fuzzy(rest: &str) -> Option<SubSig<'_>> {
         let s = std::str::from_utf8(pair).ok()?;
         *o = u8::from_str_radix(s, 16).ok()?;
     }
+    // ClamAV 1.4 matches exact hashes only and refuses any other distance.
     let distance = match dist {
         None => 0,
-        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => d.parse().ok()?,
+        Some(d) if !d.is_empty() && d.bytes().all(|b| b == b'0') => 0,
         Some(_) => return None,
     };
     Some(SubSig::FuzzyImage {
@@ -1398,7 +1444,9 @@ mod tests {
         assert_eq!(k("0&"), ExprErrorKind::MissingRight);
         assert_eq!(k("0="), ExprErrorKind::MissingNumber('='));
         assert_eq!(k("(0|1)>"), ExprErrorKind::MissingNumber('>'));
-        assert_eq!(k("(0|1)>2,"), ExprErrorKind::BadCount("2,".into()));
+        assert_eq!(k("(0|1)>,2"), ExprErrorKind::MissingNumber('>'));
+        assert_eq!(k("0(1)2"), ExprErrorKind::BadOperand("0(1)2".into()));
+        assert_eq!(k("-1"), ExprErrorKind::IndexTooLarge("-1".into()));
         assert_eq!(k("a"), ExprErrorKind::BadOperand("a".into()));
         assert_eq!(k("64"), ExprErrorKind::IndexTooLarge("64".into()));
         assert_eq!(k("()"), ExprErrorKind::Empty);
@@ -1412,6 +1460,26 @@ mod tests {
         let chain = vec!["0"; MAX_EXPR_DEPTH - 1].join("|");
         assert!(eval(&chain, &[1]));
         assert_eq!(LogicExpr::parse("0&1&").unwrap_err().column, 4);
+    }
+
+    #[test]
+    fn reads_numbers_as_clamav_sscanf() {
+        // What ClamAV's sscanf skips or ignores, and how it wraps.
+        assert_eq!(expr(" 1"), LogicExpr::Sub { id: 1, count: None });
+        assert_eq!(expr("+1x"), LogicExpr::Sub { id: 1, count: None });
+        let c = |e: &str| match expr(e) {
+            LogicExpr::Sub { count, .. } => count,
+            LogicExpr::Op { count, .. } => count,
+        };
+        assert_eq!(c("0=-1").map(|c| c.n), Some(u32::MAX));
+        assert_eq!(c("0>4294967296").map(|c| c.n), Some(0));
+        assert_eq!(c("0=1=2").map(|c| c.n), Some(2));
+        assert_eq!(c("0>1,5").and_then(|c| c.distinct), None);
+        assert_eq!(c("(0|1)=2,").map(|c| (c.n, c.distinct)), Some((2, None)));
+        assert_eq!(
+            c("(0|1)>2,2,3").map(|c| (c.n, c.distinct)),
+            Some((2, Some(2)))
+        );
     }
 
     #[test]
