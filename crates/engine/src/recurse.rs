@@ -18,10 +18,12 @@
 //! into an unnamed temporary file (`O_TMPFILE`, gone when closed), never
 //! anywhere else.
 //!
-//! The members of a large top-level archive are scanned on several threads,
-//! each with its own [`Scanner`]: the calling thread walks the archive and
-//! extracts members (so limits are applied in archive order), the workers
-//! scan them and everything below them. Results are merged in archive order.
+//! The members of a large archive (the first one met on the way down, so the
+//! tar inside a `.tar.gz` too) are scanned on several threads, each with its
+//! own [`Scanner`]: the calling thread walks the archive and admits members
+//! (so limits are applied in archive order), the workers decode zip members
+//! and scan every member and everything below it. Results are merged in
+//! archive order.
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
@@ -39,8 +41,8 @@ use crate::scanner::{Detection, Input, ScanOutcome, Scanner};
 
 /// Members up to this size are extracted into memory.
 pub const IN_MEMORY: u64 = 16 << 20;
-/// Top-level archives from this size on have their members scanned on
-/// several threads.
+/// Archives from this size on have their members scanned on several
+/// threads (one level of archives only: the workers scan what is below).
 pub const PARALLEL_MIN: u64 = 8 << 20;
 
 /// Heuristic alerts that are off by default, as in clamscan.
@@ -112,6 +114,9 @@ struct Tree<'a, 'l> {
     shared: &'a Shared<'l>,
     chain: Vec<String>,
     found: Found,
+    /// This thread may hand members to workers (it is not a worker, and no
+    /// walk above it already does).
+    parallel: bool,
 }
 
 impl Tree<'_, '_> {
@@ -171,52 +176,75 @@ pub(crate) fn scan_members(
         finished: AtomicBool::new(false),
         limit: Mutex::new(None),
     };
-    let src = input.as_source();
-    let threads = scanner.member_threads;
-    let mut found = Vec::new();
-    if threads > 1 && src.size() >= PARALLEL_MIN && limits.max_recursion > 1 {
-        let (tx, rx) = sync_channel::<Job>(threads);
-        let rx = Mutex::new(rx);
-        let engine = scanner.engine;
-        let alerts = scanner.alerts;
-        std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| s.spawn(|| work(engine, alerts, &shared, &rx, src)))
-                .collect();
-            let mut tree = Tree {
-                shared: &shared,
-                chain: Vec::new(),
-                found: Found::default(),
-            };
-            walk(scanner, src, ty, 1, &mut tree, Some(&tx));
-            drop(tx);
-            found.push((0, tree.found));
-            for w in workers {
-                // A worker catches panics per member, so join fails only if
-                // the thread itself could not run to its end.
-                if let Ok(r) = w.join() {
-                    found.extend(r);
-                }
-            }
-        });
-        found.sort_by_key(|(i, _)| *i);
-    } else {
-        let mut tree = Tree {
-            shared: &shared,
-            chain: Vec::new(),
-            found: Found::default(),
-        };
-        walk(scanner, src, ty, 1, &mut tree, None);
-        found.push((0, tree.found));
-    }
-    for (_, f) in found {
-        outcome.detections.extend(f.detections);
-        outcome.notes.extend(f.notes);
-        outcome.members_scanned += f.members;
-        outcome.bytes_scanned += f.bytes;
-    }
+    let mut tree = Tree {
+        shared: &shared,
+        chain: Vec::new(),
+        found: Found::default(),
+        parallel: scanner.member_threads > 1,
+    };
+    walk(scanner, input.as_source(), ty, 1, &mut tree);
+    let f = tree.found;
+    outcome.detections.extend(f.detections);
+    outcome.notes.extend(f.notes);
+    outcome.members_scanned += f.members;
+    outcome.bytes_scanned += f.bytes;
     if outcome.limit.is_none() {
         outcome.limit = *shared.limit.lock().unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// Walks a large container whose members are `depth` levels down on several
+/// threads: this one walks and extracts, workers scan; their findings are
+/// added to `tree` in archive order.
+fn walk_parallel(
+    scanner: &mut Scanner<'_>,
+    src: &(dyn ReadAt + Sync),
+    ty: FileType,
+    depth: u32,
+    tree: &mut Tree<'_, '_>,
+) {
+    let threads = scanner.member_threads;
+    let (tx, rx) = sync_channel::<Job>(threads);
+    let rx = Mutex::new(rx);
+    let engine = scanner.engine;
+    let alerts = scanner.alerts;
+    let shared = tree.shared;
+    tree.parallel = false;
+    let mut found = Vec::new();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| work(engine, alerts, shared, &rx, src, depth)))
+            .collect();
+        let mut v = MemberVisitor {
+            scanner,
+            tree: &mut *tree,
+            depth,
+            container: ty,
+            jobs: Some(&tx),
+            index: 0,
+        };
+        if let Err(e) = aether_formats::walk(ty, src, &mut v) {
+            v.tree.note(Problem::Broken {
+                member: None,
+                detail: e.to_string(),
+            });
+        }
+        drop(tx);
+        for w in workers {
+            // A worker catches panics per member, so join fails only if the
+            // thread itself could not run to its end.
+            if let Ok(r) = w.join() {
+                found.extend(r);
+            }
+        }
+    });
+    tree.parallel = true;
+    found.sort_by_key(|(i, _)| *i);
+    for (_, f) in found {
+        tree.found.detections.extend(f.detections);
+        tree.found.notes.extend(f.notes);
+        tree.found.members += f.members;
+        tree.found.bytes += f.bytes;
     }
 }
 
@@ -227,6 +255,7 @@ fn work(
     shared: &Shared<'_>,
     rx: &Mutex<Receiver<Job>>,
     src: &(dyn ReadAt + Sync),
+    depth: u32,
 ) -> Vec<(usize, Found)> {
     let mut scanner = Scanner::new(engine);
     scanner.alerts = alerts;
@@ -244,6 +273,7 @@ fn work(
             shared,
             chain: job.chain,
             found: Found::default(),
+            parallel: false,
         };
         let scanned = catch_unwind(AssertUnwindSafe(|| {
             let data = match job.data {
@@ -277,7 +307,7 @@ fn work(
                     }
                 }
             };
-            scan_member(&mut scanner, &mut tree, &data, 1);
+            scan_member(&mut scanner, &mut tree, &data, depth);
         }));
         if scanned.is_err() {
             tree.note(Problem::Broken {
@@ -288,22 +318,30 @@ fn work(
             scanner.alerts = alerts;
             scanner.member_threads = 1;
         }
-        out.push((job.index + 1, tree.found));
+        out.push((job.index, tree.found));
     }
 }
 
-/// Walks one container whose members are `depth` levels down. With `jobs`,
-/// extracted members are sent to worker threads instead of scanned here.
+/// Walks one container whose members are `depth` levels down: on several
+/// threads when it is large and this thread may, else here.
 fn walk(
     scanner: &mut Scanner<'_>,
-    src: &dyn ReadAt,
+    src: &(dyn ReadAt + Sync),
     ty: FileType,
     depth: u32,
     tree: &mut Tree<'_, '_>,
-    jobs: Option<&SyncSender<Job>>,
 ) {
     if depth >= tree.shared.limits.max_recursion {
         tree.shared.limit(LimitExceeded::MaxRecursion);
+        return;
+    }
+    // A compressed stream has one member: the split is worth it one level down.
+    let single = matches!(
+        ty,
+        FileType::Gz | FileType::Bz | FileType::Xz | FileType::Zstd
+    );
+    if tree.parallel && !single && src.size() >= PARALLEL_MIN {
+        walk_parallel(scanner, src, ty, depth, tree);
         return;
     }
     let mut v = MemberVisitor {
@@ -311,7 +349,7 @@ fn walk(
         tree,
         depth,
         container: ty,
-        jobs,
+        jobs: None,
         index: 0,
     };
     if let Err(e) = aether_formats::walk(ty, src, &mut v) {
@@ -547,14 +585,7 @@ fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extrac
     if shared.stopped() || !aether_formats::is_container(raw.file_type) {
         return;
     }
-    walk(
-        scanner,
-        input.as_source(),
-        raw.file_type,
-        depth + 1,
-        tree,
-        None,
-    );
+    walk(scanner, input.as_source(), raw.file_type, depth + 1, tree);
 }
 
 /// An extracted member.

@@ -131,3 +131,4 @@ for i in range(40):
     else:
         members.append(('m%02d.bin' % i, blob))
 w('large.zip', z(members, zipfile.ZIP_STORED))
+w('large.tar.gz', tar(members, 'w:gz'))
