@@ -427,3 +427,27 @@ fn read_only_file_system_is_reported() {
         Ok(_) => panic!("opened a journal for writing on a read-only file system"),
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    std::fs::write(&path, vec![0x5au8; 8192]).unwrap();
+    match Journal::open(&path, Options::default()) {
+        Err(JournalError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("opened garbage as a journal"),
+    }
+    // A SQLite file of a later schema version is refused, not misread.
+    let path = dir.path().join("future.db");
+    drop(Journal::open(&path, Options::default()).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("PRAGMA user_version = 2;").unwrap();
+    drop(c);
+    match Journal::open(&path, Options::default()) {
+        Err(JournalError::Corrupt { detail, .. }) => {
+            assert!(detail.contains("version 2"), "{detail}")
+        }
+        other => panic!("expected Corrupt, got {:?}", other.err()),
+    }
+}
