@@ -76,6 +76,12 @@ const STRICTER: &[&str] = &[
     "S;Engine:90-255,Target:0;0&1;aabbcc;0(>>4#h2#=5)x",
     // A field between a hex signature and its modifiers, which ClamAV ignores.
     "S;Engine:81-255,Target:0;0;aabbcc:x:i",
+    // Five ':' fields: ClamAV takes the first as the signature.
+    "S;Engine:81-255,Target:0;0;aabbcc:1:2:3:4",
+    // A block count not starting with a digit (sscanf skips the sign).
+    "S;Target:0;(0|1)>+2;aabbcc;ddeeff",
+    // A byte-compare offset starting with 0 is 0 to ClamAV, whatever follows.
+    "S;Engine:90-255,Target:0;0&1;aabbcc;0(0x10#h2#=5)",
 ];
 
 fn hand_cases() -> Vec<String> {
@@ -336,6 +342,34 @@ fn generated_cases() -> Vec<String> {
         state
     };
     let mut out = Vec::new();
+    // Target description blocks from their pieces.
+    let attrs = [
+        "Engine:51-255",
+        "Engine:81-255",
+        "Engine:300-400",
+        "Target:0",
+        "Target:1",
+        "Target:6",
+        "Target:15",
+        "FileSize:1-99",
+        "EntryPoint:0-9",
+        "NumberOfSections:1-2",
+        "Container:CL_TYPE_ZIP",
+        "Container:CL_TYPE_ANY",
+        "Intermediates:CL_TYPE_ZIP>CL_TYPE_ANY",
+        "IconGroup1:x",
+        "HandlerType:CL_TYPE_PDF",
+        "Bogus:1",
+        "FileSize:9",
+        "Target",
+    ];
+    for _ in 0..120 {
+        let n = 1 + (next() % 4) as usize;
+        let t: Vec<&str> = (0..n)
+            .map(|_| attrs[(next() % attrs.len() as u64) as usize])
+            .collect();
+        out.push(format!("T;{};0;aabbcc", t.join(",")));
+    }
     for _ in 0..250 {
         let n = 1 + (next() % 7) as usize;
         let e: String = (0..n)
