@@ -709,3 +709,151 @@ fn million_md5_lines() {
         best
     );
 }
+
+/// Takes logical signatures, declining those with a PCRE subsignature as an
+/// engine without a regex library would.
+#[derive(Default)]
+struct Logical {
+    names: Vec<String>,
+    exprs: Vec<String>,
+}
+
+impl SignatureSink for Logical {
+    fn hash(&mut self, _: HashSig<'_>) -> Result<(), Unsupported> {
+        Ok(())
+    }
+    fn body(&mut self, _: BodySig<'_>) -> Result<(), Unsupported> {
+        Ok(())
+    }
+    fn allow(&mut self, _: HashSig<'_>) -> Result<(), Unsupported> {
+        Ok(())
+    }
+    fn logical(&mut self, s: aether_sigs::LogicalSig<'_>) -> Result<(), Unsupported> {
+        if s.subsigs
+            .iter()
+            .any(|s| matches!(s, aether_sigs::SubSig::Pcre(_)))
+        {
+            return Err(Unsupported("PCRE subsignatures"));
+        }
+        self.names.push(s.name.to_string());
+        self.exprs.push(s.expr.to_string());
+        Ok(())
+    }
+}
+
+#[test]
+fn logical_signatures_reach_the_sink_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.ign2", "Dropped\n");
+    write(
+        dir.path(),
+        "x.ldb",
+        "# comment\n\
+         Good;Target:0;0&1|2;aabbcc;ddeeff;112233\n\
+         Regex;Engine:81-255,Target:0;0&1;aabbcc;0/a+b/i\n\
+         Future;Engine:999-1000,Target:0;0;aabbcc\n\
+         Unknown;Engine:51-255,Target:0,Container:CL_TYPE_NEW;0;aabbcc\n\
+         Versioninfo;Engine:51-255,Target:1;0;VI:aabbcc\n\
+         Dropped;Target:0;0;aabbcc\n",
+    );
+    let mut loader = Loader::new(LoadOptions::default());
+    let mut sink = Logical::default();
+    loader.load_path(dir.path(), &mut sink).unwrap();
+    let rep = loader.finish();
+    assert_eq!(sink.names, ["Good"]);
+    assert_eq!(sink.exprs, ["(0&(1|2))"]);
+    let f = report(&rep, "x.ldb");
+    assert_eq!(f.format, DbFormat::Ldb);
+    assert_eq!(f.format.to_string(), ".ldb");
+    assert_eq!(f.by_kind.get("logical"), Some(&1));
+    assert_eq!(f.skipped_flevel, 1);
+    assert_eq!(f.ignored, 1);
+    assert_eq!(f.unsupported.get("PCRE subsignatures"), Some(&1));
+    assert_eq!(
+        f.unsupported
+            .get(aether_sigs::logical::SKIP_UNKNOWN_ATTRIBUTE),
+        Some(&1)
+    );
+    assert_eq!(
+        f.unsupported.get("version-information (VI) offsets"),
+        Some(&1)
+    );
+    assert_eq!(f.loaded(), 1);
+}
+
+#[test]
+fn logical_signatures_inside_a_cvd() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Container::default().build(&[(
+        "test.ldb",
+        b"A;Target:0;0;aabbcc\nB;Engine:51-255,Target:0,FileSize:1-99;(0|1)>1,2;aabbcc;ddeeff\n",
+    )]);
+    let p = write(dir.path(), "test.cvd", &data);
+    let mut loader = Loader::new(test_opts());
+    let mut sink = Logical::default();
+    loader.load_path(&p, &mut sink).unwrap();
+    assert_eq!(sink.names, ["A", "B"]);
+    assert_eq!(sink.exprs[1], "(0|1)>1,2");
+    let rep = loader.finish();
+    assert_eq!(
+        report(&rep, "test.cvd/test.ldb").by_kind.get("logical"),
+        Some(&2)
+    );
+}
+
+#[test]
+fn logical_line_errors_name_file_line_and_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "A;Target:0;0&1;aabbcc;aabbc\n",
+            "subsignature 1: malformed hex signature: odd number of hex digits at column 5",
+        ),
+        (
+            "A;Target:0;0&2;aabbcc;ddeeff\n",
+            "the logical expression names subsignatures 0 to 2, but the line has 2",
+        ),
+        (
+            "A;Target:0;0&(1|;aabbcc;ddeeff\n",
+            "logical expression: '(' without a matching ')' at column 6",
+        ),
+        (
+            "A;Target:0,Engine:51-255;0;aabbcc\n",
+            "target description: the Engine attribute must come first",
+        ),
+        (
+            "A;Target:0,FileSize:1-2;0;aabbcc\n",
+            "target description: attributes other than Target need Engine with a minimum level of at least 51",
+        ),
+        (
+            "A;Engine:81-255,Target:0;0&1;aabbcc;1/x/\n",
+            "subsignature 1: PCRE trigger names subsignature 1, which is not before this one",
+        ),
+        (
+            "A;Engine:81-255,Target:0;0&1;aabbcc;0(>>2#ib3#=1)\n",
+            "subsignature 1: byte compare: binary byte length 3 is not 1, 2, 4 or 8",
+        ),
+        (
+            "A;Target:0;0;aabbcc::q\n",
+            "subsignature 0: unknown modifier 'q' (expected i, w, a or f)",
+        ),
+        (
+            "\n",
+            "expected at least 4 ';'-separated fields (name, target description, logic, subsignature), found 1",
+        ),
+    ];
+    for (i, (line, want)) in cases.iter().enumerate() {
+        let p = write(dir.path(), &format!("bad{i}.ldb"), format!("# c\n{line}"));
+        let e = load(&p, LoadOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}:2: {want}", p.display()),
+            "{line}"
+        );
+    }
+    // ClamAV's 32 KiB line buffer.
+    let long = format!("A;Target:0;0;{}\n", "aa".repeat(20_000));
+    let p = write(dir.path(), "long.ldb", long);
+    let e = load(&p, LoadOptions::default()).unwrap_err();
+    assert!(matches!(e.kind, LoadErrorKind::LineTooLong(32768)), "{e}");
+}
