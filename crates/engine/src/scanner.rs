@@ -524,19 +524,19 @@ impl<'e> Scanner<'e> {
         } else {
             anchor.saturating_add(prog.fwd_max as u64 + 1).min(size)
         };
-        let win_hi = base + data.len() as u64;
-        let covered = (need_lo >= base || base == 0) && (need_hi <= win_hi || win_hi == size);
-        if covered {
-            return Ok(verify::verify(
-                prog,
-                Hay {
-                    data,
-                    base,
-                    len: size,
-                },
-                at,
-                &mut self.verify,
-            ));
+        // Try the window first: almost every anchor hit fails next to the
+        // anchor, and only a verification that ran into the window's edge
+        // (`cut`) needs the range read again.
+        let hay = Hay {
+            data,
+            base,
+            len: size,
+        };
+        if verify::verify(prog, hay, at, &mut self.verify) {
+            return Ok(true);
+        }
+        if !self.verify.cut {
+            return Ok(false);
         }
         let len = usize::try_from(need_hi - need_lo).unwrap_or(usize::MAX);
         let mut buf = std::mem::take(&mut self.fallback);

@@ -29,6 +29,9 @@ pub(crate) struct Hay<'a> {
 #[derive(Default)]
 pub(crate) struct VerifyScratch {
     failed: HashSet<(u32, usize)>,
+    /// The last verification wanted bytes outside `Hay::data` that the file
+    /// has: its "no" is not final, the caller must retry with more bytes.
+    pub(crate) cut: bool,
     /// Verifications that ran out of budget (reported as a scan warning).
     pub(crate) exhausted: u64,
 }
@@ -79,6 +82,7 @@ struct Verifier<'a> {
 /// Whether `prog` matches with its anchor starting at `data[at]`.
 pub(crate) fn verify(prog: &Program, hay: Hay<'_>, at: usize, scratch: &mut VerifyScratch) -> bool {
     scratch.failed.clear();
+    scratch.cut = false;
     let mut v = Verifier {
         hay,
         prog,
@@ -117,6 +121,20 @@ impl Verifier<'_> {
         self.hay.base + pos as u64 >= self.hay.len
     }
 
+    /// Notes a look past the end of `data` that the file could answer.
+    fn past_end(&mut self, pos: usize) {
+        if pos >= self.hay.data.len() && !self.at_file_end(self.hay.data.len()) {
+            self.scratch.cut = true;
+        }
+    }
+
+    /// Notes a look before the start of `data` that the file could answer.
+    fn before_start(&mut self, wanted: bool) {
+        if wanted && self.hay.base > 0 {
+            self.scratch.cut = true;
+        }
+    }
+
     fn tick(&mut self) -> bool {
         self.steps += 1;
         self.steps <= STEP_BUDGET
@@ -146,14 +164,19 @@ impl Verifier<'_> {
         }
     }
 
-    fn right_edge_ok(&self, edge: Option<Edge>, pos: usize) -> bool {
+    fn right_edge_ok(&mut self, edge: Option<Edge>, pos: usize) -> bool {
         let Some(Edge { class, negated }) = edge else {
             return true;
         };
+        // `(L)` may look at two bytes.
+        self.past_end(pos + 1);
         let next = if self.at_file_end(pos) {
             None
         } else {
-            self.data().get(pos).copied()
+            match self.data().get(pos).copied() {
+                Some(b) => Some(b),
+                None => return false,
+            }
         };
         let hit = match (class, next) {
             (_, None) => true,
@@ -166,7 +189,7 @@ impl Verifier<'_> {
         hit != negated
     }
 
-    fn start_ok(&self, pos: usize) -> bool {
+    fn start_ok(&mut self, pos: usize) -> bool {
         let start = self.hay.base + pos as u64;
         if !offset_allows(&self.prog.offset, start, self.hay.len) {
             return false;
@@ -177,7 +200,13 @@ impl Verifier<'_> {
         let prev = if self.at_file_start(pos) {
             None
         } else {
-            pos.checked_sub(1).and_then(|p| self.data().get(p).copied())
+            match pos.checked_sub(1).and_then(|p| self.data().get(p).copied()) {
+                Some(b) => Some(b),
+                None => {
+                    self.before_start(true);
+                    return false;
+                }
+            }
         };
         let hit = match (class, prev) {
             (_, None) => true,
@@ -204,12 +233,18 @@ impl Verifier<'_> {
                         i += 1;
                         pos += 1;
                     }
-                    _ => return false,
+                    Some(_) => return false,
+                    None => {
+                        self.past_end(pos);
+                        return false;
+                    }
                 },
                 Elem::NegAlt { len, branches } => {
-                    if pos + len > self.data().len()
-                        || branches.iter().any(|br| matches_at(br, self.data(), pos))
-                    {
+                    if pos + len > self.data().len() {
+                        self.past_end(pos + len);
+                        return false;
+                    }
+                    if branches.iter().any(|br| matches_at(br, self.data(), pos)) {
                         return false;
                     }
                     i += 1;
@@ -220,7 +255,11 @@ impl Verifier<'_> {
                         i += 1;
                         pos += n;
                     }
-                    None => return false,
+                    None => {
+                        // `(L)` may look one byte further.
+                        self.past_end(pos + 1);
+                        return false;
+                    }
                 },
                 Elem::Alt(branches) => {
                     let key = (i as u32, pos);
@@ -228,6 +267,9 @@ impl Verifier<'_> {
                         return false;
                     }
                     for br in branches.iter() {
+                        if pos + br.len() > self.data().len() {
+                            self.past_end(pos + br.len());
+                        }
                         if matches_at(br, self.data(), pos) && self.forward(i + 1, pos + br.len()) {
                             return true;
                         }
@@ -242,8 +284,12 @@ impl Verifier<'_> {
                     }
                     let len = self.data().len();
                     let Some(lo) = pos.checked_add(*min).filter(|lo| *lo <= len) else {
+                        self.past_end(len);
                         return false;
                     };
+                    if *max == UNBOUNDED || pos.saturating_add(*max) > len {
+                        self.past_end(len);
+                    }
                     let hi = if *max == UNBOUNDED {
                         len
                     } else {
@@ -298,10 +344,15 @@ impl Verifier<'_> {
                         i -= 1;
                         pos -= 1;
                     }
-                    _ => return false,
+                    Some(_) => return false,
+                    None => {
+                        self.before_start(pos == 0);
+                        return false;
+                    }
                 },
                 Elem::NegAlt { len, branches } => {
                     let Some(p) = pos.checked_sub(*len) else {
+                        self.before_start(true);
                         return false;
                     };
                     if branches.iter().any(|br| matches_at(br, self.data(), p)) {
@@ -322,6 +373,7 @@ impl Verifier<'_> {
                         return false;
                     }
                     let mut ok_starts = [None, None];
+                    self.before_start(pos < 2);
                     for (k, n) in cands.iter().enumerate() {
                         if let Some(p) = pos.checked_sub(*n)
                             && self.class_len(*class, *negated, p) == Some(*n)
@@ -350,6 +402,7 @@ impl Verifier<'_> {
                         return false;
                     }
                     for br in branches.iter() {
+                        self.before_start(pos < br.len());
                         if let Some(p) = pos.checked_sub(br.len())
                             && matches_at(br, self.data(), p)
                             && self.backward(i - 1, p)
@@ -366,8 +419,10 @@ impl Verifier<'_> {
                         return false;
                     }
                     let Some(hi) = pos.checked_sub(*min) else {
+                        self.before_start(true);
                         return false;
                     };
+                    self.before_start(*max == UNBOUNDED || *max > pos);
                     let lo = if *max == UNBOUNDED {
                         0
                     } else {
