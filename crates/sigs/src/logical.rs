@@ -694,7 +694,15 @@ pub struct PcreFlags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HexSubSig {
     pub offset: Offset,
+    /// The pattern ClamAV compiles: with `f`, wrapped in `(W)...(W)` (and
+    /// `[x-y]` written `{x-y}`); with `w`, each byte followed by `00`
+    /// (wildcards and gaps are not widened). Both are applied here, as ClamAV
+    /// applies them to the text before it checks it.
     pub pattern: HexPattern,
+    /// With both `w` and `a`: the narrow form, matched as well.
+    pub ascii: Option<HexPattern>,
+    /// As written. `nocase` is left to the matcher; `fullword` and `wide` are
+    /// already in `pattern`.
     pub modifiers: Modifiers,
 }
 
@@ -866,6 +874,10 @@ pub enum LdbError {
 pub enum SubsigError {
     #[error("malformed hex signature: {0}")]
     Hex(HexError),
+    /// The text ClamAV builds from the signature and its `w`/`f` modifiers
+    /// does not parse (the columns are in `text`).
+    #[error("malformed hex signature once its modifiers are applied ({text}): {error}")]
+    HexModified { text: String, error: HexError },
     #[error("malformed offset: {0}")]
     Offset(OffsetError),
     #[error("offset {0} needs target type 1 (PE), 6 (ELF) or 9 (Mach-O)")]
@@ -1165,7 +1177,7 @@ fn parse_subsig(text: &str, index: usize, target: TargetType) -> Result<SubSig<'
         }
     }
     let offset = offset.map(|o| subsig_offset(o, target));
-    let pattern = HexPattern::parse(sig).map_err(SubsigError::Hex)?;
+    let (pattern, ascii) = modified_patterns(sig, modifiers)?;
     let offset = match offset {
         None => Offset::Any,
         Some(o) => o?,
@@ -1173,8 +1185,161 @@ fn parse_subsig(text: &str, index: usize, target: TargetType) -> Result<SubSig<'
     Ok(SubSig::Hex(HexSubSig {
         offset,
         pattern,
+        ascii,
         modifiers,
     }))
+}
+
+/// The patterns ClamAV's `cli_sigopts_handler` compiles for `sig` under
+/// `m`: the main one, and with `w` and `a` the narrow one too.
+fn modified_patterns(
+    sig: &str,
+    m: Modifiers,
+) -> Result<(HexPattern, Option<HexPattern>), SubsigError> {
+    // An error is reported on the text as written when that text is wrong
+    // too, so its column points into the line.
+    let parse = |text: &str| -> Result<HexPattern, SubsigError> {
+        HexPattern::parse(text).map_err(|e| match HexPattern::parse(sig) {
+            Err(orig) => SubsigError::Hex(orig),
+            Ok(_) => SubsigError::HexModified {
+                text: text.to_string(),
+                error: e,
+            },
+        })
+    };
+    let narrow = if m.fullword {
+        fullword_text(sig).ok_or_else(|| SubsigError::HexModified {
+            text: sig.to_string(),
+            error: HexError {
+                column: sig.find('[').map_or(1, |i| i + 1),
+                kind: crate::hex::HexErrorKind::MalformedRange(sig.to_string()),
+            },
+        })?
+    } else {
+        sig.to_string()
+    };
+    // With any modifier ClamAV treats every alternative as generic, and a
+    // generic alternative cannot be negated.
+    let parse = |text: &str| -> Result<HexPattern, SubsigError> {
+        let p = parse(text)?;
+        if !m.is_empty()
+            && let Some(at) = text.find("!(")
+            && p.tokens
+                .iter()
+                .any(|t| matches!(t, crate::hex::Token::Alt { negated: true, .. }))
+        {
+            return Err(SubsigError::HexModified {
+                text: text.to_string(),
+                error: HexError {
+                    column: at + 1,
+                    kind: crate::hex::HexErrorKind::NegatedGeneric,
+                },
+            });
+        }
+        Ok(p)
+    };
+    if !m.wide {
+        return Ok((parse(&narrow)?, None));
+    }
+    let Some(wide) = wide_text(&narrow) else {
+        return Err(SubsigError::HexModified {
+            text: narrow.clone(),
+            error: HexError {
+                column: narrow.len(),
+                kind: crate::hex::HexErrorKind::UnclosedGroup,
+            },
+        });
+    };
+    let pattern = parse(&wide)?;
+    let ascii = if m.ascii { Some(parse(&narrow)?) } else { None };
+    Ok((pattern, ascii))
+}
+
+/// `(W)sig(W)` with every `[x-y]` written `{x-y}` (the pattern is two bytes
+/// longer at each end, so a square range would no longer sit next to a
+/// single byte). `None` for a `[` without its `]`.
+fn fullword_text(sig: &str) -> Option<String> {
+    let mut out = String::with_capacity(sig.len() + 6);
+    out.push_str("(W)");
+    let mut open = false;
+    for c in sig.chars() {
+        match c {
+            '[' => {
+                out.push('{');
+                open = true;
+            }
+            ']' if open => {
+                out.push('}');
+                open = false;
+            }
+            c => out.push(c),
+        }
+    }
+    if open {
+        return None;
+    }
+    out.push_str("(W)");
+    Some(out)
+}
+
+/// The wide form of a hex signature, as ClamAV writes it: each byte (two
+/// characters, wildcards included) followed by `00`; `*`, `|`, `)` and
+/// `{..}` copied; `[x-y]` written `{x-y}`; `(B)`, `(L)`, `(W)` kept.
+/// `None` where ClamAV refuses (a `(` or `!(` at the very end, a class
+/// without its `)`).
+fn wide_text(sig: &str) -> Option<String> {
+    let b = sig.as_bytes();
+    let mut out = String::with_capacity(b.len() * 2);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            c @ (b'*' | b'|' | b')') => out.push(char::from(c)),
+            b'[' => {
+                out.push('{');
+                i += 1;
+                while i < b.len() && b[i] != b']' {
+                    out.push(char::from(b[i]));
+                    i += 1;
+                }
+                out.push('}');
+            }
+            b'{' => {
+                while i < b.len() && b[i] != b'}' {
+                    out.push(char::from(b[i]));
+                    i += 1;
+                }
+                out.push('}');
+            }
+            c @ (b'!' | b'(') => {
+                if c == b'!' {
+                    out.push('!');
+                    i += 1;
+                }
+                out.push(char::from(*b.get(i)?));
+                if i + 2 >= b.len() {
+                    return None;
+                }
+                if matches!(b[i + 1], b'B' | b'L' | b'W') {
+                    out.push(char::from(b[i + 1]));
+                    if b[i + 2] != b')' {
+                        return None;
+                    }
+                    out.push(')');
+                    i += 2;
+                }
+            }
+            c => {
+                out.push(char::from(c));
+                if let Some(&d) = b.get(i + 1) {
+                    out.push(char::from(d));
+                }
+                out.push_str("00");
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    Some(out)
 }
 
 fn parse_macro(text: &str) -> Option<SubSig<'_>> {
@@ -1594,6 +1759,42 @@ mod tests {
         assert_eq!(p("(?>ab)").needs_backtracking(), Some("atomic group"));
         assert_eq!(p("a.*?\\x2Eb(?:c|d)").needs_backtracking(), None);
         assert_eq!(p("(?<name>.{16})end").needs_backtracking(), None);
+    }
+
+    #[test]
+    fn modifiers_rewrite_the_pattern_as_clamav() {
+        assert_eq!(
+            wide_text("aa??[1-2]bb*cc{3}(dd|ee)!(B)").as_deref(),
+            Some("aa00??00{1-2}bb00*cc00{3}(dd00|ee00)!(B)")
+        );
+        assert_eq!(wide_text("aabb("), None);
+        assert_eq!(wide_text("aabb(Bx)cc"), None);
+        assert_eq!(
+            fullword_text("aa[1-2]bbcc").as_deref(),
+            Some("(W)aa{1-2}bbcc(W)")
+        );
+        assert_eq!(fullword_text("aa[1-2bbcc"), None);
+        let m = |s: &str| Modifiers {
+            nocase: s.contains('i'),
+            wide: s.contains('w'),
+            ascii: s.contains('a'),
+            fullword: s.contains('f'),
+        };
+        // A single byte is too short alone, not once widened.
+        assert!(modified_patterns("61", m("")).is_err());
+        let (p, a) = modified_patterns("61", m("w")).unwrap();
+        assert_eq!(p.to_string(), "6100");
+        assert!(a.is_none());
+        assert!(modified_patterns("61", m("wa")).is_err());
+        let (p, a) = modified_patterns("6162", m("wfa")).unwrap();
+        assert_eq!(p.to_string(), "(W)61006200(W)");
+        assert_eq!(a.map(|a| a.to_string()).as_deref(), Some("(W)6162(W)"));
+        // Modifiers make alternatives generic, which cannot be negated.
+        assert!(modified_patterns("aabb!(cc|dd)eeff", m("")).is_ok());
+        assert!(matches!(
+            modified_patterns("aabb!(cc|dd)eeff", m("i")),
+            Err(SubsigError::HexModified { .. })
+        ));
     }
 
     #[test]
