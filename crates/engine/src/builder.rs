@@ -163,7 +163,7 @@ impl EngineBuilder {
             gram_entries,
             short,
         })?;
-        Ok(Engine { db })
+        Ok(Engine { db, yara: None })
     }
 }
 

@@ -77,6 +77,8 @@ pub enum DbError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Yara(#[from] aether_yara::YaraError),
 }
 
 /// Loads and compiles the databases.
@@ -89,7 +91,55 @@ pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadRe
     for path in &sources.paths {
         loader.load_path(path, &mut builder)?;
     }
-    Ok((builder.build()?, loader.finish()))
+    let mut engine = builder.build()?;
+    let mut report = loader.finish();
+    attach_yara(&mut engine, &mut report, &yara_files(sources))?;
+    Ok((engine, report))
+}
+
+/// The YARA rule files among the sources, as ClamAV loads them from a
+/// database directory: `.yar`/`.yara` files given directly, and those in the
+/// given directories in name order.
+pub fn yara_files(sources: &DbSources) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in &sources.paths {
+        if path.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            inner.retain(|p| aether_yara::is_rule_file(p) && p.is_file());
+            inner.sort();
+            files.extend(inner);
+        } else if aether_yara::is_rule_file(path) {
+            files.push(path.clone());
+        }
+    }
+    files
+}
+
+/// The reason the signature loader gives YARA files, which the engine
+/// compiles itself.
+const YARA_REASON: &str = "YARA rules (.yar .yara)";
+
+/// Compiles `files` (none: no rules) into `engine`, and moves their rule
+/// counts in the report from "unsupported" to loaded.
+pub fn attach_yara(
+    engine: &mut Engine,
+    report: &mut LoadReport,
+    files: &[PathBuf],
+) -> Result<(), DbError> {
+    if files.is_empty() {
+        engine.set_yara(None);
+        return Ok(());
+    }
+    let rules = aether_yara::YaraRules::compile(files, &[])?;
+    for f in &mut report.files {
+        if let Some(n) = f.unsupported.remove(YARA_REASON) {
+            f.by_kind.insert("yara", n);
+        }
+    }
+    engine.set_yara(Some(rules));
+    Ok(())
 }
 
 // ---- the compiled-database cache ------------------------------------------
@@ -302,9 +352,12 @@ pub fn load_cached(
     let file = cache_file(dir, sources);
     let mut problem = None;
     match read_cache(&file, dir, &fp) {
-        Ok((db, report)) => {
+        Ok((db, mut report)) => {
+            // YARA rules are not cached: YARA-X compiles them in milliseconds.
+            let mut engine = Engine { db, yara: None };
+            attach_yara(&mut engine, &mut report, &yara_files(sources))?;
             return Ok(Loaded {
-                engine: Engine { db },
+                engine,
                 report,
                 from_cache: true,
                 cache_problem: None,

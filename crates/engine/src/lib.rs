@@ -26,7 +26,9 @@ mod verify;
 
 pub use aether_formats::Problem;
 pub use builder::{BuildError, EngineBuilder};
-pub use database::{DbError, DbSources, Loaded, default_cache_dir, load, load_cached};
+pub use database::{
+    DbError, DbSources, Loaded, attach_yara, default_cache_dir, load, load_cached, yara_files,
+};
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
 pub use recurse::{Alerts, ContainerNote, IN_MEMORY, PARALLEL_MIN};
@@ -35,16 +37,29 @@ pub use scanner::{Detection, ScanError, ScanOutcome, Scanner};
 /// The compiled signature database. Immutable; share it with `Arc<Engine>`.
 pub struct Engine {
     pub(crate) db: builder::CompiledDb,
+    /// YARA rules, run on every file and member after ClamAV's signatures.
+    pub(crate) yara: Option<aether_yara::YaraRules>,
 }
 
 impl Engine {
     /// The number of signatures loaded, as clamscan's "Known viruses".
     pub fn signature_count(&self) -> u64 {
-        self.db.signature_count
+        self.db.signature_count + self.yara.as_ref().map_or(0, |y| y.rule_count() as u64)
     }
 
     /// A scanner for one thread.
     pub fn scanner(&self) -> Scanner<'_> {
         Scanner::new(self)
+    }
+
+    /// Adds compiled YARA rules (replacing any); their matches are reported
+    /// as `YARA.<rule>.UNOFFICIAL`, as clamscan names rules from rule files.
+    pub fn set_yara(&mut self, rules: Option<aether_yara::YaraRules>) {
+        self.yara = rules;
+    }
+
+    /// The YARA rules in use.
+    pub fn yara(&self) -> Option<&aether_yara::YaraRules> {
+        self.yara.as_ref()
     }
 }

@@ -179,6 +179,10 @@ pub struct Scanner<'e> {
     stamp: u32,
     verify: VerifyScratch,
     found: Vec<NameId>,
+    /// Made on first use, for the engine's YARA rules.
+    yara: Option<aether_yara::YaraScanner<'e>>,
+    /// A whole file for YARA, which scans one contiguous buffer.
+    whole: Vec<u8>,
 }
 
 /// Per-scan state shared by the windows of one input.
@@ -201,6 +205,8 @@ impl<'e> Scanner<'e> {
             stamp: 0,
             verify: VerifyScratch::default(),
             found: Vec::new(),
+            yara: None,
+            whole: Vec::new(),
         }
     }
 
@@ -365,7 +371,60 @@ impl<'e> Scanner<'e> {
                 chain: Vec::new(),
             })
             .collect();
+        // YARA rules last, as ClamAV evaluates them with its logical signatures.
+        if outcome.limit.is_none() && (outcome.detections.is_empty() || st.all_match) {
+            self.scan_yara(input, size, limits, &mut outcome)?;
+        }
         Ok(outcome)
+    }
+
+    /// Runs the engine's YARA rules over the whole input.
+    fn scan_yara(
+        &mut self,
+        input: &Input<'_>,
+        size: u64,
+        limits: &Limits,
+        outcome: &mut ScanOutcome,
+    ) -> Result<(), ScanError> {
+        let engine: &'e Engine = self.engine;
+        let Some(rules) = &engine.yara else {
+            return Ok(());
+        };
+        let yara = self.yara.get_or_insert_with(|| rules.scanner());
+        if let Some(t) = limits.max_scantime {
+            yara.set_timeout(t);
+        }
+        let data: &[u8] = match input {
+            Input::Bytes(d) => d,
+            Input::File(_) => {
+                // Bounded by MaxFileSize/MaxScanSize, checked before the scan.
+                let len = usize::try_from(size).unwrap_or(usize::MAX);
+                self.whole.resize(len, 0);
+                input.read_exact_at(&mut self.whole, 0, size)?;
+                &self.whole
+            }
+        };
+        let matched = match yara.scan(data) {
+            Ok(m) => m,
+            Err(aether_yara::YaraScanError::Timeout) => {
+                outcome.limit = Some(LimitExceeded::MaxScanTime);
+                Vec::new()
+            }
+            Err(e) => return Err(ScanError::Io(std::io::Error::other(e))),
+        };
+        for rule in matched {
+            outcome.detections.push(Detection {
+                name: format!("YARA.{rule}.UNOFFICIAL"),
+                chain: Vec::new(),
+            });
+            if !limits.all_match {
+                break;
+            }
+        }
+        if self.whole.capacity() > 4 * CHUNK {
+            self.whole = Vec::new();
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -67,8 +67,13 @@ pub enum YaraError {
 
 /// Why an input could not be scanned with the rules.
 #[derive(Debug, thiserror::Error)]
-#[error("YARA scan: {0}")]
-pub struct YaraScanError(String);
+pub enum YaraScanError {
+    /// The scan ran longer than the timeout.
+    #[error("YARA scan timed out")]
+    Timeout,
+    #[error("YARA scan: {0}")]
+    Other(String),
+}
 
 /// Whether a path names a YARA rule file.
 pub fn is_rule_file(path: &Path) -> bool {
@@ -212,10 +217,10 @@ impl YaraScanner<'_> {
 
     /// The identifiers of the (non-private) rules that match `data`, in rule order.
     pub fn scan(&mut self, data: &[u8]) -> Result<Vec<String>, YaraScanError> {
-        let results = self
-            .inner
-            .scan(data)
-            .map_err(|e| YaraScanError(e.to_string()))?;
+        let results = self.inner.scan(data).map_err(|e| match e {
+            yara_x::errors::ScanError::Timeout => YaraScanError::Timeout,
+            e => YaraScanError::Other(e.to_string()),
+        })?;
         Ok(results
             .matching_rules()
             .map(|r| r.identifier().to_string())

@@ -49,6 +49,13 @@ pub struct DbArgs {
     /// Never read or write the compiled database cache.
     #[arg(long = "no-db-cache")]
     pub no_db_cache: bool,
+
+    /// Also load YARA rules from this .yar/.yara file or directory
+    /// (repeatable); rule files in database directories are always loaded.
+    /// Rules run through YARA-X, with all its modules; matches are reported
+    /// as YARA.<rule>.UNOFFICIAL, as clamscan names them.
+    #[arg(long = "yara-rules", value_name = "FILE/DIR")]
+    pub yara_rules: Vec<PathBuf>,
 }
 
 impl DbArgs {
@@ -74,11 +81,18 @@ impl DbArgs {
     /// could not be used.
     pub fn load(&self) -> Result<Loaded, DbError> {
         let cache = self.cache_dir();
-        let loaded = aether_engine::load_cached(
-            &self.sources(),
+        let sources = self.sources();
+        let mut loaded = aether_engine::load_cached(
+            &sources,
             aether_sigs::LoadOptions::default(),
             cache.as_deref(),
         )?;
+        if !self.yara_rules.is_empty() {
+            // Compiled with the databases' own rule files, as one rule set.
+            let mut files = aether_engine::yara_files(&sources);
+            files.extend(self.yara_rules.iter().cloned());
+            aether_engine::attach_yara(&mut loaded.engine, &mut loaded.report, &files)?;
+        }
         if let Some(problem) = &loaded.cache_problem {
             eprintln!("WARNING: database cache: {problem}");
         }
