@@ -1383,10 +1383,11 @@ fn parse_fuzzy(rest: &str) -> Option<SubSig<'_>> {
 
 fn parse_pcre(text: &str, index: usize, target: TargetType) -> Result<SubSig<'_>, SubsigOutcome> {
     let f = ldb_fields(text, b':', 0);
+    // ClamAV: two fields are offset and signature; otherwise the first field
+    // is the signature and the rest is ignored (`0/abc/::i` loads as `0/abc/`).
     let (offset, sig) = match f.as_slice() {
-        [sig] => (None, *sig),
         [off, sig] => (Some(*off), *sig),
-        _ => return Err(SubsigError::FieldCount.into()),
+        _ => (None, f.first().copied().unwrap_or("")),
     };
     let (Some(open), Some(close)) = (sig.find('/'), sig.rfind('/')) else {
         return Err(SubsigError::PcreDelimiters.into());

@@ -89,7 +89,12 @@ const STRICTER: &[&str] = &[
 
 /// Lines ClamAV rejects and aether loads: with a modifier, ClamAV's
 /// prefilter refuses a multi-byte start it accepts without one.
-const LENIENT: &[&str] = &["S;Engine:81-255,Target:0;0;aa(bb|cc)(W)dd00::i"];
+const LENIENT: &[&str] = &[
+    "S;Engine:81-255,Target:0;0;aa(bb|cc)(W)dd00::i",
+    // Regexes PCRE2 refuses: aether does not compile them when loading.
+    "S;Engine:81-255,Target:0;0&1;aabbcc;0/a(/",
+    "S;Engine:81-255,Target:0;0&1;aabbcc;0/[a-/",
+];
 
 fn hand_cases() -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
@@ -308,6 +313,19 @@ fn hand_cases() -> Vec<String> {
         "0/a\\/b/",
         "0/a/b/",
         "10:0/abc/:x",
+        "0/abc/::i",
+        "0/abc/:i",
+        "0/a\\/b/",
+        "0/(?<=a)b/",
+        "0/a\\x3Bb/",
+        "0/abc/ ",
+        "0 /abc/",
+        "0/ab;c/",
+        "10,5:0/abc/e",
+        "EOF-5:0/abc/",
+        "0/ab:c/",
+        "0/a/b:c/",
+        "SL+1:0/abc/",
     ] {
         v.push(format!("S;Engine:81-255,Target:0;0&1;aabbcc;{s}"));
     }
