@@ -1437,36 +1437,39 @@ fn parse_pcre(text: &str, index: usize, target: TargetType) -> Result<SubSig<'_>
     }))
 }
 
-/// A C `strtol(s, _, 0)` number that must use all of `s`: decimal, `0x` hex
-/// or `0` octal, optionally signed. Empty is 0, as ClamAV reads it.
-fn c_number(s: &str, signed: bool) -> Option<i64> {
+/// A C `strtol(s, _, 0)` number that must use all of `s`: leading white
+/// space, an optional sign, then decimal, `0x` hex or `0` octal; saturating
+/// as `strtol` does. Empty is 0, as ClamAV reads it.
+fn c_number(s: &str) -> Option<i64> {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
     let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') if signed => (true, &s[1..]),
-        Some(b'+') if signed => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    let v = if digits.is_empty() {
-        0
-    } else if let Some(h) = digits
+    let (radix, body) = if let Some(h) = digits
         .strip_prefix("0x")
         .or_else(|| digits.strip_prefix("0X"))
     {
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        i64::from_str_radix(h, 16).ok()?
+        (16, h)
     } else if digits.len() > 1 && digits.starts_with('0') {
-        if !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            return None;
-        }
-        i64::from_str_radix(digits, 8).ok()?
+        (8, &digits[1..])
     } else {
-        if !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse().ok()?
+        (10, digits)
     };
-    Some(if neg { -v } else { v })
+    if s.is_empty() {
+        return Some(0);
+    }
+    if body.is_empty() && radix != 8 {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for c in body.chars() {
+        let d = c.to_digit(radix)?;
+        v = (v * i128::from(radix) + i128::from(d)).min(i128::from(i64::MAX) + 1);
+    }
+    let v = if neg { -v } else { v };
+    Some(v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
 }
 
 /// `Trigger(Offset#Options#Comparisons)`, as ClamAV's `cli_bcomp_addpatt`.
@@ -1496,10 +1499,13 @@ fn parse_byte_compare(text: &str) -> Result<ByteCompare, String> {
         ));
     };
     let offset = if let Some(n) = off.strip_prefix(">>") {
-        c_number(n, false).ok_or_else(|| format!("offset {off:?} is not a number"))?
+        c_number(n).ok_or_else(|| format!("offset {off:?} is not a number"))?
     } else if let Some(n) = off.strip_prefix("<<") {
-        -c_number(n, false).ok_or_else(|| format!("offset {off:?} is not a number"))?
-    } else if off.is_empty() || *off == "0" {
+        c_number(n)
+            .ok_or_else(|| format!("offset {off:?} is not a number"))?
+            .wrapping_neg()
+    } else if off.is_empty() || off.starts_with('0') {
+        // ClamAV reads any offset starting with 0 as 0.
         0
     } else {
         return Err(format!("offset {off:?} must be >>n, <<n or 0"));
@@ -1512,10 +1518,14 @@ fn parse_byte_compare(text: &str) -> Result<ByteCompare, String> {
         .position(|b| b.is_ascii_digit())
         .ok_or_else(|| format!("options {opts:?} have no byte length"))?;
     for c in opts[..digits_at].chars() {
+        // ClamAV's table: the same option twice is no clash.
+        let other_format = |f: ByteFormat| format.is_some_and(|g| g != f);
         let clash = match c {
-            'h' | 'i' | 'a' => format.is_some(),
-            'd' => format.is_some() || endian == Some(Endian::Little),
-            'l' => endian.is_some(),
+            'h' => other_format(ByteFormat::Hex),
+            'i' => other_format(ByteFormat::Binary),
+            'a' => other_format(ByteFormat::Auto),
+            'd' => other_format(ByteFormat::Decimal) || endian == Some(Endian::Little),
+            'l' => endian == Some(Endian::Big) || format == Some(ByteFormat::Decimal),
             'b' => endian == Some(Endian::Little),
             'e' => false,
             _ => return Err(format!("unknown option {c:?}")),
@@ -1537,7 +1547,7 @@ fn parse_byte_compare(text: &str) -> Result<ByteCompare, String> {
         }
     }
     let len_text = &opts[digits_at..];
-    let length = c_number(len_text, false)
+    let length = c_number(len_text)
         .filter(|&n| n > 0 && n <= i64::from(u32::MAX))
         .ok_or_else(|| format!("byte length {len_text:?} is not a positive number"))?
         as u32;
@@ -1559,7 +1569,7 @@ fn parse_byte_compare(text: &str) -> Result<ByteCompare, String> {
             Some(b'=') => CountCmp::Eq,
             _ => return Err(format!("comparison {p:?} must start with <, > or =")),
         };
-        let v = c_number(&p[1..], true)
+        let v = c_number(&p[1..])
             .ok_or_else(|| format!("comparison value {:?} is not a number", &p[1..]))?;
         comparisons.push((cmp, v));
     }

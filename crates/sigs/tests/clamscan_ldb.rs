@@ -80,8 +80,6 @@ const STRICTER: &[&str] = &[
     "S;Engine:81-255,Target:0;0;aabbcc:1:2:3:4",
     // A block count not starting with a digit (sscanf skips the sign).
     "S;Target:0;(0|1)>+2;aabbcc;ddeeff",
-    // A byte-compare offset starting with 0 is 0 to ClamAV, whatever follows.
-    "S;Engine:90-255,Target:0;0&1;aabbcc;0(0x10#h2#=5)",
     // With a modifier, ClamAV's prefilter treats single-byte alternatives as
     // generic and lets a leading one pass; aether checks as without modifiers.
     "S;Engine:81-255,Target:0;0;(aa|bb)(W)ccdd::i",
@@ -430,6 +428,25 @@ fn generated_cases() -> Vec<String> {
             .map(|_| attrs[(next() % attrs.len() as u64) as usize])
             .collect();
         out.push(format!("T;{};0;aabbcc", t.join(",")));
+    }
+    // Byte-compare subsignatures from their pieces.
+    let offs = [
+        ">>4", "<<4", "0", "", ">>0x10", ">>010", ">>", ">>-1", "<<x", ">>09", "00",
+    ];
+    let opts = [
+        "h2", "hb2", "hl2", "d3", "db3", "dl3", "i1", "i2", "i3", "i8", "il4", "a4", "ae4", "e4",
+        "4", "h18", "h19", "ie2", "hh2", "lb2", "0x4", "010", "bl2", "h0x3",
+    ];
+    let comps = [
+        "=5", ">5,<9", "=", "=-5", "=0x10", "<5,>1,=2", "!5", "=5,", "=x", "<010", ">-0x2",
+    ];
+    for _ in 0..150 {
+        let o = offs[(next() % offs.len() as u64) as usize];
+        let p = opts[(next() % opts.len() as u64) as usize];
+        let c = comps[(next() % comps.len() as u64) as usize];
+        out.push(format!(
+            "B;Engine:81-255,Target:0;0&1;aabbcc;0({o}#{p}#{c})"
+        ));
     }
     for _ in 0..250 {
         let n = 1 + (next() % 7) as usize;
