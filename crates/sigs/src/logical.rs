@@ -1808,6 +1808,92 @@ mod tests {
         ));
     }
 
+    /// The target description of `S;{t};0;aabbcc`, with its names owned.
+    fn tdb(t: &str) -> TargetDescription<'static> {
+        let line = format!("S;{t};0;aabbcc");
+        let own = |s: Option<&str>| s.map(|s| -> &'static str { names(s) });
+        match parse_logical_line(&line) {
+            Ok(Parsed::Record(sig)) => TargetDescription {
+                container: own(sig.tdb.container),
+                handler_type: own(sig.tdb.handler_type),
+                icon_group1: own(sig.tdb.icon_group1),
+                icon_group2: own(sig.tdb.icon_group2),
+                intermediates: sig.tdb.intermediates.iter().map(|s| names(s)).collect(),
+                ..sig.tdb
+            },
+            other => panic!("{t}: {other:?}"),
+        }
+    }
+
+    /// The test's strings, as `'static` ones (a fixed list, nothing leaked).
+    fn names(s: &str) -> &'static str {
+        const ALL: &[&str] = &["a", "b"];
+        FILE_TYPE_NAMES
+            .iter()
+            .chain(ALL)
+            .find(|n| **n == s)
+            .copied()
+            .unwrap_or_else(|| panic!("unexpected name {s}"))
+    }
+
+    #[test]
+    fn target_description_fields() {
+        let t = tdb(
+            "Engine:51-255,Target:1,FileSize:10-20,EntryPoint:0-4096,NumberOfSections:1-8,\
+             Container:CL_TYPE_ZIP,IconGroup1:a,IconGroup2:b,HandlerType:CL_TYPE_PDF",
+        );
+        assert_eq!(t.engine, Some(Range { min: 51, max: 255 }));
+        assert_eq!(t.target, TargetType::Pe);
+        assert_eq!(t.file_size, Some(Range { min: 10, max: 20 }));
+        assert!(
+            t.file_size
+                .is_some_and(|r| r.contains(20) && !r.contains(21))
+        );
+        assert_eq!(t.entry_point, Some(Range { min: 0, max: 4096 }));
+        assert_eq!(t.number_of_sections, Some(Range { min: 1, max: 8 }));
+        assert_eq!(t.container, Some("CL_TYPE_ZIP"));
+        assert_eq!((t.icon_group1, t.icon_group2), (Some("a"), Some("b")));
+        assert_eq!(t.handler_type, Some("CL_TYPE_PDF"));
+        let t = tdb("Engine:51-255,Target:0,Intermediates:CL_TYPE_ZIP>CL_TYPE_ANY>CL_TYPE_GZ");
+        assert_eq!(
+            t.intermediates,
+            ["CL_TYPE_ZIP", "CL_TYPE_ANY", "CL_TYPE_GZ"]
+        );
+        // The last Target wins; an empty number is 0; atoi truncates.
+        assert_eq!(tdb("Target:1,Target:").target, TargetType::Any);
+        let t = tdb("Engine:51-255,Target:0,FileSize:-99999999999");
+        assert_eq!(
+            t.file_size,
+            Some(Range {
+                min: 0,
+                max: 1215752191
+            })
+        );
+        // Only the first 10 attributes are read.
+        let many = format!(
+            "Engine:51-255,Target:0{},Bogus:1",
+            ",FileSize:1-2".repeat(8)
+        );
+        assert_eq!(tdb(&many).file_size, Some(Range { min: 1, max: 2 }));
+        // Skips, not errors.
+        for (t, want) in [
+            (
+                "Engine:51-255,Target:0,Bogus:1",
+                Parsed::Unsupported(SKIP_UNKNOWN_ATTRIBUTE),
+            ),
+            (
+                "Engine:51-255,Target:0,Container:CL_TYPE_X",
+                Parsed::Unsupported(SKIP_UNKNOWN_ATTRIBUTE),
+            ),
+            ("Target:15", Parsed::Unsupported(SKIP_TARGET)),
+            ("Engine:211-255,Target:0", Parsed::SkippedFlevel),
+            ("Engine:1-209,Target:0", Parsed::SkippedFlevel),
+        ] {
+            let line = format!("S;{t};0;aabbcc");
+            assert_eq!(parse_logical_line(&line), Ok(want), "{t}");
+        }
+    }
+
     #[test]
     fn byte_compare_fields() {
         let b = parse_byte_compare("0(>>26#ib2#>512)").unwrap();
