@@ -129,8 +129,10 @@ pub const FILE_TYPE_NAMES: &[&str] = &[
     "CL_TYPE_ZSTD",
 ];
 
-/// Why a line was skipped rather than loaded: the reasons the loader counts.
+/// Why a line was skipped rather than loaded (the reasons the loader counts):
+/// an attribute name or `CL_TYPE_*` ClamAV does not know.
 pub const SKIP_UNKNOWN_ATTRIBUTE: &str = "logical signatures with a target description attribute or file type ClamAV does not know (ClamAV skips them too)";
+/// A `Target:` above 14.
 pub const SKIP_TARGET: &str = "target type above 14";
 
 /// A parsed logical signature.
