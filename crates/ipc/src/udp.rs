@@ -5,10 +5,12 @@
 //! offset  size  field
 //! 0       2     magic "AU" (0x41 0x55)
 //! 2       1     protocol version (1)
-//! 3       1     type: 1 record, 2 nack
+//! 3       1     type: 1 record, 2 nack, 3 heartbeat
 //! 4       4     stream id, big-endian u32 (random per sender start)
-//! 8       8     sequence number, big-endian u64 (the record's; a nack's own counter)
-//! 16      n     payload: a Record message (type 1) or a Nack message (type 2)
+//! 8       8     sequence number, big-endian u64 (the record's; a nack's own counter;
+//!               for a heartbeat, the highest record number sent so far)
+//! 16      n     payload: a Record message (type 1), a Nack message (type 2), nothing
+//!               (type 3)
 //! 16+n    32    HMAC-SHA256 under the install key of bytes 0 .. 16+n
 //! ```
 
@@ -44,6 +46,7 @@ pub const MAX_MISSING: usize = 4096;
 
 const TYPE_RECORD: u8 = 1;
 const TYPE_NACK: u8 = 2;
+const TYPE_HEARTBEAT: u8 = 3;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -173,6 +176,12 @@ pub fn seal_record(key: &Key, stream_id: u32, record: &Record) -> Vec<u8> {
     )
 }
 
+/// Builds a heartbeat datagram: `last` is the highest record number sent on
+/// `stream_id`.
+pub fn seal_heartbeat(key: &Key, stream_id: u32, last: u64) -> Vec<u8> {
+    seal(key, TYPE_HEARTBEAT, stream_id, last, &[])
+}
+
 /// Why a datagram was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reject {
@@ -202,6 +211,14 @@ pub enum Datagram {
     },
     /// A request to resend.
     Nack(Nack),
+    /// The sender's highest record number so far: a receiver that has not seen it
+    /// lost the stream's tail, which no later record would reveal.
+    Heartbeat {
+        /// The stream.
+        stream_id: u32,
+        /// The highest record number sent.
+        last: u64,
+    },
 }
 
 /// Checks and decodes one datagram (without replay checks, which need the stream's
@@ -233,6 +250,11 @@ pub fn open(key: &Key, bytes: &[u8], max: usize) -> Result<Datagram, Reject> {
             }
             Ok(Datagram::Record { stream_id, record })
         }
+        TYPE_HEARTBEAT if payload.is_empty() => Ok(Datagram::Heartbeat {
+            stream_id,
+            last: seq,
+        }),
+        TYPE_HEARTBEAT => Err(Reject::Malformed),
         TYPE_NACK => {
             let nack = Nack::decode(payload).map_err(|_| Reject::Malformed)?;
             if nack.stream_id != stream_id {
@@ -357,6 +379,8 @@ pub struct UdpSender {
     peer: SocketAddr,
     replay: Arc<dyn Replay>,
     max: usize,
+    /// One more than the highest record number sent; 0 before any.
+    sent_end: AtomicU64,
     /// NACKs answered and rejected datagrams received.
     pub stats: UdpStats,
 }
@@ -376,6 +400,7 @@ impl UdpSender {
             peer,
             replay,
             max: config.max_datagram,
+            sent_end: AtomicU64::new(0),
             stats: UdpStats::default(),
         })
     }
@@ -404,6 +429,21 @@ impl UdpSender {
                 ),
             ));
         }
+        self.socket.send_to(&d, self.peer).await?;
+        self.sent_end
+            .fetch_max(record.seq.saturating_add(1), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends a heartbeat naming the highest record number sent so far (nothing before
+    /// the first record). Send one every so often, and after the last record of a
+    /// burst: it is how a receiver learns that the tail of a stream was lost.
+    pub async fn heartbeat(&self) -> io::Result<()> {
+        let end = self.sent_end.load(Ordering::Relaxed);
+        let Some(last) = end.checked_sub(1) else {
+            return Ok(());
+        };
+        let d = seal_heartbeat(&self.key, self.stream_id, last);
         self.socket.send_to(&d, self.peer).await.map(|_| ())
     }
 
@@ -425,16 +465,30 @@ impl UdpSender {
                 }
             };
             self.stats.nacks.fetch_add(1, Ordering::Relaxed);
-            for seq in nack.seqs.into_iter().take(MAX_MISSING) {
-                let replay = self.replay.clone();
-                let found = tokio::task::spawn_blocking(move || replay.read_from(seq, 1))
+            let mut seqs = nack.seqs;
+            seqs.truncate(MAX_MISSING);
+            seqs.sort_unstable();
+            seqs.dedup();
+            // One read per run of consecutive numbers, not one per number.
+            let mut i = 0;
+            while let Some(&first) = seqs.get(i) {
+                let mut j = i + 1;
+                while seqs.get(j).is_some_and(|&s| s == first + (j - i) as u64) {
+                    j += 1;
+                }
+                let (replay, count) = (self.replay.clone(), j - i);
+                let found = tokio::task::spawn_blocking(move || replay.read_from(first, count))
                     .await
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or_default();
-                if let Some(rec) = found.into_iter().find(|r| r.seq == seq) {
-                    self.send(&rec).await?;
+                for rec in found
+                    .iter()
+                    .filter(|r| r.seq >= first && r.seq < first + count as u64)
+                {
+                    self.send(rec).await?;
                 }
+                i = j;
             }
         }
     }
@@ -445,6 +499,20 @@ impl UdpSender {
 struct StreamState {
     next: u64,
     missing: BTreeSet<u64>,
+}
+
+/// Marks `state.next .. end` missing, keeping the newest [`MAX_MISSING`] and counting
+/// the rest as lost (without enumerating a gap of any size).
+fn mark_missing(state: &mut StreamState, end: u64, stats: &UdpStats) {
+    let start = state.next.max(end.saturating_sub(MAX_MISSING as u64));
+    stats
+        .lost
+        .fetch_add(start - state.next.min(start), Ordering::Relaxed);
+    state.missing.extend(start..end);
+    while state.missing.len() > MAX_MISSING {
+        state.missing.pop_first();
+        stats.lost.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A record as the receiver hands it out.
@@ -499,6 +567,10 @@ impl UdpReceiver {
             let bytes = buf.get(..n).unwrap_or(&[]);
             let (stream_id, record) = match open(&self.key, bytes, self.max) {
                 Ok(Datagram::Record { stream_id, record }) => (stream_id, record),
+                Ok(Datagram::Heartbeat { stream_id, last }) => {
+                    self.heartbeat(stream_id, last, from).await?;
+                    continue;
+                }
                 Ok(Datagram::Nack(_)) => {
                     self.stats.count(Reject::Malformed);
                     continue;
@@ -514,15 +586,13 @@ impl UdpReceiver {
                 missing: BTreeSet::new(),
             });
             let refill = if seq >= state.next {
-                let gap: Vec<u64> = (state.next..seq).collect();
-                state.next = seq + 1;
-                if !gap.is_empty() {
-                    state.missing.extend(gap);
-                    while state.missing.len() > MAX_MISSING {
-                        state.missing.pop_first();
-                        self.stats.lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let seqs: Vec<u64> = state.missing.iter().copied().collect();
+                // Ask for this gap only: numbers missing from earlier gaps were asked
+                // for then, and are asked again at the next heartbeat.
+                let gap_start = state.next.max(seq.saturating_sub(MAX_MISSING as u64));
+                mark_missing(state, seq, &self.stats);
+                state.next = seq.saturating_add(1);
+                if gap_start < seq {
+                    let seqs: Vec<u64> = state.missing.range(gap_start..seq).copied().collect();
                     self.send_nack(stream_id, seqs, from).await?;
                 }
                 false
@@ -543,6 +613,25 @@ impl UdpReceiver {
                 refill,
             });
         }
+    }
+
+    /// A heartbeat: records up to `last` exist; ask for every one not received (this
+    /// is also when earlier requests that went unanswered are repeated). A
+    /// heartbeat of a stream never seen says nothing about where it started, and is
+    /// ignored; an old (replayed) one only repeats requests for what is still missing.
+    async fn heartbeat(&mut self, stream_id: u32, last: u64, from: SocketAddr) -> io::Result<()> {
+        let Some(state) = self.streams.get_mut(&stream_id) else {
+            return Ok(());
+        };
+        if last >= state.next {
+            mark_missing(state, last.saturating_add(1), &self.stats);
+            state.next = last.saturating_add(1);
+        }
+        if state.missing.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<u64> = state.missing.iter().copied().collect();
+        self.send_nack(stream_id, seqs, from).await
     }
 
     /// Sequence numbers still missing on `stream_id`.

@@ -10,7 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use aether_ipc::udp::{Key, KeyError, UdpConfig, UdpReceiver, UdpSender, seal_record};
+use aether_ipc::udp::{
+    Datagram, Key, KeyError, UdpConfig, UdpReceiver, UdpSender, open, seal_heartbeat, seal_record,
+};
 use common::{journal, record};
 use tokio::net::UdpSocket;
 
@@ -164,4 +166,80 @@ async fn gaps_are_refilled_from_the_replay_source() {
     assert_eq!(rx.stats.nacks.load(Ordering::Relaxed), 2);
     assert_eq!(sender.stats.nacks.load(Ordering::Relaxed), 2);
     nacks.abort();
+}
+
+#[tokio::test]
+async fn a_lost_tail_is_found_by_the_heartbeat_and_asked_for() {
+    let mut rx = UdpReceiver::bind(&UdpConfig::default(), key())
+        .await
+        .unwrap();
+    let to = rx.local_addr().unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for seq in 0..5 {
+        tx.send_to(&seal_record(&key(), 77, &record(seq, 8)), to)
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap().record.seq, seq);
+    }
+    // 5..=9 were lost on the way; only the heartbeat can tell.
+    tx.send_to(&seal_heartbeat(&key(), 77, 9), to)
+        .await
+        .unwrap();
+    // A forged heartbeat claiming more is rejected before it is believed.
+    let mut forged = seal_heartbeat(&key(), 77, 1000);
+    forged[40] ^= 1;
+    tx.send_to(&forged, to).await.unwrap();
+    let receiving = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let r = rx.recv().await.unwrap();
+            assert!(r.refill);
+            got.push(r.record.seq);
+        }
+        (got, rx)
+    });
+    let mut buf = vec![0u8; 9000];
+    let (n, _) = tx.recv_from(&mut buf).await.unwrap();
+    match open(&key(), &buf[..n], 8192) {
+        Ok(Datagram::Nack(nack)) => {
+            assert_eq!(nack.stream_id, 77);
+            assert_eq!(nack.seqs, [5, 6, 7, 8, 9]);
+        }
+        other => panic!("expected a NACK, got {other:?}"),
+    }
+    for seq in 5..10 {
+        tx.send_to(&seal_record(&key(), 77, &record(seq, 8)), to)
+            .await
+            .unwrap();
+    }
+    let (got, rx) = receiving.await.unwrap();
+    assert_eq!(got, [5, 6, 7, 8, 9]);
+    assert!(rx.missing(77).is_empty());
+    assert_eq!(rx.stats.bad_mac.load(Ordering::Relaxed), 1);
+    assert_eq!(rx.stats.lost.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn a_huge_jump_keeps_only_the_newest_missing_numbers() {
+    let mut rx = UdpReceiver::bind(&UdpConfig::default(), key())
+        .await
+        .unwrap();
+    let to = rx.local_addr().unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    tx.send_to(&seal_record(&key(), 5, &record(0, 1)), to)
+        .await
+        .unwrap();
+    rx.recv().await.unwrap();
+    let far = 1u64 << 60;
+    tx.send_to(&seal_record(&key(), 5, &record(far, 1)), to)
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await.unwrap().record.seq, far);
+    let missing = rx.missing(5);
+    assert_eq!(missing.len(), aether_ipc::udp::MAX_MISSING);
+    assert_eq!(missing.last(), Some(&(far - 1)));
+    assert_eq!(
+        rx.stats.lost.load(Ordering::Relaxed),
+        far - 1 - aether_ipc::udp::MAX_MISSING as u64
+    );
 }
