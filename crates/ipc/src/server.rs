@@ -43,7 +43,14 @@ pub trait ControlHandler: Send + Sync + 'static {
 /// by the capacity.
 #[derive(Clone, Debug)]
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Record>>,
+    tx: broadcast::Sender<Arc<Published>>,
+}
+
+/// A published record, framed once for every subscriber.
+#[derive(Debug)]
+struct Published {
+    seq: u64,
+    frame: Vec<u8>,
 }
 
 impl Hub {
@@ -56,8 +63,12 @@ impl Hub {
 
     /// Sends a committed record to the subscribers.
     pub fn publish(&self, record: Record) {
+        let published = Published {
+            seq: record.seq,
+            frame: frame::encode(&Frame::new(Body::Record(record))),
+        };
         // No receiver is not an error: nobody is subscribed.
-        let _ = self.tx.send(Arc::new(record));
+        let _ = self.tx.send(Arc::new(published));
     }
 
     /// Subscribers currently receiving live records.
@@ -312,7 +323,7 @@ impl Conn {
                                 self.catch_up(&mut next).await?;
                             }
                             if rec.seq >= next {
-                                self.write(&Frame::new(Body::Record((*rec).clone()))).await?;
+                                self.wr.write_all(&rec.frame).await?;
                                 next = rec.seq + 1;
                             }
                             if rx.is_empty() {
