@@ -346,9 +346,12 @@ impl<'e> Scanner<'e> {
         }
         outcome.bytes_scanned = size;
 
-        // Whole-file hashes come after body signatures, as in ClamAV.
+        // Whole-file hashes come after body signatures, as in ClamAV. ClamAV
+        // never hashes what it types as HTML: it skips the raw scan of such a
+        // file and scans normalized copies of it instead.
         let digests = hashers.finish();
-        if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
+        let hashed = outcome.file_type != FileType::Html;
+        if hashed && outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
             let before = self.found.len();
             db.hashes.lookup(&digests, size, &mut self.found);
             if !st.all_match {

@@ -374,3 +374,32 @@ fn same_detections_as_clamscan() {
         );
     }
 }
+
+#[test]
+fn html_files_are_not_hashed_as_clamscan() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).expect("files dir");
+    let html = b"<!DOCTYPE html>\n<html><body>a page</body></html>\n";
+    let text = b"just some plain text, no markup\n";
+    std::fs::write(files.join("page.html"), html).expect("write");
+    std::fs::write(files.join("plain.txt"), text).expect("write");
+    let hdb = format!(
+        "{}:{}:Html.Hash\n{}:{}:Text.Hash\n",
+        hex(&Md5::digest(html)),
+        html.len(),
+        hex(&Md5::digest(text)),
+        text.len()
+    );
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).expect("db dir");
+    std::fs::write(db.join("h.hdb"), hdb).expect("hdb");
+    let corpus = Corpus { db, files, dir };
+    let want = clamscan(&corpus);
+    let got = aether(&corpus);
+    assert_eq!(got, want);
+    assert!(
+        want.contains_key("plain.txt") && !want.contains_key("page.html"),
+        "{want:?}"
+    );
+}
