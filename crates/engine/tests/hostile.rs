@@ -187,7 +187,7 @@ fn hostile_archives() {
 fn zeros_gzip(path: &Path, gib: u64) {
     use flate2::{Compress, Compression, FlushCompress};
     let chunk = vec![0u8; 1 << 20];
-    let mut c = Compress::new(Compression::fast(), false);
+    let mut c = Compress::new(Compression::default(), false);
     let mut block = Vec::with_capacity(64 << 10);
     c.compress_vec(&chunk, &mut block, FlushCompress::Full)
         .expect("compress");
@@ -246,7 +246,7 @@ fn a_thousand_gzip_layers() {
     use flate2::{Compression, write::GzEncoder};
     let mut data = EICAR.to_vec();
     for _ in 0..1000 {
-        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
         e.write_all(&data).expect("gzip");
         data = e.finish().expect("gzip");
     }
@@ -261,7 +261,7 @@ fn a_thousand_gzip_layers() {
     // Within the limit the bottom is reached and found.
     let mut data = EICAR.to_vec();
     for _ in 0..16 {
-        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
         e.write_all(&data).expect("gzip");
         data = e.finish().expect("gzip");
     }
