@@ -81,7 +81,10 @@ fn yara_rules_in_a_database_directory() {
         if name == "hex.bin" {
             // ClamAV's own YARA reader misses this jump; YARA (and YARA-X) match it.
             assert!(want.is_empty(), "clamscan now matches {name}: {want:?}");
-            assert_eq!(got, BTreeSet::from(["YARA.Hex_String.UNOFFICIAL".to_string()]));
+            assert_eq!(
+                got,
+                BTreeSet::from(["YARA.Hex_String.UNOFFICIAL".to_string()])
+            );
         } else {
             assert_eq!(got, want, "{name}");
         }
