@@ -871,28 +871,22 @@ impl Loader {
         input: LineInput<'_>,
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
-        let mut loaded = 0u64;
-        let lines = for_each_line(path, input, self.opts.max_line_len, |_, l| {
-            // ClamAV consults the ignore lists before it looks at the rest of the line.
-            if !l.is_empty() && self.is_ignored(line::body_line_name(l), l) {
-                report.ignored += 1;
-                return Ok(());
-            }
-            match line::parse_body_line(l)? {
-                Parsed::Record(sig) => match sink.body(sig) {
-                    Ok(()) => loaded += 1,
-                    Err(u) => report.unsupported(u.0),
-                },
-                Parsed::SkippedFlevel => report.skipped_flevel += 1,
-                Parsed::Unsupported(r) => report.unsupported(r),
-            }
-            Ok(())
-        })?;
-        if lines == 0 {
-            return Err(err(path, None, LoadErrorKind::Empty));
-        }
-        report.count("body", loaded);
-        Ok(())
+        let max_len = self.opts.max_line_len;
+        self.load_records(
+            path,
+            report,
+            input,
+            max_len,
+            "body",
+            line::body_line_name,
+            |l| {
+                Ok(match line::parse_body_line(l)? {
+                    Parsed::Record(sig) => Parsed::Record(sink.body(sig)),
+                    Parsed::SkippedFlevel => Parsed::SkippedFlevel,
+                    Parsed::Unsupported(r) => Parsed::Unsupported(r),
+                })
+            },
+        )
     }
 
     fn load_logical(
@@ -902,20 +896,50 @@ impl Loader {
         input: LineInput<'_>,
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
-        let mut loaded = 0u64;
         // ClamAV reads `.ldb` lines into a 32 KiB buffer.
         let max_len = self.opts.max_line_len.min(logical::MAX_LINE_LEN);
+        self.load_records(
+            path,
+            report,
+            input,
+            max_len,
+            "logical",
+            logical::logical_line_name,
+            |l| {
+                Ok(
+                    match logical::parse_logical_line(l).map_err(LineError::from)? {
+                        Parsed::Record(sig) => Parsed::Record(sink.logical(sig)),
+                        Parsed::SkippedFlevel => Parsed::SkippedFlevel,
+                        Parsed::Unsupported(r) => Parsed::Unsupported(r),
+                    },
+                )
+            },
+        )
+    }
+
+    /// The loop shared by body and logical databases: ignore lists first (as
+    /// ClamAV consults them before it looks at the rest of the line), then
+    /// `parse_and_sink`, which parses a line and hands its record to the sink.
+    #[allow(clippy::too_many_arguments)]
+    fn load_records(
+        &mut self,
+        path: &Path,
+        report: &mut FileReport,
+        input: LineInput<'_>,
+        max_len: usize,
+        kind: &'static str,
+        name_of: fn(&str) -> &str,
+        mut parse_and_sink: impl FnMut(&str) -> Result<Parsed<Result<(), Unsupported>>, LineError>,
+    ) -> Result<(), LoadError> {
+        let mut loaded = 0u64;
         let lines = for_each_line(path, input, max_len, |_, l| {
-            // ClamAV consults the ignore lists before it looks at the rest of the line.
-            if !l.is_empty() && self.is_ignored(logical::logical_line_name(l), l) {
+            if !l.is_empty() && self.is_ignored(name_of(l), l) {
                 report.ignored += 1;
                 return Ok(());
             }
-            match logical::parse_logical_line(l).map_err(LineError::from)? {
-                Parsed::Record(sig) => match sink.logical(sig) {
-                    Ok(()) => loaded += 1,
-                    Err(u) => report.unsupported(u.0),
-                },
+            match parse_and_sink(l)? {
+                Parsed::Record(Ok(())) => loaded += 1,
+                Parsed::Record(Err(u)) => report.unsupported(u.0),
                 Parsed::SkippedFlevel => report.skipped_flevel += 1,
                 Parsed::Unsupported(r) => report.unsupported(r),
             }
@@ -924,7 +948,7 @@ impl Loader {
         if lines == 0 {
             return Err(err(path, None, LoadErrorKind::Empty));
         }
-        report.count("logical", loaded);
+        report.count(kind, loaded);
         Ok(())
     }
 
