@@ -131,6 +131,24 @@ impl Event {
         }
     }
 
+    /// The task the event is about, for the publisher to amend before publishing.
+    pub fn task_mut(&mut self) -> Option<&mut Task> {
+        use EventKind::*;
+        match &mut self.kind {
+            Fork(e) => Some(&mut e.task),
+            Exec(e) => Some(&mut e.task),
+            Exit(e) => Some(&mut e.task),
+            Uid(e) | Gid(e) => Some(&mut e.task),
+            Sid(e) => Some(&mut e.task),
+            Ptrace(e) => Some(&mut e.task),
+            Comm(e) => Some(&mut e.task),
+            Coredump(e) => Some(&mut e.task),
+            ProcessFound(e) => Some(&mut e.task),
+            ProcessVanished(e) => Some(&mut e.task),
+            Loss(_) | Resync(_) | Malformed(_) => None,
+        }
+    }
+
     /// The short name of the kind, as in the JSON `kind` field.
     pub fn kind_name(&self) -> &'static str {
         self.kind.name()

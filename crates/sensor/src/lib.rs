@@ -147,6 +147,9 @@ pub struct Stats {
     /// drained: every message sent before it is in the queue (or was dropped and
     /// counted). The processor waits on it to confirm exec reads (processor.rs).
     pub(crate) drained_ns: AtomicU64,
+    /// Set while the processor holds an exec read awaiting confirmation, so the
+    /// reader looks at the socket often (and `drained_ns` moves) while idle.
+    pub(crate) confirming: std::sync::atomic::AtomicBool,
 }
 
 /// A plain copy of [`Stats`].

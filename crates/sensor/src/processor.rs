@@ -10,14 +10,20 @@
 //! An exec event carries only a PID; the program, arguments and directory must be
 //! read from `/proc` before the process exits. The reader reads them on arrival when
 //! it has no backlog (reader.rs says why); otherwise the processor reads them as soon
-//! as it takes the event off the queue, before anything else. Either way the read is
-//! then confirmed here: the processor waits until the reader has found the socket
-//! empty after the read ended, and if a later exec (or the main-thread comm change
-//! that every exec sends microseconds after its new image shows in `/proc`) of the
-//! same process is queued by then, the read may show the later program and nothing
-//! of it is attributed to this exec (`superseded`). What could not be read in time is marked missing with its reason,
-//! never borrowed from whoever holds the PID now.
+//! as it takes the event off the queue, before anything else.
 //!
+//! Neither read can tell by itself which exec's image it saw: the kernel switches a
+//! process to its new image (`/proc/<pid>/exe`, `cmdline`) inside `execve` and sends
+//! the exec event only when loading is done, so a process that execs twice in quick
+//! succession may show the second image when the first event is read. So the exec
+//! event is held (with everything after it, to keep the order) until the stream
+//! has been seen up to [`CONFIRM_GRACE`] past the end of the read: by the reader
+//! finding the socket empty then, or by a later event stamped after it. If a later
+//! exec of the same process turns up before that, nothing of the read is attributed
+//! to this exec (`superseded`). What remains is a second exec whose loading, after
+//! the image switch, took longer than the grace; docs/events.md says so. Events are
+//! held, not the processor: it goes on reading and applying while they wait.
+
 //! ## Resync, and the marker that makes it exact
 //!
 //! After a loss the table may hold processes that ended unseen and lack processes
@@ -58,9 +64,24 @@ use crate::table::{self, Entry, Table};
 /// How many ended processes to remember, so a resync does not report a process
 /// whose exit it saw as "found" because `/proc` still listed it while it exited.
 const RECENT_EXITS: usize = 16 * 1024;
-/// The longest the processor waits for the reader to confirm a read (a stalled
-/// reader must not stall the processor).
-const CONFIRM_WAIT: Duration = Duration::from_millis(20);
+/// How far past the end of an exec read the stream must be seen before the read
+/// is attributed to that exec: longer than the kernel takes from switching a
+/// process's image to sending its exec event, preemption included.
+const CONFIRM_GRACE: u64 = 10_000_000;
+/// Messages from different CPUs enter the socket in sending order, but each is
+/// stamped a little before it is sent; a later event confirms only this far past.
+const CROSS_CPU_SLACK: u64 = 1_000_000;
+/// The longest an event is held for confirmation (a stalled reader must not
+/// stall the stream); past it the read is published as it is.
+const CONFIRM_WAIT: Duration = Duration::from_millis(100);
+
+/// An exec event whose read awaits confirmation.
+struct Unconfirmed {
+    tgid: u32,
+    /// `CLOCK_MONOTONIC` time the stream must be seen up to.
+    confirm_at: u64,
+    deadline: Instant,
+}
 /// How long to wait for the resync marker before listing again.
 const FENCE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -89,6 +110,11 @@ pub(crate) struct Processor {
     fences: u32,
     recent_exits: HashSet<(u32, u64)>,
     recent_order: VecDeque<(u32, u64)>,
+    /// Numbered events not yet published, oldest first; the first may be an exec
+    /// awaiting confirmation.
+    held: VecDeque<(Event, Option<Unconfirmed>)>,
+    /// The latest kernel timestamp of a message handled so far.
+    handled_ns: u64,
 }
 
 impl Processor {
@@ -115,6 +141,8 @@ impl Processor {
             fences: 0,
             recent_exits: HashSet::new(),
             recent_order: VecDeque::new(),
+            held: VecDeque::new(),
+            handled_ns: 0,
         }
     }
 
@@ -124,12 +152,18 @@ impl Processor {
         let _ = ready.send(());
         let mut handled: u32 = 0;
         loop {
+            self.release();
             let item = match self.batch.pop_front().or_else(|| self.rx.try_recv().ok()) {
                 Some(i) => i,
                 None => {
                     // Nothing left to do: let subscribers see what was published.
                     self.bus.wake();
-                    match self.rx.recv_timeout(Duration::from_millis(200)) {
+                    let wait = if self.held.is_empty() {
+                        Duration::from_millis(200)
+                    } else {
+                        Duration::from_millis(1)
+                    };
+                    match self.rx.recv_timeout(wait) {
                         Ok(i) => i,
                         Err(RecvTimeoutError::Timeout) => {
                             self.check_fence();
@@ -149,6 +183,11 @@ impl Processor {
                 self.check_fence();
             }
         }
+        // Shutting down: nothing more can supersede what is held.
+        while let Some((ev, _)) = self.held.pop_front() {
+            self.publish(ev);
+        }
+        self.stats.confirming.store(false, Ordering::Release);
         self.bus.close();
     }
 
@@ -161,6 +200,18 @@ impl Processor {
     }
 
     fn emit(&mut self, time_ns: u64, cpu: Option<u32>, kind: EventKind) {
+        self.emit_held(time_ns, cpu, kind, None);
+    }
+
+    /// Numbers the event and publishes it, or holds it (and what follows) while
+    /// an exec read awaits confirmation.
+    fn emit_held(
+        &mut self,
+        time_ns: u64,
+        cpu: Option<u32>,
+        kind: EventKind,
+        unconfirmed: Option<Unconfirmed>,
+    ) {
         let ev = Event {
             seq: self.next_seq,
             time_ns,
@@ -168,9 +219,91 @@ impl Processor {
             kind,
         };
         self.next_seq += 1;
+        if self.held.is_empty() && unconfirmed.is_none() {
+            self.publish(ev);
+            return;
+        }
+        if unconfirmed.is_some() {
+            self.stats.confirming.store(true, Ordering::Release);
+        }
+        self.held.push_back((ev, unconfirmed));
+    }
+
+    fn publish(&mut self, ev: Event) {
         // Subscribers are woken once per burst (see `run`), not once per event.
         self.bus.publish_deferred(ev);
         self.stats.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publishes held events up to the first exec read that is not confirmed yet.
+    fn release(&mut self) {
+        while let Some((_, pending)) = self.held.front() {
+            if let Some(u) = pending {
+                let (tgid, confirm_at, deadline) = (u.tgid, u.confirm_at, u.deadline);
+                if !self.confirmed(tgid, confirm_at, deadline) {
+                    return;
+                }
+            }
+            if let Some((ev, _)) = self.held.pop_front() {
+                self.publish(ev);
+            }
+        }
+        self.stats.confirming.store(false, Ordering::Release);
+    }
+
+    /// Whether the held exec read of `tgid` can be published: a later exec has
+    /// superseded it (then it is amended here), or the stream has been seen past
+    /// `confirm_at` without one, or it has waited long enough.
+    fn confirmed(&mut self, tgid: u32, confirm_at: u64, deadline: Instant) -> bool {
+        if self.handled_ns >= confirm_at.saturating_add(CROSS_CPU_SLACK) {
+            // Every message sent before `confirm_at` has been handled, and a later
+            // exec among them would have superseded this one already.
+            return true;
+        }
+        if self.stats.drained_ns.load(Ordering::Acquire) >= confirm_at {
+            // Every message sent before `confirm_at` is queued; look at them.
+            self.pull_available();
+            if self.later_exec_queued(tgid) {
+                self.supersede(tgid);
+                return true;
+            }
+            if self.rx.is_empty() {
+                return true;
+            }
+        }
+        Instant::now() >= deadline
+    }
+
+    /// A later exec of `tgid` was seen while its earlier exec read was held: that
+    /// read may show the later image, so none of it is published, and neither is
+    /// the image in the events of the process held after it.
+    fn supersede(&mut self, tgid: u32) {
+        let Some(first) = self
+            .held
+            .iter()
+            .position(|(_, u)| u.as_ref().is_some_and(|u| u.tgid == tgid))
+        else {
+            return;
+        };
+        for (ev, pending) in self.held.iter_mut().skip(first) {
+            if let EventKind::Exec(x) = &mut ev.kind
+                && pending.as_ref().is_some_and(|u| u.tgid == tgid)
+            {
+                x.details = aether_events::ProcessDetails {
+                    missing: Some(MissingReason::Superseded),
+                    ..Default::default()
+                };
+                x.task.exe = None;
+                *pending = None;
+            } else if let Some(t) = ev.task_mut()
+                && t.pid == tgid
+            {
+                t.exe = None;
+            }
+        }
+        if let Some(e) = self.table.get_mut(tgid) {
+            e.exe = None;
+        }
     }
 
     fn task(&self, pid: u32, tid: u32) -> Task {
@@ -237,6 +370,9 @@ impl Processor {
 
     fn handle(&mut self, item: Item) {
         let now = sys::monotonic_ns();
+        if let Item::Msg(m) | Item::ExecRead(m, _) = &item {
+            self.handled_ns = self.handled_ns.max(m.timestamp_ns);
+        }
         match item {
             Item::Msg(m) => self.on_message(m),
             Item::ExecRead(m, read) => match m.body {
@@ -511,24 +647,6 @@ impl Processor {
         })
     }
 
-    /// Waits (bounded) until the reader has drained the socket past `until_ns`, so
-    /// every message sent before then is in the queue.
-    fn wait_drained(&self, until_ns: u64) {
-        self.bus.wake();
-        let deadline = Instant::now() + CONFIRM_WAIT;
-        let mut spins = 0u32;
-        while self.stats.drained_ns.load(Ordering::Acquire) < until_ns && Instant::now() < deadline
-        {
-            // The reader usually gets there within microseconds; yield before sleeping.
-            if spins < 20 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            spins += 1;
-        }
-    }
-
     /// `early` is what the reader read on arrival, if it did (see reader.rs).
     fn on_exec(&mut self, ts: u64, cpu: Option<u32>, pid: u32, tgid: u32, early: Option<Read>) {
         let check = match self.table.get(tgid) {
@@ -565,20 +683,15 @@ impl Processor {
                 }
             }
         };
-        // Confirm: no later exec of this process was under way when we read. Its
-        // comm event would be sent within microseconds of the new image showing in
-        // /proc; once the reader has drained past that, it is in the queue.
-        let read = if read.stat.is_some() && read.details.missing.is_none() {
-            self.wait_drained(read.read_done_ns);
-            self.pull_available();
-            if self.later_exec_queued(tgid) {
-                superseded(read.stat)
-            } else {
-                read
-            }
-        } else {
-            read
-        };
+        // This exec supersedes an earlier one of the process still held.
+        self.supersede(tgid);
+        // A successful read is held until confirmed (see the module docs).
+        let unconfirmed =
+            (read.stat.is_some() && read.details.missing.is_none()).then(|| Unconfirmed {
+                tgid,
+                confirm_at: read.read_done_ns.saturating_add(CONFIRM_GRACE),
+                deadline: Instant::now() + CONFIRM_WAIT,
+            });
         if self.table.get(tgid).is_none()
             && let Some(st) = read.stat.clone()
         {
@@ -599,13 +712,14 @@ impl Processor {
         }
         let mut task = self.task(tgid, pid);
         task.exe = read.exe;
-        self.emit(
+        self.emit_held(
             ts,
             cpu,
             EventKind::Exec(Exec {
                 task,
                 details: read.details,
             }),
+            unconfirmed,
         );
     }
 
@@ -967,5 +1081,105 @@ mod tests {
             "leader first, then the last thread"
         );
         assert!(p.table.get(50).is_none());
+    }
+
+    fn exec_read(tgid: u32, ts: u64, exe: &str, read_done_ns: u64) -> Item {
+        let m = Message {
+            seq: 0,
+            ack: 0,
+            cpu: 0,
+            timestamp_ns: ts,
+            body: Body::Exec { pid: tgid, tgid },
+        };
+        let read = Read {
+            stat: Some(Stat {
+                state: b'R',
+                ppid: 1,
+                start_time: 1,
+            }),
+            exe: Some(exe.to_string()),
+            uid: Some(0),
+            details: aether_events::ProcessDetails {
+                argv: Some(vec![exe.to_string()]),
+                cwd: Some("/".into()),
+                euid: Some(0),
+                missing: None,
+            },
+            read_done_ns,
+        };
+        Item::ExecRead(m, Box::new(read))
+    }
+
+    fn sid(tgid: u32, ts: u64) -> Item {
+        Item::Msg(Message {
+            seq: 0,
+            ack: 0,
+            cpu: 0,
+            timestamp_ns: ts,
+            body: Body::Sid { pid: tgid, tgid },
+        })
+    }
+
+    #[test]
+    fn an_exec_read_is_held_and_a_later_exec_of_the_process_supersedes_it() {
+        let (mut p, mut sub) = processor();
+        known(&mut p, 70);
+        // Both reads show the second image, as when the second execve switched the
+        // image before the first event was read.
+        p.handle(exec_read(70, 1_000, "/usr/bin/cat", 2_000));
+        p.handle(sid(70, 3_000));
+        p.release();
+        assert!(kinds(&mut sub).is_empty(), "held until confirmed");
+        assert!(p.stats.confirming.load(Ordering::Acquire));
+        p.handle(exec_read(70, 4_000, "/usr/bin/cat", 5_000));
+        // The stream seen well past the second read confirms it.
+        p.handle(sid(70, 5_000 + CONFIRM_GRACE + CROSS_CPU_SLACK));
+        p.release();
+        let got = kinds(&mut sub);
+        assert_eq!(got.len(), 4, "{got:?}");
+        let EventKind::Exec(first) = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(first.details.missing, Some(MissingReason::Superseded));
+        assert_eq!(
+            (first.task.exe.as_ref(), first.details.argv.as_ref()),
+            (None, None)
+        );
+        let EventKind::Sid(between) = &got[1] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(between.task.exe, None, "the unconfirmed image is not lent");
+        let EventKind::Exec(second) = &got[2] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(second.details.missing, None);
+        assert_eq!(second.task.exe.as_deref(), Some("/usr/bin/cat"));
+        let EventKind::Sid(after) = &got[3] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(after.task.exe.as_deref(), Some("/usr/bin/cat"));
+        assert!(!p.stats.confirming.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn a_held_exec_is_confirmed_once_the_reader_drained_past_the_grace() {
+        let (mut p, mut sub) = processor();
+        known(&mut p, 80);
+        p.handle(exec_read(80, 1_000, "/usr/bin/true", 2_000));
+        p.stats
+            .drained_ns
+            .store(2_000 + CONFIRM_GRACE - 1, Ordering::Release);
+        p.release();
+        assert!(kinds(&mut sub).is_empty());
+        p.stats
+            .drained_ns
+            .store(2_000 + CONFIRM_GRACE, Ordering::Release);
+        p.release();
+        let got = kinds(&mut sub);
+        let [EventKind::Exec(x)] = got.as_slice() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(x.task.exe.as_deref(), Some("/usr/bin/true"));
+        assert_eq!(x.details.missing, None);
     }
 }

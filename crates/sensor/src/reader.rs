@@ -97,8 +97,7 @@ impl ReaderState {
         self.early = Some(procfs);
     }
 
-    /// Prepares for a batch of datagrams: notes its exec messages (and main-thread
-    /// comm changes, which every exec sends first), so a read for one exec is
+    /// Prepares for a batch of datagrams: notes its exec messages, so a read for one exec is
     /// skipped when a later exec of the same process is already here (the read
     /// could show that later program).
     pub(crate) fn begin_batch<'a>(
@@ -264,13 +263,11 @@ impl ReaderState {
     }
 }
 
-/// The process whose program image a message says changed (or may have): an
-/// exec, or a rename of a main thread, which each exec sends just after the new
-/// image becomes visible in `/proc` and before the exec event itself.
+/// The process whose program image a message says changed: an exec's. (An exec
+/// sends no comm event; renames come from `prctl` and `/proc/<pid>/comm`.)
 pub(crate) fn image_change(body: &Body) -> Option<u32> {
     match *body {
         Body::Exec { tgid, .. } => Some(tgid),
-        Body::Comm { pid, tgid, .. } if pid == tgid => Some(tgid),
         _ => None,
     }
 }
@@ -309,6 +306,11 @@ impl Gate {
     }
 }
 
+/// How long the reader waits for the socket when it is empty: briefly while the
+/// processor waits to confirm an exec read, else long enough to stay idle.
+const CONFIRM_POLL: Duration = Duration::from_millis(1);
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
 /// The reader thread's body.
 pub(crate) fn run(
     sock: Arc<ConnectorSocket>,
@@ -321,15 +323,25 @@ pub(crate) fn run(
         if !gate.wait(Duration::from_millis(100)) {
             continue;
         }
-        // Try without waiting first: finding the socket empty tells the processor
+        // Never block in a receive: finding the socket empty tells the processor
         // that every message sent before `before` is queued (it confirms exec reads
-        // with that), and only then block.
+        // with that), so when nothing is there the reader waits for the socket to
+        // become readable, briefly while the processor has a read to confirm.
         let before = crate::sys::monotonic_ns();
         let got = match sock.try_recv_batch(&mut batch) {
             Err(e) if e.errno() == Some(libc::EAGAIN) => {
                 state.flush();
                 state.stats.drained_ns.fetch_max(before, Ordering::Release);
-                sock.recv_batch(&mut batch)
+                let wait = if state.stats.confirming.load(Ordering::Acquire) {
+                    CONFIRM_POLL
+                } else {
+                    IDLE_POLL
+                };
+                if let Err(e) = sock.wait_readable(wait) {
+                    state.fail(e.to_string());
+                    return;
+                }
+                continue;
             }
             other => other,
         };

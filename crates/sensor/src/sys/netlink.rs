@@ -132,6 +132,28 @@ impl ConnectorSocket {
         Ok(())
     }
 
+    /// Waits up to `timeout` for the socket to have something to receive (or an
+    /// error, such as an overrun, to report). True if it has.
+    pub fn wait_readable(&self, timeout: Duration) -> Result<bool, SyscallError> {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, ms) };
+        if rc < 0 {
+            let e = SyscallError::last("poll");
+            return if e.errno() == Some(libc::EINTR) {
+                Ok(false)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(rc > 0)
+    }
+
     /// Sends a listen or ignore request with the given ack tag; the kernel answers
     /// with an ack event whose `ack` is `tag + 1`.
     pub fn send_op(&self, op: u32, tag: u32) -> Result<(), SyscallError> {
