@@ -128,6 +128,32 @@ pub struct RawConfig {
     pub enable_stats_command: Option<bool>,
     #[serde(rename = "AllowAllMatchScan")]
     pub allow_all_match_scan: Option<bool>,
+    #[serde(rename = "IpcSocket")]
+    pub ipc_socket: Option<PathBuf>,
+    #[serde(rename = "IpcSocketMode")]
+    pub ipc_socket_mode: Option<String>,
+    #[serde(rename = "IpcGroup")]
+    pub ipc_group: Option<String>,
+    #[serde(rename = "SubscriberBuffer")]
+    pub subscriber_buffer: Option<u64>,
+    #[serde(rename = "JournalPath")]
+    pub journal_path: Option<PathBuf>,
+    #[serde(rename = "JournalMaxSize")]
+    pub journal_max_size: Option<Size>,
+    #[serde(rename = "JournalMaxAge")]
+    pub journal_max_age: Option<u64>,
+    #[serde(rename = "JournalSync")]
+    pub journal_sync: Option<bool>,
+    #[serde(rename = "Sensor")]
+    pub sensor: Option<bool>,
+    #[serde(rename = "UdpPeer")]
+    pub udp_peer: Option<String>,
+    #[serde(rename = "UdpBind")]
+    pub udp_bind: Option<String>,
+    #[serde(rename = "UdpKeyFile")]
+    pub udp_key_file: Option<PathBuf>,
+    #[serde(rename = "UdpAllowNonLoopback")]
+    pub udp_allow_non_loopback: Option<bool>,
 }
 
 /// The configuration with defaults applied and values checked.
@@ -164,7 +190,25 @@ pub struct Config {
     pub enable_version: bool,
     pub enable_stats: bool,
     pub allow_all_match_scan: bool,
+    pub ipc_socket: Option<PathBuf>,
+    pub ipc_socket_mode: u32,
+    pub ipc_group: Option<String>,
+    pub subscriber_buffer: usize,
+    pub journal_path: Option<PathBuf>,
+    pub journal_options: aether_journal::Options,
+    pub sensor: bool,
+    pub udp_peer: Option<std::net::SocketAddr>,
+    pub udp_bind: std::net::SocketAddr,
+    pub udp_key_file: PathBuf,
+    pub udp_allow_non_loopback: bool,
 }
+
+/// The default IPC socket (aether's own protocol, `docs/protocol.md`).
+pub const DEFAULT_IPC_SOCKET: &str = "/run/aether/aetherd.sock";
+/// The default journal.
+pub const DEFAULT_JOURNAL: &str = "/var/lib/aether/journal.db";
+/// The default UDP key file.
+pub const DEFAULT_UDP_KEY: &str = "/etc/aether/udp.key";
 
 /// The default socket, as Debian's clamd puts its own in /run/clamav.
 pub const DEFAULT_SOCKET: &str = "/run/aether/clamd.sock";
@@ -263,7 +307,93 @@ impl Config {
                 .or_else(aether_engine::default_cache_dir),
         };
         let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+        let octal = |text: String, setting: &'static str| {
+            u32::from_str_radix(&text, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| invalid(setting, format!("{text:?} is not an octal mode")))
+        };
+        let ipc_socket_mode = octal(
+            r.ipc_socket_mode.unwrap_or_else(|| "660".to_string()),
+            "IpcSocketMode",
+        )?;
+        let optional_path = |p: Option<PathBuf>, default: &str, setting: &'static str| match p {
+            Some(p) if p.as_os_str().is_empty() => Ok(None),
+            Some(p) if !p.is_absolute() => Err(invalid(
+                setting,
+                format!("{} is not an absolute path", p.display()),
+            )),
+            Some(p) => Ok(Some(p)),
+            None => Ok(Some(PathBuf::from(default))),
+        };
+        let ipc_socket = optional_path(r.ipc_socket, DEFAULT_IPC_SOCKET, "IpcSocket")?;
+        let journal_path = optional_path(r.journal_path, DEFAULT_JOURNAL, "JournalPath")?;
+        if ipc_socket.is_some() && ipc_socket == local_socket {
+            return Err(invalid(
+                "IpcSocket",
+                "is the same path as LocalSocket".to_string(),
+            ));
+        }
+        let journal_max_age = r.journal_max_age.unwrap_or(30 * 24 * 3600);
+        let journal_options = aether_journal::Options {
+            durability: if r.journal_sync.unwrap_or(false) {
+                aether_journal::Durability::Power
+            } else {
+                aether_journal::Durability::Process
+            },
+            retention: aether_journal::Retention {
+                max_bytes: Some(size(&r.journal_max_size, "JournalMaxSize", 1 << 30)?)
+                    .filter(|b| *b > 0),
+                max_age: (journal_max_age > 0).then(|| Duration::from_secs(journal_max_age)),
+            },
+            ..aether_journal::Options::default()
+        };
+        let addr = |text: &str, setting: &'static str| {
+            text.parse::<std::net::SocketAddr>()
+                .map_err(|e| invalid(setting, format!("{text:?}: {e} (want address:port)")))
+        };
+        let udp_peer = match &r.udp_peer {
+            Some(t) if !t.is_empty() => Some(addr(t, "UdpPeer")?),
+            _ => None,
+        };
+        let udp_bind = addr(r.udp_bind.as_deref().unwrap_or("127.0.0.1:0"), "UdpBind")?;
+        let udp_allow_non_loopback = r.udp_allow_non_loopback.unwrap_or(false);
+        if !udp_allow_non_loopback {
+            for (a, setting) in [(Some(udp_bind), "UdpBind"), (udp_peer, "UdpPeer")] {
+                if let Some(a) = a
+                    && !a.ip().is_loopback()
+                {
+                    return Err(invalid(
+                        setting,
+                        format!("{a} is not loopback; set UdpAllowNonLoopback = true to allow it"),
+                    ));
+                }
+            }
+        }
+        if udp_peer.is_some() && journal_path.is_none() {
+            return Err(invalid(
+                "UdpPeer",
+                "needs the journal (JournalPath): lost datagrams are refilled from it".into(),
+            ));
+        }
         Ok(Config {
+            ipc_socket,
+            ipc_socket_mode,
+            ipc_group: match r.ipc_group {
+                Some(g) if g.is_empty() => None,
+                Some(g) => Some(g),
+                None => Some("aether".to_string()),
+            },
+            subscriber_buffer: r.subscriber_buffer.unwrap_or(16_384).clamp(16, 1 << 22) as usize,
+            journal_path,
+            journal_options,
+            sensor: r.sensor.unwrap_or(true),
+            udp_peer,
+            udp_bind,
+            udp_key_file: r
+                .udp_key_file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_UDP_KEY)),
+            udp_allow_non_loopback,
             local_socket,
             local_socket_mode,
             tcp,
@@ -346,6 +476,7 @@ impl Config {
             threads,
             // Replies go out as files finish, as clamd's MULTISCAN does.
             ordered: false,
+            ..aether_scan::ScanOptions::default()
         }
     }
 }
@@ -363,6 +494,42 @@ mod tests {
         assert_eq!(c.stream_max_length, 100 << 20);
         assert_eq!(c.limits.max_filesize, 100 << 20);
         assert_eq!(c.local_socket_mode, 0o666);
+        assert_eq!(c.ipc_socket.as_deref(), Some(Path::new(DEFAULT_IPC_SOCKET)));
+        assert_eq!(c.ipc_socket_mode, 0o660);
+        assert_eq!(c.ipc_group.as_deref(), Some("aether"));
+        assert_eq!(c.journal_path.as_deref(), Some(Path::new(DEFAULT_JOURNAL)));
+        assert!(c.sensor);
+        assert_eq!(c.udp_peer, None);
+    }
+
+    #[test]
+    fn ipc_journal_and_udp_settings() {
+        let c = Config::parse(
+            "IpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nIpcGroup = \"\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.ipc_socket, c.journal_path, c.sensor),
+            (None, None, false)
+        );
+        assert_eq!(c.ipc_group, None);
+        let c = Config::parse(
+            "UdpPeer = \"127.0.0.1:9999\"\nJournalMaxSize = \"10M\"\nJournalMaxAge = 0\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.udp_peer, Some("127.0.0.1:9999".parse().unwrap()));
+        assert_eq!(c.journal_options.retention.max_bytes, Some(10 << 20));
+        assert_eq!(c.journal_options.retention.max_age, None);
+        let e = Config::parse("UdpPeer = \"10.0.0.1:9\"", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("UdpAllowNonLoopback"), "{e}");
+        let e = Config::parse("UdpPeer = \"nowhere\"", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("UdpPeer"), "{e}");
+        let e = Config::parse("IpcSocketMode = \"9\"", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("IpcSocketMode"), "{e}");
+        let e = Config::parse("JournalPath = \"j.db\"", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("JournalPath"), "{e}");
     }
 
     #[test]

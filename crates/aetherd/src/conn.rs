@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aether_clamd::{Chunk, Command, Delimiter, InstreamDecoder, Replier, next_command};
+use aether_journal::Verdict;
 use tokio::sync::mpsc;
 
 use crate::jobs::{self, PathMode};
@@ -28,6 +29,8 @@ pub struct Conn {
     fds: VecDeque<OwnedFd>,
     reads: u64,
     shared: Arc<Shared>,
+    /// Who this is, for the journal's scan records.
+    client: String,
 }
 
 /// What to do after a command.
@@ -38,7 +41,9 @@ enum Next {
 
 impl Conn {
     pub fn new(stream: Stream, shared: Arc<Shared>) -> Conn {
+        let client = stream.describe();
         Conn {
+            client,
             stream,
             buf: Vec::new(),
             fds: VecDeque::new(),
@@ -287,6 +292,7 @@ impl Conn {
         let permit = self.shared.scan_slot().await;
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
         let shared = Arc::clone(&self.shared);
+        let journal = self.journaling();
         let job = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _task = shared
@@ -307,7 +313,8 @@ impl Conn {
                 .config
                 .scan_options(threads, mode == PathMode::AllMatch);
             let active = shared.db.current();
-            let infected = jobs::scan_path(&active.engine, &opts, mode, multi, &path, r, tx);
+            let infected =
+                jobs::scan_path(&active.engine, &opts, mode, multi, &path, r, tx, journal);
             shared.count_scan(infected);
         });
         let mut result = Ok(());
@@ -365,20 +372,31 @@ impl Conn {
         }
         let permit = self.shared.scan_slot().await;
         let shared = Arc::clone(&self.shared);
+        let journal = self.journaling();
         let reply = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _task = shared.tasks.start("INSTREAM", String::new());
             let active = shared.db.current();
             let cfg = &shared.config;
-            let (reply, infected) =
+            let (reply, verdict) =
                 jobs::scan_stream(&active.engine, &data, &cfg.limits, cfg.alert_exceeds_max, r);
-            shared.count_scan(infected);
+            shared.count_scan(matches!(verdict, Verdict::Infected { .. }));
+            if let Some(j) = journal {
+                j.record("stream".into(), verdict);
+            }
             reply
         })
         .await
         .map_err(io::Error::other)?;
         self.write(&reply).await?;
         Ok(after)
+    }
+
+    fn journaling(&self) -> Option<jobs::Journaling> {
+        self.shared.recorder.as_ref().map(|r| jobs::Journaling {
+            recorder: r.clone(),
+            client: self.client.clone(),
+        })
     }
 
     /// Discards what the client is still sending, for a bounded time, so that
@@ -419,13 +437,17 @@ impl Conn {
         let file = std::fs::File::from(fd);
         let permit = self.shared.scan_slot().await;
         let shared = Arc::clone(&self.shared);
+        let journal = self.journaling();
         let reply = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _task = shared.tasks.start("FILDES", String::new());
             let active = shared.db.current();
             let opts = shared.config.scan_options(1, false);
-            let (reply, infected) = jobs::scan_fd(&active.engine, file, &opts, r);
-            shared.count_scan(infected);
+            let (reply, verdict) = jobs::scan_fd(&active.engine, file, &opts, r);
+            shared.count_scan(matches!(verdict, Verdict::Infected { .. }));
+            if let Some(j) = journal {
+                j.record("fd".into(), verdict);
+            }
             reply
         })
         .await

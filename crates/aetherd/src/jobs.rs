@@ -10,8 +10,29 @@ use std::path::{Path, PathBuf};
 
 use aether_clamd::Replier;
 use aether_engine::{Engine, Limits, ScanError, ScanOutcome};
+use aether_journal::{ScanResult, Verdict};
 use aether_scan::{Entry, EntryError, FileScanner, Outcome, ScanOptions, Sink, Target};
 use tokio::sync::mpsc::Sender;
+
+use crate::recorder::Recorder;
+
+/// Where scan results are journaled, and who asked.
+#[derive(Clone)]
+pub struct Journaling {
+    pub recorder: Recorder,
+    pub client: String,
+}
+
+impl Journaling {
+    pub fn record(&self, target: String, verdict: Verdict) {
+        self.recorder
+            .record(aether_journal::Entry::Scan(ScanResult {
+                target,
+                verdict,
+                client: Some(self.client.clone()),
+            }));
+    }
+}
 
 /// How a path command walks and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +66,7 @@ struct ReplySink {
     /// The scan stopped because the client went away, not by design.
     disconnected: bool,
     stopped: bool,
+    journal: Option<Journaling>,
 }
 
 fn stop() -> io::Error {
@@ -83,6 +105,23 @@ impl Sink for ReplySink {
             return Ok(());
         };
         let r = self.replier;
+        if let Some(j) = &self.journal {
+            let verdict = match &entry.outcome {
+                Outcome::Scanned(s) => Some(match s.signatures.first() {
+                    Some(sig) => Verdict::Infected {
+                        signature: sig.clone(),
+                    },
+                    None => Verdict::Clean,
+                }),
+                Outcome::Error(e) => Some(Verdict::Error {
+                    message: e.to_string(),
+                }),
+                _ => None,
+            };
+            if let Some(v) = verdict {
+                j.record(path.to_string_lossy().into_owned(), v);
+            }
+        }
         match &entry.outcome {
             Outcome::Scanned(_) => self.dispatched += 1,
             Outcome::Error(
@@ -162,6 +201,7 @@ pub fn scan_path(
     arg: &[u8],
     replier: Replier,
     tx: Sender<Vec<u8>>,
+    journal: Option<Journaling>,
 ) -> bool {
     // clamd runs with "/" as its working directory.
     let given = Path::new(OsStr::from_bytes(arg));
@@ -186,6 +226,7 @@ pub fn scan_path(
         dispatched_errors: 0,
         disconnected: false,
         stopped: false,
+        journal,
     };
     let _ = aether_scan::scan(engine, &[Target::Path(top)], opts, &mut sink);
     if sink.disconnected {
@@ -209,20 +250,26 @@ pub fn outcome_reply(
     label: &[u8],
     result: Result<ScanOutcome, ScanError>,
     alert_exceeds_max: bool,
-) -> (Vec<u8>, bool) {
+) -> (Vec<u8>, Verdict) {
+    let infected = |name: &str| Verdict::Infected {
+        signature: name.to_string(),
+    };
     match result {
         Ok(o) => {
             if let Some(d) = o.detections.first() {
-                (replier.virus(label, &d.name), true)
+                (replier.virus(label, &d.name), infected(&d.name))
             } else if let (Some(limit), true) = (o.limit, alert_exceeds_max) {
-                (replier.virus(label, limit.signature_name()), true)
+                let name = limit.signature_name();
+                (replier.virus(label, name), infected(name))
             } else {
-                (replier.single(Some(label), "OK"), false)
+                (replier.single(Some(label), "OK"), Verdict::Clean)
             }
         }
-        Err(_) => (
+        Err(e) => (
             replier.reply(Some(label), "Can't read file", "ERROR"),
-            false,
+            Verdict::Error {
+                message: e.to_string(),
+            },
         ),
     }
 }
@@ -310,7 +357,7 @@ pub fn scan_stream(
     limits: &Limits,
     alert: bool,
     r: Replier,
-) -> (Vec<u8>, bool) {
+) -> (Vec<u8>, Verdict) {
     let mut scanner = engine.scanner();
     let result = match body {
         StreamBody::Memory(data) => scanner.scan_bytes(data, limits),
@@ -320,19 +367,32 @@ pub fn scan_stream(
 }
 
 /// Scans a descriptor passed with FILDES.
-pub fn scan_fd(engine: &Engine, file: File, opts: &ScanOptions, r: Replier) -> (Vec<u8>, bool) {
+pub fn scan_fd(engine: &Engine, file: File, opts: &ScanOptions, r: Replier) -> (Vec<u8>, Verdict) {
     use std::os::fd::AsRawFd;
     let label = format!("fd[{}]", file.as_raw_fd()).into_bytes();
     match file.metadata() {
         Ok(m) if m.is_file() => {}
-        _ => return (r.reply(Some(&label), "Not a regular file", "ERROR"), false),
+        _ => {
+            let v = Verdict::Error {
+                message: "not a regular file".into(),
+            };
+            return (r.reply(Some(&label), "Not a regular file", "ERROR"), v);
+        }
     }
     let mut scanner = FileScanner::new(engine, opts);
     match scanner.scan_open_file(&file) {
-        Outcome::Scanned(s) if !s.signatures.is_empty() => {
-            (r.virus(&label, &s.signatures[0]), true)
-        }
-        Outcome::Error(_) => (r.reply(Some(&label), "Can't read file", "ERROR"), false),
-        _ => (r.single(Some(&label), "OK"), false),
+        Outcome::Scanned(s) if !s.signatures.is_empty() => (
+            r.virus(&label, &s.signatures[0]),
+            Verdict::Infected {
+                signature: s.signatures[0].clone(),
+            },
+        ),
+        Outcome::Error(e) => (
+            r.reply(Some(&label), "Can't read file", "ERROR"),
+            Verdict::Error {
+                message: e.to_string(),
+            },
+        ),
+        _ => (r.single(Some(&label), "OK"), Verdict::Clean),
     }
 }

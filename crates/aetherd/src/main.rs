@@ -9,12 +9,18 @@ exists: a database reload compiles the new one in the background and swaps it
 in atomically, so no scan ever stalls or fails during a reload, and a database
 that fails to load leaves the old one serving.
 
+It is also where aether's other parts meet: it runs the process sensor
+(`aether-sensor`) when the machine allows it, appends every sensor event,
+scan result and lifecycle event to the journal (`aether-journal`), and
+serves aether's own protocol (`aether-ipc`) on a second socket, where
+`aether events`, `aether status` and `aether reload` talk to it.
+
 The wire format lives in `aether-clamd` (a pure codec), walking and per-file
 scanning in `aether-scan`, matching in `aether-engine`; this binary is the
 glue: configuration ([`config`]), the database in service ([`db`]), sockets
-and signals ([`server`]), one client's protocol ([`conn`]) and the blocking
-scan jobs ([`jobs`]). The event journal and IPC of the design are separate
-concerns and will be separate modules.
+and signals ([`server`]), one client's protocol ([`conn`]), the blocking
+scan jobs ([`jobs`]), the journal writer ([`recorder`]), the sensor
+([`sensor`]) and the IPC socket and UDP publisher ([`ipc`]).
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad command line,
 3 bad configuration, 4 database failed to load, 5 socket in use or cannot be
@@ -24,7 +30,10 @@ bound, 6 missing privileges.
 mod config;
 mod conn;
 mod db;
+mod ipc;
 mod jobs;
+mod recorder;
+mod sensor;
 mod server;
 mod stream;
 mod tasks;
@@ -35,8 +44,11 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use aether_journal::{JournalError, Lifecycle};
+
 use crate::config::Config;
-use crate::server::{ListenError, Listeners, Shared};
+use crate::recorder::{Outlets, Recorder};
+use crate::server::{ListenError, Listeners, SensorState, Shared};
 
 /// aether's resident scanner, speaking the clamd protocol.
 #[derive(Parser, Debug)]
@@ -83,18 +95,31 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
     init_logging(&config).map_err(|e| (EXIT_CONFIG, e))?;
     raise_fd_limit();
 
-    let listeners = Listeners::bind(&config).map_err(|e| {
+    let listen_code = |e: ListenError| {
         let code = match &e {
             ListenError::Permission { .. } => EXIT_PERMISSION,
             _ => EXIT_SOCKET,
         };
         (code, e.to_string())
-    })?;
+    };
+    let listeners = Listeners::bind(&config).map_err(listen_code)?;
     let socket = listeners.unix.as_ref().map(|(_, p)| p.clone());
-    let cleanup = |socket: &Option<PathBuf>| {
+    let cleanup_clamd = |socket: &Option<PathBuf>| {
         if let Some(p) = socket {
             Listeners::remove_socket_file(p);
         }
+    };
+    let ipc_listener = match ipc::bind(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            cleanup_clamd(&socket);
+            return Err(listen_code(e));
+        }
+    };
+    let ipc_socket = ipc_listener.as_ref().map(|(_, p)| p.clone());
+    let cleanup = |socket: &Option<PathBuf>| {
+        cleanup_clamd(socket);
+        cleanup_clamd(&ipc_socket);
     };
 
     tracing::info!(
@@ -129,13 +154,154 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         .enable_all()
         .build()
         .map_err(|e| (EXIT_RUNTIME, format!("cannot start the runtime: {e}")))?;
-    let shared = Arc::new(Shared::new(config, db));
-    let result = runtime.block_on(server::serve(listeners, shared));
+
+    // The journal, opened after the fork (SQLite connections do not survive one):
+    // its first record is the gap since the last writer.
+    let hub = aether_ipc::Hub::new(config.subscriber_buffer);
+    let (udp_tx, udp_rx) = match config.udp_peer {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(1 << 16);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let (recorder, writer) = match open_journal(&config, hub.clone(), udp_tx) {
+        Ok((r, w)) => (Ok(r), Some(w)),
+        Err(JournalError::InUse { path }) => {
+            cleanup(&socket);
+            return Err((
+                EXIT_SOCKET,
+                format!("journal {} is in use by another aetherd", path.display()),
+            ));
+        }
+        Err(e) => {
+            let why = e.to_string();
+            if config.journal_path.is_some() {
+                tracing::error!("running without a journal: {why}");
+            }
+            (Err(why), None)
+        }
+    };
+    if let Ok(r) = &recorder {
+        r.lifecycle(Lifecycle::Started {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        });
+        r.lifecycle(Lifecycle::DatabaseLoaded {
+            detail: format!("{} signatures", db.current().signatures),
+        });
+    }
+    let journal_path = recorder.as_ref().ok().map(|r| r.path().to_path_buf());
+    let sensor_wanted = config.sensor;
+    let shared = Arc::new(Shared::new(config, db, recorder, hub));
+    let sensor_state = match (&shared.recorder, sensor_wanted) {
+        (_, false) => SensorState::Unavailable("turned off (Sensor = false)".into()),
+        (None, true) => SensorState::Unavailable("no journal to record events in".into()),
+        (Some(rec), true) => match sensor::start(rec) {
+            Ok(running) => {
+                tracing::info!("process sensor running");
+                SensorState::Running(running)
+            }
+            Err(why) => {
+                tracing::warn!("running without the process sensor: {why}");
+                rec.lifecycle(Lifecycle::SensorUnavailable {
+                    reason: why.clone(),
+                });
+                SensorState::Unavailable(why)
+            }
+        },
+    };
+    *shared.sensor.lock().unwrap_or_else(|p| p.into_inner()) = Some(sensor_state);
+
+    let replay = Arc::new(ipc::JournalReplay::new(journal_path));
+    let result = runtime.block_on(async {
+        let ipc_task = match ipc_listener {
+            Some((l, path)) => Some(
+                ipc::serve(l, &path, Arc::clone(&shared), Arc::clone(&replay))
+                    .map_err(|e| std::io::Error::other(format!("IPC socket: {e}")))?,
+            ),
+            None => None,
+        };
+        let udp_task = match udp_rx {
+            Some(rx) => match ipc::udp(&shared.config, rx, Arc::clone(&replay)).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::error!("UDP publisher not started: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let r = server::serve(listeners, Arc::clone(&shared)).await;
+        if let Some(t) = ipc_task {
+            t.abort();
+        }
+        if let Some(t) = udp_task {
+            t.abort();
+        }
+        r
+    });
     cleanup(&socket);
+    // Stop the sensor first, so that its last events reach the journal, then
+    // close the journal with its clean-stop record.
+    let sensor = shared
+        .sensor
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(SensorState::Running(s)) = sensor {
+        s.stop();
+    }
+    if let Some(w) = writer {
+        w.stop();
+    }
     if let Some(p) = pid_file {
         let _ = std::fs::remove_file(p);
     }
     result.map_err(|e| (EXIT_RUNTIME, e.to_string()))
+}
+
+fn open_journal(
+    config: &Config,
+    hub: aether_ipc::Hub,
+    udp: Option<tokio::sync::mpsc::Sender<aether_ipc::msg::Record>>,
+) -> Result<(Recorder, recorder::Writer), JournalError> {
+    let Some(path) = &config.journal_path else {
+        return Err(JournalError::Corrupt {
+            path: PathBuf::new(),
+            detail: "JournalPath is empty: no journal".into(),
+        });
+    };
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                what: "creating its directory",
+                source,
+            })?;
+    }
+    // Events name every program run on the machine, with its arguments: the
+    // journal is for root and the aether group, not for everyone. SQLite gives its
+    // -wal and -shm files the mode of the database file.
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                what: "creating it",
+                source,
+            })?;
+    }
+    Recorder::start(path, config.journal_options, Outlets { hub, udp })
 }
 
 /// Each client holds a descriptor; the usual soft limit of 1024 would turn

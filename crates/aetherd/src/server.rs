@@ -4,15 +4,18 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use aether_clamd::StatsReport;
+use aether_journal::Lifecycle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::db::{Database, ReloadOutcome};
+use crate::recorder::Recorder;
 use crate::stream::Stream;
 use crate::tasks::Tasks;
 
@@ -36,7 +39,7 @@ pub enum ListenError {
 }
 
 impl ListenError {
-    fn from_io(what: String, e: io::Error) -> ListenError {
+    pub fn from_io(what: String, e: io::Error) -> ListenError {
         match e.raw_os_error() {
             Some(libc::EADDRINUSE) => ListenError::InUse(what),
             Some(libc::EACCES | libc::EPERM) => ListenError::Permission { what, source: e },
@@ -128,30 +131,69 @@ fn bind_unix(
     Ok(l)
 }
 
+/// Whether the process sensor runs, and why not.
+pub enum SensorState {
+    Running(crate::sensor::Running),
+    Unavailable(String),
+}
+
 /// State shared by every connection.
 pub struct Shared {
     pub config: Config,
     pub db: Arc<Database>,
     pub tasks: Tasks,
     pub version: String,
+    /// The journal's writer, when the journal is open.
+    pub recorder: Option<Recorder>,
+    /// Why the journal is not open, when it is not.
+    pub journal_problem: Option<String>,
+    pub hub: aether_ipc::Hub,
+    pub sensor: Mutex<Option<SensorState>>,
+    pub started: Instant,
     slots: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
     scans: AtomicU64,
     infected: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    last_reload: Mutex<Option<String>>,
 }
 
 impl Shared {
-    pub fn new(config: Config, db: Database) -> Shared {
+    pub fn new(
+        config: Config,
+        db: Database,
+        recorder: Result<Recorder, String>,
+        hub: aether_ipc::Hub,
+    ) -> Shared {
         let slots = Arc::new(Semaphore::new(config.max_threads as usize));
+        let (recorder, journal_problem) = match recorder {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e)),
+        };
         Shared {
             config,
             db: Arc::new(db),
             tasks: Tasks::default(),
             version: version_text(),
+            recorder,
+            journal_problem,
+            hub,
+            sensor: Mutex::new(None),
+            started: Instant::now(),
             slots,
             shutdown: watch::channel(false).0,
             scans: AtomicU64::new(0),
             infected: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+            last_reload: Mutex::new(None),
+        }
+    }
+
+    pub fn lifecycle(&self, l: Lifecycle) {
+        if let Some(r) = &self.recorder {
+            r.lifecycle(l);
         }
     }
 
@@ -183,29 +225,132 @@ impl Shared {
     }
 
     /// Starts a reload on its own thread; the old database serves meanwhile.
-    pub fn trigger_reload(&self, why: &str) {
-        tracing::info!("reloading the database ({why})");
-        let db = Arc::clone(&self.db);
+    pub fn trigger_reload(self: &Arc<Self>, why: &'static str) {
+        let shared = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("aetherd-reload".into())
-            .spawn(move || match db.reload() {
-                ReloadOutcome::Loaded {
-                    signatures,
-                    elapsed,
-                } => {
-                    tracing::info!(
-                        signatures,
-                        seconds = elapsed.as_secs_f64(),
-                        "database reloaded"
-                    )
-                }
-                ReloadOutcome::Failed(why) => {
-                    tracing::error!("reload failed, the previous database keeps serving: {why}")
-                }
-                ReloadOutcome::AlreadyRunning => tracing::info!("a reload is already running"),
+            .spawn(move || {
+                shared.reload_now(why);
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start the reload thread: {e}");
+            self.lifecycle(Lifecycle::DatabaseFailed {
+                reason: format!("cannot start the reload thread: {e}"),
+            });
+        }
+    }
+
+    /// Reloads on the calling thread (seconds), logs and journals the outcome.
+    pub fn reload_now(&self, why: &str) -> ReloadOutcome {
+        tracing::info!("reloading the database ({why})");
+        let outcome = self.db.reload();
+        let text = match &outcome {
+            ReloadOutcome::Loaded {
+                signatures,
+                elapsed,
+            } => {
+                tracing::info!(
+                    signatures,
+                    seconds = elapsed.as_secs_f64(),
+                    "database reloaded"
+                );
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                let detail = format!(
+                    "reload ({why}): {signatures} signatures in {:.2} s",
+                    elapsed.as_secs_f64()
+                );
+                self.lifecycle(Lifecycle::DatabaseLoaded {
+                    detail: detail.clone(),
+                });
+                detail
+            }
+            ReloadOutcome::Failed(reason) => {
+                tracing::error!("reload failed, the previous database keeps serving: {reason}");
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                let reason =
+                    format!("reload ({why}) failed, the previous database keeps serving: {reason}");
+                self.lifecycle(Lifecycle::DatabaseFailed {
+                    reason: reason.clone(),
+                });
+                reason
+            }
+            ReloadOutcome::AlreadyRunning => {
+                tracing::info!("a reload is already running");
+                return outcome;
+            }
+        };
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+        outcome
+    }
+
+    /// What `aether status` shows.
+    pub fn status(&self) -> crate::ipc::Status {
+        use crate::ipc::{DatabaseStatus, JournalStatus, ScanStatus, SensorStatus, Status};
+        let active = self.db.current();
+        let sensor = match &*self.sensor.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(SensorState::Running(r)) => SensorStatus {
+                running: true,
+                reason: None,
+                counters: Some(r.stats()),
+            },
+            Some(SensorState::Unavailable(why)) => SensorStatus {
+                running: false,
+                reason: Some(why.clone()),
+                counters: None,
+            },
+            None => SensorStatus {
+                running: false,
+                reason: Some("not started".into()),
+                counters: None,
+            },
+        };
+        let journal = match &self.recorder {
+            Some(r) => {
+                let st = &r.stats;
+                let next = st.next_seq.load(Ordering::Relaxed);
+                JournalStatus {
+                    path: Some(r.path().display().to_string()),
+                    problem: st
+                        .failing
+                        .load(Ordering::Relaxed)
+                        .then(|| "the last commit failed (see the log)".to_string()),
+                    last_seq: next.checked_sub(1),
+                    used_bytes: st.used_bytes.load(Ordering::Relaxed),
+                    committed: st.committed.load(Ordering::Relaxed),
+                    dropped: st.dropped.load(Ordering::Relaxed)
+                        + st.refused.load(Ordering::Relaxed),
+                }
+            }
+            None => JournalStatus {
+                path: None,
+                problem: self.journal_problem.clone(),
+                ..JournalStatus::default()
+            },
+        };
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            database: DatabaseStatus {
+                signatures: active.signatures,
+                reloads: self.reloads.load(Ordering::Relaxed),
+                reload_failures: self.reload_failures.load(Ordering::Relaxed),
+                last_reload: self
+                    .last_reload
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            },
+            scans: ScanStatus {
+                scanned: self.scans.load(Ordering::Relaxed),
+                infected: self.infected.load(Ordering::Relaxed),
+                running: self.tasks.snapshot().len() as u64,
+                queued: u64::from(self.tasks.queued.load(Ordering::Relaxed)),
+            },
+            sensor,
+            journal,
+            subscribers: self.hub.subscribers() as u64,
+            rss_bytes: resident_bytes(),
         }
     }
 

@@ -18,6 +18,24 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Who is on the other end, for the journal: the kernel's credentials of a
+    /// Unix peer, the address of a TCP one.
+    pub fn describe(&self) -> String {
+        match self {
+            Stream::Unix(s) => match s.peer_cred() {
+                Ok(c) => match c.pid() {
+                    Some(pid) => format!("uid {} pid {pid}", c.uid()),
+                    None => format!("uid {}", c.uid()),
+                },
+                Err(_) => "unix".into(),
+            },
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(a) => format!("tcp {a}"),
+                Err(_) => "tcp".into(),
+            },
+        }
+    }
+
     /// Reads what is available; descriptors received go to `fds`.
     pub async fn read(&mut self, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> io::Result<usize> {
         match self {

@@ -381,7 +381,7 @@ fn background_mode_forks_after_binding() {
     std::fs::write(
         &config,
         format!(
-            "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {sock:?}\nPidFile = {pid_file:?}\nLogFile = {:?}\n",
+            "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nLocalSocket = {sock:?}\nPidFile = {pid_file:?}\nLogFile = {:?}\n",
             fx.path().join("db"),
             fx.path().join("bg.log")
         ),
@@ -469,8 +469,9 @@ fn startup_errors_have_clear_messages_and_exit_codes() {
     let fx = Fixture::new();
     let db = fx.path().join("db");
     let sock = fx.path().join("x.sock");
-    let base =
-        format!("DatabaseDirectory = {db:?}\nBuiltinDatabase = false\nDatabaseCache = false\n");
+    let base = format!(
+        "DatabaseDirectory = {db:?}\nBuiltinDatabase = false\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\n"
+    );
 
     let (code, err) = run_aetherd(
         &format!("{base}LocalSocket = {sock:?}\nMaxThreads = \"many\"\n"),
@@ -489,7 +490,7 @@ fn startup_errors_have_clear_messages_and_exit_codes() {
 
     let (code, err) = run_aetherd(
         &format!(
-            "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {sock:?}\n",
+            "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nLocalSocket = {sock:?}\n",
             fx.path().join("nope")
         ),
         &fx,
@@ -546,7 +547,7 @@ fn missing_privileges_exit_6() {
         chmod(&dir, 0o555);
         let (code, err) = run_aetherd(
             &format!(
-                "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {:?}\n",
+                "DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nLocalSocket = {:?}\n",
                 fx.path().join("db"),
                 dir.join("s.sock")
             ),
@@ -562,7 +563,7 @@ fn missing_privileges_exit_6() {
     let config = fx.path().join("p.toml");
     std::fs::write(
         &config,
-        format!("DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLocalSocket = {:?}\n", fx.path().join("db"), dir.join("s.sock")),
+        format!("DatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nLocalSocket = {:?}\n", fx.path().join("db"), dir.join("s.sock")),
     )
     .unwrap();
     chmod(&config, 0o644);
@@ -605,7 +606,7 @@ fn tcp_on_loopback_and_builtin_database() {
 
     // The built-in database knows EICAR by its usual name.
     let cfg = format!(
-        "DatabaseDirectory = {empty:?}\nBuiltinDatabase = true\nDatabaseCache = false\nLocalSocket = {:?}\n",
+        "DatabaseDirectory = {empty:?}\nBuiltinDatabase = true\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nLocalSocket = {:?}\n",
         fx.path().join("b.sock")
     );
     std::fs::write(fx.path().join("b.toml"), cfg).unwrap();

@@ -365,7 +365,7 @@ fn permission_errors_match_clamd() {
     std::fs::write(
         &aetherd_conf,
         format!(
-            "LocalSocket = {:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLogFile = {:?}\n",
+            "LocalSocket = {:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nIpcSocket = \"\"\nJournalPath = \"\"\nSensor = false\nLogFile = {:?}\n",
             run.join("aetherd.sock"),
             fx.path().join("db"),
             run.join("aetherd.log")

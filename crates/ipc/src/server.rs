@@ -31,9 +31,17 @@ pub trait Replay: Send + Sync + 'static {
 }
 
 /// The answer to control commands, for peers [`Authorize::may_control`] allows.
+/// Queries (commands that change nothing, such as `status`) may be answered for any
+/// peer allowed to connect. [`ControlHandler::control`] runs on a blocking thread:
+/// a command may take seconds (a reload compiles a database).
 pub trait ControlHandler: Send + Sync + 'static {
     /// Carries out `command` for `peer`.
     fn control(&self, peer: &PeerCred, command: &Control) -> ControlReply;
+    /// Whether `command` only reads, so that any connected peer may send it.
+    fn is_query(&self, command: &str) -> bool {
+        let _ = command;
+        false
+    }
 }
 
 /// The live side: records published here go to every subscriber that has caught up.
@@ -121,6 +129,28 @@ impl Server {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         Ok(Server {
             listener,
+            path: path.to_path_buf(),
+            shared: Arc::new(Shared {
+                config,
+                hub,
+                replay,
+            }),
+        })
+    }
+
+    /// Serves on a listener bound by the caller (a daemon binds its sockets before
+    /// going to the background, so that errors reach its terminal). `path` is the
+    /// socket's path, for [`Server::path`].
+    pub fn from_std(
+        listener: std::os::unix::net::UnixListener,
+        path: &Path,
+        config: ServerConfig,
+        hub: Hub,
+        replay: Arc<dyn Replay>,
+    ) -> io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        Ok(Server {
+            listener: UnixListener::from_std(listener)?,
             path: path.to_path_buf(),
             shared: Arc::new(Shared {
                 config,
@@ -278,8 +308,14 @@ impl Conn {
             Some(Body::Hello(_)) => Ok(()),
             Some(Body::Control(c)) => {
                 let shared = self.shared.clone();
+                let allowed = shared.config.authorize.may_control(&self.peer)
+                    || shared
+                        .config
+                        .control
+                        .as_ref()
+                        .is_some_and(|h| h.is_query(&c.command));
                 let reply = match &shared.config.control {
-                    _ if !shared.config.authorize.may_control(&self.peer) => ControlReply {
+                    _ if !allowed => ControlReply {
                         id: c.id,
                         ok: false,
                         message: format!("uid {} may not send control commands", self.peer.uid),
@@ -289,7 +325,16 @@ impl Conn {
                         ok: false,
                         message: "this server takes no control commands".into(),
                     },
-                    Some(handler) => handler.control(&self.peer, &c),
+                    Some(handler) => {
+                        let (handler, peer, id) = (handler.clone(), self.peer, c.id);
+                        tokio::task::spawn_blocking(move || handler.control(&peer, &c))
+                            .await
+                            .unwrap_or_else(|e| ControlReply {
+                                id,
+                                ok: false,
+                                message: format!("the command failed: {e}"),
+                            })
+                    }
                 };
                 self.write(&Frame::new(Body::ControlReply(reply))).await?;
                 self.wr.flush().await

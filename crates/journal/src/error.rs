@@ -49,6 +49,23 @@ pub enum JournalError {
         /// What is wrong with it.
         detail: String,
     },
+    /// Another writer (another aetherd) holds the journal.
+    #[error("journal {path}: in use by another writer")]
+    InUse {
+        /// The journal file.
+        path: PathBuf,
+    },
+    /// A file operation other than SQLite's failed.
+    #[error("journal {path}: {what}: {source}")]
+    Io {
+        /// The journal file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// An entry could not be encoded.
     #[error("journal: cannot encode an entry: {0}")]
     Encode(#[source] serde_json::Error),

@@ -1,6 +1,6 @@
 //! What the journal holds: one [`Record`] per numbered [`Entry`].
 
-use aether_events::Event;
+use aether_events::{Event, ProcessFound};
 use serde::{Deserialize, Serialize};
 
 /// One journal record: the journal's own sequence number, the wall-clock time it was
@@ -50,6 +50,8 @@ pub enum Kind {
     WriterStarted = 4,
     /// Records that could not be committed ([`Entry::Dropped`]).
     Dropped = 5,
+    /// A process running when the daemon looked at `/proc` ([`Entry::Running`]).
+    Running = 6,
 }
 
 impl Kind {
@@ -61,6 +63,7 @@ impl Kind {
             3 => Kind::Lifecycle,
             4 => Kind::WriterStarted,
             5 => Kind::Dropped,
+            6 => Kind::Running,
             _ => return None,
         })
     }
@@ -83,6 +86,11 @@ pub enum Entry {
     /// Records that were appended but could not be committed (disk full, read-only
     /// file system) and are lost. Written by the first commit that succeeds after.
     Dropped(Dropped),
+    /// A process found running by the `/proc` resync a daemon makes when it starts
+    /// (after the [`Entry::WriterStarted`] gap record): whatever started or ended while
+    /// nothing was recorded, this is what runs now. The resync ends with a
+    /// [`Lifecycle::Resynced`].
+    Running(ProcessFound),
 }
 
 impl Entry {
@@ -94,6 +102,7 @@ impl Entry {
             Entry::Lifecycle(_) => Kind::Lifecycle,
             Entry::WriterStarted(_) => Kind::WriterStarted,
             Entry::Dropped(_) => Kind::Dropped,
+            Entry::Running(_) => Kind::Running,
         }
     }
 
@@ -105,6 +114,7 @@ impl Entry {
             Entry::Lifecycle(l) => l.name(),
             Entry::WriterStarted(_) => "writer_started",
             Entry::Dropped(_) => "dropped",
+            Entry::Running(_) => "running",
         }
     }
 
@@ -115,6 +125,7 @@ impl Entry {
             Entry::Lifecycle(l) => serde_json::to_vec(l),
             Entry::WriterStarted(w) => serde_json::to_vec(w),
             Entry::Dropped(d) => serde_json::to_vec(d),
+            Entry::Running(r) => serde_json::to_vec(r),
         }
     }
 
@@ -127,6 +138,7 @@ impl Entry {
             Kind::Lifecycle => serde_json::from_slice(data).map(Entry::Lifecycle),
             Kind::WriterStarted => serde_json::from_slice(data).map(Entry::WriterStarted),
             Kind::Dropped => serde_json::from_slice(data).map(Entry::Dropped),
+            Kind::Running => serde_json::from_slice(data).map(Entry::Running),
         })
     }
 }
@@ -182,6 +194,28 @@ pub enum Lifecycle {
         /// Why.
         reason: String,
     },
+    /// The process sensor is running.
+    SensorStarted {
+        /// What it runs with (receive buffer, queue).
+        detail: String,
+    },
+    /// The daemon runs without the process sensor.
+    SensorUnavailable {
+        /// Why (missing `CAP_NET_ADMIN`, not the initial network namespace, turned off).
+        reason: String,
+    },
+    /// The `/proc` resync at start is complete: `processes` [`Entry::Running`]
+    /// records precede this one.
+    Resynced {
+        /// Processes found running.
+        processes: u64,
+    },
+    /// The daemon's sensor subscription fell behind and lost events (they were
+    /// published by the sensor but not journaled).
+    EventsLost {
+        /// How many.
+        count: u64,
+    },
 }
 
 impl Lifecycle {
@@ -191,6 +225,10 @@ impl Lifecycle {
             Lifecycle::Stopped => "stopped",
             Lifecycle::DatabaseLoaded { .. } => "database_loaded",
             Lifecycle::DatabaseFailed { .. } => "database_failed",
+            Lifecycle::SensorStarted { .. } => "sensor_started",
+            Lifecycle::SensorUnavailable { .. } => "sensor_unavailable",
+            Lifecycle::Resynced { .. } => "resynced",
+            Lifecycle::EventsLost { .. } => "events_lost",
         }
     }
 }

@@ -111,6 +111,42 @@ pub struct Journal {
     dropped: u64,
     dropped_reason: Option<String>,
     dropped_total: u64,
+    /// Committed records kept for [`Journal::take_committed`], when asked for.
+    keep_committed: bool,
+    committed_out: Vec<RawRecord>,
+    /// An exclusive `flock` on the file, held while the writer lives: two writers
+    /// would number records from the same point.
+    _lock: std::fs::File,
+}
+
+/// Takes the writer's lock on the journal file (`flock`, which SQLite's own
+/// `fcntl` locks do not touch).
+fn lock_writer(path: &Path) -> Result<std::fs::File, JournalError> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(|source| JournalError::Io {
+            path: path.to_path_buf(),
+            what: "opening for the writer's lock",
+            source,
+        })?;
+    // SAFETY: flock on a descriptor we own.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(JournalError::InUse {
+                path: path.to_path_buf(),
+            });
+        }
+        return Err(JournalError::Io {
+            path: path.to_path_buf(),
+            what: "locking for the writer",
+            source: e,
+        });
+    }
+    Ok(file)
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -142,6 +178,8 @@ impl Journal {
     pub fn open(path: &Path, options: Options) -> Result<Journal, JournalError> {
         let err = |what, e| JournalError::sqlite(path, what, 0, e);
         let conn = Connection::open(path).map_err(|e| err("opening", e))?;
+        // The file exists now (SQLite creates it on open).
+        let lock = lock_writer(path)?;
         // auto_vacuum must be chosen before the first table exists; it lets retention
         // give pages back to the file system.
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
@@ -215,6 +253,9 @@ impl Journal {
             dropped: 0,
             dropped_reason: None,
             dropped_total: 0,
+            keep_committed: false,
+            committed_out: Vec::new(),
+            _lock: lock,
         };
         journal.append(Entry::WriterStarted(WriterStarted {
             previous_seq,
@@ -267,6 +308,22 @@ impl Journal {
         self.committed
     }
 
+    /// Keep each committed record for [`Journal::take_committed`] (off by default):
+    /// a daemon publishes records to subscribers only once they are committed,
+    /// including those committed by an [`Journal::append`] that flushed by itself.
+    pub fn keep_committed(&mut self, on: bool) {
+        self.keep_committed = on;
+        if !on {
+            self.committed_out = Vec::new();
+        }
+    }
+
+    /// The records committed since the last call, in order, as stored (only with
+    /// [`Journal::keep_committed`] on).
+    pub fn take_committed(&mut self) -> Vec<RawRecord> {
+        std::mem::take(&mut self.committed_out)
+    }
+
     /// Records lost to failed commits since the journal was opened.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_total
@@ -307,6 +364,16 @@ impl Journal {
         }
         match self.commit_pending() {
             Ok(c) => {
+                if self.keep_committed {
+                    self.committed_out
+                        .extend(self.pending.drain(..).map(|p| RawRecord {
+                            seq: p.seq,
+                            time_ns: p.time_ns,
+                            kind: p.kind,
+                            name: p.name.to_string(),
+                            data: p.data,
+                        }));
+                }
                 self.pending.clear();
                 self.committed = Some(c.last);
                 self.dropped = 0;

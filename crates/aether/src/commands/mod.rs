@@ -8,6 +8,7 @@ use aether_engine::{DbError, DbSources, Loaded};
 
 use clap::{Parser, Subcommand};
 
+pub mod daemon;
 pub mod db;
 pub mod monitor;
 pub mod scan;
@@ -29,6 +30,12 @@ enum Command {
     Db(db::DbCommand),
     /// Print every process and thread event on the machine, live (needs root).
     Monitor(monitor::MonitorArgs),
+    /// Print aetherd's journal: events, scan results, lifecycle (--follow: live).
+    Events(daemon::EventsArgs),
+    /// Show aetherd's status: version, uptime, database, sensor, journal.
+    Status(daemon::StatusArgs),
+    /// Ask aetherd to reload its database (root only).
+    Reload(daemon::ReloadArgs),
 }
 
 /// Which databases to load and through which cache; shared by `scan` and
@@ -115,5 +122,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
         Command::Scan(args) => scan::exec(*args),
         Command::Db(cmd) => db::exec(cmd),
         Command::Monitor(args) => monitor::run(args).map(|code| code as u8),
+        Command::Events(args) => daemon::events(args),
+        Command::Status(args) => daemon::status(args),
+        Command::Reload(args) => daemon::reload(args),
     }
 }

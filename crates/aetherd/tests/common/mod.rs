@@ -108,8 +108,10 @@ impl Daemon {
         let socket = fx.path().join(format!("{tag}.sock"));
         let log = fx.path().join(format!("{tag}.log"));
         let config = fx.path().join(format!("{tag}.toml"));
+        let ipc = fx.path().join(format!("{tag}.ipc"));
+        let journal = fx.path().join(format!("{tag}.journal.db"));
         let base = format!(
-            "LocalSocket = {socket:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nStreamMaxLength = \"1M\"\nMaxThreads = 3\nLogFile = {log:?}\n",
+            "LocalSocket = {socket:?}\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nStreamMaxLength = \"1M\"\nMaxThreads = 3\nLogFile = {log:?}\nIpcSocket = {ipc:?}\nJournalPath = {journal:?}\nSensor = false\n",
             fx.path().join("db")
         );
         // Settings in `extra` replace the defaults above.
