@@ -56,7 +56,8 @@ pub(crate) fn entry_json(entry: &Entry) -> Value {
         }
     }
     obj.insert("verdict".into(), json!(entry.verdict().as_str()));
-    let (mut signatures, mut size, mut scanned, mut file_type, mut limit) = (
+    let (mut signatures, mut chains, mut size, mut scanned, mut file_type, mut limit) = (
+        Vec::new(),
         Vec::new(),
         Value::Null,
         Value::Null,
@@ -67,6 +68,7 @@ pub(crate) fn entry_json(entry: &Entry) -> Value {
     match &entry.outcome {
         Outcome::Scanned(s) => {
             signatures = s.signatures.clone();
+            chains = s.chains.clone();
             size = json!(s.size);
             scanned = json!(s.bytes_scanned);
             file_type = s.file_type.map_or(Value::Null, |t| json!(t.clamav_name()));
@@ -88,7 +90,26 @@ pub(crate) fn entry_json(entry: &Entry) -> Value {
             });
         }
     }
+    let top = obj
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string();
+    let matches: Vec<Value> = signatures
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let chain = chains.get(i).cloned().unwrap_or_default();
+            let mut location = top.clone();
+            for member in &chain {
+                location.push('!');
+                location.push_str(member);
+            }
+            json!({"signature": name, "chain": chain, "location": location})
+        })
+        .collect();
     obj.insert("signatures".into(), json!(signatures));
+    obj.insert("matches".into(), json!(matches));
     obj.insert("size".into(), size);
     obj.insert("bytes_scanned".into(), scanned);
     obj.insert("file_type".into(), file_type);
@@ -164,6 +185,7 @@ mod tests {
                 bytes_scanned: 68,
                 file_type: Some(aether_engine::FileType::Text),
                 signatures: vec!["Eicar-Signature".into()],
+                chains: vec![Vec::new()],
                 limit: None,
             }),
         };
@@ -176,6 +198,39 @@ mod tests {
         assert_eq!(v["file_type"], "CL_TYPE_TEXT_ASCII");
         assert_eq!(v["error"], Value::Null);
         assert!(v.get("path_hex").is_none());
+        assert_eq!(
+            v["matches"],
+            json!([{"signature": "Eicar-Signature", "chain": [], "location": "d/e.com"}])
+        );
+    }
+
+    #[test]
+    fn a_match_inside_an_archive_names_its_member_chain() {
+        let e = Entry {
+            target: Target::Path(PathBuf::from("d/outer.zip")),
+            outcome: Outcome::Scanned(Scanned {
+                size: 500,
+                bytes_scanned: 900,
+                file_type: Some(aether_engine::FileType::Zip),
+                signatures: vec!["Eicar-Signature".into(), "Other".into()],
+                chains: vec![
+                    vec!["inner.tar.gz".into(), "dir/evil.exe".into()],
+                    vec!["a.txt".into()],
+                ],
+                limit: None,
+            }),
+        };
+        let v = entry_json(&e);
+        assert_eq!(v["signatures"], json!(["Eicar-Signature", "Other"]));
+        assert_eq!(
+            v["matches"][0]["chain"],
+            json!(["inner.tar.gz", "dir/evil.exe"])
+        );
+        assert_eq!(
+            v["matches"][0]["location"],
+            "d/outer.zip!inner.tar.gz!dir/evil.exe"
+        );
+        assert_eq!(v["matches"][1]["location"], "d/outer.zip!a.txt");
     }
 
     #[test]

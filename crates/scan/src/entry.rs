@@ -76,6 +76,9 @@ pub struct Scanned {
     /// Matched signature names, in report order; empty when clean. Includes
     /// `Heuristics.Limits.Exceeded.*` with `alert_exceeds_max`.
     pub signatures: Vec<String>,
+    /// For each of `signatures`, where it matched: the archive members from the
+    /// outside in (`["inner.tar.gz", "dir/evil.exe"]`), empty for the file itself.
+    pub chains: Vec<Vec<String>>,
     /// A limit that cut the scan short or skipped the file.
     pub limit: Option<LimitExceeded>,
 }

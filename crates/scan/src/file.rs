@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use aether_engine::{Engine, ScanError, ScanOutcome, Scanner};
+use aether_engine::{Alerts, Engine, ScanError, ScanOutcome, Scanner};
 
 use crate::entry::{EntryError, Outcome, Scanned};
 use crate::options::ScanOptions;
@@ -20,10 +20,11 @@ pub struct FileScanner<'e> {
 impl<'e> FileScanner<'e> {
     /// A scanner for the calling thread.
     pub fn new(engine: &'e Engine, opts: &'e ScanOptions) -> FileScanner<'e> {
-        FileScanner {
-            scanner: engine.scanner(),
-            opts,
-        }
+        let mut scanner = engine.scanner();
+        scanner.set_alerts(Alerts {
+            encrypted: opts.alert_encrypted,
+        });
+        FileScanner { scanner, opts }
     }
 
     /// Opens and scans a path known to be a regular file.
@@ -78,19 +79,24 @@ impl<'e> FileScanner<'e> {
     fn outcome(&self, result: Result<ScanOutcome, ScanError>, size: u64) -> Outcome {
         match result {
             Ok(outcome) => {
-                let mut signatures: Vec<String> =
-                    outcome.detections.into_iter().map(|d| d.name).collect();
+                let (mut signatures, mut chains): (Vec<String>, Vec<Vec<String>>) = outcome
+                    .detections
+                    .into_iter()
+                    .map(|d| (d.name, d.chain))
+                    .unzip();
                 if let Some(limit) = outcome.limit
                     && self.opts.alert_exceeds_max
                     && (signatures.is_empty() || self.opts.limits.all_match)
                 {
                     signatures.push(limit.signature_name().to_string());
+                    chains.push(Vec::new());
                 }
                 Outcome::Scanned(Scanned {
                     size,
                     bytes_scanned: outcome.bytes_scanned,
                     file_type: Some(outcome.file_type),
                     signatures,
+                    chains,
                     limit: outcome.limit,
                 })
             }

@@ -86,6 +86,9 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Report a hit limit as `Heuristics.Limits.Exceeded.*` (`--alert-exceeds-max`).
     pub alert_exceeds_max: bool,
+    /// Report encrypted archive members as `Heuristics.Encrypted.*`
+    /// (`--alert-encrypted`, `--alert-encrypted-archive`).
+    pub alert_encrypted: bool,
     /// Push results in walk order (clamscan's order) even with several
     /// threads: a file that finishes early waits for those before it. Off,
     /// results come as files finish (less latency per file, e.g. for a
@@ -110,6 +113,7 @@ impl Default for ScanOptions {
             include_dir: Vec::new(),
             limits: Limits::default(),
             alert_exceeds_max: false,
+            alert_encrypted: false,
             ordered: true,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -154,6 +154,7 @@ impl<'a> Walker<'a> {
                 size,
                 bytes_scanned: 0,
                 file_type: None,
+                chains: vec![Vec::new(); signatures.len()],
                 signatures,
                 limit: Some(limit),
             };

@@ -92,6 +92,15 @@ pub struct ScanArgs {
     #[arg(long = "alert-exceeds-max", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
     alert_exceeds_max: bool,
 
+    /// Report encrypted archive members as Heuristics.Encrypted.* (zip, 7z).
+    #[arg(long = "alert-encrypted", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    alert_encrypted: bool,
+
+    /// The same, for archives only (clamscan's narrower form; aether opens no
+    /// encrypted documents, so both flags mean the same here).
+    #[arg(long = "alert-encrypted-archive", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    alert_encrypted_archive: bool,
+
     /// Follow directory symlinks: 0 never, 1 only given on the command line, 2 always.
     #[arg(long = "follow-dir-symlinks", value_name = "0/1/2", default_value = "1", value_parser = follow)]
     follow_dir_symlinks: FollowSymlinks,
@@ -184,6 +193,7 @@ impl ScanArgs {
                     .then(|| Duration::from_millis(self.max_scantime)),
             },
             alert_exceeds_max: self.alert_exceeds_max,
+            alert_encrypted: self.alert_encrypted || self.alert_encrypted_archive,
             ordered: true,
             threads,
         }
