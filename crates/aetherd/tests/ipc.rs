@@ -1,0 +1,497 @@
+//! aetherd's own IPC socket with real daemons: sensor events reach a follower,
+//! a cursor replays without gap or duplicate, a subscriber survives `kill -9`
+//! of the daemon, strangers are refused, and reloads are answered and journaled.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aether_ipc::msg::{Body, Record};
+use aether_ipc::{Client, ClientError};
+use aether_journal::{Entry, Lifecycle, Reader, Verdict};
+use common::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ipc_path(fx: &Fixture, tag: &str) -> PathBuf {
+    fx.path().join(format!("{tag}.ipc"))
+}
+
+fn journal_path(fx: &Fixture, tag: &str) -> PathBuf {
+    fx.path().join(format!("{tag}.journal.db"))
+}
+
+fn decode(rec: &Record) -> Entry {
+    Entry::decode(rec.kind as u8, &rec.data)
+        .expect("known kind")
+        .expect("decodable payload")
+}
+
+/// The next record, or `None` on a Lagged frame (the server catches up by itself).
+async fn next_record(c: &mut Client, limit: Duration) -> Result<Option<Record>, ClientError> {
+    match tokio::time::timeout(limit, c.next_frame()).await {
+        Err(_) => panic!("no frame within {limit:?}"),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(f)) => match f.body {
+            Some(Body::Record(r)) => Ok(Some(r)),
+            Some(Body::Lagged(_)) => Ok(None),
+            other => panic!("unexpected frame {other:?}"),
+        },
+    }
+}
+
+/// Reads records until `done` says so (bounded), checking that sequence numbers
+/// follow each other from `first`.
+async fn collect_until(
+    c: &mut Client,
+    first: u64,
+    limit: Duration,
+    mut done: impl FnMut(&[Record]) -> bool,
+) -> Vec<Record> {
+    let deadline = Instant::now() + limit;
+    let mut got: Vec<Record> = Vec::new();
+    while !done(&got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "condition not met within {limit:?}");
+        if let Some(r) = next_record(c, left).await.expect("stream") {
+            let want = got.last().map_or(first, |l| l.seq + 1);
+            assert_eq!(r.seq, want, "gap or duplicate in the stream");
+            got.push(r);
+        }
+    }
+    got
+}
+
+fn instream_scan(d: &Daemon, data: &[u8]) -> Vec<u8> {
+    d.send(&instream(b"zINSTREAM\0", data, 4096))
+}
+
+/// Every committed record in the journal file, read directly.
+fn journal_records(path: &Path) -> Vec<aether_journal::RawRecord> {
+    let r = Reader::open(path).unwrap();
+    r.read_raw_from(0).map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn sensor_events_reach_a_follower() {
+    let fx = Fixture::new();
+    let d = Daemon::aetherd(&fx, "s", "Sensor = true\n");
+    rt().block_on(async {
+        let mut c = Client::connect(&ipc_path(&fx, "s")).await.unwrap();
+        let st = c.control(1, "status", "").await.unwrap();
+        let st: serde_json::Value = serde_json::from_str(&st.message).unwrap();
+        assert_eq!(
+            st["sensor"]["running"], true,
+            "the sensor must run here (root, initial network namespace): {st}"
+        );
+        drop(c);
+        let mut c = Client::connect(&ipc_path(&fx, "s")).await.unwrap();
+        c.subscribe(0).await.unwrap();
+        // The journal starts with the gap record, then the lifecycle and the resync.
+        let head = collect_until(&mut c, 0, Duration::from_secs(30), |got| {
+            got.iter().any(|r| r.name == "resynced")
+        })
+        .await;
+        assert!(matches!(decode(&head[0]), Entry::WriterStarted(_)));
+        assert!(
+            head.iter()
+                .any(|r| matches!(decode(r), Entry::Lifecycle(Lifecycle::Started { .. })))
+        );
+        let me = std::process::id();
+        assert!(
+            head.iter()
+                .any(|r| matches!(decode(r), Entry::Running(p) if p.task.pid == me)),
+            "the resync lists this test process"
+        );
+        // A process this test starts shows up as an exec with its arguments.
+        let marker = format!("aether-ipc-test-{me}");
+        let status = Command::new("/bin/echo")
+            .arg(&marker)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let next = head.last().unwrap().seq + 1;
+        let got = collect_until(&mut c, next, Duration::from_secs(30), |got| {
+            got.iter().any(|r| {
+                r.name == "exec"
+                    && matches!(decode(r), Entry::Event(ev)
+                        if matches!(&ev.kind, aether_events::EventKind::Exec(e)
+                            if e.details.argv.as_ref().is_some_and(|a| a.contains(&marker))))
+            })
+        })
+        .await;
+        assert!(got.iter().any(|r| r.name == "fork"), "the fork came first");
+    });
+    drop(d);
+}
+
+#[test]
+fn since_replays_without_gap_or_duplicate_then_goes_live() {
+    let fx = Fixture::new();
+    let d = Daemon::aetherd(&fx, "r", "");
+    for n in 0..40 {
+        let data = if n % 10 == 0 {
+            EICAR.to_vec()
+        } else {
+            format!("clean {n}").into_bytes()
+        };
+        instream_scan(&d, &data);
+    }
+    rt().block_on(async {
+        let sock = ipc_path(&fx, "r");
+        let mut c = Client::connect(&sock).await.unwrap();
+        c.subscribe(0).await.unwrap();
+        let all = collect_until(&mut c, 0, Duration::from_secs(30), |got| {
+            got.iter().filter(|r| r.name == "scan").count() == 40
+        })
+        .await;
+        let infected = all
+            .iter()
+            .filter(|r| {
+                matches!(decode(r), Entry::Scan(s)
+                if matches!(&s.verdict, Verdict::Infected { signature } if signature == "Test.Eicar.Body.UNOFFICIAL"))
+            })
+            .count();
+        assert_eq!(infected, 4);
+        // From a cursor in the middle: exactly the records from there on.
+        let mid = all[all.len() / 2].seq;
+        let mut c2 = Client::connect(&sock).await.unwrap();
+        c2.subscribe(mid).await.unwrap();
+        let tail = collect_until(&mut c2, mid, Duration::from_secs(30), |got| {
+            got.last().is_some_and(|l| l.seq == all.last().unwrap().seq)
+        })
+        .await;
+        assert_eq!(tail.as_slice(), &all[all.len() / 2..]);
+        // Both go on live with new scans, still without a gap.
+        for _ in 0..10 {
+            instream_scan(&d, b"live clean");
+        }
+        let last = all.last().unwrap().seq;
+        for cl in [&mut c, &mut c2] {
+            let live = collect_until(cl, last + 1, Duration::from_secs(30), |got| {
+                got.iter().filter(|r| r.name == "scan").count() == 10
+            })
+            .await;
+            assert!(
+                live.iter()
+                    .all(|r| r.name == "scan" || r.kind != 2)
+            );
+        }
+    });
+}
+
+#[test]
+fn a_subscriber_resumes_from_its_cursor_across_kill_9() {
+    let fx = Fixture::new();
+    let mut d = Daemon::aetherd(&fx, "k", "");
+    let sock = ipc_path(&fx, "k");
+    let clamd_sock = d.socket.clone();
+    // Scans go on all the time, before, during and after the crash.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scanner = {
+        let stop = stop.clone();
+        let clamd_sock = clamd_sock.clone();
+        std::thread::spawn(move || {
+            let mut ok = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if try_send(&clamd_sock, &instream(b"zINSTREAM\0", b"x", 1)).is_ok() {
+                    ok += 1;
+                }
+            }
+            ok
+        })
+    };
+    let mut seen: Vec<Record> = Vec::new();
+    rt().block_on(async {
+        let mut c = Client::connect(&sock).await.unwrap();
+        c.subscribe(0).await.unwrap();
+        seen = collect_until(&mut c, 0, Duration::from_secs(30), |got| {
+            got.iter().filter(|r| r.name == "scan").count() >= 50
+        })
+        .await;
+        // kill -9 in the middle of the stream.
+        let mut child = d.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The subscriber reads what was sent before the end, then the close.
+        loop {
+            match next_record(&mut c, Duration::from_secs(10)).await {
+                Ok(Some(r)) => {
+                    assert_eq!(r.seq, seen.last().unwrap().seq + 1);
+                    seen.push(r);
+                }
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let cursor = seen.last().unwrap().seq + 1;
+    // Restart on the same journal and sockets (stale socket files are replaced).
+    let d2 = Daemon::aetherd(&fx, "k", "");
+    rt().block_on(async {
+        let mut c = Client::connect(&sock).await.unwrap();
+        c.subscribe(cursor).await.unwrap();
+        let after = collect_until(&mut c, cursor, Duration::from_secs(30), |got| {
+            got.iter()
+                .any(|r| matches!(decode(r), Entry::WriterStarted(_)))
+                && got.iter().filter(|r| r.name == "scan").count() >= 20
+        })
+        .await;
+        let gap = after
+            .iter()
+            .find_map(|r| match decode(r) {
+                Entry::WriterStarted(w) => Some((r.seq, w)),
+                _ => None,
+            })
+            .unwrap();
+        assert!(!gap.1.clean, "a kill -9 is not a clean stop");
+        assert_eq!(gap.1.previous_seq, Some(gap.0 - 1));
+        seen.extend(after);
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let scans_ok = scanner.join().unwrap();
+    assert!(scans_ok >= 70);
+    drop(d2);
+    // Nothing lost, nothing repeated: what the subscriber saw is the journal.
+    let journal = journal_records(&journal_path(&fx, "k"));
+    let n = seen.len();
+    assert!(journal.len() >= n);
+    for (a, b) in seen.iter().zip(&journal) {
+        assert_eq!((a.seq, &a.name, &a.data), (b.seq, &b.name, &b.data));
+    }
+}
+
+/// Runs a relay as `uid`/`gid` (through setpriv) that connects to `sock`,
+/// sends `request` (raw frame bytes) and returns everything the server sent.
+fn as_user(uid: u32, gid: u32, sock: &Path, request: &[u8]) -> Vec<u8> {
+    let hex: String = request.iter().map(|b| format!("{b:02x}")).collect();
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(sys.argv[1])
+out = b""
+try:
+    s.sendall(bytes.fromhex(sys.argv[2]))
+    s.shutdown(socket.SHUT_WR)
+except OSError:
+    pass
+while True:
+    try:
+        b = s.recv(65536)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+sys.stdout.write(out.hex())
+"#;
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .arg(sock)
+        .arg(hex)
+        .output()
+        .expect("setpriv and python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn frames(bytes: &[u8]) -> Vec<Body> {
+    let mut d = aether_ipc::Decoder::new(1 << 20);
+    d.extend(bytes);
+    let mut v = Vec::new();
+    while let Some(f) = d.next_frame().unwrap() {
+        v.extend(f.body);
+    }
+    v
+}
+
+#[test]
+fn other_uids_are_refused() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test runs as root");
+    let fx = Fixture::new();
+    // The group that may connect: nogroup (65534).
+    let _d = Daemon::aetherd(
+        &fx,
+        "u",
+        "IpcGroup = \"nogroup\"\nIpcSocketMode = \"666\"\n",
+    );
+    let sock = ipc_path(&fx, "u");
+    let control = |command: &str| {
+        aether_ipc::frame::encode(&aether_ipc::msg::Frame::new(Body::Control(
+            aether_ipc::msg::Control {
+                id: 9,
+                command: command.into(),
+                argument: String::new(),
+            },
+        )))
+    };
+    // In the group: may connect and ask for the status, may not reload.
+    let got = frames(&as_user(65534, 65534, &sock, &control("status")));
+    match got.as_slice() {
+        [Body::Welcome(w), Body::ControlReply(r)] => {
+            assert_eq!(w.uid, 65534);
+            assert!(!w.control_allowed);
+            assert!(r.ok, "{r:?}");
+            assert!(r.message.contains("\"uptime_seconds\""));
+        }
+        other => panic!("{other:?}"),
+    }
+    let got = frames(&as_user(65534, 65534, &sock, &control("reload")));
+    match got.as_slice() {
+        [Body::Welcome(_), Body::ControlReply(r)] => {
+            assert!(!r.ok);
+            assert!(r.message.contains("may not send control commands"), "{r:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not in the group: refused at once, told why.
+    let got = frames(&as_user(65534, 4242, &sock, &control("status")));
+    match got.as_slice() {
+        [Body::Error(e)] => {
+            assert_eq!(e.code, aether_ipc::msg::ErrorCode::PermissionDenied as i32);
+            assert!(e.message.contains("may not connect"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_socket_directory_and_modes() {
+    let fx = Fixture::new();
+    let ipc = fx.path().join("run/aether/aetherd.sock");
+    let _d = Daemon::aetherd(&fx, "m", &format!("IpcSocket = {ipc:?}\n"));
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(ipc.parent().unwrap()), 0o750);
+    assert_eq!(mode(&ipc), 0o660);
+    let j = journal_path(&fx, "m");
+    assert_eq!(mode(&j), 0o640);
+    assert_eq!(std::fs::metadata(&ipc).unwrap().uid(), 0);
+}
+
+#[test]
+fn reload_is_answered_and_a_failure_is_journaled() {
+    let fx = Fixture::new();
+    let d = Daemon::aetherd(&fx, "l", "");
+    let sock = ipc_path(&fx, "l");
+    rt().block_on(async {
+        let mut c = Client::connect(&sock).await.unwrap();
+        assert!(c.welcome().control_allowed);
+        let r = c.control(1, "reload", "").await.unwrap();
+        assert!(r.ok, "{r:?}");
+        assert!(r.message.contains("2 signatures"), "{r:?}");
+        // A broken database: the reload fails, the client is told why.
+        std::fs::write(fx.path().join("db/broken.ndb"), "Broken:0:*:zz\n").unwrap();
+        let r = c.control(2, "reload", "").await.unwrap();
+        assert!(!r.ok);
+        assert!(r.message.contains("broken.ndb"), "{r:?}");
+        let st = c.control(3, "status", "").await.unwrap();
+        let st: serde_json::Value = serde_json::from_str(&st.message).unwrap();
+        assert_eq!(st["database"]["reload_failures"], 1);
+        assert_eq!(st["database"]["reloads"], 1);
+        // The old database keeps serving.
+        assert_eq!(
+            instream_scan(&d, EICAR),
+            b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\0"
+        );
+        let mut sub = Client::connect(&sock).await.unwrap();
+        sub.subscribe(0).await.unwrap();
+        let got = collect_until(&mut sub, 0, Duration::from_secs(30), |got| {
+            got.iter().any(|r| r.name == "database_failed")
+        })
+        .await;
+        let kinds: BTreeMap<&str, usize> = got.iter().fold(BTreeMap::new(), |mut m, r| {
+            *m.entry(r.name.as_str()).or_default() += 1;
+            m
+        });
+        // The first load and the good reload.
+        assert_eq!(kinds.get("database_loaded"), Some(&2), "{kinds:?}");
+        let failed = got.iter().find(|r| r.name == "database_failed").unwrap();
+        match decode(failed) {
+            Entry::Lifecycle(Lifecycle::DatabaseFailed { reason }) => {
+                assert!(reason.contains("broken.ndb"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    // SIGHUP and RELOAD failures are journaled the same way.
+    d.send(b"zRELOAD\0");
+    let j = journal_path(&fx, "l");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal_records(&j)
+        .iter()
+        .filter(|r| r.name == "database_failed")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "RELOAD failure not journaled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_clean_stop_is_journaled_and_the_next_start_says_so() {
+    let fx = Fixture::new();
+    let mut d = Daemon::aetherd(&fx, "c", "");
+    instream_scan(&d, b"abc");
+    assert_eq!(d.terminate(Duration::from_secs(20)).code(), Some(0));
+    assert!(!ipc_path(&fx, "c").exists(), "IPC socket left behind");
+    let j = journal_path(&fx, "c");
+    let recs = journal_records(&j);
+    assert_eq!(recs.last().unwrap().name, "stopped");
+    let _d = Daemon::aetherd(&fx, "c", "");
+    let recs = journal_records(&j);
+    let restart = recs.iter().rfind(|r| r.name == "writer_started").unwrap();
+    match Entry::decode(restart.kind, &restart.data).unwrap().unwrap() {
+        Entry::WriterStarted(w) => assert!(w.clean),
+        other => panic!("{other:?}"),
+    }
+    // A second daemon on the same journal is refused (exit 5), the first unharmed.
+    let cfg = fx.path().join("c2.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "LocalSocket = {:?}\nIpcSocket = {:?}\nJournalPath = {j:?}\nSensor = false\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\n",
+            fx.path().join("c2.sock"),
+            fx.path().join("c2.ipc"),
+            fx.path().join("db"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aetherd"))
+        .args(["--foreground", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("in use by another aetherd"), "{err}");
+    assert!(!fx.path().join("c2.sock").exists() && !fx.path().join("c2.ipc").exists());
+}
