@@ -451,3 +451,112 @@ fn a_file_that_is_not_a_journal_is_refused() {
         other => panic!("expected Corrupt, got {:?}", other.err()),
     }
 }
+
+#[test]
+fn committed_records_are_handed_out_once_including_self_flushed_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let options = Options {
+        batch_size: 10,
+        ..Options::default()
+    };
+    let mut j = Journal::open(&path, options).unwrap();
+    // Off by default: the WriterStarted commit was not kept.
+    assert!(j.take_committed().is_empty());
+    j.keep_committed(true);
+    for i in 0..25 {
+        j.append(event(i)).unwrap();
+    }
+    // Appends 1..=20 were committed by append itself, the rest is pending.
+    let first = j.take_committed();
+    assert_eq!(
+        first.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    assert!(j.take_committed().is_empty());
+    j.flush().unwrap();
+    let rest = j.take_committed();
+    assert_eq!(
+        rest.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (21..=25).collect::<Vec<_>>()
+    );
+    // What was handed out is what the file holds, byte for byte.
+    let stored: Vec<RawRecord> = Reader::open(&path)
+        .unwrap()
+        .read_raw_from(1)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, [first, rest].concat());
+}
+
+#[test]
+fn a_second_writer_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path, Options::default()).unwrap();
+    match Journal::open(&path, Options::default()) {
+        Err(JournalError::InUse { path: p }) => assert_eq!(p, path),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("two writers on one journal"),
+    }
+    // Readers are not writers.
+    assert_eq!(Reader::open(&path).unwrap().last_seq().unwrap(), Some(0));
+    j.close().unwrap();
+    let j = Journal::open(&path, Options::default()).unwrap();
+    assert_eq!(j.committed_seq(), Some(2));
+}
+
+#[test]
+fn running_records_and_new_lifecycle_kinds_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut j = Journal::open(&path, Options::default()).unwrap();
+    let running = Entry::Running(aether_events::ProcessFound {
+        task: Task {
+            pid: 1,
+            tid: 1,
+            ppid: Some(0),
+            process: None,
+            uid: Some(0),
+            exe: Some("/sbin/init".into()),
+        },
+        details: aether_events::ProcessDetails {
+            argv: Some(vec!["init".into()]),
+            cwd: Some("/".into()),
+            euid: Some(0),
+            missing: None,
+        },
+    });
+    let entries = [
+        running,
+        Entry::Lifecycle(Lifecycle::Resynced { processes: 1 }),
+        Entry::Lifecycle(Lifecycle::SensorStarted { detail: "x".into() }),
+        Entry::Lifecycle(Lifecycle::SensorUnavailable { reason: "y".into() }),
+        Entry::Lifecycle(Lifecycle::EventsLost { count: 3 }),
+    ];
+    for e in &entries {
+        j.append(e.clone()).unwrap();
+    }
+    j.flush().unwrap();
+    let back: Vec<Entry> = all(&path).into_iter().skip(1).map(|r| r.entry).collect();
+    assert_eq!(back, entries);
+    let raw: Vec<RawRecord> = Reader::open(&path)
+        .unwrap()
+        .read_raw_from(1)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(raw[0].kind, Kind::Running as u8);
+    assert_eq!(raw[0].name, "running");
+    assert_eq!(
+        raw.iter()
+            .skip(1)
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "resynced",
+            "sensor_started",
+            "sensor_unavailable",
+            "events_lost"
+        ]
+    );
+}
