@@ -272,7 +272,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if !args.json && args.follow || end.is_some() && !args.json {
-        writeln!(out, "{HEADER}")?;
+        writeln!(out, "{}", header())?;
     }
     let mut reconnecting = false;
     loop {
@@ -330,9 +330,13 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// The header of the text format.
-pub const HEADER: &str =
-    "     SEQ TIME (UTC)               KIND        NAME               PID   UID  DETAILS";
+/// The header of the text format, in the columns of [`format_record`].
+pub fn header() -> String {
+    format!(
+        "{:>8} {:<24} {:<11} {:<16} {:>6} {:>5}  DETAILS",
+        "SEQ", "TIME (UTC)", "KIND", "NAME", "PID", "UID"
+    )
+}
 
 fn print_record(out: &mut impl Write, rec: &Record, json: bool) -> std::io::Result<()> {
     if json {
