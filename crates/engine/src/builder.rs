@@ -1,12 +1,13 @@
 //! The compiler: signatures in, [`CompiledDb`] out.
 
-use aether_sigs::{BodySig, HashSig, SignatureSink, Unsupported};
+use aether_sigs::{BodySig, HashSig, LogicalSig, SignatureSink, Unsupported};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
 use crate::Engine;
 use crate::grams::GramIndex;
 use crate::hashdb::HashDb;
+use crate::logical::LogicalDb;
 use crate::names::NamePool;
 use crate::pattern::{self, Program};
 
@@ -27,6 +28,8 @@ pub(crate) struct CompiledDb {
     /// The anchors the two finders were built from, kept for the cache.
     pub(crate) gram_entries: Vec<(u32, (u32, u32))>,
     pub(crate) short_anchors: Vec<Vec<u8>>,
+    /// Logical signatures; their hex subsignatures are in `programs`.
+    pub(crate) logical: LogicalDb,
 }
 
 /// The parts a [`CompiledDb`] is assembled from: what the builder produces
@@ -41,6 +44,7 @@ pub(crate) struct DbParts {
     pub(crate) gram_entries: Vec<(u32, (u32, u32))>,
     /// Anchors shorter than four bytes, each with its span.
     pub(crate) short: Vec<(Vec<u8>, (u32, u32))>,
+    pub(crate) logical: LogicalDb,
 }
 
 impl CompiledDb {
@@ -55,6 +59,7 @@ impl CompiledDb {
             anchor_programs,
             gram_entries,
             short,
+            logical,
         } = parts;
         let grams = GramIndex::new(&gram_entries);
         let automaton = if short.is_empty() {
@@ -81,6 +86,7 @@ impl CompiledDb {
             anchor_programs,
             gram_entries,
             short_anchors,
+            logical,
         })
     }
 
@@ -101,6 +107,9 @@ pub struct EngineBuilder {
     allow: HashDb,
     programs: Vec<Program>,
     anchors: HashMap<Vec<u8>, Vec<u32>>,
+    /// Body signatures among `programs` (the rest are subsignatures).
+    bodies: u64,
+    logical: LogicalDb,
     /// The database being loaded is not official (see
     /// [`SignatureSink::begin_database`]); records pushed directly, not by
     /// the loader, keep their names.
@@ -125,6 +134,8 @@ impl EngineBuilder {
             mut allow,
             programs,
             anchors,
+            bodies,
+            logical,
             ..
         } = self;
         // The MD5 table is usually the largest by far: sort it on another core
@@ -152,7 +163,7 @@ impl EngineBuilder {
                 None => short.push((anchor, span)),
             }
         }
-        let signature_count = (hashes.len() + programs.len()) as u64;
+        let signature_count = hashes.len() as u64 + bodies + logical.sigs.len() as u64;
         let db = CompiledDb::assemble(DbParts {
             signature_count,
             names,
@@ -162,6 +173,7 @@ impl EngineBuilder {
             anchor_programs,
             gram_entries,
             short,
+            logical,
         })?;
         Ok(Engine { db, yara: None })
     }
@@ -194,6 +206,32 @@ impl SignatureSink for EngineBuilder {
         prog.name = self.push_name(sig.name);
         self.programs.push(prog);
         self.anchors.entry(anchor).or_default().push(id);
+        self.bodies += 1;
+        Ok(())
+    }
+
+    fn logical(&mut self, sig: LogicalSig<'_>) -> Result<(), Unsupported> {
+        let first_slot = u32::try_from(self.logical.slots())
+            .map_err(|_| Unsupported("more logical subsignatures than the engine can count"))?;
+        // Compiled before the name is stored, so that a refused signature
+        // leaves nothing behind.
+        let (mut lsig, programs) =
+            crate::logical::compile(&sig, crate::names::NameId(u32::MAX), first_slot)?;
+        let name = self.push_name(sig.name);
+        lsig.name = name;
+        for (mut prog, anchors) in programs {
+            prog.name = name;
+            let id = self.programs.len() as u32;
+            self.programs.push(prog);
+            for anchor in anchors {
+                let ids = self.anchors.entry(anchor).or_default();
+                // Spellings of one anchor can coincide (non-letters).
+                if ids.last() != Some(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        self.logical.push(lsig);
         Ok(())
     }
 

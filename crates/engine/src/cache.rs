@@ -12,7 +12,10 @@
 //! also refuses cache directories and files that other users can write (see
 //! [`crate::database`]).
 
-use aether_sigs::{ByteMatch, CharClass, Offset, TargetType};
+use aether_sigs::{
+    ByteCompare, ByteFormat, ByteMatch, CharClass, CountCmp, Endian, LogicExpr, Offset, PcreFlags,
+    Range, TargetType,
+};
 
 use std::sync::Arc;
 
@@ -21,12 +24,13 @@ use memmap2::Mmap;
 use crate::builder::{CompiledDb, DbParts};
 use crate::bytes::Bytes;
 use crate::hashdb::{HashDb, HashTable};
+use crate::logical::{LogicalDb, Lsig, PcreSub, TypeCond};
 use crate::names::{NameId, NamePool};
-use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
+use crate::pattern::{Edge, Elem, NO_SLOT, Program, UNBOUNDED, anchorable};
 
 const MAGIC: &[u8; 8] = b"AETHERDB";
 /// Bumped whenever the layout below changes.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 /// Why a cache file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +107,10 @@ impl<W: std::io::Write> Writer<W> {
     fn edge(&mut self, edge: Option<Edge>) {
         match edge {
             None => self.u8(0xff),
-            Some(e) => self.class(e.class, e.negated),
+            Some(e) => {
+                self.class(e.class, e.negated);
+                self.u8(e.wide as u8);
+            }
         }
     }
     fn offset(&mut self, o: &Offset) {
@@ -165,12 +172,111 @@ impl<W: std::io::Write> Writer<W> {
         self.offset(&p.offset);
         self.u8(p.target as u8);
         self.u32(p.name.0);
+        self.u32(p.slot);
         self.usize(p.anchor_at);
         self.usize(p.anchor_len);
         self.usize(p.back.0);
         self.usize(p.back.1);
         self.usize(p.fwd_max);
         self.u8(p.anchor_is_pattern as u8);
+    }
+    fn i64(&mut self, v: i64) {
+        self.put(&v.to_le_bytes());
+    }
+    fn text(&mut self, t: &str) {
+        self.bytes(t.as_bytes());
+    }
+    fn range(&mut self, r: Option<Range>) {
+        match r {
+            None => self.u8(0),
+            Some(r) => {
+                self.u8(1);
+                self.u32(r.min);
+                self.u32(r.max);
+            }
+        }
+    }
+    fn bcomp(&mut self, sub: u8, b: &ByteCompare) {
+        self.u8(sub);
+        self.u8(b.trigger);
+        self.i64(b.offset);
+        self.u8(match b.format {
+            None => 0,
+            Some(ByteFormat::Hex) => 1,
+            Some(ByteFormat::Decimal) => 2,
+            Some(ByteFormat::Auto) => 3,
+            Some(ByteFormat::Binary) => 4,
+        });
+        self.u8(match b.endian {
+            None => 0,
+            Some(Endian::Little) => 1,
+            Some(Endian::Big) => 2,
+        });
+        self.u8(b.exact as u8);
+        self.u32(b.length);
+        self.u64(b.comparisons.len() as u64);
+        for (cmp, v) in &b.comparisons {
+            self.u8(cmp_code(*cmp));
+            self.i64(*v);
+        }
+    }
+    fn pcre(&mut self, p: &PcreSub) {
+        self.u8(p.sub);
+        self.offset(&p.offset);
+        self.text(&p.trigger.to_string());
+        self.text(&p.source);
+        let f = &p.flags;
+        let bits = [
+            f.global,
+            f.rolling,
+            f.encompass,
+            f.caseless,
+            f.dotall,
+            f.multiline,
+            f.extended,
+            f.anchored,
+            f.dollar_endonly,
+            f.ungreedy,
+        ]
+        .iter()
+        .enumerate()
+        .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << i));
+        self.u32(bits);
+    }
+    fn lsig(&mut self, l: &Lsig) {
+        self.u32(l.name.0);
+        self.text(&l.expr.to_string());
+        self.u8(l.target as u8);
+        self.range(l.file_size);
+        match l.container {
+            None => self.u8(0),
+            Some(c) => {
+                self.u8(1);
+                self.text(c.name());
+            }
+        }
+        self.u64(l.intermediates.len() as u64);
+        for t in &l.intermediates {
+            self.text(t.name());
+        }
+        self.u32(l.first_slot);
+        self.u8(l.subsigs);
+        self.u64(l.bcomps.len() as u64);
+        for (sub, b) in &l.bcomps {
+            self.bcomp(*sub, b);
+        }
+        self.u64(l.pcres.len() as u64);
+        for p in &l.pcres {
+            self.pcre(p);
+        }
+    }
+}
+
+fn cmp_code(c: CountCmp) -> u8 {
+    match c {
+        CountCmp::Eq => 0,
+        CountCmp::Gt => 1,
+        CountCmp::Lt => 2,
     }
 }
 
@@ -208,6 +314,10 @@ pub(crate) fn encode(
         w.bytes(anchor);
         w.u32(a);
         w.u32(b);
+    }
+    w.u64(db.logical.sigs.len() as u64);
+    for l in &db.logical.sigs {
+        w.lsig(l);
     }
     match w.error {
         Some(e) => Err(e),
@@ -319,7 +429,12 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let (class, negated) = self.class()?;
-        Ok(Some(Edge { class, negated }))
+        let wide = self.u8()? != 0;
+        Ok(Some(Edge {
+            class,
+            negated,
+            wide,
+        }))
     }
     fn offset(&mut self) -> Result<Offset> {
         Ok(match self.u8()? {
@@ -393,6 +508,7 @@ impl<'a> Reader<'a> {
         let target =
             TargetType::from_number(self.u8()? as u32).ok_or(CacheError::Corrupt("target type"))?;
         let name = self.name(names)?;
+        let slot = self.u32()?;
         let p = Program {
             elems,
             left,
@@ -400,6 +516,7 @@ impl<'a> Reader<'a> {
             offset,
             target,
             name,
+            slot,
             anchor_at: self.usize()?,
             anchor_len: self.usize()?,
             back: (self.usize()?, self.usize()?),
@@ -416,11 +533,160 @@ impl<'a> Reader<'a> {
         if anchor.is_empty()
             || !anchor
                 .iter()
-                .all(|e| matches!(e, Elem::Byte(m) if m.is_exact()))
+                .all(|e| matches!(e, Elem::Byte(m) if anchorable(*m)))
         {
             return Err(CacheError::Corrupt("anchor is not static"));
         }
         Ok(p)
+    }
+    fn i64(&mut self) -> Result<i64> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn text(&mut self) -> Result<&'a str> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| CacheError::Corrupt("text"))
+    }
+    fn range(&mut self) -> Result<Option<Range>> {
+        Ok(match self.u8()? {
+            0 => None,
+            1 => Some(Range {
+                min: self.u32()?,
+                max: self.u32()?,
+            }),
+            _ => return Err(CacheError::Corrupt("range")),
+        })
+    }
+    fn type_cond(&mut self) -> Result<TypeCond> {
+        TypeCond::from_name(self.text()?).ok_or(CacheError::Corrupt("file type"))
+    }
+    fn cmp(&mut self) -> Result<CountCmp> {
+        Ok(match self.u8()? {
+            0 => CountCmp::Eq,
+            1 => CountCmp::Gt,
+            2 => CountCmp::Lt,
+            _ => return Err(CacheError::Corrupt("comparison")),
+        })
+    }
+    fn expr(&mut self, subsigs: u8) -> Result<LogicExpr> {
+        let e = LogicExpr::parse(self.text()?).map_err(|_| CacheError::Corrupt("expression"))?;
+        if e.max_id() >= subsigs {
+            return Err(CacheError::Corrupt("expression index"));
+        }
+        Ok(e)
+    }
+    fn bcomp(&mut self, subsigs: u8) -> Result<(u8, ByteCompare)> {
+        let sub = self.u8()?;
+        let trigger = self.u8()?;
+        if sub >= subsigs || trigger >= subsigs {
+            return Err(CacheError::Corrupt("byte-compare index"));
+        }
+        let offset = self.i64()?;
+        let format = match self.u8()? {
+            0 => None,
+            1 => Some(ByteFormat::Hex),
+            2 => Some(ByteFormat::Decimal),
+            3 => Some(ByteFormat::Auto),
+            4 => Some(ByteFormat::Binary),
+            _ => return Err(CacheError::Corrupt("byte-compare format")),
+        };
+        let endian = match self.u8()? {
+            0 => None,
+            1 => Some(Endian::Little),
+            2 => Some(Endian::Big),
+            _ => return Err(CacheError::Corrupt("byte-compare endian")),
+        };
+        let exact = self.u8()? != 0;
+        let length = self.u32()?;
+        // ClamAV reads at most 18 hex digits or 8 binary bytes.
+        if length > 64 {
+            return Err(CacheError::Corrupt("byte-compare length"));
+        }
+        let n = self.count(9)?;
+        let comparisons = (0..n)
+            .map(|_| Ok((self.cmp()?, self.i64()?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((
+            sub,
+            ByteCompare {
+                trigger,
+                offset,
+                format,
+                endian,
+                exact,
+                length,
+                comparisons,
+            },
+        ))
+    }
+    fn pcre(&mut self, subsigs: u8) -> Result<PcreSub> {
+        let sub = self.u8()?;
+        if sub >= subsigs {
+            return Err(CacheError::Corrupt("regex index"));
+        }
+        let offset = self.offset()?;
+        let trigger = self.expr(subsigs)?;
+        let source = self.text()?;
+        let bits = self.u32()?;
+        let bit = |i: u32| bits & (1 << i) != 0;
+        let flags = PcreFlags {
+            global: bit(0),
+            rolling: bit(1),
+            encompass: bit(2),
+            caseless: bit(3),
+            dotall: bit(4),
+            multiline: bit(5),
+            extended: bit(6),
+            anchored: bit(7),
+            dollar_endonly: bit(8),
+            ungreedy: bit(9),
+        };
+        PcreSub::new(sub, offset, trigger, source, flags).map_err(|_| CacheError::Corrupt("regex"))
+    }
+    fn lsig(&mut self, names: usize, first_slot: u32) -> Result<Lsig> {
+        let name = self.name(names)?;
+        let expr_text = self.text()?;
+        let target =
+            TargetType::from_number(self.u8()? as u32).ok_or(CacheError::Corrupt("target type"))?;
+        let file_size = self.range()?;
+        let container = match self.u8()? {
+            0 => None,
+            1 => Some(self.type_cond()?),
+            _ => return Err(CacheError::Corrupt("container")),
+        };
+        let n = self.count(8)?;
+        let intermediates = (0..n)
+            .map(|_| self.type_cond())
+            .collect::<Result<Vec<_>>>()?;
+        if self.u32()? != first_slot {
+            return Err(CacheError::Corrupt("subsignature counters"));
+        }
+        let subsigs = self.u8()?;
+        if subsigs == 0 || usize::from(subsigs) > aether_sigs::logical::MAX_SUBSIGS {
+            return Err(CacheError::Corrupt("subsignature count"));
+        }
+        let expr = LogicExpr::parse(expr_text).map_err(|_| CacheError::Corrupt("expression"))?;
+        if expr.max_id() >= subsigs {
+            return Err(CacheError::Corrupt("expression index"));
+        }
+        let n = self.count(16)?;
+        let bcomps = (0..n)
+            .map(|_| self.bcomp(subsigs))
+            .collect::<Result<Vec<_>>>()?;
+        let n = self.count(16)?;
+        let pcres = (0..n)
+            .map(|_| self.pcre(subsigs))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Lsig {
+            name,
+            expr,
+            target,
+            file_size,
+            container,
+            intermediates,
+            first_slot,
+            subsigs,
+            bcomps,
+            pcres,
+        })
     }
 }
 
@@ -488,6 +754,19 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
         }
         short.push((anchor, span));
     }
+    let n = r.count(16)?;
+    let mut logical = LogicalDb::default();
+    for _ in 0..n {
+        let first_slot =
+            u32::try_from(logical.slots()).map_err(|_| CacheError::Corrupt("counters"))?;
+        logical.push(r.lsig(name_count, first_slot)?);
+    }
+    if programs
+        .iter()
+        .any(|p| p.slot != NO_SLOT && p.slot as usize >= logical.slots())
+    {
+        return Err(CacheError::Corrupt("subsignature counter"));
+    }
     if r.pos != data.len() {
         return Err(CacheError::Corrupt("trailing bytes"));
     }
@@ -500,6 +779,7 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
         anchor_programs,
         gram_entries,
         short,
+        logical,
     })
     .map_err(|_| CacheError::Corrupt("anchors"))
 }

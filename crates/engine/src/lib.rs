@@ -11,6 +11,7 @@ buffers so that scanning allocates nothing per file.
 
 mod builder;
 pub mod builtin;
+mod bytecmp;
 mod bytes;
 pub mod cache;
 pub mod database;
@@ -18,8 +19,10 @@ pub mod filetype;
 mod grams;
 mod hashdb;
 mod limits;
+mod logical;
 mod names;
 mod pattern;
+mod pcre;
 mod recurse;
 mod scanner;
 mod verify;

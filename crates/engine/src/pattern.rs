@@ -4,9 +4,14 @@
 //! Aho-Corasick automaton looks only for anchors, and [`crate::verify`] checks
 //! the whole pattern around each anchor hit, forwards and backwards from it.
 
-use aether_sigs::{BodySig, ByteMatch, CharClass, Offset, TargetType, Token, Unsupported};
+use aether_sigs::{
+    BodySig, ByteMatch, CharClass, HexPattern, Offset, TargetType, Token, Unsupported,
+};
 
 use crate::names::NameId;
+
+/// [`Program::slot`] of a body signature: a match is a detection.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// Anchor length: the gram index finds 4-byte anchors (see [`crate::grams`]);
 /// shorter ones are the exception.
@@ -62,6 +67,9 @@ impl Elem {
 pub(crate) struct Edge {
     pub(crate) class: CharClass,
     pub(crate) negated: bool,
+    /// `(W)` of a wide (`::wf`) subsignature: it looks at the UTF-16 unit
+    /// next to the match (a letter or digit followed by a zero byte).
+    pub(crate) wide: bool,
 }
 
 /// A compiled body signature.
@@ -73,6 +81,9 @@ pub(crate) struct Program {
     pub(crate) offset: Offset,
     pub(crate) target: TargetType,
     pub(crate) name: NameId,
+    /// [`NO_SLOT`] for a body signature; for a subsignature of a logical
+    /// signature, the counter its matches go to (see [`crate::logical`]).
+    pub(crate) slot: u32,
     /// Index in `elems` of the anchor's first byte.
     pub(crate) anchor_at: usize,
     pub(crate) anchor_len: usize,
@@ -90,18 +101,59 @@ fn sat_add(a: usize, b: usize) -> usize {
 
 /// Lowers a parsed signature into a [`Program`] and its anchor bytes.
 pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u8>), Unsupported> {
-    if sig.offset.is_executable_relative() {
+    let (prog, mut anchors) =
+        compile_pattern(&sig.pattern, sig.offset, sig.target, false, false, name)?;
+    // Without `nocase` the anchor has exactly one spelling.
+    let anchor = anchors.pop().unwrap_or_default();
+    Ok((prog, anchor))
+}
+
+/// A letter matched in either case (`::i`): bit 5 is the only difference.
+fn fold(m: ByteMatch) -> ByteMatch {
+    if m.is_exact() && m.value.is_ascii_alphabetic() {
+        ByteMatch {
+            value: m.value.to_ascii_uppercase(),
+            mask: 0xdf,
+        }
+    } else {
+        m
+    }
+}
+
+/// A byte an anchor may hold: exact, or a letter in either case.
+pub(crate) fn anchorable(m: ByteMatch) -> bool {
+    m.is_exact() || (m.mask == 0xdf && m.value.is_ascii_uppercase())
+}
+
+/// Lowers a hex pattern into a [`Program`] and every spelling of its anchor
+/// (one, or up to 16 with `nocase`: each letter in both cases). `wide`: the
+/// pattern is a `::w` subsignature, whose `(W)` edges look at UTF-16 units.
+pub(crate) fn compile_pattern(
+    pattern: &HexPattern,
+    offset: Offset,
+    target: TargetType,
+    nocase: bool,
+    wide: bool,
+    name: NameId,
+) -> Result<(Program, Vec<Vec<u8>>), Unsupported> {
+    if offset.is_executable_relative() {
         return Err(Unsupported(
             "body signatures with executable-relative offsets (EP, Sx, SE, SL)",
         ));
     }
-    let mut tokens: &[Token] = &sig.pattern.tokens;
+    let fold_all = |b: &[ByteMatch]| -> Box<[ByteMatch]> {
+        b.iter()
+            .map(|m| if nocase { fold(*m) } else { *m })
+            .collect()
+    };
+    let mut tokens: &[Token] = &pattern.tokens;
     let mut left = None;
     let mut right = None;
     if let Some((Token::Class { class, negated }, rest)) = tokens.split_first() {
         left = Some(Edge {
             class: *class,
             negated: *negated,
+            wide: wide && *class == CharClass::NonAlnum,
         });
         tokens = rest;
     }
@@ -109,13 +161,14 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
         right = Some(Edge {
             class: *class,
             negated: *negated,
+            wide: wide && *class == CharClass::NonAlnum,
         });
         tokens = rest;
     }
     let mut elems = Vec::with_capacity(tokens.len());
     for t in tokens {
         let e = match t {
-            Token::Byte(b) => Elem::Byte(*b),
+            Token::Byte(b) => Elem::Byte(if nocase { fold(*b) } else { *b }),
             Token::Gap { min, max } => Elem::Gap {
                 min: *min as usize,
                 max: max.map_or(UNBOUNDED, |m| m as usize),
@@ -123,12 +176,7 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
             Token::Alt {
                 branches,
                 negated: false,
-            } => Elem::Alt(
-                branches
-                    .iter()
-                    .map(|b| b.clone().into_boxed_slice())
-                    .collect(),
-            ),
+            } => Elem::Alt(branches.iter().map(|b| fold_all(b)).collect()),
             Token::Alt {
                 branches,
                 negated: true,
@@ -139,10 +187,7 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
                 }
                 Elem::NegAlt {
                     len,
-                    branches: branches
-                        .iter()
-                        .map(|b| b.clone().into_boxed_slice())
-                        .collect(),
+                    branches: branches.iter().map(|b| fold_all(b)).collect(),
                 }
             }
             Token::Class { class, negated } => Elem::Class {
@@ -163,13 +208,28 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
     let (anchor_at, anchor_len) = best_anchor(&elems).ok_or(Unsupported(
         "body signatures without a static byte to anchor on",
     ))?;
-    let anchor: Vec<u8> = elems[anchor_at..anchor_at + anchor_len]
-        .iter()
-        .map(|e| match e {
-            Elem::Byte(b) => b.value,
-            _ => 0,
-        })
-        .collect();
+    // Every spelling of the anchor: a folded letter doubles them.
+    let mut anchors: Vec<Vec<u8>> = vec![Vec::with_capacity(anchor_len)];
+    for e in &elems[anchor_at..anchor_at + anchor_len] {
+        let m = match e {
+            Elem::Byte(m) => *m,
+            _ => ByteMatch::exact(0),
+        };
+        if m.is_exact() {
+            anchors.iter_mut().for_each(|a| a.push(m.value));
+        } else {
+            let lower: Vec<Vec<u8>> = anchors
+                .iter()
+                .map(|a| {
+                    let mut a = a.clone();
+                    a.push(m.value.to_ascii_lowercase());
+                    a
+                })
+                .collect();
+            anchors.iter_mut().for_each(|a| a.push(m.value));
+            anchors.extend(lower);
+        }
+    }
     let back = elems[..anchor_at]
         .iter()
         .fold((0usize, 0usize), |(lo, hi), e| {
@@ -185,16 +245,17 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
             elems: elems.into_boxed_slice(),
             left,
             right,
-            offset: sig.offset,
-            target: sig.target,
+            offset,
+            target,
             name,
+            slot: NO_SLOT,
             anchor_at,
             anchor_len,
             back,
             fwd_max,
             anchor_is_pattern,
         },
-        anchor,
+        anchors,
     ))
 }
 
@@ -213,7 +274,7 @@ fn byte_weight(b: u8, prev: Option<u8>) -> f32 {
 
 /// The best window of at most [`MAX_ANCHOR`] consecutive exact bytes.
 fn best_anchor(elems: &[Elem]) -> Option<(usize, usize)> {
-    let exact = |e: &Elem| matches!(e, Elem::Byte(b) if b.is_exact());
+    let exact = |e: &Elem| matches!(e, Elem::Byte(b) if anchorable(*b));
     let byte = |e: &Elem| match e {
         Elem::Byte(b) => b.value,
         _ => 0,

@@ -107,12 +107,16 @@ struct Found {
     notes: Vec<ContainerNote>,
     members: u64,
     bytes: u64,
+    regex_limits: u64,
 }
 
 /// One thread's view of the tree: where it is, and what it found.
 struct Tree<'a, 'l> {
     shared: &'a Shared<'l>,
     chain: Vec<String>,
+    /// The types of the containers above the current member, outermost
+    /// first (what `Container:` and `Intermediates:` look at).
+    types: Vec<FileType>,
     found: Found,
     /// This thread may hand members to workers (it is not a worker, and no
     /// walk above it already does).
@@ -142,6 +146,7 @@ impl Tree<'_, '_> {
 struct Job {
     index: usize,
     chain: Vec<String>,
+    types: Vec<FileType>,
     data: JobData,
 }
 
@@ -179,6 +184,7 @@ pub(crate) fn scan_members(
     let mut tree = Tree {
         shared: &shared,
         chain: Vec::new(),
+        types: Vec::new(),
         found: Found::default(),
         parallel: scanner.member_threads > 1,
     };
@@ -188,6 +194,7 @@ pub(crate) fn scan_members(
     outcome.notes.extend(f.notes);
     outcome.members_scanned += f.members;
     outcome.bytes_scanned += f.bytes;
+    outcome.regex_limits += f.regex_limits;
     if outcome.limit.is_none() {
         outcome.limit = *shared.limit.lock().unwrap_or_else(PoisonError::into_inner);
     }
@@ -245,6 +252,7 @@ fn walk_parallel(
         tree.found.notes.extend(f.notes);
         tree.found.members += f.members;
         tree.found.bytes += f.bytes;
+        tree.found.regex_limits += f.regex_limits;
     }
 }
 
@@ -272,6 +280,7 @@ fn work(
         let mut tree = Tree {
             shared,
             chain: job.chain,
+            types: job.types,
             found: Found::default(),
             parallel: false,
         };
@@ -340,8 +349,10 @@ fn walk(
         ty,
         FileType::Gz | FileType::Bz | FileType::Xz | FileType::Zstd
     );
+    tree.types.push(ty);
     if tree.parallel && !single && src.size() >= PARALLEL_MIN {
         walk_parallel(scanner, src, ty, depth, tree);
+        tree.types.pop();
         return;
     }
     let mut v = MemberVisitor {
@@ -358,6 +369,7 @@ fn walk(
             detail: e.to_string(),
         });
     }
+    tree.types.pop();
 }
 
 struct MemberVisitor<'s, 'e, 't, 'a, 'l, 'j> {
@@ -418,6 +430,7 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
                 let job = Job {
                     index: self.index,
                     chain: self.tree.chain.clone(),
+                    types: self.tree.types.clone(),
                     data,
                 };
                 self.index += 1;
@@ -562,7 +575,13 @@ fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extrac
         Extracted::File(f, _) => Input::File(f),
     };
     let shared = tree.shared;
-    let raw = match scanner.scan_raw(&input, data.len(), shared.limits, shared.started) {
+    let raw = match scanner.scan_raw(
+        &input,
+        data.len(),
+        shared.limits,
+        shared.started,
+        &tree.types,
+    ) {
         Ok(r) => r,
         Err(e) => {
             tree.note(Problem::Broken {
@@ -573,6 +592,7 @@ fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extrac
         }
     };
     tree.found.bytes += raw.bytes_scanned;
+    tree.found.regex_limits += raw.regex_limits;
     for d in raw.detections {
         tree.detect(&d.name);
     }

@@ -22,8 +22,9 @@ use crate::builder::CompiledDb;
 use crate::filetype::{self, FileType};
 use crate::hashdb::{Digests, Needed};
 use crate::limits::{LimitExceeded, Limits};
+use crate::logical::{self, Counters, NO_OFFSET};
 use crate::names::NameId;
-use crate::pattern::{Program, UNBOUNDED};
+use crate::pattern::{NO_SLOT, Program, UNBOUNDED};
 use crate::recurse::{Alerts, ContainerNote};
 use crate::verify::{self, Hay, VerifyScratch};
 
@@ -62,6 +63,10 @@ pub struct ScanOutcome {
     pub notes: Vec<ContainerNote>,
     /// Members scanned inside containers (the file itself not counted).
     pub members_scanned: u64,
+    /// PCRE subsignature runs that PCRE2's match or depth limit stopped
+    /// (ClamAV's `--pcre-match-limit` 100,000 and `--pcre-recmatch-limit`
+    /// 2,000); each counts as no match, as in clamscan.
+    pub regex_limits: u64,
 }
 
 /// Why an input could not be scanned.
@@ -179,6 +184,8 @@ pub struct Scanner<'e> {
     stamp: u32,
     verify: VerifyScratch,
     found: Vec<NameId>,
+    /// Subsignature counters of the logical signatures.
+    counters: Counters,
     /// Made on first use, for the engine's YARA rules.
     yara: Option<aether_yara::YaraScanner<'e>>,
     /// A whole file for YARA, which scans one contiguous buffer.
@@ -205,6 +212,7 @@ impl<'e> Scanner<'e> {
             stamp: 0,
             verify: VerifyScratch::default(),
             found: Vec::new(),
+            counters: Counters::new(&engine.db.logical),
             yara: None,
             whole: Vec::new(),
         }
@@ -284,7 +292,7 @@ impl<'e> Scanner<'e> {
         if size == 0 {
             return Ok(outcome);
         }
-        let mut outcome = self.scan_raw(&input, size, limits, started)?;
+        let mut outcome = self.scan_raw(&input, size, limits, started, &[])?;
         // Then what is inside, as clamscan does after the raw scan.
         if aether_formats::is_container(outcome.file_type)
             && outcome.limit.is_none()
@@ -295,18 +303,22 @@ impl<'e> Scanner<'e> {
         Ok(outcome)
     }
 
-    /// Scans one input's own bytes: type, body signatures, hashes.
+    /// Scans one input's own bytes: type, body signatures, hashes, logical
+    /// signatures. `containers` are the types of the containers it is a
+    /// member of, outermost first.
     pub(crate) fn scan_raw(
         &mut self,
         input: &Input<'_>,
         size: u64,
         limits: &Limits,
         started: Instant,
+        containers: &[FileType],
     ) -> Result<ScanOutcome, ScanError> {
         let mut outcome = ScanOutcome::default();
         let db = &self.engine.db;
         self.next_stamp();
         self.found.clear();
+        self.counters.reset(&db.logical);
         let fp_needed = db.allow.needed(size);
         let mut hashers = Hashers::new(db.hashes.needed(size).or(fp_needed));
 
@@ -358,6 +370,10 @@ impl<'e> Scanner<'e> {
                 self.found.truncate(before + 1);
             }
         }
+        // Logical signatures last, as in ClamAV.
+        if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
+            outcome.regex_limits += self.scan_logical(input, &st, containers)?;
+        }
         // An allow-listed file is clean whatever matched.
         if !self.found.is_empty() && fp_needed.any() {
             let mut allowed = Vec::new();
@@ -379,6 +395,99 @@ impl<'e> Scanner<'e> {
             self.scan_yara(input, size, limits, &mut outcome)?;
         }
         Ok(outcome)
+    }
+
+    /// Evaluates the logical signatures at the end of an input: byte
+    /// compares, then triggered regexes, then expressions and target
+    /// descriptions; detections go to `found`. Returns how many regex runs
+    /// PCRE2's limits stopped.
+    fn scan_logical(
+        &mut self,
+        input: &Input<'_>,
+        st: &ScanState,
+        containers: &[FileType],
+    ) -> Result<u64, ScanError> {
+        let engine: &'e Engine = self.engine;
+        let db = &engine.db.logical;
+        if db.sigs.is_empty() {
+            return Ok(0);
+        }
+        // Target-specific signatures first, then generic ones, each in load
+        // order, as ClamAV evaluates its target root before the generic one.
+        let mut order: Vec<u32> = self
+            .counters
+            .touched
+            .iter()
+            .chain(&db.always)
+            .copied()
+            .filter(|l| st.types & (1 << db.sigs[*l as usize].target as u32) != 0)
+            .collect();
+        order.sort_unstable_by_key(|l| {
+            (
+                db.sigs[*l as usize].target == aether_sigs::TargetType::Any,
+                *l,
+            )
+        });
+        order.dedup();
+        let mut limited = 0;
+        let mut whole_read = false;
+        for l in order {
+            let sig = &db.sigs[l as usize];
+            for (sub, bc) in &sig.bcomps {
+                let r = (sig.first_slot + u32::from(bc.trigger)) as usize;
+                if self.counters.counts[r] == 0 {
+                    continue;
+                }
+                let last = self.counters.last[r];
+                let at = if last == NO_OFFSET { 0 } else { last } as i64 + bc.offset;
+                let len = u64::from(bc.length);
+                // ClamAV reads nothing at or before offset 0, nor past the end.
+                if at <= 0 || (at as u64).saturating_add(len) > st.size {
+                    continue;
+                }
+                let mut bytes = vec![0u8; bc.length as usize];
+                input.read_exact_at(&mut bytes, at as u64, st.size)?;
+                if crate::bytecmp::compare(bc, &bytes) {
+                    self.counters.bump(db, sig.first_slot + u32::from(*sub));
+                }
+            }
+            for p in &sig.pcres {
+                if st.size > logical::PCRE_MAX_FILESIZE
+                    || !p.trigger.eval(sig.counts(&self.counters.counts))
+                {
+                    continue;
+                }
+                let data: &[u8] = match input {
+                    Input::Bytes(d) => d,
+                    Input::File(_) => {
+                        if !whole_read {
+                            let len = usize::try_from(st.size).unwrap_or(usize::MAX);
+                            self.whole.resize(len, 0);
+                            input.read_exact_at(&mut self.whole, 0, st.size)?;
+                            whole_read = true;
+                        }
+                        &self.whole
+                    }
+                };
+                let slot = sig.first_slot + u32::from(p.sub);
+                let counters = &mut self.counters;
+                if p.run(data, |start| counters.hit(db, slot, start)) {
+                    limited += 1;
+                }
+            }
+            if sig.expr.eval(sig.counts(&self.counters.counts))
+                && sig.description_holds(st.size, containers)
+            {
+                self.found.push(sig.name);
+                if !st.all_match {
+                    break;
+                }
+            }
+        }
+        if self.whole.capacity() > 4 * CHUNK {
+            self.whole = Vec::new();
+        }
+        Ok(limited)
     }
 
     /// Runs the engine's YARA rules over the whole input.
@@ -534,7 +643,12 @@ impl<'e> Scanner<'e> {
             if st.types & (1 << prog.target as u32) == 0 {
                 continue;
             }
-            if !self.matches(input, prog, data, base, at, st.size)? {
+            let Some(start) = self.matches(input, prog, data, base, at, st.size)? else {
+                continue;
+            };
+            if prog.slot != NO_SLOT {
+                // A subsignature: every match counts, and scanning goes on.
+                self.counters.hit(&db.logical, prog.slot, start);
                 continue;
             }
             self.stamps[p as usize] = self.stamp;
@@ -547,7 +661,8 @@ impl<'e> Scanner<'e> {
         Ok(true)
     }
 
-    /// Verifies `prog` with its anchor at `data[at]`.
+    /// Verifies `prog` with its anchor at `data[at]`: where the match
+    /// starts, if it matches.
     fn matches(
         &mut self,
         input: &Input<'_>,
@@ -556,11 +671,11 @@ impl<'e> Scanner<'e> {
         base: u64,
         at: usize,
         size: u64,
-    ) -> Result<bool, ScanError> {
+    ) -> Result<Option<u64>, ScanError> {
         let anchor = base + at as u64;
         let (back_min, back_max) = prog.back;
         let Some(latest_start) = anchor.checked_sub(back_min as u64) else {
-            return Ok(false);
+            return Ok(None);
         };
         if let Some((first, last)) = verify::offset_range(&prog.offset, size) {
             let earliest_start = if back_max == UNBOUNDED {
@@ -569,11 +684,11 @@ impl<'e> Scanner<'e> {
                 anchor.saturating_sub(back_max as u64)
             };
             if last < earliest_start || first > latest_start {
-                return Ok(false);
+                return Ok(None);
             }
         }
         if prog.anchor_is_pattern {
-            return Ok(verify::offset_allows(&prog.offset, anchor, size));
+            return Ok(verify::offset_allows(&prog.offset, anchor, size).then_some(anchor));
         }
         // The bytes the verification may touch, one more on each side for edges.
         let need_lo = if back_max == UNBOUNDED {
@@ -595,10 +710,10 @@ impl<'e> Scanner<'e> {
             len: size,
         };
         if verify::verify(prog, hay, at, &mut self.verify) {
-            return Ok(true);
+            return Ok(Some(self.verify.start));
         }
         if !self.verify.cut {
-            return Ok(false);
+            return Ok(None);
         }
         let len = usize::try_from(need_hi - need_lo).unwrap_or(usize::MAX);
         let mut buf = std::mem::take(&mut self.fallback);
@@ -611,6 +726,7 @@ impl<'e> Scanner<'e> {
                 len: size,
             };
             verify::verify(prog, hay, (anchor - need_lo) as usize, &mut self.verify)
+                .then_some(self.verify.start)
         });
         buf.clear();
         if buf.capacity() > 4 * CHUNK {

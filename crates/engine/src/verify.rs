@@ -34,6 +34,8 @@ pub(crate) struct VerifyScratch {
     pub(crate) cut: bool,
     /// Verifications that ran out of budget (reported as a scan warning).
     pub(crate) exhausted: u64,
+    /// Where the pattern starts, absolute, after a verification that matched.
+    pub(crate) start: u64,
 }
 
 /// ClamAV's boundary classes for `(B)`: 1 = may precede a word, 2 = may follow
@@ -165,9 +167,17 @@ impl Verifier<'_> {
     }
 
     fn right_edge_ok(&mut self, edge: Option<Edge>, pos: usize) -> bool {
-        let Some(Edge { class, negated }) = edge else {
+        let Some(Edge {
+            class,
+            negated,
+            wide,
+        }) = edge
+        else {
             return true;
         };
+        if wide {
+            return self.right_wide_ok(pos) != negated;
+        }
         // `(L)` may look at two bytes.
         self.past_end(pos + 1);
         let next = if self.at_file_end(pos) {
@@ -190,13 +200,29 @@ impl Verifier<'_> {
     }
 
     fn start_ok(&mut self, pos: usize) -> bool {
+        let ok = self.start_allowed(pos);
+        if ok {
+            self.scratch.start = self.hay.base + pos as u64;
+        }
+        ok
+    }
+
+    fn start_allowed(&mut self, pos: usize) -> bool {
         let start = self.hay.base + pos as u64;
         if !offset_allows(&self.prog.offset, start, self.hay.len) {
             return false;
         }
-        let Some(Edge { class, negated }) = self.prog.left else {
+        let Some(Edge {
+            class,
+            negated,
+            wide,
+        }) = self.prog.left
+        else {
             return true;
         };
+        if wide {
+            return self.left_wide_ok(pos) != negated;
+        }
         let prev = if self.at_file_start(pos) {
             None
         } else {
@@ -215,6 +241,40 @@ impl Verifier<'_> {
             (CharClass::NonAlnum, Some(b)) => !b.is_ascii_alphanumeric(),
         };
         hit != negated
+    }
+
+    /// ClamAV's wide `(W)` after a match ending at `pos`: the file ends, or
+    /// the next UTF-16 unit is not a letter or digit (with one byte left,
+    /// that byte is not).
+    fn right_wide_ok(&mut self, pos: usize) -> bool {
+        if self.at_file_end(pos) {
+            return true;
+        }
+        self.past_end(pos + 2);
+        let d = self.data();
+        match (d.get(pos), d.get(pos + 1)) {
+            (Some(b), Some(z)) => !(b.is_ascii_alphanumeric() && *z == 0),
+            (Some(b), None) if self.at_file_end(pos + 1) => !b.is_ascii_alphanumeric(),
+            _ => false,
+        }
+    }
+
+    /// ClamAV's wide `(W)` before a match starting at `pos`: at the file's
+    /// first two offsets it holds; later the previous UTF-16 unit is not a
+    /// letter or digit.
+    fn left_wide_ok(&mut self, pos: usize) -> bool {
+        let start = self.hay.base + pos as u64;
+        if start < 2 {
+            return true;
+        }
+        let d = self.data();
+        match pos.checked_sub(2).and_then(|p| d.get(p..pos)) {
+            Some(unit) => !(unit[0].is_ascii_alphanumeric() && unit[1] == 0),
+            None => {
+                self.before_start(true);
+                false
+            }
+        }
     }
 
     /// Matches `elems[i..]` from `pos` to the end of the pattern.
