@@ -313,8 +313,15 @@ impl Conn {
                 .config
                 .scan_options(threads, mode == PathMode::AllMatch);
             let active = shared.db.current();
-            let infected =
-                jobs::scan_path(&active.engine, &opts, mode, multi, &path, r, tx, journal);
+            let infected = jobs::scan_path(
+                &active.engine,
+                &opts,
+                mode,
+                multi,
+                &path,
+                r,
+                jobs::Output { tx, journal },
+            );
             shared.count_scan(infected);
         });
         let mut result = Ok(());

@@ -16,6 +16,14 @@ use tokio::sync::mpsc::Sender;
 
 use crate::recorder::Recorder;
 
+/// Where a path scan's replies and results go.
+pub struct Output {
+    /// Reply bytes, to the connection.
+    pub tx: Sender<Vec<u8>>,
+    /// Per-file results, to the journal.
+    pub journal: Option<Journaling>,
+}
+
 /// Where scan results are journaled, and who asked.
 #[derive(Clone)]
 pub struct Journaling {
@@ -200,9 +208,9 @@ pub fn scan_path(
     multi: bool,
     arg: &[u8],
     replier: Replier,
-    tx: Sender<Vec<u8>>,
-    journal: Option<Journaling>,
+    out: Output,
 ) -> bool {
+    let Output { tx, journal } = out;
     // clamd runs with "/" as its working directory.
     let given = Path::new(OsStr::from_bytes(arg));
     if arg.is_empty() {

@@ -271,7 +271,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
     if end.is_some_and(|e| next > e) {
         return Ok(0);
     }
-    if !args.json && args.follow || end.is_some() && !args.json {
+    if !args.json {
         writeln!(out, "{}", header())?;
     }
     let mut reconnecting = false;
