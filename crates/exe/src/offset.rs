@@ -12,6 +12,15 @@ use aether_sigs::Offset;
 
 use crate::ExeInfo;
 
+/// From this file size on, ClamAV matches PE-target (type 1) signatures whose
+/// pattern is plain bytes (no wildcards, alternatives or modifiers) and whose
+/// offset has no `,shift` with its Boyer-Moore matcher in "offset mode",
+/// which accepts a match only at the exact start of the placement: an `SEx`
+/// signature then matches only at the start of section `x`
+/// (`CLI_DEFAULT_BM_OFFMODE_FSIZE`; see `cli_bm_scanbuff`). Smaller files,
+/// other patterns and other targets use the whole `min..=max` range.
+pub const PE_BM_OFFMODE_MIN_FILE_SIZE: u64 = 262_144;
+
 /// ClamAV's `CLI_OFF_NONE`: a computed offset equal to it means "nowhere".
 const OFF_NONE: u32 = 0xffff_fffe;
 
