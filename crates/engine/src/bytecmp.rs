@@ -95,7 +95,7 @@ fn has_hex_prefix(buf: &[u8]) -> bool {
 /// `xx` and ends up last, a non-hex byte zeroes what was built so far).
 fn le_hex(buf: &[u8]) -> Vec<u8> {
     let len = buf.len();
-    let norm = if len % 2 == 0 { len } else { len + 1 };
+    let norm = if len.is_multiple_of(2) { len } else { len + 1 };
     let mut out = vec![b'0'; norm];
     if len == 1 {
         out[0] = buf[0];

@@ -126,7 +126,7 @@ impl Regex {
         // accepts any pointer with length 0); `md` was made for this pattern
         // and has room for its captures; the ovector has at least one pair
         // when the match succeeded (rc > 0).
-        let result = unsafe {
+        unsafe {
             let rc = pcre2_match_8(
                 self.code.as_ptr(),
                 subject.as_ptr(),
@@ -151,8 +151,7 @@ impl Regex {
             };
             pcre2_match_data_free_8(md.as_ptr());
             r
-        };
-        result
+        }
     }
 }
 

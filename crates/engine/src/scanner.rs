@@ -439,7 +439,10 @@ impl<'e> Scanner<'e> {
                     continue;
                 }
                 let last = self.counters.last[r];
-                let at = if last == NO_OFFSET { 0 } else { last } as i64 + bc.offset;
+                let from = if last == NO_OFFSET { 0 } else { last };
+                let at = i64::try_from(from)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(bc.offset);
                 let len = u64::from(bc.length);
                 // ClamAV reads nothing at or before offset 0, nor past the end.
                 if at <= 0 || (at as u64).saturating_add(len) > st.size {

@@ -16,6 +16,17 @@ Cache.Class:0:*:(B)776f72647776(W)6f7264
 Cache.Short:0:*:5a5a??5a5a
 ";
 
+/// Logical signatures of every compiled form: counts, modifiers, a regex,
+/// a byte compare, a target description.
+const LDB: &str = "\
+Cache.Ldb.Count;Target:0;0>1&1;6c64622d61;(62|63)6c64622d
+Cache.Ldb.Nocase;Target:0;0;6e6f63617365::i
+Cache.Ldb.Wide;Target:0;0;77696465::wf
+Cache.Ldb.Pcre;Engine:81-255,Target:0;0&1;7265676578;0/regex=\\d{3}/g
+Cache.Ldb.Bcomp;Engine:81-255,Target:0;0&1;6e756d3d;0(>>4#de3#>99,<200)
+Cache.Ldb.Tdb;Engine:81-255,Target:0,FileSize:5-40,Container:CL_TYPE_ANY;0;7464622d6d61726b
+";
+
 fn sample_files() -> Vec<Vec<u8>> {
     vec![
         b"xxABCDEFxx".to_vec(),
@@ -25,6 +36,13 @@ fn sample_files() -> Vec<Vec<u8>> {
         b"a wordwv!ord here".to_vec(),
         b"ZZ\x00ZZ".to_vec(),
         b"nothing to see".to_vec(),
+        b"ldb-a ldb-a cldb-".to_vec(),
+        b"a NoCaSe word".to_vec(),
+        b"x w\x00i\x00d\x00e\x00 \x00".to_vec(),
+        b"regex=123 regex=4567".to_vec(),
+        b"xxnum=150 ".to_vec(),
+        b"xxnum=250 ".to_vec(),
+        b"a tdb-mark".to_vec(),
     ]
 }
 
@@ -48,6 +66,7 @@ fn setup() -> (tempfile::TempDir, DbSources, std::path::PathBuf) {
     let db = dir.path().join("db");
     std::fs::create_dir(&db).expect("db dir");
     std::fs::write(db.join("cache.ndb"), NDB).expect("ndb");
+    std::fs::write(db.join("cache.ldb"), LDB).expect("ldb");
     let md5 = format!("{:x}", md5_of(b"hash me"));
     std::fs::write(db.join("cache.hdb"), format!("{md5}:7:Cache.Md5\n")).expect("hdb");
     let cache = dir.path().join("cache");
@@ -98,6 +117,12 @@ fn cache_round_trip_gives_the_same_engine() {
         "Cache.Neg",
         "Cache.Class",
         "Cache.Short",
+        "Cache.Ldb.Count",
+        "Cache.Ldb.Nocase",
+        "Cache.Ldb.Wide",
+        "Cache.Ldb.Pcre",
+        "Cache.Ldb.Bcomp",
+        "Cache.Ldb.Tdb",
     ] {
         assert!(
             all.iter().any(|n| n.starts_with(name)),
@@ -109,6 +134,14 @@ fn cache_round_trip_gives_the_same_engine() {
         .scan_bytes(b"hash me", &Limits::default())
         .expect("scan");
     assert_eq!(o.detections[0].name, "Cache.Md5.UNOFFICIAL");
+    // Logical signatures count as loaded, none is left unsupported.
+    assert!(
+        second.report.unsupported().is_empty(),
+        "{:?}",
+        second.report.unsupported()
+    );
+    // The byte compare rejects 250, the wide word needs a boundary.
+    assert_eq!(want[12], Vec::<String>::new());
 }
 
 #[test]
