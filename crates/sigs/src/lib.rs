@@ -14,6 +14,7 @@ Brief overview:
 - [`line`]: one line of `.hdb`/`.hsb`/`.fp`/`.sfp`, `.ndb` and `.ign`/`.ign2` files.
 - [`logical`]: `.ldb` logical signatures: target description, expression (with
   its evaluator), hex, PCRE, byte-compare and macro subsignatures.
+- [`pehash`]: one line of `.mdb`/`.msb` (PE section hash) and `.imp` (PE import hash) files.
 - [`load`]: file and directory loading, ignore lists, per-file reports.
 
 A line that cannot be parsed stops the load with a [`LoadError`] naming the file,
@@ -28,6 +29,7 @@ pub mod line;
 pub mod load;
 pub mod logical;
 pub mod offset;
+pub mod pehash;
 pub mod record;
 pub mod sink;
 
@@ -42,5 +44,6 @@ pub use logical::{
     SubSig, SubsigError, TargetDescription,
 };
 pub use offset::{Offset, OffsetError};
+pub use pehash::{PeHashKind, parse_pe_hash_line};
 pub use record::{BodySig, Digest, FUNCTIONALITY_LEVEL, HashKind, HashSig, TargetType};
 pub use sink::{SignatureSink, Unsupported};

@@ -17,6 +17,7 @@ use crate::cvd::{self, ArchiveLimits, CvdError, CvdHeader, InfoFile, RsaKey};
 use crate::error::{LoadError, LoadErrorKind};
 use crate::line::{self, LineError, Parsed};
 use crate::logical;
+use crate::pehash::{self, PeHashKind};
 use crate::record::{HashKind, HashSig};
 use crate::sink::{SignatureSink, Unsupported};
 
@@ -49,6 +50,12 @@ pub enum DbFormat {
     Info,
     /// `.ldb`: logical signatures.
     Ldb,
+    /// `.mdb`: PE section hashes (MD5, or SHA).
+    Mdb,
+    /// `.msb`: PE section hashes (SHA1/SHA256, or MD5).
+    Msb,
+    /// `.imp`: PE import-table hashes.
+    Imp,
     /// Another ClamAV database type that aether recognizes but does not use yet;
     /// its signatures are counted under `reason`.
     Other {
@@ -122,27 +129,9 @@ const EXTENSIONS: &[(&str, DbFormat)] = &[
             reason: PUA,
         },
     ),
-    (
-        "mdb",
-        DbFormat::Other {
-            ext: "mdb",
-            reason: "PE section hash signatures (.mdb .msb)",
-        },
-    ),
-    (
-        "msb",
-        DbFormat::Other {
-            ext: "msb",
-            reason: "PE section hash signatures (.mdb .msb)",
-        },
-    ),
-    (
-        "imp",
-        DbFormat::Other {
-            ext: "imp",
-            reason: "PE import table hash signatures (.imp)",
-        },
-    ),
+    ("mdb", DbFormat::Mdb),
+    ("msb", DbFormat::Msb),
+    ("imp", DbFormat::Imp),
     ("ldb", DbFormat::Ldb),
     (
         "cdb",
@@ -329,7 +318,9 @@ pub struct FileReport {
     pub name: String,
     pub format: DbFormat,
     /// Records the sink accepted, by kind: `md5`, `sha1`, `sha256` (detection
-    /// hashes), `allow md5`, `allow sha1`, `allow sha256`, `body`, `logical`, `ignore`.
+    /// hashes), `allow md5`, `allow sha1`, `allow sha256`, `section md5`, `section sha1`,
+    /// `section sha256` (.mdb/.msb), `import md5`, `import sha1`, `import sha256` (.imp),
+    /// `body`, `logical`, `ignore`.
     pub by_kind: BTreeMap<&'static str, u64>,
     /// Records not used, by reason: database types aether does not use yet,
     /// and records the sink declined.
@@ -408,6 +399,19 @@ impl LoadReport {
     pub fn ignored(&self) -> u64 {
         self.files.iter().map(|f| f.ignored).sum()
     }
+}
+
+/// What a hash database's lines are for (ClamAV's `hash_purpose_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HashPurpose {
+    /// `.hdb`/`.hsb`: whole-file detection.
+    File,
+    /// `.fp`/`.sfp`: whole-file allow list.
+    Allow,
+    /// `.mdb`/`.msb`: PE sections.
+    Section,
+    /// `.imp`: PE import table.
+    Import,
 }
 
 /// Loads databases into a sink, collecting a [`LoadReport`].
@@ -680,6 +684,9 @@ impl Loader {
                 | DbFormat::Ndb
                 | DbFormat::Sdb
                 | DbFormat::Ldb
+                | DbFormat::Mdb
+                | DbFormat::Msb
+                | DbFormat::Imp
         ) {
             let input = LineInput::File(file, self.opts.max_file_size);
             return self.load_lines(path, path.display().to_string(), format, input, sink);
@@ -742,7 +749,10 @@ impl Loader {
             | DbFormat::Sfp
             | DbFormat::Ndb
             | DbFormat::Sdb
-            | DbFormat::Ldb => {
+            | DbFormat::Ldb
+            | DbFormat::Mdb
+            | DbFormat::Msb
+            | DbFormat::Imp => {
                 return self.load_lines(path, report.name, format, LineInput::Bytes(data), sink);
             }
             DbFormat::Ign | DbFormat::Ign2 => {
@@ -774,8 +784,13 @@ impl Loader {
             DbFormat::Ndb | DbFormat::Sdb => self.load_bodies(path, &mut report, input, sink)?,
             DbFormat::Ldb => self.load_logical(path, &mut report, input, sink)?,
             _ => {
-                let allow = matches!(format, DbFormat::Fp | DbFormat::Sfp);
-                self.load_hashes(path, &mut report, allow, input, sink)?;
+                let purpose = match format {
+                    DbFormat::Fp | DbFormat::Sfp => HashPurpose::Allow,
+                    DbFormat::Mdb | DbFormat::Msb => HashPurpose::Section,
+                    DbFormat::Imp => HashPurpose::Import,
+                    _ => HashPurpose::File,
+                };
+                self.load_hashes(path, &mut report, purpose, input, sink)?;
             }
         }
         self.report.files.push(report);
@@ -805,7 +820,7 @@ impl Loader {
         &mut self,
         path: &Path,
         report: &mut FileReport,
-        allow: bool,
+        purpose: HashPurpose,
         input: LineInput<'_>,
         sink: &mut dyn SignatureSink,
     ) -> Result<(), LoadError> {
@@ -815,7 +830,12 @@ impl Loader {
         let mut unsupported: Vec<Unsupported> = Vec::new();
         let (mut flevel, mut ignored) = (0u64, 0u64);
         let lines = for_each_line(path, input, self.opts.max_line_len, |_, l| {
-            let sig: HashSig<'_> = match line::parse_hash_line(l)? {
+            let parsed = match purpose {
+                HashPurpose::Section => pehash::parse_pe_hash_line(l, PeHashKind::Section)?,
+                HashPurpose::Import => pehash::parse_pe_hash_line(l, PeHashKind::Import)?,
+                HashPurpose::File | HashPurpose::Allow => line::parse_hash_line(l)?,
+            };
+            let sig: HashSig<'_> = match parsed {
                 Parsed::Record(s) => s,
                 Parsed::SkippedFlevel => {
                     flevel += 1;
@@ -831,10 +851,11 @@ impl Loader {
                 return Ok(());
             }
             let kind = sig.digest.kind;
-            let res = if allow {
-                sink.allow(sig)
-            } else {
-                sink.hash(sig)
+            let res = match purpose {
+                HashPurpose::File => sink.hash(sig),
+                HashPurpose::Allow => sink.allow(sig),
+                HashPurpose::Section => sink.section_hash(sig),
+                HashPurpose::Import => sink.import_hash(sig),
             };
             match res {
                 Ok(()) => counts[kind as usize] += 1,
@@ -845,10 +866,11 @@ impl Loader {
         if lines == 0 {
             return Err(err(path, None, LoadErrorKind::Empty));
         }
-        let names: [&'static str; 3] = if allow {
-            ["allow md5", "allow sha1", "allow sha256"]
-        } else {
-            ["md5", "sha1", "sha256"]
+        let names: [&'static str; 3] = match purpose {
+            HashPurpose::File => ["md5", "sha1", "sha256"],
+            HashPurpose::Allow => ["allow md5", "allow sha1", "allow sha256"],
+            HashPurpose::Section => ["section md5", "section sha1", "section sha256"],
+            HashPurpose::Import => ["import md5", "import sha1", "import sha256"],
         };
         for (kind, n) in [HashKind::Md5, HashKind::Sha1, HashKind::Sha256]
             .into_iter()

@@ -13,6 +13,11 @@ use crate::record::{BodySig, HashSig};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Unsupported(pub &'static str);
 
+/// The default sink's reason for `.mdb`/`.msb` signatures.
+pub const SECTION_HASH_REASON: &str = "PE section hash signatures (.mdb .msb)";
+/// The default sink's reason for `.imp` signatures.
+pub const IMPORT_HASH_REASON: &str = "PE import table hash signatures (.imp)";
+
 /// Receives signatures as the loader parses them.
 pub trait SignatureSink {
     /// Called by the loader before the records of each database file.
@@ -34,5 +39,18 @@ pub trait SignatureSink {
     fn logical(&mut self, sig: LogicalSig<'_>) -> Result<(), Unsupported> {
         let _ = sig;
         Err(Unsupported("logical signatures (.ldb)"))
+    }
+    /// A `.mdb` / `.msb` PE section hash: `size` is the section's raw size
+    /// as ClamAV computes it (see the aether-exe crate). Sinks that cannot
+    /// match them keep the default, and the loader counts them under its reason.
+    fn section_hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
+        let _ = sig;
+        Err(Unsupported(SECTION_HASH_REASON))
+    }
+    /// A `.imp` PE import-table hash: `size` is the length of the import text
+    /// ClamAV hashes (see the aether-exe crate).
+    fn import_hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
+        let _ = sig;
+        Err(Unsupported(IMPORT_HASH_REASON))
     }
 }
