@@ -84,14 +84,19 @@ impl Recorder {
     ) -> Result<(Recorder, Writer), JournalError> {
         let mut journal = Journal::open(path, options)?;
         journal.keep_committed(true);
+        // Open committed the WriterStarted gap record before anything could keep it:
+        // read it back, so that it is published like every later record.
+        let initial: Vec<RawRecord> = match journal.committed_seq() {
+            Some(seq) => journal.read_raw_from(seq).collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
         let stats = Arc::new(JournalStats::default());
-        // The WriterStarted record is committed already; publish it like the rest.
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let thread = {
             let stats = Arc::clone(&stats);
             std::thread::Builder::new()
                 .name("aetherd-journal".into())
-                .spawn(move || run(journal, rx, outlets, stats))
+                .spawn(move || run(journal, initial, rx, outlets, stats))
                 .map_err(|source| JournalError::Io {
                     path: path.to_path_buf(),
                     what: "starting the writer thread",
@@ -150,11 +155,17 @@ pub fn wire(raw: RawRecord) -> WireRecord {
     }
 }
 
-fn run(mut journal: Journal, rx: Receiver<Input>, outlets: Outlets, stats: Arc<JournalStats>) {
+fn run(
+    mut journal: Journal,
+    initial: Vec<RawRecord>,
+    rx: Receiver<Input>,
+    outlets: Outlets,
+    stats: Arc<JournalStats>,
+) {
     let mut last_housekeeping = Instant::now();
     let mut last_error: Option<Instant> = None;
     housekeeping(&mut journal, &stats);
-    publish(&mut journal, &outlets, &stats);
+    publish(initial, &outlets, &stats);
     let mut open = true;
     while open {
         let first = match rx.recv_timeout(HOUSEKEEPING) {
@@ -194,7 +205,7 @@ fn run(mut journal: Journal, rx: Receiver<Input>, outlets: Outlets, stats: Arc<J
         stats
             .dropped
             .store(journal.dropped_total(), Ordering::Relaxed);
-        publish(&mut journal, &outlets, &stats);
+        publish(journal.take_committed(), &outlets, &stats);
         if last_housekeeping.elapsed() >= HOUSEKEEPING {
             last_housekeeping = Instant::now();
             housekeeping(&mut journal, &stats);
@@ -205,8 +216,8 @@ fn run(mut journal: Journal, rx: Receiver<Input>, outlets: Outlets, stats: Arc<J
     }
 }
 
-fn publish(journal: &mut Journal, outlets: &Outlets, stats: &JournalStats) {
-    for raw in journal.take_committed() {
+fn publish(records: Vec<RawRecord>, outlets: &Outlets, stats: &JournalStats) {
+    for raw in records {
         stats.next_seq.store(raw.seq + 1, Ordering::Relaxed);
         stats.committed.fetch_add(1, Ordering::Relaxed);
         let rec = wire(raw);

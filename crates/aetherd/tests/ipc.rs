@@ -111,24 +111,41 @@ fn sensor_events_reach_a_follower() {
                 .any(|r| matches!(decode(r), Entry::Running(p) if p.task.pid == me)),
             "the resync lists this test process"
         );
-        // A process this test starts shows up as an exec with its arguments.
+        // A process this test starts shows up as a fork and an exec of its pid.
         let marker = format!("aether-ipc-test-{me}");
-        let status = Command::new("/bin/echo")
+        let child = Command::new("/bin/echo")
             .arg(&marker)
             .stdout(Stdio::null())
-            .status()
+            .spawn()
             .unwrap();
+        let pid = child.id();
+        let status = child.wait_with_output().unwrap().status;
         assert!(status.success());
         let next = head.last().unwrap().seq + 1;
         let got = collect_until(&mut c, next, Duration::from_secs(30), |got| {
             got.iter().any(|r| {
                 r.name == "exec"
                     && matches!(decode(r), Entry::Event(ev)
-                        if matches!(&ev.kind, aether_events::EventKind::Exec(e)
-                            if e.details.argv.as_ref().is_some_and(|a| a.contains(&marker))))
+                        if ev.task().is_some_and(|t| t.pid == pid))
             })
         })
         .await;
+        let exec = got
+            .iter()
+            .find_map(|r| match decode(r) {
+                Entry::Event(ev) if r.name == "exec" && ev.task().is_some_and(|t| t.pid == pid) => {
+                    Some(ev)
+                }
+                _ => None,
+            })
+            .unwrap();
+        if let aether_events::EventKind::Exec(e) = &exec.kind {
+            // The arguments, unless echo was gone before /proc could be read.
+            match &e.details.argv {
+                Some(argv) => assert!(argv.contains(&marker), "{argv:?}"),
+                None => assert!(e.details.missing.is_some()),
+            }
+        }
         assert!(got.iter().any(|r| r.name == "fork"), "the fork came first");
     });
     drop(d);
@@ -494,4 +511,58 @@ fn a_clean_stop_is_journaled_and_the_next_start_says_so() {
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("in use by another aetherd"), "{err}");
     assert!(!fx.path().join("c2.sock").exists() && !fx.path().join("c2.ipc").exists());
+}
+
+#[test]
+fn udp_publisher_sends_authenticated_records_to_loopback() {
+    use aether_ipc::udp::{Key, UdpConfig, UdpReceiver};
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let key_hex: String = (0..32u8).map(|b| format!("{:02x}", b * 7 + 1)).collect();
+    let key_file = fx.path().join("udp.key");
+    std::fs::write(&key_file, &key_hex).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = Key::load(&key_file).unwrap();
+    rt().block_on(async {
+        let mut rx = UdpReceiver::bind(&UdpConfig::default(), key).await.unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let d = Daemon::aetherd(
+            &fx,
+            "p",
+            &format!("UdpPeer = \"127.0.0.1:{port}\"\nUdpKeyFile = {key_file:?}\n"),
+        );
+        for n in 0..30 {
+            instream_scan(&d, format!("udp {n}").as_bytes());
+        }
+        let mut seqs = std::collections::BTreeSet::new();
+        let mut scans = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while scans < 30 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = tokio::time::timeout(left, rx.recv())
+                .await
+                .expect("records within 30 s")
+                .unwrap();
+            assert!(seqs.insert(got.record.seq), "duplicate {}", got.record.seq);
+            if got.record.name == "scan" {
+                scans += 1;
+            }
+        }
+        // From the journal's first record, with nothing missing.
+        let first = *seqs.first().unwrap();
+        let last = *seqs.last().unwrap();
+        assert_eq!(first, 0);
+        assert_eq!(seqs.len() as u64, last + 1);
+        assert_eq!(rx.stats.rejected(), 0);
+        drop(d);
+    });
+    // A key file others may read is refused: the daemon says so and runs on.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let d = Daemon::aetherd(
+        &fx,
+        "q",
+        &format!("UdpPeer = \"127.0.0.1:9\"\nUdpKeyFile = {key_file:?}\n"),
+    );
+    d.wait_log("UDP publisher not started", 1, Duration::from_secs(10));
+    assert!(d.log_text().contains("0644"), "{}", d.log_text());
 }
