@@ -39,8 +39,14 @@ pub fn parse_pe_hash_line(line: &str, kind: PeHashKind) -> Result<Parsed<HashSig
     if line.is_empty() {
         return Err(LineError::EmptyLine);
     }
-    let f: Vec<&str> = line.splitn(6, ':').collect();
-    let n = f.len();
+    // Split without allocating: official .mdb files have millions of lines.
+    let mut f = [""; 6];
+    let mut n = 0;
+    for (slot, field) in f.iter_mut().zip(line.splitn(6, ':')) {
+        *slot = field;
+        n += 1;
+    }
+    let f = &f[..n];
     if !(3..=5).contains(&n) {
         return Err(LineError::FieldCount {
             expected: "3 to 5",
