@@ -384,7 +384,7 @@ impl Config {
                 Some(g) => Some(g),
                 None => Some("aether".to_string()),
             },
-            subscriber_buffer: r.subscriber_buffer.unwrap_or(16_384).clamp(16, 1 << 22) as usize,
+            subscriber_buffer: r.subscriber_buffer.unwrap_or(512).clamp(4, 1 << 16) as usize,
             journal_path,
             journal_options,
             sensor: r.sensor.unwrap_or(true),

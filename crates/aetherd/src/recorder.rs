@@ -217,17 +217,21 @@ fn run(
 }
 
 fn publish(records: Vec<RawRecord>, outlets: &Outlets, stats: &JournalStats) {
-    for raw in records {
-        stats.next_seq.store(raw.seq + 1, Ordering::Relaxed);
-        stats.committed.fetch_add(1, Ordering::Relaxed);
-        let rec = wire(raw);
-        if let Some(udp) = &outlets.udp {
-            // A full queue loses nothing for good: a UDP receiver asks for the
-            // numbers it missed, and they are read back from the journal.
+    let Some(last) = records.last() else { return };
+    stats.next_seq.store(last.seq + 1, Ordering::Relaxed);
+    stats
+        .committed
+        .fetch_add(records.len() as u64, Ordering::Relaxed);
+    let records: Vec<WireRecord> = records.into_iter().map(wire).collect();
+    if let Some(udp) = &outlets.udp {
+        // A full queue loses nothing for good: a UDP receiver asks for the
+        // numbers it missed, and they are read back from the journal.
+        for rec in &records {
             let _ = udp.try_send(rec.clone());
         }
-        outlets.hub.publish(rec);
     }
+    // One batch per commit: subscribers wake once for it.
+    outlets.hub.publish_batch(records);
 }
 
 fn housekeeping(journal: &mut Journal, stats: &JournalStats) {

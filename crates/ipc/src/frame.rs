@@ -53,15 +53,22 @@ pub enum FrameError {
 
 /// Encodes `frame` with its header.
 pub fn encode(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + frame.encoded_len());
+    encode_into(frame, &mut out);
+    out
+}
+
+/// Appends `frame`, with its header, to `out`.
+pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
     let len = frame.encoded_len();
-    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    out.reserve(HEADER_LEN + len);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.push(0);
     // Frames this side makes are far below 4 GiB; the decoder's limit applies anyway.
     out.extend_from_slice(&(len as u32).to_be_bytes());
-    frame.encode(&mut out).unwrap_or_default();
-    out
+    // Encoding into a Vec cannot run out of room.
+    frame.encode(out).unwrap_or_default();
 }
 
 /// Checks a header and returns the payload length it announces.

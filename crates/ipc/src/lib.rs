@@ -38,4 +38,4 @@ pub mod udp;
 pub use auth::{Authorize, GroupPolicy, PeerCred};
 pub use client::{Client, ClientError};
 pub use frame::{Decoder, FrameError};
-pub use server::{ControlHandler, Hub, Replay, Server, ServerConfig};
+pub use server::{ControlHandler, Hub, MAX_BATCH, Replay, Server, ServerConfig};

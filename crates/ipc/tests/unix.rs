@@ -105,6 +105,42 @@ async fn subscription_replays_then_goes_live_without_gap_or_duplicate() {
     assert_eq!(seqs, (500..3000).collect::<Vec<_>>());
 }
 
+/// Batches as a journal commits them (sizes around and above MAX_BATCH), with
+/// subscribers joining at cursors inside batches while they are published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_reach_subscribers_from_any_cursor_without_gap_or_duplicate() {
+    let s = start(64);
+    s.journal.append_batch(&s.hub, 700, 16);
+    let mut early = Client::connect(&s.path).await.unwrap();
+    early.subscribe(0).await.unwrap();
+    let (journal, hub) = (s.journal.clone(), s.hub.clone());
+    let publisher = tokio::spawn(async move {
+        for n in [1, 255, 256, 257, 600, 3, 1000, 77] {
+            journal.append_batch(&hub, n, 16);
+            tokio::task::yield_now().await;
+        }
+    });
+    // 700 + 2449 records: 0..3149. Cursors inside batches, before and after the
+    // publisher's, and past what exists yet.
+    let last = 3148;
+    let mut mids = Vec::new();
+    for since in [1, 699, 700, 956, 1213, 2000, 3100] {
+        let mut c = Client::connect(&s.path).await.unwrap();
+        c.subscribe(since).await.unwrap();
+        mids.push((since, c));
+    }
+    publisher.await.unwrap();
+    let (seqs, lags) = read_until(&mut early, last).await;
+    assert!(lags.is_empty());
+    assert_eq!(seqs, (0..=last).collect::<Vec<_>>());
+    for (since, mut c) in mids {
+        let (seqs, _) = read_until(&mut c, last).await;
+        assert_eq!(seqs, (since..=last).collect::<Vec<_>>(), "from {since}");
+    }
+    // Split at MAX_BATCH: no slot holds more.
+    assert_eq!(aether_ipc::MAX_BATCH, 256);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_is_told_it_lagged_and_resumes_from_its_cursor() {
     let s = start(8);

@@ -32,6 +32,23 @@ impl MemJournal {
     }
 }
 
+impl MemJournal {
+    /// Appends `n` records, then publishes them as one batch (as a journal commit).
+    pub fn append_batch(&self, hub: &Hub, n: usize, data_len: usize) {
+        let batch: Vec<Record> = {
+            let mut records = self.records.lock().unwrap();
+            (0..n)
+                .map(|_| {
+                    let rec = record(records.len() as u64, data_len);
+                    records.push(rec.clone());
+                    rec
+                })
+                .collect()
+        };
+        hub.publish_batch(batch);
+    }
+}
+
 pub fn record(seq: u64, data_len: usize) -> Record {
     Record {
         seq,
