@@ -23,6 +23,7 @@ visitor by name while the walk goes on.
 mod ar;
 mod cpio;
 pub mod filetype;
+pub mod normalize;
 mod sevenz;
 mod source;
 mod streams;
