@@ -813,3 +813,117 @@ fn html_matches_clamscan() {
         not_html.len()
     );
 }
+
+// ------------------------------------------------- where ClamAV matches ---
+
+/// Runs clamscan with `--allmatch` and a database of its own; the names of
+/// the signatures found.
+fn detections(clamscan: &Path, dir: &Path, db: &str, file: &str, extra: &[&str]) -> Vec<String> {
+    let dbp = dir.join("where.ndb");
+    fs::write(&dbp, db).expect("write db");
+    let out = Command::new(clamscan)
+        .args(["--allmatch", "--disable-cache", "--no-summary", "-d"])
+        .arg(&dbp)
+        .args(extra)
+        .arg(dir.join("in").join(file))
+        .output()
+        .expect("run clamscan");
+    let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(".UNOFFICIAL FOUND"))
+        .filter_map(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found
+}
+
+fn ndb(sigs: &[(&str, u8, &[u8])]) -> String {
+    sigs.iter()
+        .map(|(n, t, p)| {
+            let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{n}:{t}:*:{hex}\n")
+        })
+        .collect()
+}
+
+/// Which buffer ClamAV matches which signature target type against, the
+/// facts the engine builds on (stated in `aether_formats::normalize`).
+#[test]
+fn where_clamav_matches_normalized_buffers() {
+    let Some(clamscan) = clamscan() else {
+        eprintln!("SKIPPED where_clamav_matches_normalized_buffers: clamscan is not installed");
+        return;
+    };
+    let s = Scratch::new("where");
+    let page = b"<html><BoDy>Hello &amp; World <a href=\"http://zz/\">t</a><script>var Q=1;</script></BoDy></html>\n";
+    fs::write(s.0.join("in/page.html"), page).expect("write");
+    let out = normalize_html(page, HtmlLimits::default());
+    // The patterns below are taken from our own outputs, so this also checks
+    // that they are where ClamAV looks.
+    assert!(memmem(&out.nocomment, b"<body>hello & world") == 1);
+    assert!(memmem(&out.notags, b"zz/ t") == 1);
+    let html_db = ndb(&[
+        ("Raw.T0", 0, b"<BoDy>Hello"),
+        ("Raw.T3", 3, b"<BoDy>Hello"),
+        ("NoComment.T0", 0, b"<body>hello & world"),
+        ("NoComment.T3", 3, b"<body>hello & world"),
+        ("NoComment.T7", 7, b"<body>hello & world"),
+        ("NoTags.T3", 3, b"zz/ t"),
+        ("NoTags.T7", 7, b"zz/ t"),
+        // ClamAV's JavaScript normalizer renames identifiers: `Q` is `n000`.
+        ("Script.T3", 3, b"var n000=1"),
+        ("Script.T7", 7, b"var n000=1"),
+    ]);
+    assert_eq!(
+        detections(&clamscan, &s.0, &html_db, "page.html", &[]),
+        [
+            "NoComment.T0",
+            "NoComment.T3",
+            "NoTags.T3",
+            "Script.T3",
+            "Script.T7"
+        ],
+        "HTML: the raw page is not matched; nocomment and notags against types 0 and 3; the script against 0, 3 and 7"
+    );
+    // notags is matched only up to MaxHTMLNoTags, nothing past MaxHTMLNormalize.
+    let n = page.len();
+    assert_eq!(
+        detections(
+            &clamscan,
+            &s.0,
+            &html_db,
+            "page.html",
+            &[&format!("--max-htmlnotags={}", n - 1)]
+        ),
+        ["NoComment.T0", "NoComment.T3", "Script.T3", "Script.T7"]
+    );
+    assert!(
+        detections(
+            &clamscan,
+            &s.0,
+            &html_db,
+            "page.html",
+            &[&format!("--max-htmlnormalize={}", n - 1)]
+        )
+        .is_empty()
+    );
+
+    let text = b"Some Text: Hello   WORLD and more text here\n";
+    fs::write(s.0.join("in/text.txt"), text).expect("write");
+    assert_eq!(
+        ascii::normalize(text, usize::MAX).0,
+        b"some text: hello world and more text here "
+    );
+    let text_db = ndb(&[
+        ("Raw.T0", 0, b"Hello   WORLD"),
+        ("Raw.T7", 7, b"Hello   WORLD"),
+        ("Norm.T0", 0, b"hello world and"),
+        ("Norm.T7", 7, b"hello world and"),
+    ]);
+    assert_eq!(
+        detections(&clamscan, &s.0, &text_db, "text.txt", &[]),
+        ["Norm.T0", "Norm.T7", "Raw.T0"],
+        "text: the raw file against type 0, the normalized text against types 0 and 7"
+    );
+}

@@ -47,6 +47,12 @@ pub struct HtmlLimits {
     /// For larger inputs `notags` is not produced (ClamAV produces but does
     /// not scan it).
     pub max_notags: u64,
+    /// Bytes of each output kept at most; the rest is dropped. ClamAV has no
+    /// such limit: this one only guards memory, and at its default is far
+    /// above anything a page within `max_normalize` produces, except
+    /// through nested `JScript.Encode` blocks that decode to further blocks,
+    /// which ClamAV normalizes again for each one.
+    pub max_output: u64,
 }
 
 impl Default for HtmlLimits {
@@ -54,6 +60,7 @@ impl Default for HtmlLimits {
         Self {
             max_normalize: MAX_HTML_NORMALIZE,
             max_notags: MAX_HTML_NOTAGS,
+            max_output: 256 * 1024 * 1024,
         }
     }
 }
@@ -148,7 +155,7 @@ impl HtmlNormalizer {
             fed: 0,
             chunker: Chunker::default(),
             first_line: true,
-            m: Machine::new(),
+            m: Machine::new(limits.max_output),
         }
     }
 
@@ -182,6 +189,9 @@ impl HtmlNormalizer {
         }
         self.drain(true, sink);
         self.m.finish(sink);
+        if self.m.limit.is_none() && (self.m.o2.capped || self.m.text.capped) {
+            self.m.limit = Some(LimitHit::HtmlOutput);
+        }
         self.m.limit
     }
 
@@ -253,21 +263,38 @@ struct FileBuff {
     buf: Vec<u8>,
     which: Which,
     enabled: bool,
+    emitted: u64,
+    cap: u64,
+    capped: bool,
 }
 
 impl FileBuff {
-    fn new(which: Which) -> Self {
+    fn new(which: Which, cap: u64) -> Self {
         Self {
             buf: Vec::with_capacity(FILE_BUFF),
             which,
             enabled: true,
+            emitted: 0,
+            cap,
+            capped: false,
         }
     }
 
-    fn emit(&self, data: &[u8], sink: &mut dyn HtmlSink) {
+    fn emit(&mut self, data: &[u8], sink: &mut dyn HtmlSink) {
         if !self.enabled || data.is_empty() {
             return;
         }
+        let room = self.cap.saturating_sub(self.emitted);
+        let data = if (data.len() as u64) > room {
+            self.capped = true;
+            &data[..room as usize]
+        } else {
+            data
+        };
+        if data.is_empty() {
+            return;
+        }
+        self.emitted += data.len() as u64;
         match self.which {
             Which::NoComment => sink.nocomment(data),
             Which::NoTags => sink.notags(data),
@@ -275,7 +302,9 @@ impl FileBuff {
     }
 
     fn flush(&mut self, sink: &mut dyn HtmlSink) {
-        self.emit(&self.buf, sink);
+        let buf = std::mem::take(&mut self.buf);
+        self.emit(&buf, sink);
+        self.buf = buf;
         self.buf.clear();
     }
 
@@ -374,7 +403,7 @@ struct Machine {
 }
 
 impl Machine {
-    fn new() -> Self {
+    fn new(max_output: u64) -> Self {
         Self {
             state: State::Norm,
             next_state: State::Bad,
@@ -400,8 +429,8 @@ impl Machine {
             mbchar2: 0,
             js_active: false,
             style_begin: None,
-            o2: FileBuff::new(Which::NoComment),
-            text: FileBuff::new(Which::NoTags),
+            o2: FileBuff::new(Which::NoComment, max_output),
+            text: FileBuff::new(Which::NoTags, max_output),
             aborted: false,
             limit: None,
         }

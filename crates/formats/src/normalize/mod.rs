@@ -57,4 +57,7 @@ pub enum LimitHit {
     HtmlNormalize,
     /// The HTML was larger than `MaxHTMLNoTags`: `notags` is dropped.
     HtmlNoTags,
+    /// An HTML output reached [`HtmlLimits::max_output`] and was cut there
+    /// (aether's own memory guard; ClamAV has none).
+    HtmlOutput,
 }

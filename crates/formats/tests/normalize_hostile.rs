@@ -1,0 +1,264 @@
+//! Hostile inputs for the text normalizers: megabytes of the bytes that open
+//! a state (`<`, `&#`, `<!--`, quotes, markers, NULs, high bytes) must be
+//! normalized in time linear in the input, with outputs bounded, and the
+//! size limits must be reported.
+
+use std::time::{Duration, Instant};
+
+use aether_formats::normalize::ascii::{self, AsciiNormalizer};
+use aether_formats::normalize::{
+    HtmlLimits, HtmlNormalizer, HtmlOutput, HtmlSink, LimitHit, normalize_html,
+};
+
+const MB: usize = 1 << 20;
+
+fn repeat(unit: &[u8], total: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(total + unit.len());
+    while v.len() < total {
+        v.extend_from_slice(unit);
+    }
+    v
+}
+
+/// A bound no linear pass misses, even unoptimized on a loaded machine, and
+/// that a quadratic one (10^12 steps on these inputs) could not meet.
+const SLOW: Duration = Duration::from_secs(20);
+
+fn hostile() -> Vec<(&'static str, Vec<u8>)> {
+    let mut v = vec![
+        ("lt", repeat(b"<", MB)),
+        ("charref", repeat(b"&#", MB)),
+        ("charref-digits", repeat(b"&#9999999999999999999999", MB)),
+        ("hexref", repeat(b"&#x", MB)),
+        ("amp", repeat(b"&", MB)),
+        ("entity-unterminated", repeat(b"&amp", MB)),
+        ("entity-long", [b"&".as_slice(), &repeat(b"a", MB)].concat()),
+        ("comment-open", repeat(b"<!--", MB)),
+        ("nul", vec![0u8; MB]),
+        ("high", repeat(b"\x80", MB)),
+        ("dots", repeat(b"\xa1\x43\xe3\x80\x82", MB)),
+        (
+            "quotes",
+            [b"<a href='".as_slice(), &repeat(b"'\"\\", MB)].concat(),
+        ),
+        (
+            "many-args",
+            [b"<script ".as_slice(), &repeat(b"a=b ", MB)].concat(),
+        ),
+        (
+            "many-bare-args",
+            [b"<a ".as_slice(), &repeat(b"x ", MB)].concat(),
+        ),
+        (
+            "huge-arg",
+            [b"<a href=\"".as_slice(), &repeat(b"x", MB)].concat(),
+        ),
+        ("huge-tag", [b"<".as_slice(), &repeat(b"t", MB)].concat()),
+        ("nested", repeat(b"<div>", MB)),
+        (
+            "script-body",
+            [b"<script>".as_slice(), &repeat(b"x", MB)].concat(),
+        ),
+        ("script-tags", repeat(b"<script></script>", MB)),
+        ("style-split", repeat(b"<style></sty", MB)),
+        (
+            "screnc-markers",
+            [
+                b"<script language=jscript.encode>".as_slice(),
+                &repeat(b"#@~^AAAAAA==", MB),
+            ]
+            .concat(),
+        ),
+        (
+            "screnc-long",
+            [
+                b"<script language=jscript.encode>#@~^//////==".as_slice(),
+                &repeat(b"@#", MB),
+            ]
+            .concat(),
+        ),
+        (
+            "screnc-lookfor",
+            repeat(b"<%@ language=jscript.encode %>#@~^CAAAAA==", MB),
+        ),
+        ("data-uri", repeat(b"<img src=\"data:text/plain,%41%4", MB)),
+        (
+            "data-uri-open",
+            [b"<img src=data:,".as_slice(), &repeat(b"%", MB)].concat(),
+        ),
+        ("no-space", repeat(b"q", 3 * MB)),
+        ("spaces", repeat(b" \t\r\n\x0b\x0c", MB)),
+    ];
+    // A mix of all of them, cut by NULs.
+    let mut mix = Vec::new();
+    let units: Vec<Vec<u8>> = v
+        .iter()
+        .map(|(_, d)| d[..64.min(d.len())].to_vec())
+        .collect();
+    let mut i = 0;
+    while mix.len() < 2 * MB {
+        mix.extend_from_slice(&units[i % units.len()]);
+        mix.push(0);
+        i += 7;
+    }
+    v.push(("mix", mix));
+    v
+}
+
+#[test]
+fn html_hostile_inputs_are_linear_and_bounded() {
+    for (name, input) in hostile() {
+        let start = Instant::now();
+        let out = normalize_html(&input, HtmlLimits::default());
+        let took = start.elapsed();
+        assert!(took < SLOW, "{name}: {took:?} for {} bytes", input.len());
+        // Each input byte yields at most a few output bytes: `&#256;` (6)
+        // gives `&#x0100;` (8), a rewritten encoded-script tag repeats its
+        // attributes once.
+        for (what, len) in [
+            ("nocomment", out.nocomment.len()),
+            ("notags", out.notags.len()),
+        ] {
+            assert!(
+                len <= 2 * input.len() + 4096,
+                "{name}: {what} has {len} bytes for {} in",
+                input.len()
+            );
+        }
+        let scripts: usize = out.scripts.iter().map(Vec::len).sum();
+        assert!(
+            scripts <= 2 * input.len() + 4096,
+            "{name}: scripts {scripts}"
+        );
+        assert_eq!(out.limit, None, "{name}");
+    }
+}
+
+#[test]
+fn ascii_hostile_inputs_are_linear() {
+    for (name, input) in hostile() {
+        let start = Instant::now();
+        let (out, cut) = ascii::normalize(&input, usize::MAX);
+        assert!(start.elapsed() < SLOW, "{name}");
+        assert!(out.len() <= input.len());
+        assert!(!cut);
+    }
+}
+
+#[test]
+fn html_size_limits_are_reported() {
+    let page = b"<html><body>Hello <b>World</b> &amp; more</body></html>";
+    let n = page.len() as u64;
+    let limits = |max_normalize, max_notags| HtmlLimits {
+        max_normalize,
+        max_notags,
+        ..HtmlLimits::default()
+    };
+
+    // Limits are on the input size and apply above it, as ClamAV's
+    // `len > limit`.
+    let full = normalize_html(page, limits(n, n));
+    assert_eq!(full.limit, None);
+    // As clamscan: white space after a tag is dropped, &amp; is decoded in
+    // nocomment and a space in notags.
+    assert_eq!(
+        full.nocomment,
+        b"<html><body>hello <b>world</b>& more</body></html>"
+    );
+    assert_eq!(full.notags, b" hello world more ");
+
+    let over = normalize_html(page, limits(n - 1, n));
+    assert_eq!(over.limit, Some(LimitHit::HtmlNormalize));
+    assert!(over.nocomment.is_empty() && over.notags.is_empty());
+
+    let notags = normalize_html(page, limits(n, n - 1));
+    assert_eq!(notags.limit, Some(LimitHit::HtmlNoTags));
+    assert_eq!(notags.nocomment, full.nocomment);
+    assert!(notags.notags.is_empty());
+
+    let capped = normalize_html(
+        page,
+        HtmlLimits {
+            max_output: 10,
+            ..HtmlLimits::default()
+        },
+    );
+    assert_eq!(capped.limit, Some(LimitHit::HtmlOutput));
+    assert_eq!(capped.nocomment, &full.nocomment[..10]);
+}
+
+/// Counts what a sink receives, keeping nothing: the streaming interface
+/// needs no memory of its own for any input size.
+#[derive(Default)]
+struct Count {
+    nocomment: usize,
+    notags: usize,
+    script: usize,
+    scripts: usize,
+}
+
+impl HtmlSink for Count {
+    fn nocomment(&mut self, d: &[u8]) {
+        self.nocomment += d.len();
+    }
+    fn notags(&mut self, d: &[u8]) {
+        self.notags += d.len();
+    }
+    fn script(&mut self, d: &[u8]) {
+        self.script += d.len();
+    }
+    fn script_end(&mut self) {
+        self.scripts += 1;
+    }
+}
+
+#[test]
+fn streaming_agrees_with_whole_input() {
+    let mut page = Vec::new();
+    for i in 0..2000 {
+        page.extend_from_slice(
+            format!(
+                "<p class='c{i}'>Text {i} &amp; &#{};<script>var a{i}='x';</script><!-- c -->\n",
+                65 + i % 26
+            )
+            .as_bytes(),
+        );
+    }
+    let whole = normalize_html(&page, HtmlLimits::default());
+    for step in [1usize, 7, 4096, 8191, 8192, 100_000] {
+        let mut got = HtmlOutput::default();
+        let mut n = HtmlNormalizer::new(HtmlLimits::default());
+        for part in page.chunks(step) {
+            n.feed(part, &mut got);
+        }
+        got.limit = n.finish(&mut got);
+        assert_eq!(got, whole, "step {step}");
+        let mut c = Count::default();
+        let mut n = HtmlNormalizer::new(HtmlLimits::default());
+        for part in page.chunks(step) {
+            n.feed(part, &mut c);
+        }
+        assert_eq!(n.finish(&mut c), None);
+        assert_eq!(c.nocomment, whole.nocomment.len());
+        assert_eq!(c.notags, whole.notags.len());
+        assert_eq!(c.script, whole.scripts.iter().map(Vec::len).sum::<usize>());
+        assert_eq!(c.scripts, 2000);
+    }
+}
+
+#[test]
+fn ascii_streaming_with_output_limit() {
+    let input = repeat(b"Word \t\n", 100_000);
+    let (whole, _) = ascii::normalize(&input, usize::MAX);
+    // Drain a small output buffer over and over, as a matcher would.
+    let mut n = AsciiNormalizer::new();
+    let mut got = Vec::new();
+    let mut buf = Vec::new();
+    let mut rest = &input[..];
+    while !rest.is_empty() {
+        let used = n.feed(rest, &mut buf, 1000);
+        rest = &rest[used..];
+        got.append(&mut buf);
+    }
+    assert_eq!(got, whole);
+}
