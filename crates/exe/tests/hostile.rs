@@ -141,3 +141,16 @@ fn bit_flips() {
         eprintln!("{name}: 4000 flips, {parsed} parsed");
     }
 }
+
+/// Writes the samples as fuzzing seeds when `AETHER_EXE_SEEDS` names a
+/// directory (`fuzz_exe/corpus/exe`); does nothing otherwise.
+#[test]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("AETHER_EXE_SEEDS") else {
+        return;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, (_, data)) in samples().into_iter().enumerate() {
+        std::fs::write(std::path::Path::new(&dir).join(format!("seed{i}")), data).unwrap();
+    }
+}
