@@ -12,6 +12,13 @@ point of 0 unless the file is for PowerPC. This crate reproduces those rules
 (see each module) and nothing else: it gives an [`ExeInfo`] per executable and
 resolves an [`aether_sigs::Offset`] against it ([`resolve`]).
 
+ClamAV reads the headers that the *signature's target type* names, for files
+of that type: a file typed PE (`MZ`) is read with [`ExeInfo::parse_pe`] for
+target-1 signatures, ELF with [`ExeInfo::parse_elf`] for target 6, Mach-O
+with [`ExeInfo::parse_macho`] for target 9. A universal binary is typed
+Mach-O too, but its container has no headers ClamAV can read ([`Layout::Broken`]);
+each of its architectures ([`fat_arches`]) is scanned as a file of its own.
+
 The layouts come from the `object` crate's header structs; the logic is
 ClamAV's (`libclamav/pe.c`, `elf.c`, `macho.c`, `matcher.c`), read and
 rewritten, not copied. Parsing reads only headers and tables, is bounded by
