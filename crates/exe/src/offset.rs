@@ -24,17 +24,20 @@ pub const PE_BM_OFFMODE_MIN_FILE_SIZE: u64 = 262_144;
 /// ClamAV's `CLI_OFF_NONE`: a computed offset equal to it means "nowhere".
 const OFF_NONE: u32 = 0xffff_fffe;
 
-/// What an offset is resolved against.
+/// What an offset is resolved against. ClamAV reads the headers of the
+/// *file's* type once (PE for a file typed PE, ELF, Mach-O, including a
+/// universal binary's container) and resolves every signature's offsets,
+/// generic (target 0) ones included, against that one result.
 #[derive(Debug, Clone, Copy)]
 pub enum Layout<'a> {
-    /// The signature's target type is not PE, ELF or Mach-O: no header is
-    /// read, and only `*`, `n` and `EOF-n` can occur (the loader rejects
-    /// executable-relative offsets for other targets).
+    /// The file is not of an executable type: no headers are read; `*`, `n`
+    /// and `EOF-n` resolve, executable-relative forms do not (the loader
+    /// rejects them for non-executable targets anyway).
     Generic,
-    /// The target type is PE, ELF or Mach-O but the file's headers did not
-    /// parse: ClamAV then resolves no relative offset at all, not even `EOF-n`.
+    /// The file is of an executable type but its headers did not parse:
+    /// no relative offset of any signature resolves, not even `EOF-n`.
     Broken,
-    /// The target type is an executable one and its headers parsed.
+    /// The file is of an executable type and its headers parsed.
     Exe(&'a ExeInfo),
 }
 

@@ -439,3 +439,69 @@ fn offsets_and_hashes_match_clamscan() {
     );
     assert!(checked.get(&true).copied().unwrap_or(0) > 200);
 }
+
+/// A file of an executable type whose headers ClamAV cannot read: none of
+/// the relative offsets of any signature resolve in it, not even `EOF-n` of a
+/// generic (target 0) signature, because ClamAV reads the headers of the
+/// file's type once for all signatures. Absolute offsets still match. A
+/// universal binary's container is such a file. aether-exe refuses the same
+/// headers.
+#[test]
+fn broken_headers_resolve_no_relative_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pe = common::plain_pe(false, 31);
+    // AddressOfEntryPoint in no section.
+    pe[0x80 + 24 + 16..0x80 + 24 + 20].copy_from_slice(&0x9000u32.to_le_bytes());
+    let mut elf = common::elf32_be(32);
+    elf[46..48].copy_from_slice(&7u16.to_be_bytes()); // e_shentsize
+    // Padding after the last architecture, so the tail is in no architecture
+    // (each is scanned as a file of its own, where EOF-n would resolve).
+    let mut fat = common::fat(&[(18, &common::macho_ppc(33))]);
+    fat.extend(common::filler(34, 64));
+    let cases = [
+        ("broken.exe", pe, 1u8),
+        ("broken.elf", elf, 6u8),
+        ("universal", fat, 9u8),
+    ];
+    let mut ndb = String::new();
+    let mut expect = Vec::new();
+    let mut files = Vec::new();
+    for (k, (file, data, target)) in cases.iter().enumerate() {
+        assert!(
+            ExeInfo::parse_pe(data).is_err()
+                && ExeInfo::parse_elf(data).is_err()
+                && ExeInfo::parse_macho(data).is_err(),
+            "{file} must not parse"
+        );
+        let tail = hex(&data[data.len() - LEN..]);
+        let head = hex(&data[0x40..0x40 + LEN]);
+        let _ = writeln!(ndb, "X{k}_EOF:{target}:EOF-{LEN}:{tail}");
+        let _ = writeln!(ndb, "X{k}_EOF_GENERIC:0:EOF-{LEN}:{tail}");
+        let _ = writeln!(ndb, "X{k}_ABS:{target}:64:{head}");
+        expect.push((format!("X{k}_EOF"), file.to_string(), false));
+        expect.push((format!("X{k}_EOF_GENERIC"), file.to_string(), false));
+        expect.push((format!("X{k}_ABS"), file.to_string(), true));
+        // aether-exe's resolver agrees.
+        let size = data.len() as u64;
+        let eof = Offset::parse("EOF-16").unwrap();
+        assert_eq!(resolve(&eof, size, Layout::Broken), Placement::Nowhere);
+        assert!(matches!(
+            resolve(&eof, size, Layout::Generic),
+            Placement::Within { .. }
+        ));
+        let path = dir.path().join(file);
+        std::fs::write(&path, data).unwrap();
+        files.push(path);
+    }
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    std::fs::write(db.join("broken.ndb"), ndb).unwrap();
+    let found = clamscan(&db, &files);
+    for (name, file, reported) in expect {
+        assert_eq!(
+            found.contains(&(file.clone(), name.clone())),
+            reported,
+            "{file}: {name}"
+        );
+    }
+}
