@@ -29,7 +29,13 @@ fn decimal(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
+/// A functionality level. ClamAV reads it with `atoi`, so an empty field
+/// (a trailing `:`) is 0; other text that is not a number is refused, as in
+/// `.hdb` lines.
 fn flevel(s: &str) -> Result<u64, LineError> {
+    if s.is_empty() {
+        return Ok(0);
+    }
     decimal(s).ok_or_else(|| LineError::BadFlevel(s.to_string()))
 }
 
