@@ -79,10 +79,6 @@ pub enum ImportError {
     /// ClamAV accepts only `[0-9A-Za-z_.]` in imported function names.
     #[error("import table: invalid character in the name of a function imported from {dll}")]
     InvalidName { dll: String },
-    /// ClamAV names ordinal imports from these DLLs after its own table of
-    /// their exports, which aether does not carry.
-    #[error("import table: ordinal {ordinal} from {dll} is named by a table aether does not have")]
-    OrdinalName { dll: String, ordinal: u16 },
     #[error("import table: more than {0} imported functions")]
     TooMany(usize),
     /// A PE whose only section lies outside the file: ClamAV's PE scanner

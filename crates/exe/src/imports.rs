@@ -14,6 +14,7 @@ use object::ReadRef;
 use object::pe::ImageImportDescriptor;
 
 use crate::error::ImportError;
+use crate::ordinals;
 use crate::{ExeInfo, ExeKind};
 
 /// ClamAV reads at most this many import descriptors.
@@ -155,7 +156,7 @@ impl ImportTable {
                         }
                         n.as_ref().into()
                     }
-                    ImportedFunction::Ordinal(o) => ordinal_name(&dll.name, *o)?.into(),
+                    ImportedFunction::Ordinal(o) => ordinal_name(&dll.name, *o).into(),
                 };
                 if !text.is_empty() {
                     text.push(',');
@@ -206,17 +207,25 @@ fn dll_base(name: &[u8]) -> &[u8] {
     name
 }
 
-/// The name ClamAV gives an ordinal import: `ord<n>`, except for the DLLs
-/// whose exports it names from a table of its own.
-fn ordinal_name(dll: &[u8], ordinal: u16) -> Result<String, ImportError> {
-    let starts = |p: &[u8]| dll.len() >= p.len() && dll[..p.len()].eq_ignore_ascii_case(p);
-    if starts(b"ws2_32.dll") || starts(b"wsock32.dll") || starts(b"oleaut32.dll") {
-        return Err(ImportError::OrdinalName {
-            dll: String::from_utf8_lossy(dll).into_owned(),
-            ordinal,
-        });
+/// The name ClamAV gives an ordinal import: from its tables for
+/// `oleaut32.dll` and `ws2_32.dll`/`wsock32.dll` (the DLL name must start
+/// with one of those, in any case), else `ord<n>`.
+fn ordinal_name(dll: &[u8], ordinal: u16) -> String {
+    let starts = |p: &[u8]| {
+        dll.get(..p.len())
+            .is_some_and(|d| d.eq_ignore_ascii_case(p))
+    };
+    let table = if starts(b"ws2_32.dll") || starts(b"wsock32.dll") {
+        Some(ordinals::WS2_32)
+    } else if starts(b"oleaut32.dll") {
+        Some(ordinals::OLEAUT32)
+    } else {
+        None
+    };
+    match table.and_then(|t| ordinals::lookup(t, ordinal)) {
+        Some(name) => name.to_string(),
+        None => format!("ord{ordinal}"),
     }
-    Ok(format!("ord{ordinal}"))
 }
 
 fn read_thunks(

@@ -33,6 +33,7 @@ pub mod offset;
 
 mod elf;
 mod macho;
+mod ordinals;
 mod pe;
 
 pub use error::{ExeError, Format, ImportError};

@@ -101,15 +101,24 @@ fn clam_exe_import_hash_is_the_documented_one() {
 }
 
 #[test]
-fn ordinals_named_by_clamav_tables_are_refused() {
+fn ordinals_of_known_dlls_are_named() {
     let data = common::plain_pe(false, 5);
     let info = ExeInfo::parse(&data).unwrap();
     let mut table = ImportTable::read(&data, &info).unwrap();
-    table.dlls[2].name = b"WS2_32.dll".to_vec().into();
-    assert!(matches!(
-        table.hash(),
-        Err(ImportError::OrdinalName { ordinal: 5, .. })
-    ));
+    // msvcrt's ordinal 5 is "ord5"; oleaut32's is SysReAllocStringLen.
+    assert!(
+        table
+            .hash_text()
+            .unwrap()
+            .ends_with("msvcrt.ord5,msvcrt._exit")
+    );
+    table.dlls[2].name = b"OleAut32.dll".to_vec().into();
+    assert!(
+        table
+            .hash_text()
+            .unwrap()
+            .ends_with("oleaut32.sysreallocstringlen,oleaut32._exit")
+    );
 }
 
 #[test]

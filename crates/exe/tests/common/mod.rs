@@ -45,7 +45,17 @@ pub struct PeSpec {
     pub file_len: usize,
     /// Where the import table goes (RVA, file offset); `None` for no imports.
     pub imports_at: Option<(u32, usize)>,
+    /// DLLs and their functions (`#n` imports ordinal `n`).
+    pub imports: Vec<(String, Vec<String>)>,
     pub seed: u64,
+}
+
+/// [`IMPORTS`] in the form [`PeSpec`] takes.
+pub fn default_imports() -> Vec<(String, Vec<String>)> {
+    IMPORTS
+        .iter()
+        .map(|(d, f)| (d.to_string(), f.iter().map(|s| s.to_string()).collect()))
+        .collect()
 }
 
 /// The imports every test PE carries, and the text ClamAV hashes for them.
@@ -98,7 +108,7 @@ pub fn build_pe(spec: &PeSpec) -> Vec<u8> {
         s += 40;
     }
     if let Some((rva, at)) = spec.imports_at {
-        let size = write_imports(&mut b, spec.plus, rva, at);
+        let size = write_imports(&mut b, spec.plus, rva, at, &spec.imports);
         put32(&mut b, dirs_at + 8, rva);
         put32(&mut b, dirs_at + 12, size);
     }
@@ -107,14 +117,20 @@ pub fn build_pe(spec: &PeSpec) -> Vec<u8> {
 
 /// Writes descriptors, thunks and names at file offset `at` (RVA `rva`);
 /// returns the directory size (descriptors and their null terminator).
-fn write_imports(b: &mut [u8], plus: bool, rva: u32, at: usize) -> u32 {
-    let n = IMPORTS.len();
+fn write_imports(
+    b: &mut [u8],
+    plus: bool,
+    rva: u32,
+    at: usize,
+    imports: &[(String, Vec<String>)],
+) -> u32 {
+    let n = imports.len();
     let desc_len = 20 * (n + 1);
     b[at..at + desc_len].fill(0);
     let thunk = if plus { 8 } else { 4 };
     let mut next = at + desc_len; // where thunks and names go
     let off_to_rva = |off: usize| rva + (off - at) as u32;
-    for (i, (dll, funcs)) in IMPORTS.iter().enumerate() {
+    for (i, (dll, funcs)) in imports.iter().enumerate() {
         let thunks_at = next;
         next += thunk * (funcs.len() + 1);
         b[thunks_at..next].fill(0);
@@ -168,6 +184,7 @@ pub fn plain_pe(plus: bool, seed: u64) -> Vec<u8> {
         ],
         file_len: 0x900,
         imports_at: Some((0x2000, 0x600)),
+        imports: default_imports(),
         seed,
     })
 }
@@ -191,6 +208,7 @@ pub fn odd_pe(seed: u64) -> Vec<u8> {
         ],
         file_len: 0xa00,
         imports_at: Some((0x2000, 0x600)),
+        imports: default_imports(),
         seed,
     })
 }
