@@ -20,6 +20,9 @@ pub(crate) struct CompiledDb {
     pub(crate) programs: Vec<Program>,
     /// Finds 4-byte anchors.
     pub(crate) grams: GramIndex,
+    /// Finds 4-byte `nocase` anchors by their folded grams.
+    pub(crate) folded_grams: GramIndex,
+    pub(crate) folded_entries: Vec<(u32, (u32, u32))>,
     /// Finds shorter anchors; pattern id `k` has span `short_spans[k]`.
     pub(crate) automaton: Option<AhoCorasick>,
     pub(crate) short_spans: Vec<(u32, u32)>,
@@ -44,6 +47,8 @@ pub(crate) struct DbParts {
     pub(crate) gram_entries: Vec<(u32, (u32, u32))>,
     /// Anchors shorter than four bytes, each with its span.
     pub(crate) short: Vec<(Vec<u8>, (u32, u32))>,
+    /// Folded 4-byte anchors (see [`crate::grams::fold`]), each with its span.
+    pub(crate) folded: Vec<(u32, (u32, u32))>,
     pub(crate) logical: LogicalDb,
 }
 
@@ -59,9 +64,11 @@ impl CompiledDb {
             anchor_programs,
             gram_entries,
             short,
+            folded,
             logical,
         } = parts;
         let grams = GramIndex::new(&gram_entries);
+        let folded_grams = GramIndex::new(&folded);
         let automaton = if short.is_empty() {
             None
         } else {
@@ -81,6 +88,8 @@ impl CompiledDb {
             allow,
             programs,
             grams,
+            folded_grams,
+            folded_entries: folded,
             automaton,
             short_spans,
             anchor_programs,
@@ -107,6 +116,8 @@ pub struct EngineBuilder {
     allow: HashDb,
     programs: Vec<Program>,
     anchors: HashMap<Vec<u8>, Vec<u32>>,
+    /// Folded 4-byte anchors of `nocase` subsignatures.
+    folded: HashMap<u32, Vec<u32>>,
     /// Body signatures among `programs` (the rest are subsignatures).
     bodies: u64,
     logical: LogicalDb,
@@ -134,6 +145,7 @@ impl EngineBuilder {
             mut allow,
             programs,
             anchors,
+            folded,
             bodies,
             logical,
             ..
@@ -163,6 +175,16 @@ impl EngineBuilder {
                 None => short.push((anchor, span)),
             }
         }
+        let mut folded: Vec<(u32, Vec<u32>)> = folded.into_iter().collect();
+        folded.sort_unstable();
+        let folded = folded
+            .into_iter()
+            .map(|(gram, progs)| {
+                let start = anchor_programs.len() as u32;
+                anchor_programs.extend_from_slice(&progs);
+                (gram, (start, anchor_programs.len() as u32))
+            })
+            .collect();
         let signature_count = hashes.len() as u64 + bodies + logical.sigs.len() as u64;
         let db = CompiledDb::assemble(DbParts {
             signature_count,
@@ -173,6 +195,7 @@ impl EngineBuilder {
             anchor_programs,
             gram_entries,
             short,
+            folded,
             logical,
         })?;
         Ok(Engine { db, yara: None })
@@ -224,8 +247,10 @@ impl SignatureSink for EngineBuilder {
             let id = self.programs.len() as u32;
             self.programs.push(prog);
             for anchor in anchors {
-                let ids = self.anchors.entry(anchor).or_default();
-                // Spellings of one anchor can coincide (non-letters).
+                let ids = match (anchor.folded, GramIndex::gram(&anchor.bytes)) {
+                    (true, Some(gram)) => self.folded.entry(gram).or_default(),
+                    _ => self.anchors.entry(anchor.bytes).or_default(),
+                };
                 if ids.last() != Some(&id) {
                     ids.push(id);
                 }

@@ -30,7 +30,7 @@ use crate::pattern::{Edge, Elem, NO_SLOT, Program, UNBOUNDED, anchorable};
 
 const MAGIC: &[u8; 8] = b"AETHERDB";
 /// Bumped whenever the layout below changes.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 
 /// Why a cache file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +314,12 @@ pub(crate) fn encode(
         w.bytes(anchor);
         w.u32(a);
         w.u32(b);
+    }
+    w.u64(db.folded_entries.len() as u64);
+    for (g, (a, b)) in &db.folded_entries {
+        w.u32(*g);
+        w.u32(*a);
+        w.u32(*b);
     }
     w.u64(db.logical.sigs.len() as u64);
     for l in &db.logical.sigs {
@@ -754,6 +760,15 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
         }
         short.push((anchor, span));
     }
+    let n = r.count(12)?;
+    let mut folded = Vec::with_capacity(n);
+    for _ in 0..n {
+        let e = (r.u32()?, (r.u32()?, r.u32()?));
+        if !span_ok(e.1) {
+            return Err(CacheError::Corrupt("folded anchor span"));
+        }
+        folded.push(e);
+    }
     let n = r.count(16)?;
     let mut logical = LogicalDb::default();
     for _ in 0..n {
@@ -779,6 +794,7 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
         anchor_programs,
         gram_entries,
         short,
+        folded,
         logical,
     })
     .map_err(|_| CacheError::Corrupt("anchors"))

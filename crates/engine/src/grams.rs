@@ -107,15 +107,78 @@ impl GramIndex {
         }
     }
 
+    /// Like [`find`](Self::find), and also looks every position up in
+    /// `folded` (an index of folded grams, see [`fold`]) in the same pass;
+    /// `hit` is told which index answered.
+    #[inline]
+    pub(crate) fn find_with_folded(
+        &self,
+        folded: &GramIndex,
+        data: &[u8],
+        from: usize,
+        mut hit: impl FnMut(usize, (u32, u32), bool) -> bool,
+    ) {
+        if folded.is_empty() {
+            self.find(data, from, |i, span| hit(i, span, false));
+            return;
+        }
+        if data.len() < 4 {
+            return;
+        }
+        let main = !self.is_empty();
+        for (i, w) in data.windows(4).enumerate().skip(from) {
+            let gram = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            if main {
+                let h = hash(gram);
+                let b = (h >> (32 - self.bits_log2)) as usize;
+                if self.bits[b / 64] & (1 << (b % 64)) != 0
+                    && let Some(span) = self.lookup(gram, h)
+                    && !hit(i, span, false)
+                {
+                    return;
+                }
+            }
+            let g = fold(gram);
+            let h = hash(g);
+            let b = (h >> (32 - folded.bits_log2)) as usize;
+            if folded.bits[b / 64] & (1 << (b % 64)) != 0
+                && let Some(span) = folded.lookup(g, h)
+                && !hit(i, span, true)
+            {
+                return;
+            }
+        }
+    }
+
     /// The gram of a 4-byte anchor.
     pub(crate) fn gram(anchor: &[u8]) -> Option<u32> {
         Some(u32::from_le_bytes(anchor.try_into().ok()?))
     }
 }
 
+/// A gram with bit 5 of every byte set: `A` and `a` fold together (and so
+/// do some other pairs, which the caller's check of the anchor rejects).
+#[inline(always)]
+pub(crate) fn fold(gram: u32) -> u32 {
+    gram | 0x2020_2020
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folded_index_finds_any_case() {
+        let g = fold(GramIndex::gram(b"ABcd").unwrap_or(0));
+        let folded = GramIndex::new(&[(g, (0, 1))]);
+        let main = GramIndex::default();
+        let mut hits = Vec::new();
+        main.find_with_folded(&folded, b"xabCDyAbCd", 0, |at, _, f| {
+            hits.push((at, f));
+            true
+        });
+        assert_eq!(hits, vec![(1, true), (6, true)]);
+    }
 
     #[test]
     fn finds_every_occurrence_and_nothing_else() {

@@ -23,7 +23,7 @@ use aether_sigs::{
 };
 
 use crate::names::NameId;
-use crate::pattern::{self, Program};
+use crate::pattern::{self, Anchor, Program};
 use crate::pcre::{self, MatchError, Regex};
 
 /// No match counted yet (`CLI_OFF_NONE`).
@@ -228,14 +228,13 @@ impl Lsig {
 }
 
 /// Compiles a logical signature whose counters start at `first_slot`: the
-/// signature, and its hex subsignatures as programs with every spelling of
-/// their anchors.
+/// signature, and its hex subsignatures as programs with their anchors.
 #[allow(clippy::type_complexity)]
 pub(crate) fn compile(
     sig: &LogicalSig<'_>,
     name: NameId,
     first_slot: u32,
-) -> Result<(Lsig, Vec<(Program, Vec<Vec<u8>>)>), Unsupported> {
+) -> Result<(Lsig, Vec<(Program, Vec<Anchor>)>), Unsupported> {
     let t = &sig.tdb;
     if t.entry_point.is_some() || t.number_of_sections.is_some() {
         return Err(Unsupported(

@@ -104,7 +104,7 @@ pub(crate) fn compile(sig: &BodySig<'_>, name: NameId) -> Result<(Program, Vec<u
     let (prog, mut anchors) =
         compile_pattern(&sig.pattern, sig.offset, sig.target, false, false, name)?;
     // Without `nocase` the anchor has exactly one spelling.
-    let anchor = anchors.pop().unwrap_or_default();
+    let anchor = anchors.pop().map(|a| a.bytes).unwrap_or_default();
     Ok((prog, anchor))
 }
 
@@ -125,9 +125,20 @@ pub(crate) fn anchorable(m: ByteMatch) -> bool {
     m.is_exact() || (m.mask == 0xdf && m.value.is_ascii_uppercase())
 }
 
-/// Lowers a hex pattern into a [`Program`] and every spelling of its anchor
-/// (one, or up to 16 with `nocase`: each letter in both cases). `wide`: the
-/// pattern is a `::w` subsignature, whose `(W)` edges look at UTF-16 units.
+/// How a program's anchor is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub(crate) bytes: Vec<u8>,
+    /// `bytes` is a 4-byte anchor with bit 5 of every byte set, found by the
+    /// case-folded gram index (see [`crate::grams::fold`]); the anchor's own
+    /// bytes must be checked again on a hit.
+    pub(crate) folded: bool,
+}
+
+/// Lowers a hex pattern into a [`Program`] and how to find its anchor: one
+/// spelling, or for a `nocase` anchor of four bytes its folded form, or for a
+/// shorter `nocase` anchor every spelling (each letter in both cases). `wide`:
+/// the pattern is a `::w` subsignature, whose `(W)` edges look at UTF-16 units.
 pub(crate) fn compile_pattern(
     pattern: &HexPattern,
     offset: Offset,
@@ -135,7 +146,7 @@ pub(crate) fn compile_pattern(
     nocase: bool,
     wide: bool,
     name: NameId,
-) -> Result<(Program, Vec<Vec<u8>>), Unsupported> {
+) -> Result<(Program, Vec<Anchor>), Unsupported> {
     if offset.is_executable_relative() {
         return Err(Unsupported(
             "body signatures with executable-relative offsets (EP, Sx, SE, SL)",
@@ -208,9 +219,14 @@ pub(crate) fn compile_pattern(
     let (anchor_at, anchor_len) = best_anchor(&elems).ok_or(Unsupported(
         "body signatures without a static byte to anchor on",
     ))?;
-    // Every spelling of the anchor: a folded letter doubles them.
+    let anchor_elems = &elems[anchor_at..anchor_at + anchor_len];
+    let any_folded = anchor_elems
+        .iter()
+        .any(|e| matches!(e, Elem::Byte(m) if !m.is_exact()));
+    // Every spelling of the anchor: a folded letter doubles them. Four-byte
+    // anchors go to the folded index instead, as one entry.
     let mut anchors: Vec<Vec<u8>> = vec![Vec::with_capacity(anchor_len)];
-    for e in &elems[anchor_at..anchor_at + anchor_len] {
+    for e in anchor_elems {
         let m = match e {
             Elem::Byte(m) => *m,
             _ => ByteMatch::exact(0),
@@ -230,6 +246,24 @@ pub(crate) fn compile_pattern(
             anchors.extend(lower);
         }
     }
+    let anchors: Vec<Anchor> = if any_folded && anchor_len == MAX_ANCHOR {
+        let bytes = anchors
+            .first()
+            .map(|a| a.iter().map(|b| b | 0x20).collect())
+            .unwrap_or_default();
+        vec![Anchor {
+            bytes,
+            folded: true,
+        }]
+    } else {
+        anchors
+            .into_iter()
+            .map(|bytes| Anchor {
+                bytes,
+                folded: false,
+            })
+            .collect()
+    };
     let back = elems[..anchor_at]
         .iter()
         .fold((0usize, 0usize), |(lo, hi), e| {

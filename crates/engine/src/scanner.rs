@@ -598,15 +598,16 @@ impl<'e> Scanner<'e> {
         let db: &'e CompiledDb = &self.engine.db;
         let mut error = None;
         let from = fresh.saturating_sub(3);
-        db.grams.find(data, from, |at, span| {
-            match self.on_anchor(input, data, base, at, span, st) {
+        db.grams
+            .find_with_folded(&db.folded_grams, data, from, |at, span, folded| match self
+                .on_anchor(input, data, base, at, span, folded, st)
+            {
                 Ok(go_on) => go_on,
                 Err(e) => {
                     error = Some(e);
                     false
                 }
-            }
-        });
+            });
         if let Some(e) = error {
             return Err(e);
         }
@@ -619,7 +620,7 @@ impl<'e> Scanner<'e> {
                     continue;
                 }
                 let span = db.short_spans[m.pattern().as_usize()];
-                if !self.on_anchor(input, data, base, m.start(), span, st)? {
+                if !self.on_anchor(input, data, base, m.start(), span, false, st)? {
                     break;
                 }
             }
@@ -627,7 +628,10 @@ impl<'e> Scanner<'e> {
         Ok(())
     }
 
-    /// Verifies the programs of one anchor hit; false when scanning should stop.
+    /// Verifies the programs of one anchor hit; false when scanning should
+    /// stop. `folded`: found by the folded index, so the anchor's own bytes
+    /// are checked first.
+    #[allow(clippy::too_many_arguments)]
     fn on_anchor(
         &mut self,
         input: &Input<'_>,
@@ -635,6 +639,7 @@ impl<'e> Scanner<'e> {
         base: u64,
         at: usize,
         (lo, hi): (u32, u32),
+        folded: bool,
         st: &mut ScanState,
     ) -> Result<bool, ScanError> {
         let db: &'e CompiledDb = &self.engine.db;
@@ -644,6 +649,9 @@ impl<'e> Scanner<'e> {
             }
             let prog = &db.programs[p as usize];
             if st.types & (1 << prog.target as u32) == 0 {
+                continue;
+            }
+            if folded && !verify::anchor_holds(prog, data, at) {
                 continue;
             }
             let Some(start) = self.matches(input, prog, data, base, at, st.size)? else {

@@ -74,6 +74,21 @@ pub(crate) fn offset_range(offset: &Offset, len: u64) -> Option<(u64, u64)> {
     }
 }
 
+/// Whether the anchor's own elements match at `data[at]` (a folded-index
+/// hit proves only that the bytes agree outside bit 5).
+pub(crate) fn anchor_holds(prog: &Program, data: &[u8], at: usize) -> bool {
+    let elems = prog
+        .elems
+        .get(prog.anchor_at..prog.anchor_at + prog.anchor_len)
+        .unwrap_or(&[]);
+    data.get(at..at + elems.len()).is_some_and(|d| {
+        elems
+            .iter()
+            .zip(d)
+            .all(|(e, b)| matches!(e, Elem::Byte(m) if m.matches(*b)))
+    })
+}
+
 struct Verifier<'a> {
     hay: Hay<'a>,
     prog: &'a Program,
