@@ -22,6 +22,7 @@
 //! chunk ends.
 
 use super::chunk::{CHUNK, Chunker, is_space};
+use super::js::JsNormalizer;
 use super::{LimitHit, MAX_HTML_NORMALIZE, MAX_HTML_NOTAGS, entities, screnc};
 
 /// ClamAV's fixed buffers for a tag name, an attribute name or value, and an
@@ -47,11 +48,13 @@ pub struct HtmlLimits {
     /// For larger inputs `notags` is not produced (ClamAV produces but does
     /// not scan it).
     pub max_notags: u64,
-    /// Bytes of each output kept at most; the rest is dropped. ClamAV has no
-    /// such limit: this one only guards memory, and at its default is far
-    /// above anything a page within `max_normalize` produces, except
-    /// through nested `JScript.Encode` blocks that decode to further blocks,
-    /// which ClamAV normalizes again for each one.
+    /// Bytes of each output kept at most, and bytes the packer decoder may
+    /// produce per script; the rest is dropped. ClamAV has no such limit:
+    /// this one only guards memory, and at its default is far above anything
+    /// a page within `max_normalize` produces, except through the two ways
+    /// of multiplying input: `JScript.Encode` blocks that decode to further
+    /// blocks (ClamAV normalizes the rest of the chunk again for each) and
+    /// Dean Edwards' packer, whose words expand to dictionary words.
     pub max_output: u64,
 }
 
@@ -71,16 +74,13 @@ pub trait HtmlSink {
     fn nocomment(&mut self, data: &[u8]);
     /// More of `notags`.
     fn notags(&mut self, data: &[u8]);
-    /// More of the current script: the raw bytes ClamAV feeds to its
-    /// JavaScript normalizer (from after `<script ...>` up to and including
-    /// `</script>`, with `\n` turned into spaces and an encoded block's
-    /// marker `#@~^` into `//~^`). ClamAV's `javascript` file is these bytes
-    /// after its JavaScript tokenizer, which this module does not reproduce.
-    fn script(&mut self, data: &[u8]) {
+    /// More of `javascript`: one script normalized by ClamAV's JavaScript
+    /// normalizer ([`super::js`]), `<script>...</script>`, preceded by a new
+    /// line when it is not the first. Each script comes whole when it ends,
+    /// since its identifiers are only renamed once it has been read.
+    fn javascript(&mut self, data: &[u8]) {
         let _ = data;
     }
-    /// The current script ended (ClamAV appends it to `javascript`).
-    fn script_end(&mut self) {}
 }
 
 /// Everything [`normalize_html`] produced.
@@ -88,11 +88,10 @@ pub trait HtmlSink {
 pub struct HtmlOutput {
     pub nocomment: Vec<u8>,
     pub notags: Vec<u8>,
-    /// One entry per script ClamAV would append to `javascript`.
-    pub scripts: Vec<Vec<u8>>,
+    /// ClamAV's `javascript`: every script, normalized.
+    pub javascript: Vec<u8>,
     /// A size limit that applied; the outputs it concerns are empty.
     pub limit: Option<LimitHit>,
-    script_open: bool,
 }
 
 impl HtmlSink for HtmlOutput {
@@ -102,18 +101,8 @@ impl HtmlSink for HtmlOutput {
     fn notags(&mut self, data: &[u8]) {
         self.notags.extend_from_slice(data);
     }
-    fn script(&mut self, data: &[u8]) {
-        match self.scripts.last_mut() {
-            Some(s) if self.script_open => s.extend_from_slice(data),
-            _ => self.scripts.push(data.to_vec()),
-        }
-        self.script_open = true;
-    }
-    fn script_end(&mut self) {
-        if !self.script_open {
-            self.scripts.push(Vec::new());
-        }
-        self.script_open = false;
+    fn javascript(&mut self, data: &[u8]) {
+        self.javascript.extend_from_slice(data);
     }
 }
 
@@ -127,7 +116,7 @@ pub fn normalize_html(input: &[u8], limits: HtmlLimits) -> HtmlOutput {
         Some(LimitHit::HtmlNormalize) => {
             out.nocomment.clear();
             out.notags.clear();
-            out.scripts.clear();
+            out.javascript.clear();
         }
         Some(LimitHit::HtmlNoTags) => out.notags.clear(),
         _ => {}
@@ -189,7 +178,7 @@ impl HtmlNormalizer {
         }
         self.drain(true, sink);
         self.m.finish(sink);
-        if self.m.limit.is_none() && (self.m.o2.capped || self.m.text.capped) {
+        if self.m.limit.is_none() && (self.m.o2.capped || self.m.text.capped || self.m.js_capped) {
             self.m.limit = Some(LimitHit::HtmlOutput);
         }
         self.m.limit
@@ -394,7 +383,13 @@ struct Machine {
     entity_val: Vec<u8>,
     mbchar: u32,
     mbchar2: u32,
-    js_active: bool,
+    /// The script being read, as ClamAV's `js_state`.
+    js: Option<JsNormalizer>,
+    /// Whether `javascript` has a script already.
+    js_written: bool,
+    js_emitted: u64,
+    js_capped: bool,
+    max_output: u64,
     style_begin: Option<usize>,
     o2: FileBuff,
     text: FileBuff,
@@ -427,7 +422,11 @@ impl Machine {
             entity_val: Vec::with_capacity(STR_LEN),
             mbchar: 0,
             mbchar2: 0,
-            js_active: false,
+            js: None,
+            js_written: false,
+            js_emitted: 0,
+            js_capped: false,
+            max_output,
             style_begin: None,
             o2: FileBuff::new(Which::NoComment, max_output),
             text: FileBuff::new(Which::NoTags, max_output),
@@ -507,13 +506,10 @@ impl Machine {
             if self.aborted {
                 return;
             }
-            if self.js_active {
+            if self.js.is_some() {
                 self.js_process(&lp, &line, ptr, sink);
                 lp.js_begin = None;
                 lp.js_end = None;
-                if self.in_tag == InTag::None {
-                    self.js_active = false;
-                }
             }
             if self.in_tag == InTag::Style && self.style_begin.is_some_and(|b| ptr < b) {
                 self.abort(sink);
@@ -537,11 +533,34 @@ impl Machine {
     fn js_process(&mut self, lp: &LinePtrs, line: &[u8], ptr: usize, sink: &mut dyn HtmlSink) {
         let begin = lp.js_begin.unwrap_or(0);
         let end = lp.js_end.unwrap_or(ptr).min(line.len());
-        if end > begin && begin <= CHUNK && end <= CHUNK {
-            sink.script(&line[begin..end]);
+        if let Some(js) = &mut self.js
+            && end > begin
+            && begin <= CHUNK
+            && end <= CHUNK
+        {
+            js.process(&line[begin..end]);
         }
         if self.in_tag == InTag::None {
-            sink.script_end();
+            self.js_done(sink);
+        }
+    }
+
+    /// The script ended: ClamAV normalizes it and appends it to `javascript`.
+    fn js_done(&mut self, sink: &mut dyn HtmlSink) {
+        if let Some(js) = self.js.take() {
+            let mut capped = false;
+            let mut out = js.finish(self.js_written, &mut capped);
+            self.js_written = true;
+            let room = self.max_output.saturating_sub(self.js_emitted);
+            if out.len() as u64 > room {
+                out.truncate(room as usize);
+                capped = true;
+            }
+            self.js_emitted += out.len() as u64;
+            self.js_capped |= capped;
+            if !out.is_empty() {
+                sink.javascript(&out);
+            }
         }
     }
 
@@ -551,10 +570,7 @@ impl Machine {
         self.aborted = true;
         self.o2.flush(sink);
         self.text.flush(sink);
-        if self.js_active {
-            self.js_active = false;
-            sink.script_end();
-        }
+        self.js_done(sink);
     }
 
     fn finish(&mut self, sink: &mut dyn HtmlSink) {
@@ -1218,10 +1234,9 @@ impl Machine {
         if tag.first() == Some(&b'/') {
             if tag == b"/script" {
                 self.in_tag = InTag::None;
-                if self.js_active {
+                if self.js.is_some() {
                     lp.js_end = Some(ptr);
                     self.js_process(lp, line, ptr, sink);
-                    self.js_active = false;
                     lp.js_begin = None;
                     lp.js_end = None;
                 }
@@ -1255,8 +1270,10 @@ impl Machine {
                 self.output_tag(&tag, sink);
             }
             self.in_tag = InTag::Script;
-            if !self.js_active {
-                self.js_active = true;
+            if self.js.is_none() {
+                self.js = Some(JsNormalizer::new(
+                    usize::try_from(self.max_output).unwrap_or(usize::MAX),
+                ));
                 lp.js_begin = Some(ptr);
                 lp.js_end = None;
             }

@@ -29,6 +29,7 @@ pub mod ascii;
 mod chunk;
 mod entities;
 pub mod html;
+mod js;
 mod screnc;
 
 pub use ascii::AsciiNormalizer;
