@@ -615,6 +615,59 @@ fn fragment(rng: &mut Rng, out: &mut Vec<u8>, depth: usize) {
     }
 }
 
+fn js_fragment(rng: &mut Rng, out: &mut Vec<u8>) {
+    const IDS: [&str; 12] = [
+        "a", "B", "fooBar", "$x", "_y", "i", "Z9", "document", "window", "eval", "unescape", "dF",
+    ];
+    const OPS: [&str; 24] = [
+        "=", "+", "-", "*", "/", "%", "==", "===", "!=", "!==", "<", ">", "<=", ">=", "<<", ">>",
+        ">>>", "&&", "||", "!", "~", "?", ":", "+=",
+    ];
+    match rng.below(26) {
+        0..=3 => out.extend_from_slice(rng.pick(&IDS[..]).as_bytes()),
+        4..=5 => out.extend_from_slice(rng.pick(&OPS[..]).as_bytes()),
+        6 => out.extend_from_slice(rng.pick(&[" ", "  ", "\n", "\t", "\r\n"][..]).as_bytes()),
+        7 => out.extend_from_slice(rng.pick(&["var ", "function ", "return ", "new ", "typeof ", "if(", "else ", "for(", "while(", "in ", "this", "null", "true", "false", "with(", "int ", "class "][..]).as_bytes()),
+        8 => out.extend_from_slice(rng.pick(&["(", ")", "{", "}", "[", "]", ",", ";", "."][..]).as_bytes()),
+        9 => {
+            let n = [
+                "0", "42", "007", "1.5", "1.", "2.5e3", "1.5E-7", "3e5", "1.e+", "99999999999", "4294967296",
+                "0x1F", "1.0000001", "123456.7", "1e21", "0.000001",
+            ];
+            out.extend_from_slice(rng.pick(&n[..]).as_bytes());
+        }
+        10..=11 => {
+            let q = if rng.below(2) == 0 { b'"' } else { b'\'' };
+            out.push(q);
+            let parts = [
+                "text", "A B", "\\x41", "\\u00e9", "\\n", "\\'", "\\\"", "%41%u0042", "caf\u{e9}", "<b>", "\\0", "\\", "|",
+            ];
+            for _ in 0..rng.below(4) {
+                out.extend_from_slice(rng.pick(&parts[..]).as_bytes());
+            }
+            if rng.below(10) != 0 {
+                out.push(q);
+            }
+        }
+        12 => out.extend_from_slice(b"\"a\" + 'b' + \"c\""),
+        13 => out.extend_from_slice(b"/* block */"),
+        14 => out.extend_from_slice(b"// line comment\n"),
+        15 => out.extend_from_slice(b"function F(p1, p2) { var L = p1; function G() { return L + p2; } return G(); }"),
+        16 => out.extend_from_slice(b"var a = 1, b = [1, [2, 3]], c = {k: 'v'}, d;"),
+        17 => out.extend_from_slice(b"obj.Method(Arg).prop = OTHER.x;"),
+        18 => out.extend_from_slice(b"eval(\"var Q = 'in eval'; document.write(Q);\");"),
+        19 => out.extend_from_slice(b"eval(unescape('%76%61%72%20%7a%3d%31'));"),
+        20 => out.extend_from_slice(
+            b"eval(function(p,a,c,k,e,d){e=function(c){return c};return p}('0 1(\\'2\\')',3,3,'var|alert|hi'.split('|'),0,{}))",
+        ),
+        21 => out.extend_from_slice(b"function U(p,a,c,k,e,r){return p} U('0.1 2',10,3,'x|y|z'.split('|'),0,{});"),
+        22 => out.extend_from_slice(b"dF('%264Dtdsjqu%264F2')"),
+        23 => out.extend_from_slice(b"\\u0061bc = 1; x\\q = 2;"),
+        24 => out.extend_from_slice(b"/regex[a-z]+/gi.test(s); a = b / c / d;"),
+        _ => out.extend_from_slice("\u{e9}\u{4e2d}#@`".as_bytes()),
+    }
+}
+
 fn html_cases() -> Vec<Vec<u8>> {
     let starts = [
         "<html>",
@@ -691,6 +744,26 @@ fn html_cases() -> Vec<Vec<u8>> {
             doc.extend_from_slice(b" end</html>");
             cases.push(doc);
         }
+    }
+    // Script-heavy pages for the JavaScript normalizer.
+    let mut rng = Rng(0x15_c0de);
+    for i in 0..120 {
+        let mut doc = b"<html><script>".to_vec();
+        let target = if i % 15 == 0 {
+            12_000 + rng.below(20_000)
+        } else {
+            50 + rng.below(700)
+        };
+        while doc.len() < target {
+            js_fragment(&mut rng, &mut doc);
+        }
+        if i % 6 != 0 {
+            doc.extend_from_slice(b"</script>");
+        }
+        if i % 4 == 0 {
+            doc.extend_from_slice(b"<p>between</p><SCRIPT>var Second = First;</SCRIPT>");
+        }
+        cases.push(doc);
     }
     let mut rng = Rng(0x0ddc_0ffe);
     for i in 0..260 {
