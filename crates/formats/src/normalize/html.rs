@@ -11,14 +11,14 @@
 //! - `notags`: only the text between tags (not inside scripts or styles),
 //!   white space squeezed, plus the target of each `<a href>` and
 //!   `<img src>`. Character references become a single space.
-//! - script text: the bytes of each `<script>` element, as ClamAV hands them
-//!   to its JavaScript normalizer (see [`HtmlSink::script`]).
+//! - `javascript`: each `<script>` element through ClamAV's JavaScript
+//!   normalizer (`js.rs`).
 //!
 //! The state machine is a faithful port of ClamAV 1.4's, and keeps its
 //! oddities where they show in the output (they are listed in
 //! `docs/formats.md`), because signatures are written against what ClamAV
 //! produces. The input is cut into chunks exactly as ClamAV cuts it
-//! ([`super::chunk`]), since several of those oddities depend on where a
+//! (`chunk.rs`), since several of those oddities depend on where a
 //! chunk ends.
 
 use super::chunk::{CHUNK, Chunker, is_space};
@@ -75,7 +75,7 @@ pub trait HtmlSink {
     /// More of `notags`.
     fn notags(&mut self, data: &[u8]);
     /// More of `javascript`: one script normalized by ClamAV's JavaScript
-    /// normalizer ([`super::js`]), `<script>...</script>`, preceded by a new
+    /// normalizer (`js.rs`), `<script>...</script>`, preceded by a new
     /// line when it is not the first. Each script comes whole when it ends,
     /// since its identifiers are only renamed once it has been read.
     fn javascript(&mut self, data: &[u8]) {

@@ -13,16 +13,20 @@ or character references, and matches the rewritten copies:
 - [`html`]: HTML files give three outputs (`libclamav/htmlnorm.c`):
   `nocomment` (comments dropped, tags kept and rewritten, lower-cased,
   character references decoded, `JScript.Encode` blocks decoded), `notags`
-  (only the text between tags, plus link and image targets) and the script
-  text. `nocomment`, `notags` and the script are matched against type-3 and
-  type-0 signatures, the script again against type-7; the raw HTML file is
-  not matched at all.
+  (only the text between tags, plus link and image targets) and
+  `javascript` (each script through ClamAV's JavaScript normalizer,
+  `libclamav/jsparse/js-norm.c`: variables renamed `n000`..., strings
+  joined, `eval`/`unescape`/packer decoded). `nocomment`, `notags` and
+  `javascript` are matched against type-3 and type-0 signatures,
+  `javascript` again against type-7; the raw HTML file is not matched at
+  all, and `notags` not when the file is over `MaxHTMLNoTags`.
 
 Both are byte-for-byte reproductions of ClamAV 1.4's output, proven by
-differential tests against Debian's clamscan (`tests/normalize_*.rs`),
+differential tests against Debian's clamscan (`tests/normalize_clamscan.rs`),
 quirks included: they exist so that signatures written against ClamAV's
-normalized files match here too. Both stream: they hold a bounded amount of
-state whatever the input size, and nothing in them is quadratic.
+normalized files match here too. Both stream, and nothing in them is
+quadratic; what they hold is bounded (see [`HtmlLimits`] for the one place,
+a script's tokens, where ClamAV's design needs more than a chunk).
 */
 
 pub mod ascii;
