@@ -125,7 +125,7 @@ impl Sigs {
             None => {
                 let text = match db {
                     "mdb" => &mut self.mdb,
-                    "msb" => &mut self.msb,
+                    "msb" | "msb1" => &mut self.msb,
                     _ => &mut self.imp,
                 };
                 text.push_str(&line(&new_name));
@@ -251,6 +251,16 @@ impl Sigs {
                 |n| format!("{size}:{sha}:{n}\n"),
                 |n| format!("{}:{sha}:{n}\n", size + 1),
             );
+            let sha1 = hex(&sha1::Sha1::digest(bytes));
+            self.hash(
+                "msb1",
+                format!("{size}:{sha1}"),
+                format!("{tag}_MSB1_{i}"),
+                file,
+                true,
+                |n| format!("{size}:{sha1}:{n}\n"),
+                |n| format!("{}:{sha1}:{n}\n", size + 1),
+            );
         }
     }
 
@@ -279,6 +289,16 @@ impl Sigs {
             reported,
             |n| format!("{md5}:{}:{n}\n", h.size),
             |n| format!("{md5}:{}:{n}\n", h.size + 1),
+        );
+        let sha256 = hex(&h.sha256);
+        self.hash(
+            "imp256",
+            format!("{sha256}:{}", h.size),
+            format!("{tag}_IMP256"),
+            file,
+            reported,
+            |n| format!("{sha256}:{}:{n}\n", h.size),
+            |n| format!("{sha256}:{}:{n}\n", h.size + 1),
         );
         true
     }
