@@ -434,6 +434,11 @@ impl<'e> Scanner<'e> {
         for l in order {
             let sig = &db.sigs[l as usize];
             for (sub, bc) in &sig.bcomps {
+                // A reference past the signature's subsignatures never
+                // matched (ClamAV reads a zero count there).
+                if bc.trigger >= sig.subsigs {
+                    continue;
+                }
                 let r = (sig.first_slot + u32::from(bc.trigger)) as usize;
                 if self.counters.counts[r] == 0 {
                     continue;

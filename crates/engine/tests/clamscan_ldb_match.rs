@@ -634,6 +634,24 @@ fn generate(seed: u64) -> Corpus {
     pcre_family(&mut rng, &mut c, &mut ldb, 60);
     bcomp_family(&mut rng, &mut c, &mut ldb, 50);
     tdb_family(&mut rng, &mut c, &mut ldb);
+    // An allow-listed file and an ignored signature: both found by clamscan
+    // without the lists, neither reported with them.
+    let mut allowed = HEADER.to_vec();
+    allowed.extend_from_slice(b"allow-listed logical");
+    let _ = writeln!(ldb, "Ldb.Allowed;Target:0;0&1;616c6c6f77;6c6f676963616c");
+    let _ = writeln!(ldb, "Ldb.Ignored;Target:0;0;69676e6f7265");
+    c.write("allowed.bin", &allowed);
+    c.write("ignored.bin", b"\x00\xff\x00\x01 ignore me");
+    let md5 = {
+        use md5::{Digest, Md5};
+        hex(&Md5::digest(&allowed))
+    };
+    std::fs::write(
+        c.db.join("gen.fp"),
+        format!("{md5}:{}:Ldb.Fp\n", allowed.len()),
+    )
+    .expect("write fp");
+    std::fs::write(c.db.join("gen.ign2"), "Ldb.Ignored\n").expect("write ign2");
     std::fs::write(c.db.join("gen.ldb"), ldb).expect("write ldb");
     pack(&c);
     c
@@ -721,6 +739,10 @@ fn same_detections_as_clamscan() {
                 .count();
             assert!(n >= 2, "clamscan found only {n} {kind} signatures: {all:?}");
         }
+        assert!(
+            !all.iter()
+                .any(|s| s.contains("Allowed") || s.contains("Ignored"))
+        );
         let files: BTreeSet<&String> = want.keys().chain(got.keys()).collect();
         let mut diffs = Vec::new();
         for f in files {
