@@ -1,11 +1,15 @@
 //! IPC throughput and latency over the Unix socket (1 and 16 subscribers) and over
 //! UDP, with an in-memory journal as the replay source.
 //!
-//! `cargo run --release -p aether-ipc --example throughput [RECORDS]`
+//! `cargo run --release -p aether-ipc --example throughput [RECORDS [SUBSCRIBERS]]`
 //!
 //! Prints, for each run: records/s until every subscriber has the last record, lag
 //! notices, and (at a paced 50,000 records/s) p50 and p99 latency from publish to
 //! receipt; for UDP paced at 50,000 records/s, what was refilled after NACKs.
+//!
+//! Each Unix-socket run is made twice: publishing record by record, and publishing
+//! in batches as aetherd does (one batch per journal commit: up to 256 records flat
+//! out, the 50 records of each millisecond when paced).
 
 use std::error::Error;
 use std::sync::{Arc, RwLock};
@@ -48,6 +52,17 @@ fn publish(store: &Store, hub: &Hub, rec: Record) -> Result<(), Box<dyn Error>> 
     Ok(())
 }
 
+/// Appends then publishes `recs` as one batch.
+fn publish_batch(store: &Store, hub: &Hub, recs: Vec<Record>) -> Result<(), Box<dyn Error>> {
+    store
+        .0
+        .write()
+        .map_err(|e| e.to_string())?
+        .extend(recs.iter().cloned());
+    hub.publish_batch(recs);
+    Ok(())
+}
+
 struct Run {
     rate: f64,
     lags: usize,
@@ -55,13 +70,19 @@ struct Run {
     p99_us: f64,
 }
 
-async fn unix_run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<dyn Error>> {
+async fn unix_run(
+    subscribers: usize,
+    n: u64,
+    pace: Option<u64>,
+    batched: bool,
+) -> Result<Run, Box<dyn Error>> {
     let dir = std::env::temp_dir().join(format!("aether-ipc-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("s.sock");
     let store = Arc::new(Store::default());
-    let hub = Hub::new(65_536);
+    // Slots: records when publishing one by one, batches when batched.
+    let hub = Hub::new(if batched { 512 } else { 65_536 });
     let config = ServerConfig {
         max_frame: 1 << 20,
         frame_timeout: Duration::from_secs(5),
@@ -100,6 +121,15 @@ async fn unix_run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, 
     }
     let start = Instant::now();
     match pace {
+        None if batched => {
+            let mut seq = 1;
+            while seq < n {
+                let end = (seq + 256).min(n);
+                publish_batch(&store, &hub, (seq..end).map(|s| record(s, epoch)).collect())?;
+                seq = end;
+                tokio::task::yield_now().await;
+            }
+        }
         None => {
             for seq in 1..n {
                 publish(&store, &hub, record(seq, epoch))?;
@@ -115,12 +145,15 @@ async fn unix_run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, 
             let mut seq = 1;
             while seq < n {
                 tick.tick().await;
-                for _ in 0..per_ms {
-                    if seq < n {
-                        publish(&store, &hub, record(seq, epoch))?;
-                        seq += 1;
+                let end = (seq + per_ms).min(n);
+                if batched {
+                    publish_batch(&store, &hub, (seq..end).map(|s| record(s, epoch)).collect())?;
+                } else {
+                    for s in seq..end {
+                        publish(&store, &hub, record(s, epoch))?;
                     }
                 }
+                seq = end;
             }
         }
     }
@@ -217,18 +250,31 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
-    for subs in [1, 16] {
-        let r = unix_run(subs, n, None).await?;
-        println!(
-            "unix, {subs:>2} subscriber(s), flat out: {:>9.0} records/s per subscriber, {} lag notices",
-            r.rate, r.lags
-        );
-        let paced = (n / 4).max(10_000);
-        let r = unix_run(subs, paced, Some(50_000)).await?;
-        println!(
-            "unix, {subs:>2} subscriber(s), 50,000/s: p50 {:.0} us, p99 {:.0} us, {} lag notices",
-            r.p50_us, r.p99_us, r.lags
-        );
+    // A second argument runs only that many subscribers, batched (for profiling).
+    let only: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
+    for subs in only.map_or(vec![1, 16], |s| vec![s]) {
+        for batched in [false, true] {
+            if only.is_some() && !batched {
+                continue;
+            }
+            let how = if batched { "batched" } else { "one by one" };
+            let r = unix_run(subs, n, None, batched).await?;
+            println!(
+                "unix, {subs:>2} subscriber(s), {how:>10}, flat out: {:>9.0} records/s ({:.0} deliveries/s), {} lag notices",
+                r.rate,
+                r.rate * subs as f64,
+                r.lags
+            );
+            let paced = (n / 4).max(10_000);
+            let r = unix_run(subs, paced, Some(50_000), batched).await?;
+            println!(
+                "unix, {subs:>2} subscriber(s), {how:>10}, 50,000/s: p50 {:.0} us, p99 {:.0} us, {} lag notices",
+                r.p50_us, r.p99_us, r.lags
+            );
+        }
+    }
+    if only.is_some() {
+        return Ok(());
     }
     // Loopback UDP drops what the receive buffer cannot hold: NACKs refill it.
     let (rate, refilled, nacks, lost) = udp_run(n.min(100_000)).await?;

@@ -119,11 +119,16 @@ impl Decoder {
         self.buffer().extend_from_slice(bytes);
     }
 
-    /// The internal buffer, for reading into directly (`read_buf`): append only.
+    /// The internal buffer, for reading into directly (`read_buf`): append only. It
+    /// has room for at least 4 KiB more (doubling as needed), so that one read takes
+    /// whatever a burst of frames brought.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
         if self.start > 0 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(self.buf.len().max(4096));
         }
         &mut self.buf
     }
@@ -136,24 +141,31 @@ impl Decoder {
     /// The next complete frame, `Ok(None)` if more bytes are needed, or the error that
     /// makes the stream unusable (the caller closes the connection).
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
-        let Some(header) = self.buf.first_chunk::<HEADER_LEN>() else {
+        let unread = self.buf.get(self.start..).unwrap_or(&[]);
+        let Some(header) = unread.first_chunk::<HEADER_LEN>() else {
             // Refuse foreign bytes as soon as they show, not after 8.
-            if let Some(&b) = self.buf.first()
+            if let Some(&b) = unread.first()
                 && b != MAGIC[0]
             {
                 return Err(FrameError::BadMagic([
                     b,
-                    self.buf.get(1).copied().unwrap_or(0),
+                    unread.get(1).copied().unwrap_or(0),
                 ]));
             }
             return Ok(None);
         };
         let len = parse_header(header, self.max)?;
-        let Some(payload) = self.buf.get(HEADER_LEN..HEADER_LEN + len) else {
+        let Some(payload) = unread.get(HEADER_LEN..HEADER_LEN + len) else {
             return Ok(None);
         };
         let frame = Frame::decode(payload).map_err(|e| FrameError::Decode(e.to_string()))?;
-        self.buf.drain(..HEADER_LEN + len);
+        // Consumed by moving `start`; the bytes are dropped in bulk (here when all
+        // is read, else by `buffer` once half is), never one frame at a time.
+        self.start += HEADER_LEN + len;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
         Ok(Some(frame))
     }
 
