@@ -57,6 +57,12 @@ pub struct Options {
     /// A hard limit on the file's size in pages (`PRAGMA max_page_count`); reaching it
     /// is [`JournalError::Full`], like a full disk. `None`: SQLite's default.
     pub max_pages: Option<u32>,
+    /// Copy the write-ahead log into the database (checkpoint) on a thread of its
+    /// own, every 100 ms, instead of inside the commit that crosses SQLite's
+    /// 1,000-page mark. A checkpoint syncs the file to the disk: inside a commit it
+    /// holds the writer, and every record queued behind it, for as long as the disk
+    /// takes (tens of milliseconds on a busy machine).
+    pub background_checkpoint: bool,
 }
 
 impl Default for Options {
@@ -66,6 +72,7 @@ impl Default for Options {
             durability: Durability::Process,
             retention: Retention::default(),
             max_pages: None,
+            background_checkpoint: true,
         }
     }
 }
@@ -114,9 +121,63 @@ pub struct Journal {
     /// Committed records kept for [`Journal::take_committed`], when asked for.
     keep_committed: bool,
     committed_out: Vec<RawRecord>,
+    /// The background checkpointer, when [`Options::background_checkpoint`] is on.
+    /// Declared before the lock: it is stopped before the lock is released.
+    checkpointer: Option<Checkpointer>,
     /// An exclusive `flock` on the file, held while the writer lives: two writers
     /// would number records from the same point.
     _lock: std::fs::File,
+}
+
+/// The thread that checkpoints the write-ahead log; stopped (after a last
+/// checkpoint) when dropped.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, JournalError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| JournalError::sqlite(path, "opening for checkpoints", 0, e))?;
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("journal-checkpoint".into())
+            .spawn(move || {
+                let checkpoint = || {
+                    // PASSIVE: never waits for the writer or readers; what it cannot
+                    // copy now it copies next time.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                };
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(Duration::from_millis(100))
+                {
+                    checkpoint();
+                }
+                checkpoint();
+            })
+            .map_err(|source| JournalError::Io {
+                path: path.to_path_buf(),
+                what: "starting the checkpoint thread",
+                source,
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Takes the writer's lock on the journal file (`flock`, which SQLite's own
@@ -201,6 +262,10 @@ impl Journal {
             "PRAGMA synchronous = {sync}; PRAGMA journal_size_limit = 8388608;"
         ))
         .map_err(|e| err("setting pragmas", e))?;
+        if options.background_checkpoint {
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                .map_err(|e| err("setting pragmas", e))?;
+        }
         if let Some(pages) = options.max_pages {
             let _: i64 = conn
                 .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
@@ -255,6 +320,7 @@ impl Journal {
             dropped_total: 0,
             keep_committed: false,
             committed_out: Vec::new(),
+            checkpointer: None,
             _lock: lock,
         };
         journal.append(Entry::WriterStarted(WriterStarted {
@@ -264,6 +330,9 @@ impl Journal {
             pid: std::process::id(),
         }))?;
         journal.flush()?;
+        if options.background_checkpoint {
+            journal.checkpointer = Some(Checkpointer::start(path)?);
+        }
         Ok(journal)
     }
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# IPC and journal benchmark: throughput and latency over the Unix socket and UDP
+# with 1 and 16 subscribers, the journal's append rate and bytes per event, and the
+# daemon's whole path (journal writer -> commit -> batch -> Unix socket), printed
+# against the targets of the issue: 500,000 events/s, p99 < 1 ms at 50,000/s,
+# zero loss. See bench/ipc_bench.md.
+#
+#   bash bench/ipc_bench.sh [RECORDS]     (default 200000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-200000}"
+
+cargo build --release -q -p aether-ipc --example throughput --example pipeline
+cargo build --release -q -p aether-journal --example append_rate
+bin=target/release/examples
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
+echo "records: $N"
+echo
+echo "== aether-ipc alone (records of ~250 bytes, in-memory replay source)"
+"$bin/throughput" "$N" | tee "$out/ipc"
+echo
+echo "== the daemon's path: exec events -> writer thread -> SQLite journal commit -> one batch per commit -> Unix socket"
+"$bin/pipeline" "$N" | tee "$out/pipe"
+echo
+echo "== journal append rate"
+"$bin/append_rate" "$((N * 2))" | tee "$out/journal"
+echo
+
+# Figures against the targets.
+num() { grep -E "$1" "$2" | head -1 | grep -oE "$3" | head -1 | grep -oE '[0-9.]+' | tail -1; }
+verdict() { if awk "BEGIN{exit !($1)}"; then echo "met"; else echo "NOT met"; fi; }
+row() { printf '%-62s %14s   %-18s %s\n' "$1" "$2" "$3" "$4"; }
+
+echo "== against the targets"
+row "measure" "figure" "target" "verdict"
+for subs in " 1" "16"; do
+  for how in "one by one" "batched"; do
+    r=$(num "unix, $subs subscriber\(s\), +$how, flat out" "$out/ipc" '[0-9]+ records/s')
+    row "unix, $subs sub, $how, flat out (records/s each)" "$r" ">= 500,000" "$(verdict "$r >= 500000")"
+    p=$(num "unix, $subs subscriber\(s\), +$how, 50,000/s" "$out/ipc" 'p99 [0-9]+')
+    row "unix, $subs sub, $how, p99 at 50,000/s (us)" "$p" "< 1,000" "$(verdict "$p < 1000")"
+  done
+done
+for subs in " 1" "16"; do
+  r=$(num "journal\+unix, $subs subscriber\(s\), flat out" "$out/pipe" '[0-9]+ events/s')
+  row "journal+unix, $subs sub, flat out (events/s end to end)" "$r" ">= 500,000" "$(verdict "$r >= 500000")"
+  p=$(num "journal\+unix, $subs subscriber\(s\), 50,000/s" "$out/pipe" 'p99 [0-9]+')
+  row "journal+unix, $subs sub, p99 at 50,000/s (us)" "$p" "< 1,000" "$(verdict "$p < 1000")"
+done
+u=$(num "udp" "$out/ipc" '[0-9]+ given up')
+refilled=$(num "udp" "$out/ipc" '[0-9]+ refilled')
+row "udp at 50,000/s: records given up (after $refilled refilled)" "$u" "0" "$(verdict "$u == 0")"
+loss=$(grep -c "no loss" "$out/ipc" "$out/pipe" | awk -F: '{s+=$2} END{print s}')
+row "unix runs that checked every record once, in order" "$loss/12" "all" "$(verdict "$loss == 12")"
+j=$(num "events/s" "$out/journal" '[0-9]+ events/s')
+b=$(num "events/s" "$out/journal" '[0-9.]+ bytes/event in pages')
+row "journal append (exec events/s, batches of 1024)" "$j" "(none)" ""
+row "journal bytes/event in pages" "$b" "(none)" ""
