@@ -88,7 +88,14 @@ pub fn group_id(name: &str) -> Option<u32> {
     (r == 0 && !out.is_null()).then_some(grp.gr_gid)
 }
 
+/// Gives `path` to group `gid`, unless it has it already (under systemd with
+/// `Group=aether`, files are created with it, and the unit's system call filter
+/// refuses `chown`).
 fn chown_group(path: &Path, gid: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata(path)?.gid() == gid {
+        return Ok(());
+    }
     std::os::unix::fs::chown(path, None, Some(gid))
 }
 
@@ -286,6 +293,7 @@ pub async fn udp(
         bind: config.udp_bind,
         allow_non_loopback: config.udp_allow_non_loopback,
         max_datagram: aether_ipc::udp::DEFAULT_MAX_DATAGRAM,
+        recv_buffer: aether_ipc::udp::DEFAULT_RECV_BUFFER,
     };
     if !peer.ip().is_loopback() && !config.udp_allow_non_loopback {
         return Err(format!(

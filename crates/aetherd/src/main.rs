@@ -295,6 +295,11 @@ fn open_journal(
             .create_new(true)
             .mode(0o640)
             .open(path)
+            .and_then(|f| {
+                // Whatever the umask: the aether group may read it.
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o640))
+            })
             .map_err(|source| JournalError::Io {
                 path: path.clone(),
                 what: "creating it",
