@@ -566,3 +566,94 @@ fn udp_publisher_sends_authenticated_records_to_loopback() {
     d.wait_log("UDP publisher not started", 1, Duration::from_secs(10));
     assert!(d.log_text().contains("0644"), "{}", d.log_text());
 }
+
+/// A tmpfs mounted on a fresh directory, unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs (this test runs as root)");
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_and_scanning_goes_on() {
+    let fx = Fixture::new();
+    let fs = Tmpfs::mount("2m");
+    let filler = fs.0.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 1536 * 1024]).unwrap();
+    let journal = fs.0.path().join("j.db");
+    // Many files, long names: one MULTISCAN makes thousands of scan records.
+    let many = fx.path().join("files/many");
+    std::fs::create_dir_all(&many).unwrap();
+    for n in 0..3000 {
+        std::fs::write(many.join(format!("{n:0>120}.txt")), b"x").unwrap();
+    }
+    let d = Daemon::aetherd(&fx, "f", &format!("JournalPath = {journal:?}\n"));
+    let reply = d.send(format!("zMULTISCAN {}\0", many.display()).as_bytes());
+    assert!(
+        reply.ends_with(b": OK\0"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    let status = || {
+        rt().block_on(async {
+            let mut c = Client::connect(&ipc_path(&fx, "f")).await.unwrap();
+            let r = c.control(1, "status", "").await.unwrap();
+            serde_json::from_str::<serde_json::Value>(&r.message).unwrap()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let st = loop {
+        let st = status();
+        if st["journal"]["dropped"].as_u64().unwrap_or(0) > 0 {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "no loss reported: {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(st["journal"]["problem"].is_string(), "{st}");
+    d.wait_log("disk full", 1, Duration::from_secs(10));
+    // The daemon goes on scanning.
+    assert_eq!(
+        instream_scan(&d, EICAR),
+        b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\0"
+    );
+    // Space comes back: the next commit starts with the count of what was lost.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        instream_scan(&d, b"after");
+        let recs = journal_records(&journal);
+        if let Some(dropped) = recs.iter().find(|r| r.name == "dropped") {
+            match Entry::decode(dropped.kind, &dropped.data).unwrap().unwrap() {
+                Entry::Dropped(x) => assert!(x.count > 0 && x.reason.contains("full")),
+                other => panic!("{other:?}"),
+            }
+            // Numbered without a hole.
+            for w in recs.windows(2) {
+                assert_eq!(w[1].seq, w[0].seq + 1);
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dropped record after space came back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(status()["journal"]["problem"].is_null());
+}
