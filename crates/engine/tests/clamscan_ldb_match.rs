@@ -454,6 +454,61 @@ fn pcre_family(rng: &mut Rng, c: &mut Corpus, ldb: &mut String, sigs: usize) {
     }
 }
 
+/// Regexes tied to the file's ends: `E` (dollar end only), `EOF-n`
+/// offsets, and `A` (anchored) with a shifted offset.
+fn pcre_ends_family(rng: &mut Rng, c: &mut Corpus, ldb: &mut String, sigs: usize) {
+    let at = HEADER.len();
+    for s in 0..sigs {
+        let trigger = rng.bytes(5);
+        let word = String::from_utf8(random_word(rng))
+            .unwrap_or_default()
+            .replace(['-', '_'], "q");
+        let kind = s % 3;
+        let tail_len = rng.range(0, 6) as usize;
+        let (offset, re, flags) = match kind {
+            0 => (
+                String::new(),
+                format!("{word}$"),
+                if rng.below(2) == 0 { "E" } else { "" },
+            ),
+            1 => (format!("EOF-{}:", word.len() + tail_len), word.clone(), ""),
+            _ => (format!("{at},{}:", rng.range(1, 4)), word.clone(), "A"),
+        };
+        let _ = writeln!(
+            ldb,
+            "Ldb.PcreEnd-{s};Engine:81-255,Target:0;0&1;{};{offset}0/{re}/{flags}",
+            hex(&trigger)
+        );
+        for f in 0..4 {
+            let mut data = HEADER.to_vec();
+            if kind == 2 {
+                // At the offset, or one byte later.
+                if f % 2 == 1 {
+                    data.push(b'.');
+                }
+                data.extend(word.as_bytes());
+            }
+            data.extend(b"\x00\x01");
+            data.extend_from_slice(&trigger);
+            data.extend(b"\x00\x01");
+            match kind {
+                0 => {
+                    data.extend(word.as_bytes());
+                    if f % 2 == 1 {
+                        data.push(b'\n');
+                    }
+                }
+                1 => {
+                    data.extend(word.as_bytes());
+                    data.extend(std::iter::repeat_n(b'.', tail_len + f % 2));
+                }
+                _ => {}
+            }
+            c.write(&format!("pcre-end-{s:03}-{f}.bin"), &data);
+        }
+    }
+}
+
 /// Byte compares: every number format, one or two comparisons.
 fn bcomp_family(rng: &mut Rng, c: &mut Corpus, ldb: &mut String, sigs: usize) {
     for s in 0..sigs {
@@ -632,6 +687,7 @@ fn generate(seed: u64) -> Corpus {
     let mut ldb = String::new();
     hex_family(&mut rng, &mut c, &mut ldb, 160);
     pcre_family(&mut rng, &mut c, &mut ldb, 60);
+    pcre_ends_family(&mut rng, &mut c, &mut ldb, 24);
     bcomp_family(&mut rng, &mut c, &mut ldb, 50);
     tdb_family(&mut rng, &mut c, &mut ldb);
     // An allow-listed file and an ignored signature: both found by clamscan
@@ -732,7 +788,7 @@ fn same_detections_as_clamscan() {
         let want = clamscan(&c);
         let got = aether(&c);
         let all: BTreeSet<&str> = want.values().flatten().map(|s| s.as_str()).collect();
-        for kind in ["Hex", "Pcre", "Bcomp", "Tdb", "Size", "Target"] {
+        for kind in ["Hex", "Pcre", "PcreEnd", "Bcomp", "Tdb", "Size", "Target"] {
             let n = all
                 .iter()
                 .filter(|s| s.contains(&format!(".{kind}-")))
