@@ -17,6 +17,10 @@ pub(crate) struct CompiledDb {
     pub(crate) names: NamePool,
     pub(crate) hashes: HashDb,
     pub(crate) allow: HashDb,
+    /// `.mdb`/`.msb` PE section hashes and `.imp` import hashes (see
+    /// [`crate::exe_layout`]).
+    pub(crate) sections: HashDb,
+    pub(crate) imports: HashDb,
     pub(crate) programs: Vec<Program>,
     /// Finds 4-byte anchors.
     pub(crate) grams: GramIndex,
@@ -42,6 +46,8 @@ pub(crate) struct DbParts {
     pub(crate) names: NamePool,
     pub(crate) hashes: HashDb,
     pub(crate) allow: HashDb,
+    pub(crate) sections: HashDb,
+    pub(crate) imports: HashDb,
     pub(crate) programs: Vec<Program>,
     pub(crate) anchor_programs: Vec<u32>,
     pub(crate) gram_entries: Vec<(u32, (u32, u32))>,
@@ -60,6 +66,8 @@ impl CompiledDb {
             names,
             hashes,
             allow,
+            sections,
+            imports,
             programs,
             anchor_programs,
             gram_entries,
@@ -86,6 +94,8 @@ impl CompiledDb {
             names,
             hashes,
             allow,
+            sections,
+            imports,
             programs,
             grams,
             folded_grams,
@@ -114,6 +124,8 @@ pub struct EngineBuilder {
     names: NamePool,
     hashes: HashDb,
     allow: HashDb,
+    sections: HashDb,
+    imports: HashDb,
     programs: Vec<Program>,
     anchors: HashMap<Vec<u8>, Vec<u32>>,
     /// Folded 4-byte anchors of `nocase` subsignatures.
@@ -143,6 +155,8 @@ impl EngineBuilder {
             mut names,
             mut hashes,
             mut allow,
+            mut sections,
+            mut imports,
             programs,
             anchors,
             folded,
@@ -158,6 +172,8 @@ impl EngineBuilder {
             hashes.sha1.finish();
             hashes.sha256.finish();
             allow.finish();
+            sections.finish();
+            imports.finish();
             names.shrink();
         });
         // Sorted so that builds are reproducible.
@@ -185,12 +201,18 @@ impl EngineBuilder {
                 (gram, (start, anchor_programs.len() as u32))
             })
             .collect();
-        let signature_count = hashes.len() as u64 + bodies + logical.sigs.len() as u64;
+        let signature_count = hashes.len() as u64
+            + sections.len() as u64
+            + imports.len() as u64
+            + bodies
+            + logical.sigs.len() as u64;
         let db = CompiledDb::assemble(DbParts {
             signature_count,
             names,
             hashes,
             allow,
+            sections,
+            imports,
             programs,
             anchor_programs,
             gram_entries,
@@ -257,6 +279,20 @@ impl SignatureSink for EngineBuilder {
             }
         }
         self.logical.push(lsig);
+        Ok(())
+    }
+
+    fn section_hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
+        let name = self.push_name(sig.name);
+        self.sections
+            .insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
+        Ok(())
+    }
+
+    fn import_hash(&mut self, sig: HashSig<'_>) -> Result<(), Unsupported> {
+        let name = self.push_name(sig.name);
+        self.imports
+            .insert(sig.digest.kind, sig.digest.as_bytes(), sig.size, name);
         Ok(())
     }
 

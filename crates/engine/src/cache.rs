@@ -30,7 +30,7 @@ use crate::pattern::{Edge, Elem, NO_SLOT, Program, UNBOUNDED, anchorable};
 
 const MAGIC: &[u8; 8] = b"AETHERDB";
 /// Bumped whenever the layout below changes.
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 
 /// Why a cache file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -126,8 +126,30 @@ impl<W: std::io::Write> Writer<W> {
                 self.u64(back);
                 self.u64(shift);
             }
-            // Never compiled (see pattern::compile); written as "never".
-            _ => self.u8(3),
+            Offset::EntryPoint { delta, shift } => {
+                self.u8(4);
+                self.i64(delta);
+                self.u64(shift);
+            }
+            Offset::Section {
+                index,
+                delta,
+                shift,
+            } => {
+                self.u8(5);
+                self.u32(index);
+                self.u64(delta);
+                self.u64(shift);
+            }
+            Offset::SectionEntire { index } => {
+                self.u8(6);
+                self.u32(index);
+            }
+            Offset::LastSection { delta, shift } => {
+                self.u8(7);
+                self.u64(delta);
+                self.u64(shift);
+            }
         }
     }
     fn table<const N: usize, const S: usize, const R: usize>(&mut self, t: &HashTable<N, S, R>) {
@@ -248,6 +270,8 @@ impl<W: std::io::Write> Writer<W> {
         self.text(&l.expr.to_string());
         self.u8(l.target as u8);
         self.range(l.file_size);
+        self.range(l.entry_point);
+        self.range(l.number_of_sections);
         match l.container {
             None => self.u8(0),
             Some(c) => {
@@ -295,6 +319,8 @@ pub(crate) fn encode(
     w.bytes(&db.names.ends);
     w.hashdb(&db.hashes);
     w.hashdb(&db.allow);
+    w.hashdb(&db.sections);
+    w.hashdb(&db.imports);
     w.u64(db.programs.len() as u64);
     for p in &db.programs {
         w.program(p);
@@ -451,6 +477,20 @@ impl<'a> Reader<'a> {
             },
             2 => Offset::FromEnd {
                 back: self.u64()?,
+                shift: self.u64()?,
+            },
+            4 => Offset::EntryPoint {
+                delta: self.i64()?,
+                shift: self.u64()?,
+            },
+            5 => Offset::Section {
+                index: self.u32()?,
+                delta: self.u64()?,
+                shift: self.u64()?,
+            },
+            6 => Offset::SectionEntire { index: self.u32()? },
+            7 => Offset::LastSection {
+                delta: self.u64()?,
                 shift: self.u64()?,
             },
             _ => return Err(CacheError::Corrupt("offset kind")),
@@ -655,6 +695,8 @@ impl<'a> Reader<'a> {
         let target =
             TargetType::from_number(self.u8()? as u32).ok_or(CacheError::Corrupt("target type"))?;
         let file_size = self.range()?;
+        let entry_point = self.range()?;
+        let number_of_sections = self.range()?;
         let container = match self.u8()? {
             0 => None,
             1 => Some(self.type_cond()?),
@@ -688,6 +730,8 @@ impl<'a> Reader<'a> {
             expr,
             target,
             file_size,
+            entry_point,
+            number_of_sections,
             container,
             intermediates,
             first_slot,
@@ -730,6 +774,8 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
     let name_count = names.len();
     let hashes = r.hashdb(map)?;
     let allow = r.hashdb(map)?;
+    let sections = r.hashdb(map)?;
+    let imports = r.hashdb(map)?;
     let n = r.count(8)?;
     let programs = (0..n)
         .map(|_| r.program(name_count))
@@ -792,6 +838,8 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
         names,
         hashes,
         allow,
+        sections,
+        imports,
         programs,
         anchor_programs,
         gram_entries,

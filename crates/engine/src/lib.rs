@@ -15,6 +15,7 @@ mod bytecmp;
 mod bytes;
 pub mod cache;
 pub mod database;
+mod exe_layout;
 pub mod filetype;
 mod grams;
 mod hashdb;

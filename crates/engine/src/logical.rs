@@ -169,6 +169,9 @@ pub(crate) struct Lsig {
     pub(crate) expr: LogicExpr,
     pub(crate) target: TargetType,
     pub(crate) file_size: Option<Range>,
+    /// `EntryPoint` and `NumberOfSections` (see [`crate::exe_layout`]).
+    pub(crate) entry_point: Option<Range>,
+    pub(crate) number_of_sections: Option<Range>,
     pub(crate) container: Option<TypeCond>,
     pub(crate) intermediates: Vec<TypeCond>,
     /// Counter of subsignature `i`: `first_slot + i`.
@@ -236,11 +239,6 @@ pub(crate) fn compile(
     first_slot: u32,
 ) -> Result<(Lsig, Vec<(Program, Vec<Anchor>)>), Unsupported> {
     let t = &sig.tdb;
-    if t.entry_point.is_some() || t.number_of_sections.is_some() {
-        return Err(Unsupported(
-            "logical signatures with EntryPoint or NumberOfSections (need executable parsing, not in aether yet)",
-        ));
-    }
     if t.icon_group1.is_some() || t.icon_group2.is_some() {
         return Err(Unsupported(
             "logical signatures with IconGroup1/IconGroup2 (icon matching, .idb)",
@@ -267,11 +265,6 @@ pub(crate) fn compile(
         let index = i as u8;
         match sub {
             SubSig::Hex(h) => {
-                if h.offset.is_executable_relative() {
-                    return Err(Unsupported(
-                        "logical signatures with executable-relative subsignature offsets (EP, Sx, SE, SL)",
-                    ));
-                }
                 // The ascii variant of `::wa` is matched narrow.
                 let forms = std::iter::once((&h.pattern, h.modifiers.wide))
                     .chain(h.ascii.as_ref().map(|p| (p, false)));
@@ -319,6 +312,8 @@ pub(crate) fn compile(
             expr: sig.expr.clone(),
             target: t.target,
             file_size: t.file_size,
+            entry_point: t.entry_point,
+            number_of_sections: t.number_of_sections,
             container,
             intermediates,
             first_slot,
@@ -486,6 +481,8 @@ mod tests {
             expr: LogicExpr::parse("0").expect("expr"),
             target: TargetType::Any,
             file_size: None,
+            entry_point: None,
+            number_of_sections: None,
             container: None,
             intermediates: Vec::new(),
             first_slot: 0,

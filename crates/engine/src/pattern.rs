@@ -147,11 +147,6 @@ pub(crate) fn compile_pattern(
     wide: bool,
     name: NameId,
 ) -> Result<(Program, Vec<Anchor>), Unsupported> {
-    if offset.is_executable_relative() {
-        return Err(Unsupported(
-            "body signatures with executable-relative offsets (EP, Sx, SE, SL)",
-        ));
-    }
     let fold_all = |b: &[ByteMatch]| -> Box<[ByteMatch]> {
         b.iter()
             .map(|m| if nocase { fold(*m) } else { *m })

@@ -350,6 +350,11 @@ fn walk(
         FileType::Gz | FileType::Bz | FileType::Xz | FileType::Zstd
     );
     tree.types.push(ty);
+    if ty == FileType::MachOUniversal {
+        walk_universal(scanner, src, depth, tree);
+        tree.types.pop();
+        return;
+    }
     if tree.parallel && !single && src.size() >= PARALLEL_MIN {
         walk_parallel(scanner, src, ty, depth, tree);
         tree.types.pop();
@@ -370,6 +375,42 @@ fn walk(
         });
     }
     tree.types.pop();
+}
+
+/// Whether files of this type have members to scan: containers, and
+/// universal Mach-O binaries, whose architectures ClamAV scans as files.
+pub(crate) fn has_members(ty: FileType) -> bool {
+    aether_formats::is_container(ty) || ty == FileType::MachOUniversal
+}
+
+/// Scans each architecture of a universal Mach-O binary as a member without
+/// a name, as ClamAV's `cli_scanmacho_unibin` scans them.
+fn walk_universal(
+    scanner: &mut Scanner<'_>,
+    src: &(dyn ReadAt + Sync),
+    depth: u32,
+    tree: &mut Tree<'_, '_>,
+) {
+    let limits = tree.shared.limits;
+    for (offset, len) in crate::exe_layout::universal_arches(src) {
+        if tree.shared.stopped() {
+            return;
+        }
+        let files = tree.shared.files.fetch_add(1, Ordering::Relaxed);
+        if limits.max_files != 0 && files >= limits.max_files {
+            tree.shared.limit(LimitExceeded::MaxFiles);
+            tree.shared.stop();
+            return;
+        }
+        let admitted = extract(tree, "", |sink| {
+            crate::exe_layout::copy_range(src, offset, len, sink)
+        });
+        match admitted {
+            Admit::Data(data) => scan_member(scanner, tree, &data, depth),
+            Admit::Skip => {}
+            Admit::Stop => return,
+        }
+    }
 }
 
 struct MemberVisitor<'s, 'e, 't, 'a, 'l, 'j> {
@@ -602,7 +643,7 @@ fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extrac
             shared.finish();
         }
     }
-    if shared.stopped() || !aether_formats::is_container(raw.file_type) {
+    if shared.stopped() || !has_members(raw.file_type) {
         return;
     }
     walk(scanner, input.as_source(), raw.file_type, depth + 1, tree);

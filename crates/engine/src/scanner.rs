@@ -19,6 +19,7 @@ use sha2::Sha256;
 
 use crate::Engine;
 use crate::builder::CompiledDb;
+use crate::exe_layout::FileLayout;
 use crate::filetype::{self, FileType};
 use crate::hashdb::{Digests, Needed};
 use crate::limits::{LimitExceeded, Limits};
@@ -186,6 +187,8 @@ pub struct Scanner<'e> {
     found: Vec<NameId>,
     /// Subsignature counters of the logical signatures.
     counters: Counters,
+    /// The scanned file's executable structure (see [`crate::exe_layout`]).
+    layout: FileLayout,
     /// Made on first use, for the engine's YARA rules.
     yara: Option<aether_yara::YaraScanner<'e>>,
     /// A whole file for YARA, which scans one contiguous buffer.
@@ -213,6 +216,7 @@ impl<'e> Scanner<'e> {
             verify: VerifyScratch::default(),
             found: Vec::new(),
             counters: Counters::new(&engine.db.logical),
+            layout: FileLayout::Generic,
             yara: None,
             whole: Vec::new(),
         }
@@ -294,7 +298,7 @@ impl<'e> Scanner<'e> {
         }
         let mut outcome = self.scan_raw(&input, size, limits, started, &[])?;
         // Then what is inside, as clamscan does after the raw scan.
-        if aether_formats::is_container(outcome.file_type)
+        if crate::recurse::has_members(outcome.file_type)
             && outcome.limit.is_none()
             && (outcome.detections.is_empty() || limits.all_match)
         {
@@ -327,6 +331,20 @@ impl<'e> Scanner<'e> {
         let head_len = (size as usize).min(head.len());
         input.read_exact_at(&mut head[..head_len], 0, size)?;
         outcome.file_type = filetype::detect(&head[..head_len]);
+        // An executable's headers are read from its bytes, held whole; the
+        // scan then reads them from memory.
+        let whole_exe = match input {
+            Input::File(_) if FileLayout::reads_headers(outcome.file_type) => {
+                crate::exe_layout::read_whole(size, |buf| input.read_exact_at(buf, 0, size))?
+            }
+            _ => None,
+        };
+        let exe_input = whole_exe.as_deref().map(Input::Bytes);
+        let input = exe_input.as_ref().unwrap_or(input);
+        self.layout = match input {
+            Input::Bytes(d) => FileLayout::of(outcome.file_type, Some(d)),
+            Input::File(_) => FileLayout::of(outcome.file_type, None),
+        };
         let mut st = ScanState {
             size,
             types: filetype::target_mask(outcome.file_type),
@@ -373,6 +391,29 @@ impl<'e> Scanner<'e> {
         // Logical signatures last, as in ClamAV.
         if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
             outcome.regex_limits += self.scan_logical(input, &st, containers)?;
+        }
+        // PE section and import hashes after the raw scan, as ClamAV's PE
+        // scanner runs after it.
+        if let (Some(info), Input::Bytes(data)) = (self.layout.info(), input)
+            && outcome.limit.is_none()
+            && (self.found.is_empty() || st.all_match)
+        {
+            crate::exe_layout::match_sections(
+                &db.sections,
+                info,
+                data,
+                st.all_match,
+                &mut self.found,
+            );
+            if self.found.is_empty() || st.all_match {
+                crate::exe_layout::match_imports(
+                    &db.imports,
+                    info,
+                    data,
+                    st.all_match,
+                    &mut self.found,
+                );
+            }
         }
         // An allow-listed file is clean whatever matched.
         if !self.found.is_empty() && fp_needed.any() {
@@ -485,6 +526,11 @@ impl<'e> Scanner<'e> {
             }
             if sig.expr.eval(sig.counts(&self.counters.counts))
                 && sig.description_holds(st.size, containers)
+                && crate::exe_layout::exe_conditions_hold(
+                    &self.layout,
+                    sig.entry_point,
+                    sig.number_of_sections,
+                )
             {
                 self.found.push(sig.name);
                 if !st.all_match {
@@ -693,7 +739,12 @@ impl<'e> Scanner<'e> {
         let Some(latest_start) = anchor.checked_sub(back_min as u64) else {
             return Ok(None);
         };
-        if let Some((first, last)) = verify::offset_range(&prog.offset, size) {
+        // The offset as it lands in this file (executables' own forms
+        // resolved), or nowhere.
+        let Some(offset) = self.layout.offset_of(prog, size) else {
+            return Ok(None);
+        };
+        if let Some((first, last)) = verify::offset_range(&offset, size) {
             let earliest_start = if back_max == UNBOUNDED {
                 0
             } else {
@@ -704,7 +755,7 @@ impl<'e> Scanner<'e> {
             }
         }
         if prog.anchor_is_pattern {
-            return Ok(verify::offset_allows(&prog.offset, anchor, size).then_some(anchor));
+            return Ok(verify::offset_allows(&offset, anchor, size).then_some(anchor));
         }
         // The bytes the verification may touch, one more on each side for edges.
         let need_lo = if back_max == UNBOUNDED {
@@ -724,6 +775,7 @@ impl<'e> Scanner<'e> {
             data,
             base,
             len: size,
+            offset,
         };
         if verify::verify(prog, hay, at, &mut self.verify) {
             return Ok(Some(self.verify.start));
@@ -740,6 +792,7 @@ impl<'e> Scanner<'e> {
                 data: &buf,
                 base: need_lo,
                 len: size,
+                offset,
             };
             verify::verify(prog, hay, (anchor - need_lo) as usize, &mut self.verify)
                 .then_some(self.verify.start)

@@ -17,12 +17,15 @@ use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
 const STEP_BUDGET: u64 = 4_000_000;
 
 /// The bytes available to a verification: `data` holds the file's bytes from
-/// absolute offset `base`; `len` is the length of the scanned file.
+/// absolute offset `base`; `len` is the length of the scanned file; `offset`
+/// is the program's offset resolved for this file (see
+/// [`crate::exe_layout::FileLayout::offset_of`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Hay<'a> {
     pub(crate) data: &'a [u8],
     pub(crate) base: u64,
     pub(crate) len: u64,
+    pub(crate) offset: Offset,
 }
 
 /// Reusable verification state.
@@ -69,7 +72,7 @@ pub(crate) fn offset_range(offset: &Offset, len: u64) -> Option<(u64, u64)> {
             Some((at, at.saturating_add(shift)))
         }
         Offset::Any => None,
-        // Not compiled; never reached.
+        // Resolved before verification (see `Hay::offset`); never reached.
         _ => Some((1, 0)),
     }
 }
@@ -224,7 +227,7 @@ impl Verifier<'_> {
 
     fn start_allowed(&mut self, pos: usize) -> bool {
         let start = self.hay.base + pos as u64;
-        if !offset_allows(&self.prog.offset, start, self.hay.len) {
+        if !offset_allows(&self.hay.offset, start, self.hay.len) {
             return false;
         }
         let Some(Edge {
