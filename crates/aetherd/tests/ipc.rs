@@ -617,15 +617,16 @@ fn a_full_disk_is_reported_and_scanning_goes_on() {
         })
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let st = loop {
+    // The loss is counted (`problem` says whether the last commit failed: a smaller
+    // batch may fit again right after, so it is not asserted here).
+    loop {
         let st = status();
         if st["journal"]["dropped"].as_u64().unwrap_or(0) > 0 {
-            break st;
+            break;
         }
         assert!(Instant::now() < deadline, "no loss reported: {st}");
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(st["journal"]["problem"].is_string(), "{st}");
+    }
     d.wait_log("disk full", 1, Duration::from_secs(10));
     // The daemon goes on scanning.
     assert_eq!(
