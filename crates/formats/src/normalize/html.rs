@@ -178,8 +178,12 @@ impl HtmlNormalizer {
         }
         self.drain(true, sink);
         self.m.finish(sink);
-        if self.m.limit.is_none() && (self.m.o2.capped || self.m.text.capped || self.m.js_capped) {
-            self.m.limit = Some(LimitHit::HtmlOutput);
+        if self.m.limit.is_none() {
+            self.m.limit = if self.m.o2.capped || self.m.text.capped {
+                Some(LimitHit::HtmlOutput)
+            } else {
+                self.m.js_limit
+            };
         }
         self.m.limit
     }
@@ -388,7 +392,8 @@ struct Machine {
     /// Whether `javascript` has a script already.
     js_written: bool,
     js_emitted: u64,
-    js_capped: bool,
+    /// The first limit met by a script.
+    js_limit: Option<LimitHit>,
     max_output: u64,
     style_begin: Option<usize>,
     o2: FileBuff,
@@ -425,7 +430,7 @@ impl Machine {
             js: None,
             js_written: false,
             js_emitted: 0,
-            js_capped: false,
+            js_limit: None,
             max_output,
             style_begin: None,
             o2: FileBuff::new(Which::NoComment, max_output),
@@ -548,16 +553,18 @@ impl Machine {
     /// The script ended: ClamAV normalizes it and appends it to `javascript`.
     fn js_done(&mut self, sink: &mut dyn HtmlSink) {
         if let Some(js) = self.js.take() {
-            let mut capped = false;
-            let mut out = js.finish(self.js_written, &mut capped);
+            let mut hit = None;
+            let mut out = js.finish(self.js_written, &mut hit);
             self.js_written = true;
             let room = self.max_output.saturating_sub(self.js_emitted);
             if out.len() as u64 > room {
                 out.truncate(room as usize);
-                capped = true;
+                hit.get_or_insert(LimitHit::HtmlOutput);
             }
             self.js_emitted += out.len() as u64;
-            self.js_capped |= capped;
+            if self.js_limit.is_none() {
+                self.js_limit = hit;
+            }
             if !out.is_empty() {
                 sink.javascript(&out);
             }

@@ -13,12 +13,19 @@
 
 use std::collections::HashMap;
 
+use super::LimitHit;
+
 /// Tokens kept for one script; later ones are dropped (ClamAV keeps all).
 pub(super) const MAX_TOKENS: usize = 1 << 20;
 
 /// Enclosing function scopes searched for a name's declaration (ClamAV:
 /// all of them).
 const MAX_SCOPE_WALK: usize = 256;
+
+/// Token steps the decoders may take for one script: splicing decoded
+/// tokens into the list and scanning for the packer's calls are linear each,
+/// so quadratic over thousands of `eval`s (ClamAV has no bound).
+const MAX_DECODE_WORK: usize = 1 << 25;
 
 /// Nested decodes ClamAV follows (`eval` of `eval` of ...).
 const MAX_REC: u32 = 16;
@@ -740,7 +747,11 @@ pub(super) struct JsNormalizer {
     /// expand each input byte many times (ClamAV has no bound).
     budget: usize,
     /// Whether the budget ran out or tokens were dropped.
-    pub(super) capped: bool,
+    capped: bool,
+    /// Token steps taken by the decoders so far.
+    work: usize,
+    /// Whether the decoders stopped at `MAX_DECODE_WORK`.
+    decode_stopped: bool,
 }
 
 impl JsNormalizer {
@@ -755,6 +766,8 @@ impl JsNormalizer {
             rec: 0,
             budget,
             capped: false,
+            work: 0,
+            decode_stopped: false,
         };
         s.global = s.scope_new();
         s
@@ -941,7 +954,7 @@ impl JsNormalizer {
     /// `cli_js_parse_done` and `cli_js_output`: the bytes ClamAV appends to
     /// `javascript` for this script (`after_another`: a new line first, as
     /// between scripts).
-    pub(super) fn finish(mut self, after_another: bool, capped: &mut bool) -> Vec<u8> {
+    pub(super) fn finish(mut self, after_another: bool, hit: &mut Option<LimitHit>) -> Vec<u8> {
         let end = match self.scanner.state {
             LexState::DQString => Some(b'"'),
             LexState::SQString => Some(b'\''),
@@ -966,7 +979,12 @@ impl JsNormalizer {
         }
         self.run_folders();
         self.run_decoders();
-        *capped |= self.capped;
+        if self.capped {
+            hit.get_or_insert(LimitHit::HtmlOutput);
+        }
+        if self.decode_stopped {
+            hit.get_or_insert(LimitHit::ScriptDecode);
+        }
         self.output(after_another)
     }
 
@@ -1044,6 +1062,10 @@ impl JsNormalizer {
         // The scope walk starts wherever parsing left `current`, as in ClamAV.
         let mut i = 0;
         while i < self.tokens.len() {
+            if self.work > MAX_DECODE_WORK {
+                self.decode_stopped = true;
+                return;
+            }
             let mut res: Option<(Vec<u8>, usize, usize, bool)> = None;
             let ty = self.tokens[i].ty;
             let name_is =
@@ -1084,6 +1106,7 @@ impl JsNormalizer {
                     self.rec -= 1;
                 }
                 let nested = std::mem::replace(&mut self.tokens, parent);
+                self.work += self.tokens.len().saturating_sub(begin) + nested.len();
                 if append {
                     Self::replace(&mut self.tokens, begin, end, Vec::new());
                     for t in nested {
@@ -1120,6 +1143,7 @@ impl JsNormalizer {
             }
             i += 1;
         }
+        self.work += i - start;
         if nesting != 0 {
             return None;
         }
@@ -1149,6 +1173,7 @@ impl JsNormalizer {
         };
         match name {
             Some(name) => {
+                self.work += cnt.saturating_sub(i);
                 while i + 2 < cnt {
                     let t = &self.tokens[i];
                     if t.ty == Tok::IdentifierName
@@ -1420,7 +1445,7 @@ mod tests {
     fn norm(s: &str) -> String {
         let mut j = JsNormalizer::new(usize::MAX);
         j.process(s.as_bytes());
-        String::from_utf8_lossy(&j.finish(false, &mut false)).into_owned()
+        String::from_utf8_lossy(&j.finish(false, &mut None)).into_owned()
     }
 
     #[test]

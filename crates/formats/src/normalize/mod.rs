@@ -62,7 +62,12 @@ pub enum LimitHit {
     HtmlNormalize,
     /// The HTML was larger than `MaxHTMLNoTags`: `notags` is dropped.
     HtmlNoTags,
-    /// An HTML output reached [`HtmlLimits::max_output`] and was cut there
-    /// (aether's own memory guard; ClamAV has none).
+    /// An HTML output reached [`HtmlLimits::max_output`] and was cut there,
+    /// or a script had more than a million tokens (aether's own memory
+    /// guards; ClamAV has none).
     HtmlOutput,
+    /// A script's decoders (`eval`, `unescape`, packer) stopped after their
+    /// work limit, leaving the rest of the script as written (aether's guard
+    /// against thousands of `eval`s, quadratic in ClamAV).
+    ScriptDecode,
 }
