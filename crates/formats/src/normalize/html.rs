@@ -90,7 +90,10 @@ pub struct HtmlOutput {
     pub notags: Vec<u8>,
     /// ClamAV's `javascript`: every script, normalized.
     pub javascript: Vec<u8>,
-    /// A size limit that applied; the outputs it concerns are empty.
+    /// The first limit that applied: past ClamAV's (`HtmlNormalize`,
+    /// `HtmlNoTags`) the outputs ClamAV would not scan are empty; past
+    /// aether's own guards (`HtmlOutput`, `ScriptDecode`) they are cut short
+    /// or left undecoded where the guard stopped.
     pub limit: Option<LimitHit>,
 }
 
