@@ -106,6 +106,11 @@ fn decimal(s: &str) -> Option<u64> {
 }
 
 fn flevel(s: &str) -> Result<u64, LineError> {
+    // An empty field reads as 0, as ClamAV's atoi() reads it (so an empty
+    // MaxFL skips the line): measured against clamscan 1.4.6.
+    if s.is_empty() {
+        return Ok(0);
+    }
     decimal(s).ok_or_else(|| LineError::BadFlevel(s.to_string()))
 }
 
@@ -455,6 +460,15 @@ mod tests {
             parse_hash_line(&format!("{MD5}:68:E:abc")),
             Err(LineError::BadFlevel(_))
         ));
+        // Empty levels read as 0, as clamscan: an empty MaxFL skips the line.
+        assert!(matches!(
+            parse_hash_line(&format!("{MD5}:68:E:")),
+            Ok(Parsed::Record(_))
+        ));
+        assert_eq!(
+            parse_hash_line(&format!("{MD5}:68:E:0:")),
+            Ok(Parsed::SkippedFlevel)
+        );
     }
 
     #[test]

@@ -1888,7 +1888,7 @@ mod tests {
                 Parsed::Unsupported(SKIP_UNKNOWN_ATTRIBUTE),
             ),
             ("Target:15", Parsed::Unsupported(SKIP_TARGET)),
-            ("Engine:211-255,Target:0", Parsed::SkippedFlevel),
+            ("Engine:217-255,Target:0", Parsed::SkippedFlevel),
             ("Engine:1-209,Target:0", Parsed::SkippedFlevel),
         ] {
             let line = format!("S;{t};0;aabbcc");

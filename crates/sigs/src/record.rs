@@ -9,8 +9,10 @@ use crate::offset::Offset;
 
 /// The functionality level aether implements; signatures whose `MinFL` is above it
 /// or whose `MaxFL` is below it are skipped (and counted), as ClamAV does.
-/// This is ClamAV 1.4's level, the release whose databases aether is tested against.
-pub const FUNCTIONALITY_LEVEL: u32 = 210;
+/// This is ClamAV 1.4.6's level (216: `Engine:216-216` loads in Debian's
+/// clamscan 1.4.6, `Engine:217-255` does not), the release whose databases
+/// aether is tested against.
+pub const FUNCTIONALITY_LEVEL: u32 = 216;
 
 /// Which digest a hash signature holds; told apart by the hex string's length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
