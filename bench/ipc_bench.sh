@@ -18,6 +18,19 @@ trap 'rm -rf "$out"' EXIT
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 echo "records: $N"
+# The floor under any latency figure here: how late a thread wakes from a 1 ms
+# sleep on this machine now (other work shares the cores).
+/usr/bin/env python3 - <<'PY' | tee "$out/floor"
+import time
+d = []
+for _ in range(3000):
+    t = time.perf_counter()
+    time.sleep(0.001)
+    d.append((time.perf_counter() - t - 0.001) * 1e6)
+d.sort()
+print("scheduler floor: a 1 ms sleep wakes late by p50 %.0f us, p99 %.0f us, max %.0f us"
+      % (d[len(d) // 2], d[int(len(d) * 0.99)], d[-1]))
+PY
 echo
 echo "== aether-ipc alone (records of ~250 bytes, in-memory replay source)"
 "$bin/throughput" "$N" | tee "$out/ipc"
@@ -59,3 +72,5 @@ j=$(num "events/s" "$out/journal" '[0-9]+ events/s')
 b=$(num "events/s" "$out/journal" '[0-9.]+ bytes/event in pages')
 row "journal append (exec events/s, batches of 1024)" "$j" "(none)" ""
 row "journal bytes/event in pages" "$b" "(none)" ""
+f=$(num "scheduler floor" "$out/floor" 'p99 [0-9]+')
+row "scheduler floor: p99 lateness of a 1 ms sleep (us)" "$f" "(context)" ""
