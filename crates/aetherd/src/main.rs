@@ -165,22 +165,23 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         }
         None => (None, None),
     };
-    let (recorder, writer) = match open_journal(&config, hub.clone(), udp_tx) {
-        Ok((r, w)) => (Ok(r), Some(w)),
-        Err(JournalError::InUse { path }) => {
-            cleanup(&socket);
-            return Err((
-                EXIT_SOCKET,
-                format!("journal {} is in use by another aetherd", path.display()),
-            ));
-        }
-        Err(e) => {
-            let why = e.to_string();
-            if config.journal_path.is_some() {
-                tracing::error!("running without a journal: {why}");
+    let (recorder, writer) = match &config.journal_path {
+        None => (Err("turned off (JournalPath = \"\")".to_string()), None),
+        Some(path) => match open_journal(path, &config, hub.clone(), udp_tx) {
+            Ok((r, w)) => (Ok(r), Some(w)),
+            Err(JournalError::InUse { path }) => {
+                cleanup(&socket);
+                return Err((
+                    EXIT_SOCKET,
+                    format!("journal {} is in use by another aetherd", path.display()),
+                ));
             }
-            (Err(why), None)
-        }
+            Err(e) => {
+                let why = e.to_string();
+                tracing::error!("running without a journal: {why}");
+                (Err(why), None)
+            }
+        },
     };
     if let Ok(r) = &recorder {
         r.lifecycle(Lifecycle::Started {
@@ -261,16 +262,11 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
 }
 
 fn open_journal(
+    path: &std::path::Path,
     config: &Config,
     hub: aether_ipc::Hub,
     udp: Option<tokio::sync::mpsc::Sender<aether_ipc::msg::Record>>,
 ) -> Result<(Recorder, recorder::Writer), JournalError> {
-    let Some(path) = &config.journal_path else {
-        return Err(JournalError::Corrupt {
-            path: PathBuf::new(),
-            detail: "JournalPath is empty: no journal".into(),
-        });
-    };
     if let Some(dir) = path.parent()
         && !dir.exists()
     {
@@ -280,7 +276,7 @@ fn open_journal(
             .mode(0o750)
             .create(dir)
             .map_err(|source| JournalError::Io {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 what: "creating its directory",
                 source,
             })?;
@@ -301,7 +297,7 @@ fn open_journal(
                 f.set_permissions(std::fs::Permissions::from_mode(0o640))
             })
             .map_err(|source| JournalError::Io {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 what: "creating it",
                 source,
             })?;

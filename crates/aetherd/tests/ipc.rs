@@ -658,3 +658,41 @@ fn a_full_disk_is_reported_and_scanning_goes_on() {
     }
     assert!(status()["journal"]["problem"].is_null());
 }
+
+#[test]
+fn without_a_journal_status_and_reload_work_and_subscriptions_are_refused() {
+    let fx = Fixture::new();
+    let d = Daemon::aetherd(&fx, "n", "JournalPath = \"\"\nSensor = true\n");
+    rt().block_on(async {
+        let mut c = Client::connect(&ipc_path(&fx, "n")).await.unwrap();
+        let st = c.control(1, "status", "").await.unwrap();
+        let st: serde_json::Value = serde_json::from_str(&st.message).unwrap();
+        assert!(st["journal"]["path"].is_null(), "{st}");
+        assert!(
+            st["journal"]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("JournalPath"),
+            "{st}"
+        );
+        assert_eq!(st["sensor"]["running"], false);
+        assert!(
+            st["sensor"]["reason"].as_str().unwrap().contains("journal"),
+            "{st}"
+        );
+        assert!(c.control(2, "reload", "").await.unwrap().ok);
+        c.subscribe(0).await.unwrap();
+        match c.next_frame().await.unwrap().body {
+            Some(Body::Error(e)) => {
+                assert_eq!(e.code, aether_ipc::msg::ErrorCode::ReplayFailed as i32);
+                assert!(e.message.contains("without a journal"), "{e:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    assert!(!journal_path(&fx, "n").exists());
+    assert_eq!(
+        instream_scan(&d, EICAR),
+        b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\0"
+    );
+}
