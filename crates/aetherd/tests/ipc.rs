@@ -696,3 +696,41 @@ fn without_a_journal_status_and_reload_work_and_subscriptions_are_refused() {
         b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\0"
     );
 }
+
+#[test]
+fn every_process_of_a_burst_is_journaled_with_its_exec() {
+    let fx = Fixture::new();
+    let _d = Daemon::aetherd(&fx, "b", "Sensor = true\n");
+    rt().block_on(async {
+        let mut c = Client::connect(&ipc_path(&fx, "b")).await.unwrap();
+        c.subscribe(0).await.unwrap();
+        let head = collect_until(&mut c, 0, Duration::from_secs(30), |got| {
+            got.iter().any(|r| r.name == "resynced")
+        })
+        .await;
+        let mut pids = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let child = Command::new("/bin/true").spawn().unwrap();
+            pids.insert(child.id());
+            assert!(child.wait_with_output().unwrap().status.success());
+        }
+        let next = head.last().unwrap().seq + 1;
+        let mut left = pids.clone();
+        let mut exits = 0;
+        collect_until(&mut c, next, Duration::from_secs(60), |got| {
+            if let Some(r) = got.last()
+                && let Entry::Event(ev) = decode(r)
+                && let Some(t) = ev.task()
+            {
+                if r.name == "exec" {
+                    left.remove(&t.pid);
+                }
+                if r.name == "exit" && pids.contains(&t.pid) {
+                    exits += 1;
+                }
+            }
+            left.is_empty() && exits >= 300
+        })
+        .await;
+    });
+}
