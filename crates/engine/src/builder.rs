@@ -37,6 +37,8 @@ pub(crate) struct CompiledDb {
     pub(crate) short_anchors: Vec<Vec<u8>>,
     /// Logical signatures; their hex subsignatures are in `programs`.
     pub(crate) logical: LogicalDb,
+    /// How normalized text is cut (see [`crate::textnorm`]).
+    pub(crate) ascii_root: crate::textnorm::AsciiRoot,
 }
 
 /// The parts a [`CompiledDb`] is assembled from: what the builder produces
@@ -88,6 +90,7 @@ impl CompiledDb {
             Some(ac)
         };
         let short_spans = short.iter().map(|(_, span)| *span).collect();
+        let ascii_root = crate::textnorm::AsciiRoot::of(&programs);
         let short_anchors = short.into_iter().map(|(a, _)| a).collect();
         Ok(CompiledDb {
             signature_count,
@@ -106,6 +109,7 @@ impl CompiledDb {
             gram_entries,
             short_anchors,
             logical,
+            ascii_root,
         })
     }
 

@@ -10,18 +10,20 @@ pub fn detect(head: &[u8]) -> FileType {
     aether_formats::detect(head)
 }
 
-/// Bit `t` is set when signatures of target type `t` apply to this type.
+/// Bit `t` is set when signatures of target type `t` apply to this type's
+/// raw bytes. Text is matched raw against generic signatures only, HTML not
+/// at all: ClamAV matches types 3 and 7 against normalized copies (see
+/// [`crate::textnorm`]).
 pub(crate) fn target_mask(ty: FileType) -> u32 {
     let bit = |t: TargetType| 1u32 << t as u32;
+    if ty == FileType::Html {
+        return 0;
+    }
     bit(TargetType::Any)
         | match ty {
             FileType::Pe => bit(TargetType::Pe),
             FileType::Elf => bit(TargetType::Elf),
             FileType::MachO | FileType::MachOUniversal => bit(TargetType::MachO),
-            FileType::Text | FileType::TextUtf8 | FileType::TextUtf16Le | FileType::TextUtf16Be => {
-                bit(TargetType::Ascii)
-            }
-            FileType::Html => bit(TargetType::Html) | bit(TargetType::Ascii),
             FileType::Ole2 => bit(TargetType::Ole2),
             FileType::Mail => bit(TargetType::Mail),
             FileType::Graphics
@@ -64,5 +66,7 @@ mod tests {
         assert_ne!(target_mask(FileType::BinaryData) & 1, 0);
         assert_ne!(target_mask(FileType::MachOUniversal) & (1 << 9), 0);
         assert_eq!(target_mask(FileType::Zip), 1);
+        assert_eq!(target_mask(FileType::Text), 1);
+        assert_eq!(target_mask(FileType::Html), 0);
     }
 }

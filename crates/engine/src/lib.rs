@@ -26,6 +26,7 @@ mod pattern;
 mod pcre;
 mod recurse;
 mod scanner;
+mod textnorm;
 mod verify;
 
 pub use aether_formats::Problem;

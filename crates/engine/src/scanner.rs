@@ -345,9 +345,16 @@ impl<'e> Scanner<'e> {
             Input::Bytes(d) => FileLayout::of(outcome.file_type, Some(d)),
             Input::File(_) => FileLayout::of(outcome.file_type, None),
         };
+        // ClamAV ignores text of 5 bytes or less (see crate::textnorm).
+        let ignored =
+            crate::textnorm::is_text(outcome.file_type) && size <= crate::textnorm::SMALL_FILE;
         let mut st = ScanState {
             size,
-            types: filetype::target_mask(outcome.file_type),
+            types: if ignored {
+                0
+            } else {
+                filetype::target_mask(outcome.file_type)
+            },
             all_match: limits.all_match,
             done: false,
         };
@@ -380,7 +387,7 @@ impl<'e> Scanner<'e> {
         // never hashes what it types as HTML: it skips the raw scan of such a
         // file and scans normalized copies of it instead.
         let digests = hashers.finish();
-        let hashed = outcome.file_type != FileType::Html;
+        let hashed = outcome.file_type != FileType::Html && !ignored;
         if hashed && outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
             let before = self.found.len();
             db.hashes.lookup(&digests, size, &mut self.found);
@@ -391,6 +398,17 @@ impl<'e> Scanner<'e> {
         // Logical signatures last, as in ClamAV.
         if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
             outcome.regex_limits += self.scan_logical(input, &st, containers)?;
+        }
+        // Text and HTML: their normalized copies, after the raw scan.
+        if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
+            outcome.regex_limits += crate::textnorm::scan_normalized(
+                self,
+                input,
+                size,
+                outcome.file_type,
+                st.all_match,
+                containers,
+            )?;
         }
         // PE section and import hashes after the raw scan, as ClamAV's PE
         // scanner runs after it.
@@ -542,6 +560,56 @@ impl<'e> Scanner<'e> {
             self.whole = Vec::new();
         }
         Ok(limited)
+    }
+
+    /// Scans `data`, a normalized copy of the current input (see
+    /// [`crate::textnorm`]), against the body and logical signatures whose
+    /// target types are in `types`, as ClamAV scans such a copy: a buffer of
+    /// its own for offsets and subsignature counts, its matches added to the
+    /// input's detections (each name once). Returns how many regex runs
+    /// PCRE2's limits stopped, and whether anything new matched.
+    pub(crate) fn scan_derived(
+        &mut self,
+        data: &[u8],
+        types: u32,
+        all_match: bool,
+        containers: &[FileType],
+    ) -> Result<(u64, bool), ScanError> {
+        let engine: &'e Engine = self.engine;
+        self.counters.reset(&engine.db.logical);
+        // Not an executable, whatever the input is.
+        let layout = std::mem::take(&mut self.layout);
+        let mut st = ScanState {
+            size: data.len() as u64,
+            types,
+            all_match,
+            done: false,
+        };
+        let input = Input::Bytes(data);
+        let before = self.found.len();
+        let scanned = self
+            .scan_window(&input, data, 0, 0, &mut st)
+            .and_then(|()| {
+                if self.found.len() == before || all_match {
+                    self.scan_logical(&input, &st, containers)
+                } else {
+                    Ok(0)
+                }
+            });
+        self.layout = layout;
+        let limited = scanned?;
+        // A logical signature may hold in several copies: report it once.
+        let (old, new) = self.found.split_at(before);
+        let mut fresh: Vec<NameId> = Vec::with_capacity(new.len());
+        for id in new {
+            if !old.contains(id) && !fresh.contains(id) {
+                fresh.push(*id);
+            }
+        }
+        self.found.truncate(before);
+        let found = !fresh.is_empty();
+        self.found.extend(fresh);
+        Ok((limited, found))
     }
 
     /// Runs the engine's YARA rules over the whole input.
