@@ -348,21 +348,25 @@ impl<'e> Scanner<'e> {
         // ClamAV ignores text of 5 bytes or less (see crate::textnorm).
         let ignored =
             crate::textnorm::is_text(outcome.file_type) && size <= crate::textnorm::SMALL_FILE;
+        let types = if ignored {
+            0
+        } else {
+            filetype::target_mask(outcome.file_type)
+        };
         let mut st = ScanState {
             size,
-            types: if ignored {
-                0
-            } else {
-                filetype::target_mask(outcome.file_type)
-            },
+            types,
             all_match: limits.all_match,
-            done: false,
+            // Nothing is matched against these raw bytes (HTML, tiny text).
+            done: types == 0,
         };
 
         match input {
             Input::Bytes(data) => {
                 hashers.update(data);
-                self.scan_window(input, data, 0, 0, &mut st)?;
+                if !st.done {
+                    self.scan_window(input, data, 0, 0, &mut st)?;
+                }
             }
             Input::File(_) => {
                 let mut window = std::mem::take(&mut self.window);
