@@ -734,3 +734,68 @@ fn every_process_of_a_burst_is_journaled_with_its_exec() {
         .await;
     });
 }
+
+#[test]
+fn after_kill_9_the_gap_record_is_followed_by_a_proc_resync() {
+    let fx = Fixture::new();
+    let mut d = Daemon::aetherd(&fx, "g", "Sensor = true\n");
+    let mut child = d.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _d = Daemon::aetherd(&fx, "g", "Sensor = true\n");
+    let j = journal_path(&fx, "g");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let recs = loop {
+        let recs = journal_records(&j);
+        // The first daemon may have died before its own resync was committed.
+        let restart = recs.iter().rposition(|r| r.name == "writer_started");
+        if restart.is_some_and(|g| g > 0 && recs[g..].iter().any(|r| r.name == "resynced")) {
+            break recs;
+        }
+        assert!(Instant::now() < deadline, "no resync after the restart");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let gap = recs
+        .iter()
+        .rposition(|r| r.name == "writer_started")
+        .unwrap();
+    match Entry::decode(recs[gap].kind, &recs[gap].data)
+        .unwrap()
+        .unwrap()
+    {
+        Entry::WriterStarted(w) => assert!(!w.clean),
+        other => panic!("{other:?}"),
+    }
+    // In order after the gap: started, database_loaded, sensor_started, the running
+    // processes (this test's among them), resynced.
+    let names: Vec<&str> = recs[gap + 1..]
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| *n != "running")
+        .take_while(|n| *n != "resynced")
+        .collect();
+    assert_eq!(names, ["started", "database_loaded", "sensor_started"]);
+    let me = std::process::id();
+    let running: Vec<_> = recs[gap + 1..]
+        .iter()
+        .take_while(|r| r.name != "resynced")
+        .filter(|r| r.name == "running")
+        .collect();
+    assert!(running.iter().any(|r| matches!(
+        Entry::decode(r.kind, &r.data).unwrap().unwrap(),
+        Entry::Running(p) if p.task.pid == me
+    )));
+    let resynced = recs[gap + 1..]
+        .iter()
+        .find(|r| r.name == "resynced")
+        .unwrap();
+    match Entry::decode(resynced.kind, &resynced.data)
+        .unwrap()
+        .unwrap()
+    {
+        Entry::Lifecycle(Lifecycle::Resynced { processes }) => {
+            assert_eq!(processes, running.len() as u64)
+        }
+        other => panic!("{other:?}"),
+    }
+}
