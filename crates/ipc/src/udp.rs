@@ -520,7 +520,13 @@ impl UdpSender {
                     .iter()
                     .filter(|r| r.seq >= first && r.seq < first + count as u64)
                 {
-                    self.send(rec).await?;
+                    match self.send(rec).await {
+                        Ok(()) => {}
+                        // A record too large for a datagram cannot be refilled either;
+                        // the others still can.
+                        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 i = j;
             }

@@ -243,3 +243,50 @@ async fn a_huge_jump_keeps_only_the_newest_missing_numbers() {
         far - 1 - aether_ipc::udp::MAX_MISSING as u64
     );
 }
+
+/// A record too large for a datagram is skipped when NACKed; the NACKs after it are
+/// still served (a failed send used to end the NACK task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_record_does_not_stop_refills() {
+    let j = journal();
+    for seq in 0..12 {
+        j.append(None, if seq == 5 { 9000 } else { 8 });
+    }
+    let mut rx = UdpReceiver::bind(&UdpConfig::default(), key())
+        .await
+        .unwrap();
+    let sender = Arc::new(
+        UdpSender::new(
+            &UdpConfig::default(),
+            rx.local_addr().unwrap(),
+            key(),
+            j.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let nacks = tokio::spawn({
+        let sender = sender.clone();
+        async move { sender.serve_nacks().await }
+    });
+    assert_eq!(
+        sender.send(&record(5, 9000)).await.unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+    // Lost on the way: 3 and 7; 5 cannot be sent at all.
+    for seq in [0u64, 1, 2, 4, 6, 8, 9, 10, 11] {
+        sender.send(&record(seq, 8)).await.unwrap();
+    }
+    let mut got = BTreeSet::new();
+    while got.len() < 11 {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("refills of 3 and 7 within 10 s")
+            .unwrap();
+        got.insert(r.record.seq);
+    }
+    assert_eq!(got, (0..12).filter(|&s| s != 5).collect());
+    assert_eq!(rx.missing(sender.stream_id()), [5]);
+    assert!(!nacks.is_finished(), "the NACK task is still serving");
+    nacks.abort();
+}
