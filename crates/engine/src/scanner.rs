@@ -568,14 +568,16 @@ impl<'e> Scanner<'e> {
 
     /// Scans `data`, a normalized copy of the current input (see
     /// [`crate::textnorm`]), against the body and logical signatures whose
-    /// target types are in `types`, as ClamAV scans such a copy: a buffer of
-    /// its own for offsets and subsignature counts, its matches added to the
-    /// input's detections (each name once). Returns how many regex runs
-    /// PCRE2's limits stopped, and whether anything new matched.
+    /// target types are in `types`, and with `hashed` against the hash
+    /// signatures, as ClamAV scans such a copy: a buffer of its own for
+    /// offsets and subsignature counts, its matches added to the input's
+    /// detections (each name once). Returns how many regex runs PCRE2's
+    /// limits stopped, and whether anything new matched.
     pub(crate) fn scan_derived(
         &mut self,
         data: &[u8],
         types: u32,
+        hashed: bool,
         all_match: bool,
         containers: &[FileType],
     ) -> Result<(u64, bool), ScanError> {
@@ -594,6 +596,19 @@ impl<'e> Scanner<'e> {
         let scanned = self
             .scan_window(&input, data, 0, 0, &mut st)
             .and_then(|()| {
+                let size = data.len() as u64;
+                if hashed && (self.found.len() == before || all_match) {
+                    let mut hashers = Hashers::new(engine.db.hashes.needed(size));
+                    hashers.update(data);
+                    let at = self.found.len();
+                    engine
+                        .db
+                        .hashes
+                        .lookup(&hashers.finish(), size, &mut self.found);
+                    if !all_match {
+                        self.found.truncate(at + 1);
+                    }
+                }
                 if self.found.len() == before || all_match {
                     self.scan_logical(&input, &st, containers)
                 } else {

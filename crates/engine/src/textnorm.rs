@@ -19,7 +19,9 @@
 //! own bytes. Normalized text is the concatenation of the buffers ClamAV
 //! hands its matcher (`ScriptBuffers`, overlaps included, whose offsets are
 //! ClamAV's), or, when a type-7 signature has a relative offset, of the
-//! blocks ClamAV normalizes into a file instead. ClamAV's limits apply:
+//! blocks ClamAV normalizes into a file instead. The copies ClamAV writes
+//! to files of their own (the HTML outputs, the blocks) are also checked
+//! against hash signatures, as any file is. ClamAV's limits apply:
 //! text over `MaxScriptNormalize` and HTML over `MaxHTMLNormalize` are not
 //! normalized, `notags` is dropped for HTML over `MaxHTMLNoTags`.
 
@@ -165,7 +167,9 @@ pub(crate) fn scan_normalized(
             if buf.is_empty() {
                 continue;
             }
-            let (regex_limits, found) = scanner.scan_derived(buf, types, all_match, containers)?;
+            // Each is scanned as a file ClamAV wrote: its hashes too.
+            let (regex_limits, found) =
+                scanner.scan_derived(buf, types, true, all_match, containers)?;
             limited += regex_limits;
             if found && !all_match {
                 break;
@@ -175,9 +179,11 @@ pub(crate) fn scan_normalized(
         let Some(data) = whole(input, size, normalize::MAX_SCRIPT_NORMALIZE, &mut owned)? else {
             return Ok(0);
         };
-        let text = normalized_text(data, scanner.engine.db.ascii_root);
+        let root = scanner.engine.db.ascii_root;
+        let text = normalized_text(data, root);
+        // Only the blocks go to a file of their own, whose hashes are checked.
         limited += scanner
-            .scan_derived(&text, AS_TEXT, all_match, containers)?
+            .scan_derived(&text, AS_TEXT, root.relative, all_match, containers)?
             .0;
     }
     Ok(limited)

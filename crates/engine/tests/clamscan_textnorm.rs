@@ -26,6 +26,7 @@ use aether_engine::{Engine, EngineBuilder, Limits};
 use aether_formats::normalize::{self, HtmlLimits};
 use aether_sigs::{LoadOptions, Loader};
 use common::Rng;
+use md5::Digest as _;
 
 type Verdicts = BTreeMap<String, BTreeSet<String>>;
 
@@ -284,8 +285,38 @@ fn check(relative: bool) {
         std::fs::write(&p, data).expect("write");
         paths.push(p);
     }
+    // Hashes of normalized copies: ClamAV checks those it writes to files
+    // (the HTML outputs, the text blocks when a type-7 signature has a
+    // relative offset), as any file.
+    let mut hdb = String::new();
+    let page0 = normalize::normalize_html(&files[0].1, HtmlLimits::default());
+    for (what, buf) in [
+        ("NC", &page0.nocomment),
+        ("NT", &page0.notags),
+        ("JS", &page0.javascript),
+    ] {
+        let _ = writeln!(
+            hdb,
+            "{}:{}:HASH_{what}",
+            hex(&md5::Md5::digest(buf)),
+            buf.len()
+        );
+    }
+    let text0 = &files
+        .iter()
+        .find(|(n, _)| n == "text0.txt")
+        .expect("text0")
+        .1;
+    let norm0 = normalize::ascii::normalize(text0, usize::MAX).0;
+    let _ = writeln!(
+        hdb,
+        "{}:{}:HASH_TEXT",
+        hex(&md5::Md5::digest(&norm0)),
+        norm0.len()
+    );
     let dbdir = dir.path().join("db");
     std::fs::create_dir(&dbdir).expect("db dir");
+    std::fs::write(dbdir.join("norm.hdb"), &hdb).expect("hdb");
     std::fs::write(dbdir.join("text.ndb"), &db.ndb).expect("ndb");
     std::fs::write(dbdir.join("text.ldb"), &db.ldb).expect("ldb");
 
@@ -320,6 +351,7 @@ fn check(relative: bool) {
     ]
     .into_iter()
     .chain(relative.then_some("X0_EOF"))
+    .chain(["HASH_NC", "HASH_NT", "HASH_JS"])
     {
         assert!(
             all.iter().any(|n| n.contains(kind)),
@@ -332,6 +364,8 @@ fn check(relative: bool) {
         .filter(|(f, _)| f.as_str() != "both.zip")
         .flat_map(|(_, names)| names)
         .collect();
+    let hash_text = all.iter().any(|n| n.contains("HASH_TEXT"));
+    assert_eq!(hash_text, relative, "normalized text hashed");
     for never in ["_RAW_T3", "H0_RAW", "H5_COMMENT", "SMALL5", "X0_LINE_T7"] {
         assert!(
             !unzipped.iter().any(|n| n.contains(never)),
