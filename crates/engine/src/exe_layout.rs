@@ -72,7 +72,28 @@ impl FileLayout {
     /// offset (`Any` or `Absolute`); `None` when nowhere.
     #[inline]
     pub(crate) fn offset_of(&self, prog: &Program, size: u64) -> Option<Offset> {
-        let offset = prog.offset;
+        match prog.offset {
+            Offset::Any | Offset::Absolute { .. } => Some(prog.offset),
+            offset => self.resolve(
+                &offset,
+                size,
+                first_part_len(prog),
+                bm_offset_mode(prog, &offset, size),
+            ),
+        }
+    }
+
+    /// Where something at `offset` may start in this file of `size` bytes,
+    /// as a plain offset; `min_len` bytes of it must fit before the end, and
+    /// with `exact` only the start of the placement counts.
+    pub(crate) fn resolve(
+        &self,
+        offset: &Offset,
+        size: u64,
+        min_len: u32,
+        exact: bool,
+    ) -> Option<Offset> {
+        let offset = *offset;
         match (self, offset) {
             (_, Offset::Any | Offset::Absolute { .. }) => Some(offset),
             // As before executables were read: 64-bit, no wrap-around.
@@ -85,14 +106,10 @@ impl FileLayout {
                     Placement::Nowhere => None,
                     Placement::Within { min, max } => {
                         // A range that wrapped past 4 GiB holds nothing in ClamAV.
-                        if max < min || !placement.fits(first_part_len(prog), size) {
+                        if max < min || !placement.fits(min_len, size) {
                             return None;
                         }
-                        let shift = if bm_offset_mode(prog, &offset, size) {
-                            0
-                        } else {
-                            max - min
-                        };
+                        let shift = if exact { 0 } else { max - min };
                         Some(Offset::Absolute {
                             at: u64::from(min),
                             shift: u64::from(shift),

@@ -84,14 +84,6 @@ impl PcreSub {
         source: &str,
         flags: PcreFlags,
     ) -> Result<PcreSub, Unsupported> {
-        if !matches!(
-            offset,
-            Offset::Any | Offset::Absolute { .. } | Offset::FromEnd { .. }
-        ) {
-            return Err(Unsupported(
-                "PCRE subsignatures with executable-relative offsets (EP, Sx, SE, SL)",
-            ));
-        }
         let regex = Regex::new(source, pcre::compile_options(&flags)).map_err(|_| {
             Unsupported(
                 "PCRE subsignatures that PCRE2 does not compile (clamscan refuses the database)",
@@ -108,13 +100,15 @@ impl PcreSub {
     }
 
     /// Runs the regex over the whole file as ClamAV's `cli_pcre_scanbuf`
-    /// does, calling `hit` with the start of every match it counts. Returns
-    /// whether PCRE2's match or depth limit stopped a match (that attempt
-    /// counts as no match, as in ClamAV).
-    pub(crate) fn run(&self, data: &[u8], mut hit: impl FnMut(u64)) -> bool {
+    /// does, calling `hit` with the start of every match it counts; `offset`
+    /// is the subsignature's offset as it lands in this file (see
+    /// [`crate::exe_layout::FileLayout::resolve`]). Returns whether PCRE2's
+    /// match or depth limit stopped a match (that attempt counts as no
+    /// match, as in ClamAV).
+    pub(crate) fn run(&self, offset: Offset, data: &[u8], mut hit: impl FnMut(u64)) -> bool {
         let len = data.len() as u64;
         // (start, shift), start None for `*`.
-        let (start, shift) = match self.offset {
+        let (start, shift) = match offset {
             Offset::Any => (None, 0),
             Offset::Absolute { at, shift } => (Some(at), shift),
             Offset::FromEnd { back, shift } => match len.checked_sub(back) {
@@ -429,7 +423,7 @@ mod tests {
 
     fn starts(p: &PcreSub, data: &[u8]) -> Vec<u64> {
         let mut v = Vec::new();
-        p.run(data, |s| v.push(s));
+        p.run(p.offset, data, |s| v.push(s));
         v
     }
 

@@ -540,9 +540,13 @@ impl<'e> Scanner<'e> {
                         &self.whole
                     }
                 };
+                // Executables' own offset forms resolved, or nowhere.
+                let Some(offset) = self.layout.resolve(&p.offset, st.size, 0, false) else {
+                    continue;
+                };
                 let slot = sig.first_slot + u32::from(p.sub);
                 let counters = &mut self.counters;
-                if p.run(data, |start| counters.hit(db, slot, start)) {
+                if p.run(offset, data, |start| counters.hit(db, slot, start)) {
                     limited += 1;
                 }
             }

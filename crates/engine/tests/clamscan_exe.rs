@@ -136,6 +136,17 @@ impl Db {
                 self.ldb,
                 "{tag}_Lwrongep;Engine:51-255,Target:{t};0;EP+2:{p}"
             );
+            // A regex at the entry point (anchored there: no shift).
+            if let Some(bytes) = data.get(ep..ep + 8) {
+                let re: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
+                let head = hex(&data[..4.min(data.len())]);
+                for (k, off) in [("Lpcre", "EP+0"), ("Lpcrew", "EP+1")] {
+                    let _ = writeln!(
+                        self.ldb,
+                        "{tag}_{k};Engine:81-255,Target:{t};0&1;{head};{off}:0/{re}/"
+                    );
+                }
+            }
         }
         if let Some(s) = info.sections.first()
             && let Some(p) = data.get(s.raw as usize + 3..s.raw as usize + 3 + LEN)
@@ -470,6 +481,7 @@ fn executable_signatures_match_clamscan() {
         "_EOF",
         "_L.",
         "_Lsec",
+        "_Lpcre.",
         "_MDB",
         "_MSB1_",
         "_MSB",
@@ -498,6 +510,7 @@ fn executable_signatures_match_clamscan() {
         "_Lep",
         "_Lnos",
         "_Lwrongep",
+        "_Lpcrew",
         "MDB0w",
     ] {
         assert!(
