@@ -198,6 +198,9 @@ pub struct Scanner<'e> {
 /// Per-scan state shared by the windows of one input.
 struct ScanState {
     size: u64,
+    /// The size `FileSize` of a logical signature compares: `size`, except
+    /// for normalized text ClamAV matches in memory (the file's own size).
+    tdb_size: u64,
     types: u32,
     all_match: bool,
     done: bool,
@@ -355,6 +358,7 @@ impl<'e> Scanner<'e> {
         };
         let mut st = ScanState {
             size,
+            tdb_size: size,
             types,
             all_match: limits.all_match,
             // Nothing is matched against these raw bytes (HTML, tiny text).
@@ -551,7 +555,7 @@ impl<'e> Scanner<'e> {
                 }
             }
             if sig.expr.eval(sig.counts(&self.counters.counts))
-                && sig.description_holds(st.size, containers)
+                && sig.description_holds(st.tdb_size, containers)
                 && crate::exe_layout::exe_conditions_hold(
                     &self.layout,
                     sig.entry_point,
@@ -573,7 +577,8 @@ impl<'e> Scanner<'e> {
     /// Scans `data`, a normalized copy of the current input (see
     /// [`crate::textnorm`]), against the body and logical signatures whose
     /// target types are in `types`, and with `hashed` against the hash
-    /// signatures, as ClamAV scans such a copy: a buffer of its own for
+    /// signatures (`tdb_size`: the size a `FileSize` condition compares, when
+    /// not the copy's), as ClamAV scans such a copy: a buffer of its own for
     /// offsets and subsignature counts, its matches added to the input's
     /// detections (each name once). Returns how many regex runs PCRE2's
     /// limits stopped, and whether anything new matched.
@@ -582,6 +587,7 @@ impl<'e> Scanner<'e> {
         data: &[u8],
         types: u32,
         hashed: bool,
+        tdb_size: Option<u64>,
         all_match: bool,
         containers: &[FileType],
     ) -> Result<(u64, bool), ScanError> {
@@ -591,6 +597,7 @@ impl<'e> Scanner<'e> {
         let layout = std::mem::take(&mut self.layout);
         let mut st = ScanState {
             size: data.len() as u64,
+            tdb_size: tdb_size.unwrap_or(data.len() as u64),
             types,
             all_match,
             done: false,

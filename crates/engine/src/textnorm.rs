@@ -169,7 +169,7 @@ pub(crate) fn scan_normalized(
             }
             // Each is scanned as a file ClamAV wrote: its hashes too.
             let (regex_limits, found) =
-                scanner.scan_derived(buf, types, true, all_match, containers)?;
+                scanner.scan_derived(buf, types, true, None, all_match, containers)?;
             limited += regex_limits;
             if found && !all_match {
                 break;
@@ -181,9 +181,19 @@ pub(crate) fn scan_normalized(
         };
         let root = scanner.engine.db.ascii_root;
         let text = normalized_text(data, root);
-        // Only the blocks go to a file of their own, whose hashes are checked.
+        // Only the blocks go to a file of their own, whose hashes are checked
+        // and whose size `FileSize` compares; buffers are matched in memory,
+        // as parts of the text file.
+        let tdb_size = (!root.relative).then_some(size);
         limited += scanner
-            .scan_derived(&text, AS_TEXT, root.relative, all_match, containers)?
+            .scan_derived(
+                &text,
+                AS_TEXT,
+                root.relative,
+                tdb_size,
+                all_match,
+                containers,
+            )?
             .0;
     }
     Ok(limited)

@@ -314,6 +314,19 @@ fn check(relative: bool) {
         hex(&md5::Md5::digest(&norm0)),
         norm0.len()
     );
+    // `FileSize` compares the copy's size where ClamAV writes it to a file,
+    // the text file's own where it matches buffers in memory.
+    let sized = |name: &str, target: u8, size: usize, pattern: &[u8]| {
+        format!(
+            "{name};Engine:51-255,Target:{target},FileSize:{size}-{size};0;{}\n",
+            hex(pattern)
+        )
+    };
+    let raw0 = &files[0].1;
+    db.ldb += &sized("FS_NC", 3, page0.nocomment.len(), &page0.nocomment[..12]);
+    db.ldb += &sized("FS_HTML", 3, raw0.len(), &page0.nocomment[..12]);
+    db.ldb += &sized("FS_TEXT", 7, text0.len(), &norm0[..12]);
+    db.ldb += &sized("FS_NORM", 7, norm0.len(), &norm0[..12]);
     let dbdir = dir.path().join("db");
     std::fs::create_dir(&dbdir).expect("db dir");
     std::fs::write(dbdir.join("norm.hdb"), &hdb).expect("hdb");
@@ -366,6 +379,9 @@ fn check(relative: bool) {
         .collect();
     let hash_text = all.iter().any(|n| n.contains("HASH_TEXT"));
     assert_eq!(hash_text, relative, "normalized text hashed");
+    let has = |n: &str| all.iter().any(|x| x.starts_with(n));
+    assert!(has("FS_NC") && !has("FS_HTML"), "{all:?}");
+    assert_eq!((has("FS_TEXT"), has("FS_NORM")), (!relative, relative));
     for never in ["_RAW_T3", "H0_RAW", "H5_COMMENT", "SMALL5", "X0_LINE_T7"] {
         assert!(
             !unzipped.iter().any(|n| n.contains(never)),
