@@ -537,3 +537,99 @@ fn executable_signatures_match_clamscan() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every prefix of a universal binary and of a PE, and bit-flipped copies
+/// of each built executable, scan without a panic or an error, with
+/// signatures of every executable kind loaded; the whole files still match.
+#[test]
+fn truncated_and_damaged_executables_scan() {
+    let (a, b) = (exe_common::macho64(51), exe_common::macho_ppc(52));
+    let fat = exe_common::fat(&[(0x0100_0007, &a), (18, &b)]);
+    let samples: Vec<(&str, Vec<u8>)> = vec![
+        ("pe32", exe_common::plain_pe(false, 53)),
+        ("pe32plus", exe_common::plain_pe(true, 54)),
+        ("odd", exe_common::odd_pe(55)),
+        ("macho-ppc", b.clone()),
+        ("elf32-be", exe_common::elf32_be(56)),
+        ("universal", fat.clone()),
+    ];
+    let mut db = Db::default();
+    for (k, (_, data)) in samples.iter().enumerate() {
+        if let Ok(info) = ExeInfo::parse(data) {
+            db.executable(&format!("H{k}"), data, &info);
+        }
+        db.plain(&format!("H{k}"), data);
+    }
+    for (k, arch) in fat_arches(&fat)
+        .expect("universal")
+        .arches
+        .iter()
+        .enumerate()
+    {
+        let part = arch.bytes(&fat).expect("architecture");
+        db.executable(
+            &format!("HU{k}"),
+            part,
+            &ExeInfo::parse(part).expect("thin"),
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (ext, text) in [
+        ("ndb", &db.ndb),
+        ("ldb", &db.ldb),
+        ("mdb", &db.mdb),
+        ("msb", &db.msb),
+        ("imp", &db.imp),
+    ] {
+        std::fs::write(dir.path().join(format!("h.{ext}")), text).expect("write");
+    }
+    let sources = DbSources {
+        builtin: false,
+        paths: vec![dir.path().to_path_buf()],
+    };
+    let engine = load_cached(&sources, LoadOptions::default(), None)
+        .expect("load")
+        .engine;
+    let mut scanner = engine.scanner();
+    let limits = Limits {
+        all_match: true,
+        ..Limits::default()
+    };
+    let mut scans = 0u32;
+    for (k, (name, data)) in samples.iter().enumerate() {
+        let whole = scanner.scan_bytes(data, &limits).expect("scan");
+        assert!(
+            whole
+                .detections
+                .iter()
+                .any(|d| d.name.starts_with(&format!("H{k}_T"))),
+            "{name}: {:?}",
+            whole.detections
+        );
+        let prefixes: Vec<usize> = if *name == "universal" || *name == "pe32" {
+            (0..data.len()).collect()
+        } else {
+            (0..data.len()).step_by(7).collect()
+        };
+        for n in prefixes {
+            scanner
+                .scan_bytes(&data[..n], &limits)
+                .expect("prefix scan");
+            scans += 1;
+        }
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ k as u64;
+        for _ in 0..400 {
+            let mut d = data.clone();
+            for _ in 0..3 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let at = (rng >> 8) as usize % d.len();
+                d[at] ^= 1 << (rng % 8);
+            }
+            scanner.scan_bytes(&d, &limits).expect("damaged scan");
+            scans += 1;
+        }
+    }
+    assert!(scans > 10_000, "{scans}");
+}
