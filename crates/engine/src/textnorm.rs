@@ -14,6 +14,11 @@
 //! | | `javascript` | 0 and 3, then 0 and 7 |
 //! | either, 5 bytes or less | | nothing at all |
 //!
+//! ClamAV types a file by its first KiB, but its raw scan of text (and of
+//! GIF images) looks for the HTML tags of its file-type signatures in the
+//! whole file: text with such a tag past its head is scanned raw as text
+//! and then as HTML, not as normalized text.
+//!
 //! Each buffer is scanned as ClamAV scans it: as a file of its own for the
 //! logical signatures (their counts start again), with the offsets of its
 //! own bytes. Normalized text is the concatenation of the buffers ClamAV
@@ -147,56 +152,147 @@ pub(crate) fn scan_normalized(
     all_match: bool,
     containers: &[FileType],
 ) -> Result<u64, ScanError> {
-    if size <= SMALL_FILE || !is_text(ty) {
+    if size <= SMALL_FILE {
         return Ok(0);
     }
     let mut owned = Vec::new();
-    let mut limited = 0;
-    if ty == FileType::Html {
-        let Some(data) = whole(input, size, normalize::MAX_HTML_NORMALIZE, &mut owned)? else {
-            return Ok(0);
-        };
-        let out = normalize::normalize_html(data, HtmlLimits::default());
-        let buffers = [
-            (&out.nocomment, AS_HTML),
-            (&out.notags, AS_HTML),
-            (&out.javascript, AS_HTML),
-            (&out.javascript, AS_TEXT),
-        ];
-        for (buf, types) in buffers {
-            if buf.is_empty() {
-                continue;
-            }
-            // Each is scanned as a file ClamAV wrote: its hashes too.
-            let (regex_limits, found) =
-                scanner.scan_derived(buf, types, true, None, all_match, containers)?;
-            limited += regex_limits;
-            if found && !all_match {
-                break;
+    match ty {
+        FileType::Html => {
+            let Some(data) = whole(input, size, normalize::MAX_HTML_NORMALIZE, &mut owned)? else {
+                return Ok(0);
+            };
+            scan_html(scanner, data, all_match, containers)
+        }
+        // ClamAV's raw scan of ASCII text (and GIF images) also looks for
+        // HTML tags in the whole file, past the head that typed it: with
+        // one, the file is scanned as HTML instead of as text. (ClamAV's
+        // "ASCII" text takes any byte from 0x80, so UTF-8 text is ASCII
+        // text to it.)
+        FileType::Text | FileType::TextUtf8 | FileType::Gif => {
+            let Some(data) = whole(input, size, normalize::MAX_HTML_NORMALIZE, &mut owned)? else {
+                return Ok(0);
+            };
+            if has_html_tag(data) {
+                scan_html(scanner, data, all_match, containers)
+            } else if ty != FileType::Gif && size <= normalize::MAX_SCRIPT_NORMALIZE {
+                scan_text(scanner, data, all_match, containers)
+            } else {
+                Ok(0)
             }
         }
-    } else {
-        let Some(data) = whole(input, size, normalize::MAX_SCRIPT_NORMALIZE, &mut owned)? else {
-            return Ok(0);
-        };
-        let root = scanner.engine.db.ascii_root;
-        let text = normalized_text(data, root);
-        // Only the blocks go to a file of their own, whose hashes are checked
-        // and whose size `FileSize` compares; buffers are matched in memory,
-        // as parts of the text file.
-        let tdb_size = (!root.relative).then_some(size);
-        limited += scanner
-            .scan_derived(
-                &text,
-                AS_TEXT,
-                root.relative,
-                tdb_size,
-                all_match,
-                containers,
-            )?
-            .0;
+        FileType::TextUtf16Le | FileType::TextUtf16Be => {
+            let Some(data) = whole(input, size, normalize::MAX_SCRIPT_NORMALIZE, &mut owned)?
+            else {
+                return Ok(0);
+            };
+            scan_text(scanner, data, all_match, containers)
+        }
+        _ => Ok(0),
+    }
+}
+
+/// The HTML outputs of `data`, each scanned as ClamAV scans the file it
+/// writes.
+fn scan_html(
+    scanner: &mut Scanner<'_>,
+    data: &[u8],
+    all_match: bool,
+    containers: &[FileType],
+) -> Result<u64, ScanError> {
+    let out = normalize::normalize_html(data, HtmlLimits::default());
+    let buffers = [
+        (&out.nocomment, AS_HTML),
+        (&out.notags, AS_HTML),
+        (&out.javascript, AS_HTML),
+        (&out.javascript, AS_TEXT),
+    ];
+    let mut limited = 0;
+    for (buf, types) in buffers {
+        if buf.is_empty() {
+            continue;
+        }
+        // Each is scanned as a file ClamAV wrote: its hashes too.
+        let (regex_limits, found) =
+            scanner.scan_derived(buf, types, true, None, all_match, containers)?;
+        limited += regex_limits;
+        if found && !all_match {
+            break;
+        }
     }
     Ok(limited)
+}
+
+/// The normalized text of `data`, scanned.
+fn scan_text(
+    scanner: &mut Scanner<'_>,
+    data: &[u8],
+    all_match: bool,
+    containers: &[FileType],
+) -> Result<u64, ScanError> {
+    let root = scanner.engine.db.ascii_root;
+    let text = normalized_text(data, root);
+    // Only the blocks go to a file of their own, whose hashes are checked
+    // and whose size `FileSize` compares; buffers are matched in memory, as
+    // parts of the text file.
+    let tdb_size = (!root.relative).then_some(data.len() as u64);
+    Ok(scanner
+        .scan_derived(
+            &text,
+            AS_TEXT,
+            root.relative,
+            tdb_size,
+            all_match,
+            containers,
+        )?
+        .0)
+}
+
+/// Whether `data` holds one of the HTML tags of ClamAV's file-type
+/// signatures (`types.ftm`: `<html`, `<head`, `<body`, `<!doctype html`,
+/// `<script`, `<iframe`, `<object`, `<table`, `<img`, each followed by one
+/// of its delimiters, or `<a ` with `href=` anywhere after it), letters in
+/// either case.
+pub(crate) fn has_html_tag(data: &[u8]) -> bool {
+    const SHORT_END: &[u8] = b"> \t\n\r";
+    const LONG_END: &[u8] = b"> \t\n\x0b\x0c\r/";
+    const TAGS: &[(&[u8], &[u8])] = &[
+        (b"html", SHORT_END),
+        (b"head", SHORT_END),
+        (b"body", SHORT_END),
+        (b"script", LONG_END),
+        (b"iframe", LONG_END),
+        (b"object", LONG_END),
+        (b"table", LONG_END),
+        (b"img", LONG_END),
+    ];
+    let eq = |got: &[u8], want: &[u8]| {
+        got.len() == want.len()
+            && got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| g.to_ascii_lowercase() == *w)
+    };
+    let mut anchor_seen = None;
+    for at in memchr::memchr_iter(b'<', data) {
+        let rest = data.get(at + 1..).unwrap_or_default();
+        let tagged = TAGS.iter().any(|(name, ends)| {
+            rest.get(..name.len()).is_some_and(|n| eq(n, name))
+                && rest.get(name.len()).is_some_and(|b| ends.contains(b))
+        });
+        if tagged || rest.get(..13).is_some_and(|d| eq(d, b"!doctype html")) {
+            return true;
+        }
+        if anchor_seen.is_none() && rest.get(..2).is_some_and(|a| eq(a, b"a ")) {
+            anchor_seen = Some(at + 3);
+        }
+    }
+    // `<a ` and, anywhere after it, `href=`.
+    anchor_seen.is_some_and(|from| {
+        data.get(from..)
+            .unwrap_or_default()
+            .windows(5)
+            .any(|w| eq(w, b"href="))
+    })
 }
 
 #[cfg(test)]
@@ -215,6 +311,18 @@ mod tests {
         crate::pattern::compile(&sig, NameId(0))
             .expect("compiles")
             .0
+    }
+
+    #[test]
+    fn html_tags_anywhere() {
+        assert!(has_html_tag(b"text... <SCRIPT>x</script>"));
+        assert!(has_html_tag(b"<Img/src=x>"));
+        assert!(has_html_tag(b"<!DOCTYPE HTML>"));
+        assert!(has_html_tag(b"see <a  class=x HREF=y>"));
+        assert!(!has_html_tag(b"a < b, <html5 is not a tag"));
+        assert!(!has_html_tag(b"<head\x0b>"));
+        assert!(!has_html_tag(b"<a> and href= later"));
+        assert!(!has_html_tag(b"href= before <a "));
     }
 
     #[test]

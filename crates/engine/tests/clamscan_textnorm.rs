@@ -263,6 +263,46 @@ fn check(relative: bool) {
         }
         files.push((format!("text{k}.txt"), t));
     }
+    // HTML tags past the head that typed the file: ClamAV scans text (ASCII
+    // or UTF-8, which is ASCII to it) and GIF images holding one as HTML
+    // instead of as text.
+    let filler = words(&mut rng, 400);
+    let late_tail = "<b>Bold</B> words <SCRIPT>var Late = 'Sec' + 'ret'; function \
+                     LateFn(a) { return a * 2; }</SCRIPT> and <i>Italic</i> TAIL";
+    let late = format!("{filler}\n{late_tail}\n").into_bytes();
+    let late_utf8 = format!("caf\u{e9} {filler}\n{late_tail}\n").into_bytes();
+    let anchor = format!("{filler}\n<a class=x\nlink to HREF=\"Y\">there</a> END\n").into_bytes();
+    let mut gif = b"GIF89a\x10\x00\x10\x00\x80\x00\x00".to_vec();
+    gif.extend_from_slice(&[0xff, 0x00, 0x7f, 0x01, 0x02].repeat(60));
+    gif.extend_from_slice(late_tail.as_bytes());
+    for (k, (name, data)) in [
+        ("late.txt", late),
+        ("late-utf8.txt", late_utf8),
+        ("anchor.txt", anchor),
+        ("late.gif", gif),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = normalize::normalize_html(&data, HtmlLimits::default());
+        let (norm, _) = normalize::ascii::normalize(&data, usize::MAX);
+        for (what, buf) in [
+            ("NC", &out.nocomment),
+            ("NT", &out.notags),
+            ("JS", &out.javascript),
+            ("N", &norm),
+        ] {
+            // The end of each copy: where the late tags are.
+            if let Some(w) = buf
+                .len()
+                .checked_sub(40)
+                .and_then(|at| buf.get(at..at + 12))
+            {
+                db.body(&format!("L{k}_{what}"), &[0, 3, 7], w);
+            }
+        }
+        files.push((name.to_string(), data));
+    }
     // Files of 5 bytes or less are not scanned at all; 6 bytes are.
     db.body("SMALL5", &[0, 7], b"vwxyz");
     db.body("SMALL6", &[0, 7], b"abcdef");
@@ -386,6 +426,18 @@ fn check(relative: bool) {
         assert!(
             !unzipped.iter().any(|n| n.contains(never)),
             "clamscan reported {never}"
+        );
+    }
+    // Late HTML tags: scanned as HTML (text, UTF-8 text, GIF).
+    for (f, tag) in [
+        ("late.txt", "L0"),
+        ("late-utf8.txt", "L1"),
+        ("late.gif", "L3"),
+    ] {
+        let names = want.get(f).cloned().unwrap_or_default();
+        assert!(
+            names.iter().any(|n| n.starts_with(&format!("{tag}_NC_T3"))),
+            "{f}: {names:?}"
         );
     }
     let zipped = want.get("both.zip").cloned().unwrap_or_default();
