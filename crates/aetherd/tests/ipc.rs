@@ -799,3 +799,98 @@ fn after_kill_9_the_gap_record_is_followed_by_a_proc_resync() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Runs aetherd through `wrapper` (unshare, setpriv) on sockets and a journal in
+/// `dir`, waits for its IPC status, and returns the status and the child.
+fn wrapped_status(
+    fx: &Fixture,
+    dir: &Path,
+    wrapper: &[&str],
+) -> (serde_json::Value, std::process::Child) {
+    let cfg = dir.join("w.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "LocalSocket = {:?}\nIpcSocket = {:?}\nIpcSocketMode = \"666\"\nJournalPath = {:?}\nSensor = true\nDatabaseDirectory = {:?}\nBuiltinDatabase = false\nDatabaseCache = false\nLogFile = {:?}\n",
+            dir.join("c.sock"),
+            dir.join("i.sock"),
+            dir.join("j.db"),
+            fx.path().join("db"),
+            dir.join("log"),
+        ),
+    )
+    .unwrap();
+    common::chmod(&cfg, 0o644);
+    let mut child = Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg(env!("CARGO_BIN_EXE_aetherd"))
+        .args(["--foreground", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let st = loop {
+        let got = rt().block_on(async {
+            let mut c = Client::connect(&dir.join("i.sock")).await.ok()?;
+            let r = c.control(1, "status", "").await.ok()?;
+            serde_json::from_str::<serde_json::Value>(&r.message).ok()
+        });
+        if let Some(st) = got {
+            break st;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "aetherd exited: {}",
+            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "no status");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (st, child)
+}
+
+#[test]
+fn without_the_privileges_or_namespace_the_sensor_is_off_and_says_why() {
+    let fx = Fixture::new();
+    // Another network namespace: the process connector delivers nothing there.
+    let netns = fx.path().join("netns");
+    std::fs::create_dir(&netns).unwrap();
+    let (st, mut child) = wrapped_status(&fx, &netns, &["unshare", "--net", "--"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(st["sensor"]["running"], false, "{st}");
+    let why = st["sensor"]["reason"].as_str().unwrap();
+    assert!(why.contains("network namespace"), "{why}");
+    let recs = journal_records(&netns.join("j.db"));
+    assert!(recs.iter().any(|r| r.name == "sensor_unavailable"));
+    assert!(!recs.iter().any(|r| r.name == "resynced"));
+    // No CAP_NET_ADMIN: nobody, in a directory of its own.
+    let unpriv = fx.path().join("nobody");
+    std::fs::create_dir(&unpriv).unwrap();
+    common::chmod(&unpriv, 0o777);
+    let (st, mut child) = wrapped_status(
+        &fx,
+        &unpriv,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+    );
+    // Scanning works all the same.
+    let reply = send(
+        &unpriv.join("c.sock"),
+        &instream(b"zINSTREAM\0", EICAR, 100),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply, b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\0");
+    assert_eq!(st["sensor"]["running"], false, "{st}");
+    let why = st["sensor"]["reason"].as_str().unwrap();
+    assert!(why.contains("CAP_NET_ADMIN"), "{why}");
+}
