@@ -82,9 +82,11 @@ for i in (1, 2):
         if line:
             pid, t0_ns, t1_ns = map(int, line.split())
             children.setdefault(pid, []).append((t0_ns, t1_ns))
-def child(pid, t):
+def child(pid, t, slack=0):
+    # An exit event is sent just after the parent may reap the child (docs/events.md):
+    # it may be stamped a little after the worker's reap time.
     for k, (a, b) in enumerate(children.get(pid, [])):
-        if a <= t <= b:
+        if a <= t <= b + slack:
             return (pid, k)
 execs, exits, named, lat = set(), set(), 0, []
 deadline, last = time.monotonic() + 60, -1
@@ -95,7 +97,7 @@ while time.monotonic() < deadline:
         d = r["data"]
         if r["kind"] != "event" or r["name"] not in ("exec", "exit"):
             continue
-        c = child(d.get("pid"), d.get("time_ns", -1))
+        c = child(d.get("pid"), d.get("time_ns", -1), 5_000_000 if r["name"] == "exit" else 0)
         if c is None:
             continue
         if r["name"] == "exec":
