@@ -852,15 +852,31 @@ fn wrapped_status(
     (st, child)
 }
 
+/// SIGTERM, then waits (bounded) for the exit.
+fn stop(mut child: std::process::Child) {
+    // SAFETY: kill on the PID of our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("aetherd did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn without_the_privileges_or_namespace_the_sensor_is_off_and_says_why() {
     let fx = Fixture::new();
     // Another network namespace: the process connector delivers nothing there.
     let netns = fx.path().join("netns");
     std::fs::create_dir(&netns).unwrap();
-    let (st, mut child) = wrapped_status(&fx, &netns, &["unshare", "--net", "--"]);
-    let _ = child.kill();
-    let _ = child.wait();
+    let (st, child) = wrapped_status(&fx, &netns, &["unshare", "--net", "--"]);
+    // A clean stop commits what is queued (unshare and setpriv exec the daemon).
+    stop(child);
     assert_eq!(st["sensor"]["running"], false, "{st}");
     let why = st["sensor"]["reason"].as_str().unwrap();
     assert!(why.contains("network namespace"), "{why}");
@@ -887,8 +903,7 @@ fn without_the_privileges_or_namespace_the_sensor_is_off_and_says_why() {
         &unpriv.join("c.sock"),
         &instream(b"zINSTREAM\0", EICAR, 100),
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(child);
     assert_eq!(reply, b"stream: Test.Eicar.Body.UNOFFICIAL FOUND\0");
     assert_eq!(st["sensor"]["running"], false, "{st}");
     let why = st["sensor"]["reason"].as_str().unwrap();
