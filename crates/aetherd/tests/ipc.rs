@@ -887,7 +887,7 @@ fn without_the_privileges_or_namespace_the_sensor_is_off_and_says_why() {
     let unpriv = fx.path().join("nobody");
     std::fs::create_dir(&unpriv).unwrap();
     common::chmod(&unpriv, 0o777);
-    let (st, mut child) = wrapped_status(
+    let (st, child) = wrapped_status(
         &fx,
         &unpriv,
         &[
