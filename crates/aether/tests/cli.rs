@@ -839,7 +839,7 @@ fn db_info_shows_container_headers_and_unsupported_kinds() {
     let cud = dir.write("db/test.cud", &cud);
     let ldb = dir.write(
         "db/x.ldb",
-        b"Sig;Target:0;0;41414141\nSig2;Target:0;0;42424242\n",
+        b"Sig;Target:0;0;41414141\nSig2;Target:0;0;42424242\nSig3;Engine:81-255,Target:1,IconGroup1:ICONS;0;41414141\n",
     );
 
     let run = dir.run(&[
@@ -858,10 +858,10 @@ fn db_info_shows_container_headers_and_unsupported_kinds() {
         "{out}"
     );
     assert!(
-        out.contains("x.ldb (.ldb)\n  not supported yet, logical signatures (.ldb): 2\n"),
+        out.contains("x.ldb (.ldb)\n  logical: 2\n  not supported yet, logical signatures with IconGroup1/IconGroup2 (icon matching, .idb): 1\n"),
         "{out}"
     );
-    assert!(out.contains("Total: 1 signatures loaded"), "{out}");
+    assert!(out.contains("Total: 3 signatures loaded"), "{out}");
 
     // The same databases for a scan: one warning per file and reason.
     dir.write("hello.txt", HELLO);
@@ -876,7 +876,7 @@ fn db_info_shows_container_headers_and_unsupported_kinds() {
     ]);
     assert_eq!(run.code(), 1, "{}", run.debug());
     let warning = format!(
-        "WARNING: {}: 2 signatures not supported yet (logical signatures (.ldb)), skipped\n",
+        "WARNING: {}: 1 signatures not supported yet (logical signatures with IconGroup1/IconGroup2 (icon matching, .idb)), skipped\n",
         ldb.display()
     );
     assert_eq!(run.stderr(), warning);
