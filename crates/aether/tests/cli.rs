@@ -1059,3 +1059,42 @@ fn devices_are_never_opened() {
     assert_eq!(run.code(), 0, "{}", run.debug());
     assert_eq!(run.lines(), vec!["t/a.txt: OK"]);
 }
+
+#[test]
+fn yara_define_sets_external_variables() {
+    let dir = Dir::new();
+    let rules = dir.write(
+        "r.yar",
+        b"rule Big { condition: filesize > threshold }\nrule Tagged { condition: tag == \"x\" }\n",
+    );
+    dir.write("f.txt", b"0123456789\n");
+    let rules = rules.to_str().unwrap();
+    let scan = |defines: &[&str]| {
+        let mut args = vec!["scan", "--no-summary", "--allmatch", "--yara-rules", rules];
+        for d in defines {
+            args.extend(["--yara-define", d]);
+        }
+        args.push("f.txt");
+        dir.run(&args)
+    };
+    let run = scan(&["threshold=5", "tag=x"]);
+    assert_eq!(run.code(), 1, "{}", run.debug());
+    assert_eq!(
+        run.lines(),
+        vec![
+            "f.txt: YARA.Big.UNOFFICIAL FOUND",
+            "f.txt: YARA.Tagged.UNOFFICIAL FOUND"
+        ]
+    );
+    let run = scan(&["threshold=100", "tag=\"y\""]);
+    assert_eq!(run.code(), 0, "{}", run.debug());
+    assert_eq!(run.lines(), vec!["f.txt: OK"]);
+    // Undefined: the compiler's own error names the identifier; exit 2.
+    let run = scan(&["threshold=5"]);
+    assert_eq!(run.code(), 2, "{}", run.debug());
+    assert!(run.stderr().contains("tag"), "{}", run.debug());
+    // Malformed, or without rules to apply to: a usage error.
+    assert_eq!(scan(&["novalue"]).code(), 2);
+    let run = dir.run(&["scan", "--yara-define", "a=1", "f.txt"]);
+    assert_eq!(run.code(), 2, "{}", run.debug());
+}

@@ -128,11 +128,22 @@ pub fn attach_yara(
     report: &mut LoadReport,
     files: &[PathBuf],
 ) -> Result<(), DbError> {
+    attach_yara_with(engine, report, files, &[])
+}
+
+/// [`attach_yara`] with external variables defined for the rules (yara's
+/// `-d NAME=VALUE`, aether's `--yara-define`).
+pub fn attach_yara_with(
+    engine: &mut Engine,
+    report: &mut LoadReport,
+    files: &[PathBuf],
+    externals: &[(String, aether_yara::External)],
+) -> Result<(), DbError> {
     if files.is_empty() {
         engine.set_yara(None);
         return Ok(());
     }
-    let rules = aether_yara::YaraRules::compile(files, &[])?;
+    let rules = aether_yara::YaraRules::compile(files, externals)?;
     for f in &mut report.files {
         if let Some(n) = f.unsupported.remove(YARA_REASON) {
             f.by_kind.insert("yara", n);

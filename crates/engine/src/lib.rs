@@ -30,9 +30,11 @@ mod textnorm;
 mod verify;
 
 pub use aether_formats::Problem;
+pub use aether_yara::External as YaraExternal;
 pub use builder::{BuildError, EngineBuilder};
 pub use database::{
-    DbError, DbSources, Loaded, attach_yara, default_cache_dir, load, load_cached, yara_files,
+    DbError, DbSources, Loaded, attach_yara, attach_yara_with, default_cache_dir, load,
+    load_cached, yara_files,
 };
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};

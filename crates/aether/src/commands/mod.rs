@@ -63,6 +63,20 @@ pub struct DbArgs {
     /// as YARA.<rule>.UNOFFICIAL, as clamscan names them.
     #[arg(long = "yara-rules", value_name = "FILE/DIR")]
     pub yara_rules: Vec<PathBuf>,
+
+    /// Define an external variable for the --yara-rules files, as yara's
+    /// -d: `true`/`false`, an integer, a float, else a string (repeatable).
+    #[arg(long = "yara-define", value_name = "NAME=VALUE", value_parser = yara_define, requires = "yara_rules")]
+    pub yara_defines: Vec<(String, aether_engine::YaraExternal)>,
+}
+
+fn yara_define(text: &str) -> Result<(String, aether_engine::YaraExternal), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => {
+            Ok((name.to_string(), aether_engine::YaraExternal::parse(value)))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+    }
 }
 
 impl DbArgs {
@@ -98,7 +112,12 @@ impl DbArgs {
             // Compiled with the databases' own rule files, as one rule set.
             let mut files = aether_engine::yara_files(&sources);
             files.extend(self.yara_rules.iter().cloned());
-            aether_engine::attach_yara(&mut loaded.engine, &mut loaded.report, &files)?;
+            aether_engine::attach_yara_with(
+                &mut loaded.engine,
+                &mut loaded.report,
+                &files,
+                &self.yara_defines,
+            )?;
         }
         if let Some(problem) = &loaded.cache_problem {
             eprintln!("WARNING: database cache: {problem}");
