@@ -13,17 +13,18 @@
 //! hashes and `.imp` import hashes with wrong-size twins. The engine is
 //! checked compiled and read back from its cache.
 
+mod common;
 #[path = "exe_common/mod.rs"]
 mod exe_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use aether_engine::{DbSources, Engine, Limits, load_cached};
 use aether_exe::{ExeInfo, ImportTable, fat_arches};
 use aether_sigs::LoadOptions;
+use common::{Verdicts, clamscan, file_name};
 use md5::Digest as _;
 
 const LEN: usize = 16;
@@ -34,8 +35,6 @@ fn hex(b: &[u8]) -> String {
         s
     })
 }
-
-type Verdicts = BTreeMap<String, BTreeSet<String>>;
 
 #[derive(Default)]
 struct Db {
@@ -194,37 +193,6 @@ impl Db {
             );
         }
     }
-}
-
-fn clamscan(db: &Path, files: &[PathBuf]) -> Verdicts {
-    let out = Command::new("clamscan")
-        .args(["--allmatch", "--no-summary", "--stdout", "-d"])
-        .arg(db)
-        .args(files)
-        .output()
-        .expect("clamscan from Debian's clamav package");
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "clamscan failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut v = Verdicts::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some(rest) = line.strip_suffix(" FOUND")
-            && let Some((path, name)) = rest.rsplit_once(": ")
-        {
-            v.entry(file_name(Path::new(path)))
-                .or_default()
-                .insert(name.to_string());
-        }
-    }
-    v
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn aether(engine: &Engine, files: &[PathBuf]) -> Verdicts {

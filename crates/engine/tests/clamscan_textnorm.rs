@@ -17,18 +17,15 @@ mod common;
 #[path = "exe_common/mod.rs"]
 mod exe_common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use aether_engine::{Engine, EngineBuilder, Limits};
 use aether_formats::normalize::{self, HtmlLimits};
 use aether_sigs::{LoadOptions, Loader};
-use common::Rng;
+use common::{Rng, Verdicts, clamscan, file_name};
 use md5::Digest as _;
-
-type Verdicts = BTreeMap<String, BTreeSet<String>>;
 
 fn hex(b: &[u8]) -> String {
     b.iter().fold(String::new(), |mut s, x| {
@@ -111,37 +108,6 @@ impl Db {
             let _ = writeln!(self.ndb, "{name}_T{t}:{t}:*:{}", hex(pattern));
         }
     }
-}
-
-fn clamscan(db: &Path, files: &[PathBuf]) -> Verdicts {
-    let out = Command::new("clamscan")
-        .args(["--allmatch", "--no-summary", "--stdout", "-d"])
-        .arg(db)
-        .args(files)
-        .output()
-        .expect("clamscan from Debian's clamav package");
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "clamscan failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut v = Verdicts::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some(rest) = line.strip_suffix(" FOUND")
-            && let Some((path, name)) = rest.rsplit_once(": ")
-        {
-            v.entry(file_name(Path::new(path)))
-                .or_default()
-                .insert(name.to_string());
-        }
-    }
-    v
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn engine(db: &Path) -> Engine {

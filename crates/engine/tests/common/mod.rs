@@ -1,5 +1,7 @@
 //! Shared by the engine's tests.
 
+use std::path::{Path, PathBuf};
+
 /// xorshift64*: a deterministic generator without a dependency, so every run
 /// of a randomized test checks the same cases.
 pub struct Rng(pub u64);
@@ -30,4 +32,43 @@ impl Rng {
         let n = self.below(max + 1) as usize;
         self.bytes(n)
     }
+}
+
+/// Signature names per file name.
+#[allow(dead_code)]
+pub type Verdicts = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// What Debian's clamscan reports for `files` with `--allmatch`, by file name.
+#[allow(dead_code)]
+pub fn clamscan(db: &Path, files: &[PathBuf]) -> Verdicts {
+    let out = std::process::Command::new("clamscan")
+        .args(["--allmatch", "--no-summary", "--stdout", "-d"])
+        .arg(db)
+        .args(files)
+        .output()
+        .expect("clamscan from Debian's clamav package");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "clamscan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v = Verdicts::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(rest) = line.strip_suffix(" FOUND")
+            && let Some((path, name)) = rest.rsplit_once(": ")
+        {
+            v.entry(file_name(Path::new(path)))
+                .or_default()
+                .insert(name.to_string());
+        }
+    }
+    v
+}
+
+/// A path's last component.
+#[allow(dead_code)]
+pub fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
