@@ -11,10 +11,16 @@ around it:
   its rule files in name order) and compiles them once; a file that does not
   compile stops the load with the compiler's own message, which names the file
   and the line.
+- [`YaraRules::load`] does the same through a cache of compiled rules
+  (YARA-X's own serialized form), so that a set of ten thousand rules is
+  compiled once rather than on every start; the `cache` module says what the
+  cache is keyed on, and why it is read only when private to this user.
 - [`YaraScanner`] scans one input at a time and returns the identifiers of the
   rules that matched (private rules are never reported, as in YARA). The engine
   reports them as `YARA.<identifier>`, as clamscan does.
 */
+
+mod cache;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,6 +89,101 @@ pub fn is_rule_file(path: &Path) -> bool {
     )
 }
 
+/// What [`YaraRules::load`] did with the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No cache directory: compiled.
+    Off,
+    /// Read from the cache: nothing compiled.
+    Read,
+    /// Compiled (the cache was missing or stale), and the cache written.
+    Written,
+    /// Compiled, and not cached for this reason (rule files with `include`).
+    Uncacheable(String),
+    /// Compiled because the cache could not be used, or compiled and the
+    /// cache could not be written: why, for a warning.
+    Problem(String),
+}
+
+impl CacheUse {
+    /// The rules came from the cache.
+    pub fn from_cache(&self) -> bool {
+        *self == CacheUse::Read
+    }
+
+    /// Why the cache could not be used or written, if it failed.
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            CacheUse::Problem(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The rule files `paths` name: files as given, directories' `.yar`/`.yara`
+/// files in name order.
+fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, YaraError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|source| YaraError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| is_rule_file(p) && p.is_file())
+                .collect();
+            if inner.is_empty() {
+                return Err(YaraError::NoRules { path: path.clone() });
+            }
+            inner.sort();
+            files.extend(inner);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Each file's name (for error messages) and text.
+fn read_sources(files: &[PathBuf]) -> Result<Vec<(String, String)>, YaraError> {
+    files
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(file)
+                .map(|text| (file.display().to_string(), text))
+                .map_err(|source| YaraError::Io {
+                    path: file.clone(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// Whether a rule text has an `include` directive.
+fn uses_include(text: &str) -> bool {
+    text.lines().any(|l| {
+        l.trim_start()
+            .strip_prefix("include")
+            .is_some_and(|r| r.trim_start().starts_with('"'))
+    })
+}
+
+/// Serialized rules back to rules. The bytes passed the cache's ownership
+/// and checksum checks; a panic inside YARA-X on them still only means
+/// "corrupt".
+fn deserialize(bytes: &[u8]) -> Result<yara_x::Rules, cache::CacheError> {
+    match std::panic::catch_unwind(|| yara_x::Rules::deserialize(bytes)) {
+        Ok(Ok(rules)) => Ok(rules),
+        Ok(Err(e)) => Err(cache::CacheError::Corrupt(e.to_string())),
+        Err(_) => Err(cache::CacheError::Corrupt(
+            "YARA-X panicked reading it".into(),
+        )),
+    }
+}
+
 /// Compiled rules; share them between threads with `Arc`.
 pub struct YaraRules {
     rules: yara_x::Rules,
@@ -106,38 +207,67 @@ impl YaraRules {
         paths: &[PathBuf],
         externals: &[(String, External)],
     ) -> Result<YaraRules, YaraError> {
-        let mut files = Vec::new();
-        for path in paths {
-            if path.is_dir() {
-                let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|source| YaraError::Io {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| is_rule_file(p) && p.is_file())
-                    .collect();
-                if inner.is_empty() {
-                    return Err(YaraError::NoRules { path: path.clone() });
-                }
-                inner.sort();
-                files.extend(inner);
-            } else {
-                files.push(path.clone());
-            }
-        }
-        let mut sources = Vec::with_capacity(files.len());
-        for file in &files {
-            let text = std::fs::read_to_string(file).map_err(|source| YaraError::Io {
-                path: file.clone(),
-                source,
-            })?;
-            sources.push((file.display().to_string(), text));
-        }
+        let files = rule_files(paths)?;
+        let sources = read_sources(&files)?;
         let mut rules = YaraRules::compile_sources(&sources, externals)?;
         rules.files = files;
         Ok(rules)
+    }
+
+    /// [`YaraRules::compile`] through a cache of compiled rules in
+    /// `cache_dir` (none: no cache). A cache made from the same rule texts,
+    /// paths, external variables and versions is read instead of compiling;
+    /// otherwise the rules are compiled and the cache file replaced. A cache
+    /// that cannot be used or written never fails the load: the returned
+    /// [`CacheUse`] says what happened and why.
+    pub fn load(
+        paths: &[PathBuf],
+        externals: &[(String, External)],
+        cache_dir: Option<&Path>,
+    ) -> Result<(YaraRules, CacheUse), YaraError> {
+        let files = rule_files(paths)?;
+        let sources = read_sources(&files)?;
+        let Some(dir) = cache_dir else {
+            let mut rules = YaraRules::compile_sources(&sources, externals)?;
+            rules.files = files;
+            return Ok((rules, CacheUse::Off));
+        };
+        if let Some(file) = sources.iter().find(|(_, text)| uses_include(text)) {
+            // Included files are read by the compiler, out of the fingerprint's sight.
+            let mut rules = YaraRules::compile_sources(&sources, externals)?;
+            rules.files = files;
+            return Ok((
+                rules,
+                CacheUse::Uncacheable(format!("{} uses include", file.0)),
+            ));
+        }
+        let fp = cache::fingerprint(&sources, externals);
+        let file = cache::cache_file(dir, &files);
+        let mut problem = None;
+        match cache::read(&file, dir, &fp).and_then(|bytes| deserialize(&bytes)) {
+            Ok(rules) => {
+                return Ok((YaraRules { rules, files }, CacheUse::Read));
+            }
+            Err(cache::CacheError::Stale) => {}
+            Err(e) => problem = Some(format!("{}: {e}; recompiled", file.display())),
+        }
+        let mut rules = YaraRules::compile_sources(&sources, externals)?;
+        rules.files = files;
+        let written = rules
+            .rules
+            .serialize()
+            .map_err(|e| cache::CacheError::Refused(format!("cannot serialize the rules: {e}")))
+            .and_then(|bytes| cache::write(&file, dir, &fp, &bytes));
+        if let Err(e) = written {
+            problem.get_or_insert(format!("cannot write {}: {e}", file.display()));
+        }
+        Ok((
+            rules,
+            match problem {
+                Some(p) => CacheUse::Problem(p),
+                None => CacheUse::Written,
+            },
+        ))
     }
 
     /// Compiles rule texts, each with the name its errors will carry.
