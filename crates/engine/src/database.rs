@@ -83,6 +83,16 @@ pub enum DbError {
 
 /// Loads and compiles the databases.
 pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadReport), DbError> {
+    let (mut engine, mut report) = load_signatures(sources, options)?;
+    attach_yara(&mut engine, &mut report, &yara_files(sources))?;
+    Ok((engine, report))
+}
+
+/// Loads and compiles the ClamAV signatures, without YARA rules.
+fn load_signatures(
+    sources: &DbSources,
+    options: LoadOptions,
+) -> Result<(Engine, LoadReport), DbError> {
     let mut loader = Loader::new(options);
     let mut builder = EngineBuilder::new();
     if sources.builtin {
@@ -91,10 +101,18 @@ pub fn load(sources: &DbSources, options: LoadOptions) -> Result<(Engine, LoadRe
     for path in &sources.paths {
         loader.load_path(path, &mut builder)?;
     }
-    let mut engine = builder.build()?;
-    let mut report = loader.finish();
-    attach_yara(&mut engine, &mut report, &yara_files(sources))?;
-    Ok((engine, report))
+    Ok((builder.build()?, loader.finish()))
+}
+
+/// YARA rules besides those in the database directories, and the external
+/// variables defined for all of them (aether's `--yara-rules` and
+/// `--yara-define`).
+#[derive(Debug, Clone, Default)]
+pub struct YaraSources {
+    /// Rule files, or directories of them, compiled after the databases' own.
+    pub rules: Vec<PathBuf>,
+    /// `NAME=VALUE` definitions, for every rule file.
+    pub defines: Vec<(String, aether_yara::External)>,
 }
 
 /// The YARA rule files among the sources, as ClamAV loads them from a
@@ -139,18 +157,30 @@ pub fn attach_yara_with(
     files: &[PathBuf],
     externals: &[(String, aether_yara::External)],
 ) -> Result<(), DbError> {
+    attach_yara_cached(engine, report, files, externals, None).map(|_| ())
+}
+
+/// [`attach_yara_with`] through the compiled-rules cache in `cache_dir` (see
+/// [`aether_yara::YaraRules::load`]); says what it did with the cache.
+pub fn attach_yara_cached(
+    engine: &mut Engine,
+    report: &mut LoadReport,
+    files: &[PathBuf],
+    externals: &[(String, aether_yara::External)],
+    cache_dir: Option<&Path>,
+) -> Result<aether_yara::CacheUse, DbError> {
     if files.is_empty() {
         engine.set_yara(None);
-        return Ok(());
+        return Ok(aether_yara::CacheUse::Off);
     }
-    let rules = aether_yara::YaraRules::compile(files, externals)?;
+    let (rules, used) = aether_yara::YaraRules::load(files, externals, cache_dir)?;
     for f in &mut report.files {
         if let Some(n) = f.unsupported.remove(YARA_REASON) {
             f.by_kind.insert("yara", n);
         }
     }
     engine.set_yara(Some(rules));
-    Ok(())
+    Ok(used)
 }
 
 // ---- the compiled-database cache ------------------------------------------
@@ -169,6 +199,9 @@ pub struct Loaded {
     pub report: LoadReport,
     /// The engine came from the cache file.
     pub from_cache: bool,
+    /// The YARA rules came from their cache file (see
+    /// [`aether_yara::YaraRules::load`]); false without rules.
+    pub yara_from_cache: bool,
     /// Why the cache was not used or not written, when that was not simply
     /// because it was missing or stale (for a warning).
     pub cache_problem: Option<String>,
@@ -336,26 +369,56 @@ pub fn load_cached(
     options: LoadOptions,
     cache_dir: Option<&Path>,
 ) -> Result<Loaded, DbError> {
+    load_cached_with(sources, options, cache_dir, &YaraSources::default())
+}
+
+/// [`load_cached`] with more YARA rules and external variables: the
+/// databases' rule files and `yara.rules` are compiled as one rule set, with
+/// `yara.defines`, through their own cache file in `cache_dir`.
+pub fn load_cached_with(
+    sources: &DbSources,
+    options: LoadOptions,
+    cache_dir: Option<&Path>,
+    yara: &YaraSources,
+) -> Result<Loaded, DbError> {
     let started = Instant::now();
+    let mut rule_files = yara_files(sources);
+    rule_files.extend(yara.rules.iter().cloned());
+    let attach = |engine: &mut Engine, report: &mut LoadReport, problem: &mut Option<String>| {
+        let used = attach_yara_cached(engine, report, &rule_files, &yara.defines, cache_dir)?;
+        if let Some(p) = used.problem() {
+            match problem {
+                Some(clamav) => *clamav = format!("{clamav}; YARA rules: {p}"),
+                None => *problem = Some(format!("YARA rules: {p}")),
+            }
+        }
+        Ok::<bool, DbError>(used.from_cache())
+    };
     let Some(dir) = cache_dir else {
-        let (engine, report) = load(sources, options)?;
+        let (mut engine, mut report) = load_signatures(sources, options)?;
+        let mut problem = None;
+        let yara_from_cache = attach(&mut engine, &mut report, &mut problem)?;
         return Ok(Loaded {
             engine,
             report,
             from_cache: false,
-            cache_problem: None,
+            yara_from_cache,
+            cache_problem: problem,
             elapsed: started.elapsed(),
         });
     };
     let fp = match fingerprint(sources, &options) {
         Ok(fp) => fp,
         Err(e) => {
-            let (engine, report) = load(sources, options)?;
+            let (mut engine, mut report) = load_signatures(sources, options)?;
+            let mut problem = Some(format!("cannot fingerprint the databases: {e}"));
+            let yara_from_cache = attach(&mut engine, &mut report, &mut problem)?;
             return Ok(Loaded {
                 engine,
                 report,
                 from_cache: false,
-                cache_problem: Some(format!("cannot fingerprint the databases: {e}")),
+                yara_from_cache,
+                cache_problem: problem,
                 elapsed: started.elapsed(),
             });
         }
@@ -364,14 +427,14 @@ pub fn load_cached(
     let mut problem = None;
     match read_cache(&file, dir, &fp) {
         Ok((db, mut report)) => {
-            // YARA rules are not cached: YARA-X compiles them in milliseconds.
             let mut engine = Engine { db, yara: None };
-            attach_yara(&mut engine, &mut report, &yara_files(sources))?;
+            let yara_from_cache = attach(&mut engine, &mut report, &mut problem)?;
             return Ok(Loaded {
                 engine,
                 report,
                 from_cache: true,
-                cache_problem: None,
+                yara_from_cache,
+                cache_problem: problem,
                 elapsed: started.elapsed(),
             });
         }
@@ -379,14 +442,21 @@ pub fn load_cached(
         Err(CacheError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => problem = Some(format!("{}: {e}; recompiling", file.display())),
     }
-    let (engine, report) = load(sources, options)?;
+    let (mut engine, mut report) = load_signatures(sources, options)?;
+    let mut yara_problem = None;
+    let yara_from_cache = attach(&mut engine, &mut report, &mut yara_problem)?;
     if let Err(e) = write_cache(&file, dir, &fp, &engine, &report) {
         problem.get_or_insert(format!("cannot write {}: {e}", file.display()));
     }
+    let problem = match (problem, yara_problem) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
     Ok(Loaded {
         engine,
         report,
         from_cache: false,
+        yara_from_cache,
         cache_problem: problem,
         elapsed: started.elapsed(),
     })

@@ -30,11 +30,11 @@ mod textnorm;
 mod verify;
 
 pub use aether_formats::Problem;
-pub use aether_yara::External as YaraExternal;
+pub use aether_yara::{CacheUse as YaraCacheUse, External as YaraExternal};
 pub use builder::{BuildError, EngineBuilder};
 pub use database::{
-    DbError, DbSources, Loaded, attach_yara, attach_yara_with, default_cache_dir, load,
-    load_cached, yara_files,
+    DbError, DbSources, Loaded, YaraSources, attach_yara, attach_yara_cached, attach_yara_with,
+    default_cache_dir, load, load_cached, load_cached_with, yara_files,
 };
 pub use filetype::FileType;
 pub use limits::{LimitExceeded, Limits};
