@@ -1,6 +1,7 @@
 //! aether's own IPC beside the clamd protocol: the `aether-ipc` server on its
-//! Unix socket (subscriptions from a cursor, `status`, `reload`), and the
-//! optional authenticated UDP publisher.
+//! Unix socket (subscriptions from a cursor, `status`, `reload`, scans of
+//! passed descriptors through [`crate::fdscan`]), and the optional
+//! authenticated UDP publisher.
 //!
 //! The socket lives in a directory of its own, created `0750` and given to the
 //! `aether` group when that group exists, and is itself `0660`: the file system
@@ -268,6 +269,10 @@ pub fn serve(
         control: Some(Arc::new(Commands {
             shared: Arc::clone(&shared),
         })),
+        scan: Some(Arc::new(crate::fdscan::FdScans {
+            shared: Arc::clone(&shared),
+        })),
+        max_scans_in_flight: crate::fdscan::max_in_flight(&shared.config),
     };
     let hub: Hub = shared.hub.clone();
     let server = Server::from_std(listener, path, config, hub, replay)?;

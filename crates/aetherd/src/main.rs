@@ -20,7 +20,8 @@ scanning in `aether-scan`, matching in `aether-engine`; this binary is the
 glue: configuration ([`config`]), the database in service ([`db`]), sockets
 and signals ([`server`]), one client's protocol ([`conn`]), the blocking
 scan jobs ([`jobs`]), the journal writer ([`recorder`]), the sensor
-([`sensor`]) and the IPC socket and UDP publisher ([`ipc`]).
+([`sensor`]), the IPC socket and UDP publisher ([`ipc`]) and the scans of
+descriptors clients pass on it ([`fdscan`]).
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad command line,
 3 bad configuration, 4 database failed to load, 5 socket in use or cannot be
@@ -30,6 +31,7 @@ bound, 6 missing privileges.
 mod config;
 mod conn;
 mod db;
+mod fdscan;
 mod ipc;
 mod jobs;
 mod recorder;

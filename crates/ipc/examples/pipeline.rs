@@ -145,6 +145,8 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
         frame_timeout: Duration::from_secs(5),
         authorize: Arc::new(GroupPolicy { group: None }),
         control: None,
+        scan: None,
+        max_scans_in_flight: 0,
     };
     let server = tokio::spawn(Server::bind(&sock, 0o600, config, hub.clone(), replay)?.run());
     let mut tasks = Vec::new();

@@ -88,6 +88,8 @@ async fn unix_run(
         frame_timeout: Duration::from_secs(5),
         authorize: Arc::new(GroupPolicy { group: None }),
         control: None,
+        scan: None,
+        max_scans_in_flight: 0,
     };
     tokio::spawn(Server::bind(&path, 0o600, config, hub.clone(), store.clone())?.run());
     let epoch = Instant::now();

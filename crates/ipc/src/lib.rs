@@ -13,6 +13,11 @@ forge them, and the decoder built arbitrary types from the wire. Here:
 - The Unix-socket transport ([`Server`], [`Client`]) knows each peer from the kernel
   (`SO_PEERCRED`) and asks an [`Authorize`] hook: by default root and one group may
   connect, only root may send control commands.
+- Scans without trust: a client passes an open descriptor (`SCM_RIGHTS`) with
+  each [`msg::ScanFd`] and the server's [`ScanHandler`] scans exactly that file,
+  so a root daemon never reads for a client what the client could not open
+  itself. Requests are pipelined up to a per-connection bound, each answered
+  once ([`ScanClient`] is the blocking client side).
 - Subscriptions start at a cursor: records are replayed from the journal ([`Replay`])
   and continue live from the [`Hub`] with no gap and no duplicate. A subscriber that
   falls too far behind is told ([`msg::Lagged`]) and catches up from the journal on its
@@ -30,12 +35,17 @@ language.
 
 mod auth;
 mod client;
+mod fdpass;
 pub mod frame;
 pub mod msg;
+mod scan_client;
 mod server;
 pub mod udp;
 
 pub use auth::{Authorize, GroupPolicy, PeerCred};
 pub use client::{Client, ClientError};
 pub use frame::{Decoder, FrameError};
-pub use server::{ControlHandler, Hub, MAX_BATCH, Replay, Server, ServerConfig};
+pub use scan_client::{ScanClient, ScanReceiver, ScanSender};
+pub use server::{
+    ControlHandler, Hub, MAX_BATCH, Replay, ScanFuture, ScanHandler, Server, ServerConfig,
+};

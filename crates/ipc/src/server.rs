@@ -1,21 +1,29 @@
 //! The Unix-socket transport: a server publishing journal records to subscribers,
 //! each from its own cursor, and obeying control commands from root.
 
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::future::Future;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter, Interest};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast;
+use tokio::task::JoinSet;
 
 use crate::auth::{Authorize, PeerCred};
+use crate::fdpass::{self, Received, Unfit};
 use crate::frame::{self, Decoder, FrameError};
 use crate::msg::{
-    Body, Control, ControlReply, Error as ErrorMsg, ErrorCode, Frame, Lagged, Record, Welcome,
+    Body, Control, ControlReply, Error as ErrorMsg, ErrorCode, Frame, Lagged, Record,
+    ScanErrorCode, ScanFd, ScanResult, Welcome,
 };
 
 /// Where a subscription's past comes from: the journal. `read_from(seq, max)` returns
@@ -42,6 +50,21 @@ pub trait ControlHandler: Send + Sync + 'static {
         let _ = command;
         false
     }
+}
+
+/// A scan in progress; it resolves to the request's answer.
+pub type ScanFuture = Pin<Box<dyn Future<Output = ScanResult> + Send>>;
+
+/// What scans the descriptors clients pass with [`ScanFd`] requests.
+///
+/// The server has already checked that `file` is a regular file open for
+/// reading; the handler scans it (on its own pool: the future should wait for
+/// a scanning slot, not a blocking thread) and answers. The server sets the
+/// answer's `id`. Any connected peer may scan: the descriptor proves it could
+/// open the file.
+pub trait ScanHandler: Send + Sync + 'static {
+    /// Scans `file` for `peer` as `request` asks.
+    fn scan(&self, peer: &PeerCred, request: ScanFd, file: File) -> ScanFuture;
 }
 
 /// The live side: records published here go to every subscriber that has caught up.
@@ -147,6 +170,41 @@ pub struct ServerConfig {
     pub authorize: Arc<dyn Authorize>,
     /// What answers control commands; `None`: every command is refused.
     pub control: Option<Arc<dyn ControlHandler>>,
+    /// What scans passed descriptors; `None`: every [`ScanFd`] is refused.
+    pub scan: Option<Arc<dyn ScanHandler>>,
+    /// [`ScanFd`] requests one connection may have in flight; past it the
+    /// server reads nothing more from that connection until one is answered.
+    pub max_scans_in_flight: usize,
+}
+
+/// How long a client may leave a scan result unread before the connection
+/// is closed (its scans are bounded; its unread results must be too).
+const RESULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One read into the decoder's buffer, with the descriptors that came with it.
+async fn recv(rd: &OwnedReadHalf, dec: &mut Decoder) -> io::Result<(usize, Received)> {
+    let sock = rd.as_ref();
+    let raw = sock.as_raw_fd();
+    let mut got = Received::default();
+    loop {
+        sock.readable().await?;
+        let buf = dec.buffer();
+        match sock.try_io(Interest::READABLE, || {
+            fdpass::recv_with_fds(raw, buf, &mut got)
+        }) {
+            Ok(n) => return Ok((n, got)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Resolves at `deadline`, or never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Records read from the [`Replay`] source per call.
@@ -247,6 +305,23 @@ struct Conn {
     dec: Decoder,
     peer: PeerCred,
     shared: Arc<Shared>,
+    /// Bytes received so far: frames and descriptors are paired by position.
+    received: u64,
+    /// Passed descriptors not yet claimed by a [`ScanFd`], oldest first.
+    fds: VecDeque<PassedFd>,
+    /// Scans in flight, and the request id of each task.
+    scans: JoinSet<ScanResult>,
+    scan_ids: HashMap<tokio::task::Id, u64>,
+}
+
+/// A descriptor and the bytes of the read that brought it: `[start, end)` in
+/// the connection's byte stream. The kernel ends a read right after the bytes
+/// of the `sendmsg` that carried descriptors, so they belong to the frame that
+/// starts in that range and runs to its end (or past it).
+struct PassedFd {
+    fd: OwnedFd,
+    start: u64,
+    end: u64,
 }
 
 async fn serve(stream: UnixStream, shared: Arc<Shared>) -> Result<(), ConnError> {
@@ -263,6 +338,10 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) -> Result<(), ConnError>
         dec: Decoder::new(shared.config.max_frame),
         peer,
         shared,
+        received: 0,
+        fds: VecDeque::new(),
+        scans: JoinSet::new(),
+        scan_ids: HashMap::new(),
     };
     let auth = &conn.shared.config.authorize;
     if !auth.may_connect(&peer) {
@@ -277,18 +356,14 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) -> Result<(), ConnError>
         version: u32::from(frame::VERSION),
         uid: peer.uid,
         control_allowed: auth.may_control(&peer),
+        max_scans_in_flight: match conn.shared.config.scan {
+            Some(_) => u32::try_from(conn.shared.config.max_scans_in_flight).unwrap_or(u32::MAX),
+            None => 0,
+        },
     };
     conn.write(&Frame::new(Body::Welcome(welcome))).await?;
     conn.wr.flush().await?;
-    loop {
-        let Some(frame) = conn.read_frame().await? else {
-            return Ok(());
-        };
-        match frame.body {
-            Some(Body::Subscribe(s)) => return conn.stream(s.since).await,
-            other => conn.handle(other).await?,
-        }
-    }
+    conn.requests().await
 }
 
 impl Conn {
@@ -305,36 +380,208 @@ impl Conn {
         self.wr.flush().await
     }
 
-    /// Reads until a whole frame is buffered. `None` at a clean end of stream.
-    async fn read_frame(&mut self) -> Result<Option<Frame>, ConnError> {
+    /// Serves requests until the client subscribes or goes: control commands
+    /// one at a time, scans pipelined up to the connection's limit.
+    async fn requests(&mut self) -> Result<(), ConnError> {
+        let max = self.shared.config.max_scans_in_flight.max(1);
+        let frame_timeout = self.shared.config.frame_timeout;
+        // Since when a frame has been waiting for its end; reset by every frame
+        // taken and while reading is paused for the scans in flight.
+        let mut partial_since: Option<tokio::time::Instant> = None;
         loop {
-            if let Some(f) = self.take_frame().await? {
-                return Ok(Some(f));
-            }
-            let n = if self.dec.buffered() == 0 {
-                self.rd.read_buf(self.dec.buffer()).await?
-            } else {
-                let timeout = self.shared.config.frame_timeout;
-                match tokio::time::timeout(timeout, self.rd.read_buf(self.dec.buffer())).await {
-                    Ok(n) => n?,
-                    Err(_) => {
-                        let _ = self
-                            .error(
-                                ErrorCode::BadFrame,
-                                format!("frame not completed within {timeout:?}"),
-                            )
-                            .await;
-                        return Err(ConnError::Frame);
+            let mut progressed = false;
+            // Take what is buffered while there is room for more scans.
+            while self.scans.len() < max {
+                let start = self.received - self.dec.buffered() as u64;
+                let Some(f) = self.take_frame().await? else {
+                    break;
+                };
+                progressed = true;
+                let end = self.received - self.dec.buffered() as u64;
+                match f.body {
+                    Some(Body::Subscribe(s)) => {
+                        self.finish_scans().await?;
+                        self.fds.clear();
+                        return self.stream(s.since).await;
+                    }
+                    Some(Body::ScanFd(req)) => self.start_scan(req, start, end).await?,
+                    other => {
+                        self.check_stray_fds(start).await?;
+                        self.handle(other).await?
                     }
                 }
-            };
-            if n == 0 {
-                return match self.dec.finish() {
-                    Ok(()) => Ok(None),
-                    Err(_) => Err(ConnError::Frame),
-                };
+            }
+            self.wr.flush().await?;
+            let reading = self.scans.len() < max;
+            if progressed || !reading || self.dec.buffered() == 0 {
+                partial_since = None;
+            }
+            if reading && self.dec.buffered() > 0 && partial_since.is_none() {
+                partial_since = Some(tokio::time::Instant::now());
+            }
+            let deadline = partial_since.map(|t| t + frame_timeout);
+            tokio::select! {
+                r = recv(&self.rd, &mut self.dec), if reading => {
+                    let (n, got) = r?;
+                    self.account(n, got).await?;
+                    if n == 0 {
+                        // The client may have only shut down its side: it
+                        // still gets every answer it is owed.
+                        self.finish_scans().await?;
+                        return match self.dec.finish() {
+                            Ok(()) => Ok(()),
+                            Err(_) => Err(ConnError::Frame),
+                        };
+                    }
+                }
+                Some(done) = self.scans.join_next_with_id(), if !self.scans.is_empty() => {
+                    self.answer(done).await?;
+                }
+                _ = sleep_until(deadline), if reading && deadline.is_some() => {
+                    let _ = self
+                        .error(
+                            ErrorCode::BadFrame,
+                            format!("frame not completed within {frame_timeout:?}"),
+                        )
+                        .await;
+                    return Err(ConnError::Frame);
+                }
             }
         }
+    }
+
+    /// Accounts for one read of `n` bytes and the descriptors that came with it.
+    async fn account(&mut self, n: usize, got: Received) -> Result<(), ConnError> {
+        let start = self.received;
+        self.received += n as u64;
+        if got.truncated || got.fds.len() > 1 {
+            let _ = self
+                .error(
+                    ErrorCode::BadFrame,
+                    "more than one descriptor in one message: pass exactly one with each ScanFd"
+                        .into(),
+                )
+                .await;
+            return Err(ConnError::Frame);
+        }
+        let max = self.shared.config.max_scans_in_flight.max(1);
+        for fd in got.fds {
+            if self.fds.len() > max {
+                let _ = self
+                    .error(
+                        ErrorCode::BadFrame,
+                        "descriptors passed without ScanFd requests".into(),
+                    )
+                    .await;
+                return Err(ConnError::Frame);
+            }
+            self.fds.push_back(PassedFd {
+                fd,
+                start,
+                end: self.received,
+            });
+        }
+        Ok(())
+    }
+
+    /// A descriptor whose bytes all lie before `start` was claimed by no
+    /// request: the client and server no longer agree which descriptor goes
+    /// with which request, so the connection ends.
+    async fn check_stray_fds(&mut self, start: u64) -> Result<(), ConnError> {
+        if self.fds.front().is_some_and(|p| p.end <= start) {
+            let _ = self
+                .error(
+                    ErrorCode::BadFrame,
+                    "a descriptor was passed with bytes that are not a ScanFd frame".into(),
+                )
+                .await;
+            return Err(ConnError::Frame);
+        }
+        Ok(())
+    }
+
+    /// Checks a request and its descriptor (the frame spans `[start, end)` of
+    /// the stream) and starts the scan, or answers with a refusal at once.
+    async fn start_scan(&mut self, req: ScanFd, start: u64, end: u64) -> Result<(), ConnError> {
+        self.check_stray_fds(start).await?;
+        let id = req.id;
+        let passed = match self.fds.front() {
+            Some(p) if p.start <= start && start < p.end && end >= p.end => self.fds.pop_front(),
+            _ => None,
+        };
+        let refuse = |code, message: String| ScanResult::refused(id, code, message);
+        let refusal = match (&self.shared.config.scan, passed) {
+            (None, _) => Some(refuse(
+                ScanErrorCode::NotAllowed,
+                "this server does not scan".into(),
+            )),
+            (Some(_), None) => Some(refuse(
+                ScanErrorCode::NoDescriptor,
+                "no descriptor came with the request".into(),
+            )),
+            (Some(handler), Some(p)) => match fdpass::readable_regular_file(p.fd) {
+                Ok(file) => {
+                    let task = handler.scan(&self.peer, req, file);
+                    let handle = self.scans.spawn(task);
+                    self.scan_ids.insert(handle.id(), id);
+                    None
+                }
+                Err((Unfit::NotRegular, why)) => Some(refuse(ScanErrorCode::NotRegular, why)),
+                Err((Unfit::NotReadable, why)) => Some(refuse(ScanErrorCode::NotReadable, why)),
+            },
+        };
+        if let Some(r) = refusal {
+            self.write_result(r).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a finished scan's answer, under the request's id.
+    async fn answer(
+        &mut self,
+        done: Result<(tokio::task::Id, ScanResult), tokio::task::JoinError>,
+    ) -> Result<(), ConnError> {
+        let (task, result) = match done {
+            Ok((task, r)) => (task, Ok(r)),
+            Err(e) => (e.id(), Err(e.to_string())),
+        };
+        let id = self.scan_ids.remove(&task).unwrap_or_default();
+        let result = match result {
+            Ok(mut r) => {
+                r.id = id;
+                r
+            }
+            Err(why) => ScanResult::refused(
+                id,
+                ScanErrorCode::Internal,
+                format!("the scan failed: {why}"),
+            ),
+        };
+        self.write_result(result).await
+    }
+
+    async fn write_result(&mut self, r: ScanResult) -> Result<(), ConnError> {
+        let write = async {
+            self.write(&Frame::new(Body::ScanResult(r))).await?;
+            // Answers go out as they finish unless more are already done.
+            if self.scans.is_empty() || self.dec.buffered() == 0 {
+                self.wr.flush().await?;
+            }
+            Ok::<(), io::Error>(())
+        };
+        match tokio::time::timeout(RESULT_WRITE_TIMEOUT, write).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ConnError::Io),
+        }
+    }
+
+    /// Waits for every scan in flight and sends its answer.
+    async fn finish_scans(&mut self) -> Result<(), ConnError> {
+        while let Some(done) = self.scans.join_next_with_id().await {
+            self.answer(done).await?;
+        }
+        self.wr.flush().await?;
+        Ok(())
     }
 
     /// A buffered frame, if there is one; a framing error is reported to the peer.
@@ -356,6 +603,17 @@ impl Conn {
     async fn handle(&mut self, body: Option<Body>) -> io::Result<()> {
         match body {
             Some(Body::Hello(_)) => Ok(()),
+            Some(Body::ScanFd(req)) => {
+                // Only reached once subscribed: the records stream owns the
+                // connection, and reads there take no descriptors.
+                let r = ScanResult::refused(
+                    req.id,
+                    ScanErrorCode::NotAllowed,
+                    "scans are not taken on a subscribed connection",
+                );
+                self.write(&Frame::new(Body::ScanResult(r))).await?;
+                self.wr.flush().await
+            }
             Some(Body::Control(c)) => {
                 let shared = self.shared.clone();
                 let allowed = shared.config.authorize.may_control(&self.peer)

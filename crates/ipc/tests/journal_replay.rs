@@ -61,6 +61,8 @@ async fn subscriber_replays_the_journal_then_follows_commits() {
         frame_timeout: Duration::from_secs(5),
         authorize: Arc::new(GroupPolicy { group: None }),
         control: None,
+        scan: None,
+        max_scans_in_flight: 0,
     };
     tokio::spawn(
         Server::bind(&sock, 0o600, config, hub.clone(), replay)

@@ -50,6 +50,8 @@ fn start(capacity: usize) -> Setup {
         frame_timeout: Duration::from_millis(300),
         authorize: Arc::new(GroupPolicy { group: Some(GROUP) }),
         control: Some(Arc::new(Obey)),
+        scan: None,
+        max_scans_in_flight: 0,
     };
     let server = Server::bind(&path, 0o666, config, hub.clone(), journal.clone()).unwrap();
     tokio::spawn(server.run());
