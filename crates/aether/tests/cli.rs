@@ -1093,7 +1093,7 @@ fn yara_define_sets_external_variables() {
     let run = scan(&["threshold=5"]);
     assert_eq!(run.code(), 2, "{}", run.debug());
     assert!(run.stderr().contains("tag"), "{}", run.debug());
-    // Malformed, or without rules to apply to: a usage error.
+    // Malformed (a usage error), or without rules to apply to (a load error).
     assert_eq!(scan(&["novalue"]).code(), 2);
     let run = dir.run(&["scan", "--yara-define", "a=1", "f.txt"]);
     assert_eq!(run.code(), 2, "{}", run.debug());

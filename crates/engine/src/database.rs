@@ -384,6 +384,15 @@ pub fn load_cached_with(
     let started = Instant::now();
     let mut rule_files = yara_files(sources);
     rule_files.extend(yara.rules.iter().cloned());
+    if let (Some((name, _)), true) = (yara.defines.first(), rule_files.is_empty()) {
+        // Most likely a forgotten --yara-rules or -d: say so rather than
+        // silently define nothing.
+        return Err(aether_yara::YaraError::External {
+            name: name.clone(),
+            message: "defined, but no YARA rules are loaded".into(),
+        }
+        .into());
+    }
     let attach = |engine: &mut Engine, report: &mut LoadReport, problem: &mut Option<String>| {
         let used = attach_yara_cached(engine, report, &rule_files, &yara.defines, cache_dir)?;
         if let Some(p) = used.problem() {

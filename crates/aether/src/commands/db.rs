@@ -46,11 +46,19 @@ fn info(args: InfoArgs) -> anyhow::Result<u8> {
         "{}",
         render_info(&sources, &loaded.report, loaded.engine.signature_count())
     )?;
-    let how = if loaded.from_cache {
+    let mut how = if loaded.from_cache {
         "read from the compiled cache"
     } else {
         "parsed and compiled"
-    };
+    }
+    .to_string();
+    if loaded.engine.yara().is_some() {
+        how.push_str(if loaded.yara_from_cache {
+            "; YARA rules read from their cache"
+        } else {
+            "; YARA rules compiled"
+        });
+    }
     writeln!(
         out,
         "Loaded in {:.3} s ({how})",

@@ -60,13 +60,15 @@ pub struct DbArgs {
     /// Also load YARA rules from this .yar/.yara file or directory
     /// (repeatable); rule files in database directories are always loaded.
     /// Rules run through YARA-X, with all its modules; matches are reported
-    /// as YARA.<rule>.UNOFFICIAL, as clamscan names them.
+    /// as YARA.<rule>.UNOFFICIAL, as clamscan names them. The compiled rules
+    /// are cached with the compiled database (see --db-cache).
     #[arg(long = "yara-rules", value_name = "FILE/DIR")]
     pub yara_rules: Vec<PathBuf>,
 
-    /// Define an external variable for the --yara-rules files, as yara's
-    /// -d: `true`/`false`, an integer, a float, else a string (repeatable).
-    #[arg(long = "yara-define", value_name = "NAME=VALUE", value_parser = yara_define, requires = "yara_rules")]
+    /// Define an external variable for the YARA rules (--yara-rules files and
+    /// those in database directories), as yara's -d: `true`/`false`, an
+    /// integer, a float, else a string (repeatable).
+    #[arg(long = "yara-define", value_name = "NAME=VALUE", value_parser = yara_define)]
     pub yara_defines: Vec<(String, aether_engine::YaraExternal)>,
 }
 
@@ -103,22 +105,18 @@ impl DbArgs {
     pub fn load(&self) -> Result<Loaded, DbError> {
         let cache = self.cache_dir();
         let sources = self.sources();
-        let mut loaded = aether_engine::load_cached(
+        // --yara-rules are compiled with the databases' own rule files, as
+        // one rule set.
+        let yara = aether_engine::YaraSources {
+            rules: self.yara_rules.clone(),
+            defines: self.yara_defines.clone(),
+        };
+        let loaded = aether_engine::load_cached_with(
             &sources,
             aether_sigs::LoadOptions::default(),
             cache.as_deref(),
+            &yara,
         )?;
-        if !self.yara_rules.is_empty() {
-            // Compiled with the databases' own rule files, as one rule set.
-            let mut files = aether_engine::yara_files(&sources);
-            files.extend(self.yara_rules.iter().cloned());
-            aether_engine::attach_yara_with(
-                &mut loaded.engine,
-                &mut loaded.report,
-                &files,
-                &self.yara_defines,
-            )?;
-        }
         if let Some(problem) = &loaded.cache_problem {
             eprintln!("WARNING: database cache: {problem}");
         }
