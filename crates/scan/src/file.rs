@@ -10,6 +10,24 @@ use aether_engine::{Alerts, Engine, ScanError, ScanOutcome, Scanner};
 use crate::entry::{EntryError, Outcome, Scanned};
 use crate::options::ScanOptions;
 
+/// Opens a file to scan as [`FileScanner::scan_path`] does: read-only, with
+/// `O_NONBLOCK` (a path swapped for a FIFO cannot block) and `O_NOCTTY`;
+/// permission errors are [`EntryError::AccessDenied`]. For callers that scan
+/// the descriptor elsewhere (`aether scan --daemon`).
+pub fn open_file(path: &Path) -> Result<File, EntryError> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => Ok(f),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+            Err(EntryError::AccessDenied)
+        }
+        Err(e) => Err(EntryError::Open(e)),
+    }
+}
+
 /// One thread's scanner with the options that turn engine results into
 /// outcomes. Create one per thread from a shared [`Engine`].
 pub struct FileScanner<'e> {
@@ -33,18 +51,10 @@ impl<'e> FileScanner<'e> {
     /// FIFO since it was examined cannot block, and checked again with
     /// `fstat` on the open descriptor: what is scanned is what was opened.
     pub fn scan_path(&mut self, path: &Path) -> Outcome {
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
-                return Outcome::Error(EntryError::AccessDenied);
-            }
-            Err(e) => return Outcome::Error(EntryError::Open(e)),
-        };
-        self.scan_open_file(&file)
+        match open_file(path) {
+            Ok(file) => self.scan_open_file(&file),
+            Err(e) => Outcome::Error(e),
+        }
     }
 
     /// Scans an open file (for callers that already hold a descriptor, such

@@ -19,6 +19,8 @@ Brief overview:
   clamscan's `SCAN SUMMARY`.
 - [`FileScanner`]: one thread's scanner for single files, for callers that
   already know which file to scan (the daemon, fanotify).
+- [`walk`] and [`open_file`]: the walk and the open alone, for callers that
+  scan elsewhere (`aether scan --daemon` passes each open file to aetherd).
 
 ```
 use aether_engine::DbSources;
@@ -72,7 +74,8 @@ mod stats;
 mod walk;
 
 pub use entry::{Entry, EntryError, Outcome, Scanned, Target, Verdict};
-pub use file::FileScanner;
+pub use file::{FileScanner, open_file};
 pub use options::{FollowSymlinks, PathFilter, ScanOptions, SizeError, parse_size};
 pub use run::{MAX_THREADS, ScanAborted, Sink, estimate, scan};
 pub use stats::Stats;
+pub use walk::{Walked, walk};

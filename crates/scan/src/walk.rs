@@ -33,6 +33,46 @@ pub(crate) enum Job {
     Stdin,
 }
 
+/// What [`walk`] found, in walk order.
+#[derive(Debug)]
+pub enum Walked {
+    /// A directory was opened (clamscan's "Scanned directories").
+    Directory,
+    /// A regular file to open and scan, and its size when it was examined.
+    File {
+        /// The path as walked.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// Standard input, to scan.
+    Stdin,
+    /// A path reported without being scanned: excluded, empty, a link not
+    /// followed, a file over `max_filesize`, an error.
+    Entry(Entry),
+}
+
+/// Walks `targets` with [`scan`](crate::scan)'s rules without opening any
+/// file, for callers that scan elsewhere (`aether scan --daemon` passes each
+/// file to aetherd). Counting the entries as [`Stats::record`](crate::Stats::record)
+/// does, plus one directory per [`Walked::Directory`], gives `scan`'s counts.
+/// Stops early when `stop` is set.
+pub fn walk(
+    targets: &[Target],
+    opts: &ScanOptions,
+    stop: &AtomicBool,
+    emit: &mut dyn FnMut(Walked),
+) {
+    Walker::new(opts, stop).walk(targets, &mut |item| {
+        emit(match item {
+            Item::Directory => Walked::Directory,
+            Item::Job(Job::File { path, size }) => Walked::File { path, size },
+            Item::Job(Job::Stdin) => Walked::Stdin,
+            Item::Entry(e) => Walked::Entry(e),
+        })
+    })
+}
+
 pub(crate) struct Walker<'a> {
     opts: &'a ScanOptions,
     stop: &'a AtomicBool,
@@ -300,6 +340,54 @@ fn strip_trailing_slashes(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walking_then_scanning_each_file_is_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("a.txt"), b"hello").unwrap();
+        fs::write(d.join("empty"), b"").unwrap();
+        fs::create_dir(d.join("sub")).unwrap();
+        fs::write(d.join("sub/b.txt"), b"more").unwrap();
+        fs::write(d.join("big"), vec![0u8; 64]).unwrap();
+        std::os::unix::fs::symlink(d.join("a.txt"), d.join("link")).unwrap();
+        let sources = aether_engine::DbSources {
+            builtin: true,
+            paths: Vec::new(),
+        };
+        let (engine, _) = aether_engine::load(&sources, Default::default()).unwrap();
+        let mut opts = ScanOptions {
+            recursive: true,
+            threads: 1,
+            ..ScanOptions::default()
+        };
+        opts.limits.max_filesize = 32;
+        let targets = [Target::Path(d.to_path_buf())];
+        let mut scanned: Vec<Entry> = Vec::new();
+        let stats = crate::scan(&engine, &targets, &opts, &mut scanned).unwrap();
+
+        let stop = AtomicBool::new(false);
+        let mut scanner = crate::FileScanner::new(&engine, &opts);
+        let mut walked = crate::Stats::default();
+        let mut entries = Vec::new();
+        walk(&targets, &opts, &stop, &mut |w| {
+            let entry = match w {
+                Walked::Directory => return walked.directories += 1,
+                Walked::File { path, .. } => Entry::at(&path, scanner.scan_path(&path)),
+                Walked::Stdin => unreachable!("no stdin target"),
+                Walked::Entry(e) => e,
+            };
+            walked.record(&entry);
+            entries.push((entry.target.clone(), entry.verdict()));
+        });
+        assert_eq!(walked, stats);
+        let want: Vec<_> = scanned
+            .iter()
+            .map(|e| (e.target.clone(), e.verdict()))
+            .collect();
+        assert_eq!(entries, want);
+        assert_eq!((stats.files, stats.skipped, stats.directories), (3, 2, 2));
+    }
 
     #[test]
     fn trailing_slashes() {
