@@ -24,6 +24,7 @@ mod ar;
 mod cpio;
 pub mod filetype;
 pub mod normalize;
+mod rar;
 mod sevenz;
 mod source;
 mod streams;

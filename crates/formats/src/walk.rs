@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 use crate::filetype::FileType;
 use crate::source::ReadAt;
 use crate::{ar, cpio, sevenz, streams, tarball, zip};
+use crate::rar;
 
 /// Whether a visitor wants more members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +160,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::CpioNewc
             | FileType::CpioCrc
             | FileType::Ar
+            | FileType::Rar
     )
 }
 
@@ -175,6 +177,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
             cpio::walk(src, visitor)
         }
         FileType::Ar => ar::walk(src, visitor),
+        FileType::Rar => rar::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }
 }
