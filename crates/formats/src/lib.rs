@@ -24,15 +24,16 @@ mod ar;
 mod cpio;
 pub mod filetype;
 pub mod normalize;
-mod rar;
+mod ole2;
 mod sevenz;
 mod source;
 mod streams;
 mod tarball;
+pub mod vba;
 mod walk;
 mod zip;
 
 pub use filetype::{FileType, detect};
 pub use source::{ReadAt, SourceReader};
-pub use walk::{Flow, FormatError, Member, Problem, Visitor, is_container, walk};
+pub use walk::{Content, Flow, FormatError, Member, Problem, Visitor, is_container, walk};
 pub use zip::Packed;

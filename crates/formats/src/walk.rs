@@ -3,9 +3,9 @@
 use std::io::{self, Read, Write};
 
 use crate::filetype::FileType;
+use crate::ole2;
 use crate::source::ReadAt;
 use crate::{ar, cpio, sevenz, streams, tarball, zip};
-use crate::rar;
 
 /// Whether a visitor wants more members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,22 @@ pub(crate) enum Body<'a> {
     Push(PushDecoder<'a>),
 }
 
+/// What a member's bytes are. ClamAV scans what it makes of a document
+/// itself (macro source) differently from the files stored in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Content {
+    /// A stored file: typed from its bytes, scanned whole, opened if it is a
+    /// container.
+    #[default]
+    File,
+    /// A VBA project as the text ClamAV writes of it (its `dir` records and
+    /// modules' normalized source): ClamAV matches it as `CL_TYPE_SCRIPT`,
+    /// with generic (target 0) body, hash and logical signatures, without
+    /// typing or opening it.
+    MacroProject,
+}
+
 /// One member of a container, not yet extracted.
 pub struct Member<'a> {
     /// The name stored in the archive (lossy UTF-8), or empty for the
@@ -75,6 +91,8 @@ pub struct Member<'a> {
     /// True for the content of a compressed stream (gzip, bzip2, xz, zstd),
     /// which ClamAV counts as a level of recursion but not as a named file.
     pub stream: bool,
+    /// What the bytes are; [`Content::File`] but for what ClamAV derives.
+    pub content: Content,
     pub(crate) body: Body<'a>,
     pub(crate) packed: Option<crate::zip::Packed>,
     pub(crate) produced: u64,
@@ -88,6 +106,7 @@ impl<'a> Member<'a> {
             declared_size: None,
             packed_size: None,
             stream: false,
+            content: Content::File,
             body,
             packed: None,
             produced: 0,
@@ -160,7 +179,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::CpioNewc
             | FileType::CpioCrc
             | FileType::Ar
-            | FileType::Rar
+            | FileType::Ole2
     )
 }
 
@@ -177,7 +196,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
             cpio::walk(src, visitor)
         }
         FileType::Ar => ar::walk(src, visitor),
-        FileType::Rar => rar::walk(src, visitor),
+        FileType::Ole2 => ole2::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }
 }
