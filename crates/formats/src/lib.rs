@@ -25,6 +25,7 @@ mod cpio;
 pub mod filetype;
 pub mod normalize;
 mod ole2;
+mod rar;
 mod sevenz;
 mod source;
 mod streams;

@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 
 use crate::filetype::FileType;
 use crate::ole2;
+use crate::rar;
 use crate::source::ReadAt;
 use crate::{ar, cpio, sevenz, streams, tarball, zip};
 
@@ -179,6 +180,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::CpioNewc
             | FileType::CpioCrc
             | FileType::Ar
+            | FileType::Rar
             | FileType::Ole2
     )
 }
@@ -196,6 +198,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
             cpio::walk(src, visitor)
         }
         FileType::Ar => ar::walk(src, visitor),
+        FileType::Rar => rar::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }
