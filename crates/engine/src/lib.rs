@@ -14,6 +14,7 @@ pub mod builtin;
 mod bytecmp;
 mod bytes;
 pub mod cache;
+mod chained;
 pub mod database;
 mod exe_layout;
 pub mod filetype;

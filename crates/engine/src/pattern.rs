@@ -44,7 +44,7 @@ pub(crate) enum Elem {
 
 impl Elem {
     /// (shortest, longest) number of bytes the element consumes.
-    fn len_range(&self) -> (usize, usize) {
+    pub(crate) fn len_range(&self) -> (usize, usize) {
         match self {
             Elem::Byte(_) => (1, 1),
             Elem::Alt(branches) => {

@@ -34,6 +34,10 @@ const CHUNK: usize = 1 << 20;
 /// Bytes of the previous window kept in front of the next one; at least the
 /// longest anchor, so an anchor cut by a window boundary is found whole.
 const KEEP: usize = 64 << 10;
+/// A verification cut by the window's edge reads the range its pattern may
+/// span and checks again, up to this many bytes; a longer range of a pattern
+/// with unbounded gaps is searched window by window ([`crate::chained`]).
+const WHOLE_RECHECK: u64 = 4 * CHUNK as u64;
 const _: () = assert!(KEEP >= crate::pattern::MAX_ANCHOR);
 
 /// One signature that matched.
@@ -642,6 +646,28 @@ impl<'e> Scanner<'e> {
         Ok((limited, found))
     }
 
+    // (OLE2 macros, see `aether_formats::Content`)
+    /// Scans `data`, a buffer ClamAV derives from a container and types
+    /// itself, as a scan of its own: body and logical signatures of the
+    /// target types in `types`, hash signatures with `hashed`; not typed or
+    /// opened. Returns the names that matched and the regex runs PCRE2's
+    /// limits stopped.
+    pub(crate) fn scan_typed(
+        &mut self,
+        data: &[u8],
+        types: u32,
+        hashed: bool,
+        all_match: bool,
+        containers: &[FileType],
+    ) -> Result<(Vec<String>, u64), ScanError> {
+        self.next_stamp();
+        self.found.clear();
+        let (limited, _) = self.scan_derived(data, types, hashed, None, all_match, containers)?;
+        let db = &self.engine.db;
+        let names = self.found.iter().map(|id| db.names.display(*id)).collect();
+        Ok((names, limited))
+    }
+
     /// Runs the engine's YARA rules over the whole input.
     fn scan_yara(
         &mut self,
@@ -880,6 +906,25 @@ impl<'e> Scanner<'e> {
         }
         if !self.verify.cut {
             return Ok(None);
+        }
+        // A pattern with `*` may span the whole file: its segments are
+        // searched for window by window instead of reading it all.
+        if need_hi - need_lo > WHOLE_RECHECK && crate::chained::has_unbounded_gap(prog) {
+            let mut read = |buf: &mut [u8], at: u64| input.read_exact_at(buf, at, size);
+            let src = crate::chained::Source {
+                read: &mut read,
+                size,
+                chunk: CHUNK as u64,
+            };
+            let mut buf = std::mem::take(&mut self.fallback);
+            let found =
+                crate::chained::verify(prog, offset, anchor, src, &mut self.verify, &mut buf);
+            buf.clear();
+            if buf.capacity() > 4 * CHUNK {
+                buf.shrink_to(CHUNK);
+            }
+            self.fallback = buf;
+            return found;
         }
         let len = usize::try_from(need_hi - need_lo).unwrap_or(usize::MAX);
         let mut buf = std::mem::take(&mut self.fallback);

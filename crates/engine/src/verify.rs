@@ -97,18 +97,21 @@ struct Verifier<'a> {
     prog: &'a Program,
     scratch: &'a mut VerifyScratch,
     steps: u64,
+    /// Forwards matching stops at this element (the pattern's end, or an
+    /// unbounded gap for [`crate::chained`]), backwards at `bwd_stop`.
+    fwd_stop: usize,
+    bwd_stop: usize,
+    /// Inside a chain: the earliest end and the latest start reached at
+    /// the stops (every way is explored, the stop answering "no").
+    best_end: Option<usize>,
+    best_start: Option<usize>,
 }
 
 /// Whether `prog` matches with its anchor starting at `data[at]`.
 pub(crate) fn verify(prog: &Program, hay: Hay<'_>, at: usize, scratch: &mut VerifyScratch) -> bool {
     scratch.failed.clear();
     scratch.cut = false;
-    let mut v = Verifier {
-        hay,
-        prog,
-        scratch,
-        steps: 0,
-    };
+    let mut v = Verifier::new(prog, hay, scratch, 0);
     let end = at + prog.anchor_len;
     if hay.data.get(at..end).is_none() {
         return false;
@@ -123,12 +126,80 @@ pub(crate) fn verify(prog: &Program, hay: Hay<'_>, at: usize, scratch: &mut Veri
     ok
 }
 
+/// Steps one whole verification may take: a chain of segments
+/// ([`crate::chained`]) shares it across its runs.
+pub(crate) const fn step_budget() -> u64 {
+    STEP_BUDGET
+}
+
+/// Matches `prog.elems[from..stop]` forwards from `data[pos]` and returns the
+/// earliest end reached at `stop`; at the pattern's end, the first end whose
+/// right edge holds. `steps` carries the budget across runs.
+pub(crate) fn reach_forward(
+    prog: &Program,
+    hay: Hay<'_>,
+    (from, pos): (usize, usize),
+    stop: usize,
+    scratch: &mut VerifyScratch,
+    steps: &mut u64,
+) -> Option<usize> {
+    scratch.failed.clear();
+    let mut v = Verifier::new(prog, hay, scratch, *steps);
+    v.fwd_stop = stop;
+    v.forward(from, pos);
+    *steps = v.steps;
+    v.best_end
+}
+
+/// Matches `prog.elems[stop..from]` backwards so that they end at
+/// `data[pos]`. With `stop == 0` the start must be one the offset and the
+/// left edge allow, and the first found is returned (as [`verify`] does);
+/// otherwise the latest start reached.
+pub(crate) fn reach_backward(
+    prog: &Program,
+    hay: Hay<'_>,
+    (from, pos): (usize, usize),
+    stop: usize,
+    scratch: &mut VerifyScratch,
+    steps: &mut u64,
+) -> Option<usize> {
+    scratch.failed.clear();
+    let base = hay.base;
+    let mut v = Verifier::new(prog, hay, scratch, *steps);
+    v.bwd_stop = stop;
+    let found = v.backward(from, pos);
+    *steps = v.steps;
+    if stop == 0 {
+        found.then(|| (v.scratch.start - base) as usize)
+    } else {
+        v.best_start
+    }
+}
+
 fn matches_at(branch: &[ByteMatch], data: &[u8], pos: usize) -> bool {
     data.get(pos..pos + branch.len())
         .is_some_and(|s| branch.iter().zip(s).all(|(m, b)| m.matches(*b)))
 }
 
-impl Verifier<'_> {
+impl<'a> Verifier<'a> {
+    fn new(
+        prog: &'a Program,
+        hay: Hay<'a>,
+        scratch: &'a mut VerifyScratch,
+        steps: u64,
+    ) -> Verifier<'a> {
+        Verifier {
+            hay,
+            prog,
+            scratch,
+            steps,
+            fwd_stop: prog.elems.len(),
+            bwd_stop: 0,
+            best_end: None,
+            best_start: None,
+        }
+    }
+
     fn data(&self) -> &[u8] {
         self.hay.data
     }
@@ -302,8 +373,16 @@ impl Verifier<'_> {
             if !self.tick() {
                 return false;
             }
+            if i == self.fwd_stop && i < elems.len() {
+                self.best_end = Some(self.best_end.map_or(pos, |e| e.min(pos)));
+                return false;
+            }
             let Some(elem) = elems.get(i) else {
-                return self.right_edge_ok(self.prog.right, pos);
+                let ok = self.right_edge_ok(self.prog.right, pos);
+                if ok {
+                    self.best_end = Some(pos);
+                }
+                return ok;
             };
             match elem {
                 Elem::Byte(m) => match self.data().get(pos) {
@@ -415,7 +494,13 @@ impl Verifier<'_> {
             if i == 0 {
                 return self.start_ok(pos);
             }
-            let elem = &elems[i - 1];
+            if i == self.bwd_stop {
+                self.best_start = Some(self.best_start.map_or(pos, |s| s.max(pos)));
+                return false;
+            }
+            let Some(elem) = elems.get(i - 1) else {
+                return false;
+            };
             match elem {
                 Elem::Byte(m) => match pos.checked_sub(1).and_then(|p| self.data().get(p)) {
                     Some(b) if m.matches(*b) => {

@@ -159,3 +159,130 @@ fn file_windows_agree_with_whole_buffer() {
         ]
     );
 }
+
+/// Patterns with `*` whose parts lie megabytes apart in a file larger than
+/// the range the scanner re-reads whole: their parts are searched for window
+/// by window, and the verdicts equal a scan of the same bytes in memory.
+#[test]
+fn unbounded_gaps_across_a_large_file_agree_with_whole_buffer() {
+    let mut data: Vec<u8> = (0..20 * MIB + 777)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3] | 0x80)
+        .collect();
+    let plant = |data: &mut Vec<u8>, at: usize, bytes: &[u8]| {
+        data[at..at + bytes.len()].copy_from_slice(bytes)
+    };
+    plant(&mut data, 100, b"FIRSTPART");
+    plant(&mut data, 6 * MIB - 3, b"MIDDLEPART");
+    plant(&mut data, 13 * MIB + 5, b"THIRDPART");
+    plant(&mut data, 19 * MIB + 11, b"LASTPART");
+    // A part that occurs only before the first: order matters.
+    plant(&mut data, 50, b"EARLYONLY");
+    let star = || vec![Token::Gap { min: 0, max: None }];
+    let sigs = vec![
+        sig(
+            "TwoFar",
+            Offset::Any,
+            vec![exact(b"FIRSTPART"), star(), exact(b"LASTPART")],
+        ),
+        sig(
+            "Four",
+            Offset::Any,
+            vec![
+                exact(b"FIRSTPART"),
+                star(),
+                exact(b"MIDDLEPART"),
+                star(),
+                exact(b"THIRDPART"),
+                star(),
+                exact(b"LASTPART"),
+            ],
+        ),
+        sig(
+            "WrongOrder",
+            Offset::Any,
+            vec![
+                exact(b"FIRSTPART"),
+                star(),
+                exact(b"THIRDPART"),
+                star(),
+                exact(b"MIDDLEPART"),
+            ],
+        ),
+        sig(
+            "MissingAfter",
+            Offset::Any,
+            vec![exact(b"MIDDLEPART"), star(), exact(b"EARLYONLY")],
+        ),
+        sig(
+            "GapTooWide",
+            Offset::Any,
+            vec![
+                exact(b"MIDDLEPART"),
+                vec![Token::Gap {
+                    min: 14 * MIB as u32,
+                    max: None,
+                }],
+                exact(b"LASTPART"),
+            ],
+        ),
+        sig(
+            "GapMinOk",
+            Offset::Any,
+            vec![
+                exact(b"MIDDLEPART"),
+                vec![Token::Gap {
+                    min: 12 * MIB as u32,
+                    max: None,
+                }],
+                exact(b"LASTPART"),
+            ],
+        ),
+        sig(
+            "AtStart",
+            Offset::Absolute { at: 100, shift: 0 },
+            vec![exact(b"FIRSTPART"), star(), exact(b"THIRDPART")],
+        ),
+        sig(
+            "AtWrongStart",
+            Offset::Absolute { at: 101, shift: 5 },
+            vec![exact(b"FIRSTPART"), star(), exact(b"THIRDPART")],
+        ),
+        sig(
+            "NearEnd",
+            Offset::FromEnd {
+                back: (MIB + 777 - 11 + 2) as u64,
+                shift: 4,
+            },
+            vec![exact(b"LASTPART")],
+        ),
+    ];
+    let mut builder = EngineBuilder::new();
+    for (name, offset, tokens) in &sigs {
+        builder
+            .body(BodySig {
+                name,
+                target: TargetType::Any,
+                offset: *offset,
+                pattern: HexPattern {
+                    tokens: tokens.clone(),
+                },
+            })
+            .expect("signature compiles");
+    }
+    let engine = builder.build().expect("engine builds");
+    let limits = Limits {
+        all_match: true,
+        ..Limits::default()
+    };
+    let mut scanner = engine.scanner();
+    let mut file = tempfile::tempfile().expect("temp file");
+    file.write_all(&data).expect("write");
+    let windowed = scanner.scan_file(&file, &limits).expect("file scan");
+    let whole = scanner.scan_bytes(&data, &limits).expect("buffer scan");
+    let mut a: Vec<String> = windowed.detections.into_iter().map(|d| d.name).collect();
+    let mut b: Vec<String> = whole.detections.into_iter().map(|d| d.name).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(a, ["AtStart", "Four", "GapMinOk", "NearEnd", "TwoFar"]);
+}
