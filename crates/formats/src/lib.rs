@@ -21,6 +21,7 @@ visitor by name while the walk goes on.
 */
 
 mod ar;
+mod cab;
 mod cpio;
 pub mod filetype;
 pub mod normalize;

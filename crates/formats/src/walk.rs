@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 
+use crate::cab;
 use crate::filetype::FileType;
 use crate::ole2;
 use crate::rar;
@@ -181,6 +182,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::CpioCrc
             | FileType::Ar
             | FileType::Rar
+            | FileType::MsCab
             | FileType::Ole2
     )
 }
@@ -199,6 +201,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         }
         FileType::Ar => ar::walk(src, visitor),
         FileType::Rar => rar::walk(src, visitor),
+        FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }
