@@ -1,0 +1,342 @@
+//! Cabinets and RAR archives scanned member by member.
+//!
+//! Cabinets: the engine must report what Debian's clamscan 1.4.6 reports
+//! with `--allmatch`, file by file, on clam.cab and on cabinets written by
+//! the `cab` crate (stored and MSZIP folders, a cabinet in a cabinet, in a
+//! zip, and a zip in a cabinet), with `.ndb` markers that only show once a
+//! member is decompressed and `.hdb` hashes of whole members.
+//!
+//! RAR: Debian's clamscan opens no RAR archive (its unrar library,
+//! libclamunrar, is not packaged), so there is nothing to compare with; the
+//! engine's detections inside RAR archives (RAR 4 and 5, compressed, solid,
+//! inside a zip) are checked against the markers planted in them.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::io::{Cursor, Write};
+use std::path::PathBuf;
+
+use aether_engine::{EngineBuilder, Limits};
+use aether_sigs::{LoadOptions, Loader};
+use cab::{CabinetBuilder, CompressionType};
+use common::{Verdicts, clamscan};
+use md5::{Digest, Md5};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+fn cabinet(folders: &[(CompressionType, Vec<(&str, Vec<u8>)>)]) -> Vec<u8> {
+    let mut b = CabinetBuilder::new();
+    for (ctype, files) in folders {
+        let f = b.add_folder(*ctype);
+        for (name, _) in files {
+            f.add_file(*name);
+        }
+    }
+    let mut w = b.build(Cursor::new(Vec::new())).expect("build");
+    let contents: Vec<&Vec<u8>> = folders
+        .iter()
+        .flat_map(|(_, files)| files.iter().map(|(_, d)| d))
+        .collect();
+    let mut i = 0;
+    while let Some(mut fw) = w.next_file().expect("next file") {
+        fw.write_all(contents[i]).expect("write");
+        i += 1;
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+/// A zip of stored members.
+fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in files {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let offset = out.len() as u32;
+        let fixed = |sig: u32, h: &mut Vec<u8>, central: bool| {
+            h.extend_from_slice(&sig.to_le_bytes());
+            if central {
+                h.extend_from_slice(&20u16.to_le_bytes());
+            }
+            for v in [20u16, 0, 0, 0, 0] {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [crc.sum(), data.len() as u32, data.len() as u32] {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+        };
+        fixed(0x0403_4b50, &mut out, false);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        fixed(0x0201_4b50, &mut central, true);
+        for v in [0u16, 0, 0] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, files.len() as u16, files.len() as u16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+struct Corpus {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+/// Scans `files` with the engine and `--allmatch`, by file name.
+fn aether(db: &std::path::Path, files: &[PathBuf]) -> Verdicts {
+    let mut loader = Loader::new(LoadOptions::default());
+    let mut builder = EngineBuilder::new();
+    loader.load_path(db, &mut builder).expect("database loads");
+    let engine = builder.build().expect("engine builds");
+    let mut scanner = engine.scanner();
+    let limits = Limits {
+        all_match: true,
+        ..Limits::default()
+    };
+    let mut v = Verdicts::new();
+    for path in files {
+        let file = std::fs::File::open(path).expect("open");
+        let outcome = scanner.scan_file(&file, &limits).expect("scan");
+        if !outcome.detections.is_empty() {
+            v.insert(
+                common::file_name(path),
+                outcome.detections.into_iter().map(|d| d.name).collect(),
+            );
+        }
+    }
+    v
+}
+
+/// Writes the database and files into a temporary directory.
+fn corpus(ndb: &str, hdb: &str, files: &[(&str, Vec<u8>)]) -> Corpus {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).expect("db dir");
+    std::fs::write(db.join("markers.ndb"), ndb).expect("ndb");
+    std::fs::write(db.join("members.hdb"), hdb).expect("hdb");
+    let mut paths = Vec::new();
+    for (name, data) in files {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).expect("file");
+        paths.push(p);
+    }
+    Corpus {
+        _dir: dir,
+        db,
+        files: paths,
+    }
+}
+
+fn marker(tag: &str) -> Vec<u8> {
+    format!("<<aether-cab-marker-{tag}>>").into_bytes()
+}
+
+/// Text around a marker, long enough that MSZIP compresses it away.
+fn text_with(tag: &str, repeat: usize) -> Vec<u8> {
+    let mut t = b"filler text that compresses well. ".repeat(repeat);
+    t.extend_from_slice(&marker(tag));
+    t.extend_from_slice(&b" and some more filler after it. ".repeat(repeat));
+    t
+}
+
+#[test]
+fn cabinets_match_clamscan() {
+    let clam_cab =
+        std::fs::read("/usr/share/clamav-testfiles/clam.cab").expect("Debian's clamav-testfiles");
+    // clam.exe as clam.cab stores it: a hash signature only an extracted
+    // member can match.
+    let clam_exe = {
+        struct Take(Vec<u8>);
+        impl aether_formats::Visitor for Take {
+            fn member(&mut self, m: &mut aether_formats::Member<'_>) -> aether_formats::Flow {
+                let _ = m.extract(&mut self.0);
+                aether_formats::Flow::Stop
+            }
+            fn problem(&mut self, _: aether_formats::Problem) -> aether_formats::Flow {
+                aether_formats::Flow::Continue
+            }
+        }
+        let mut t = Take(Vec::new());
+        aether_formats::walk(aether_formats::FileType::MsCab, &clam_cab, &mut t).expect("walk");
+        t.0
+    };
+    assert_eq!(clam_exe.len(), 544);
+
+    let mszip_member = text_with("mszip", 300);
+    let stored_member = text_with("stored", 2);
+    let noise: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let plain = cabinet(&[
+        (
+            CompressionType::None,
+            vec![
+                ("stored.txt", stored_member.clone()),
+                ("noise.bin", noise.clone()),
+            ],
+        ),
+        (
+            CompressionType::MsZip,
+            vec![
+                ("deep\\mszip.txt", mszip_member.clone()),
+                ("exe", clam_exe.clone()),
+            ],
+        ),
+    ]);
+    let inner = cabinet(&[(
+        CompressionType::MsZip,
+        vec![("inner.txt", text_with("inner", 200))],
+    )]);
+    let nested = cabinet(&[(
+        CompressionType::MsZip,
+        vec![
+            ("inner.cab", inner.clone()),
+            ("other.txt", b"nothing here".to_vec()),
+        ],
+    )]);
+    let in_zip = stored_zip(&[("a.cab", &nested), ("b.txt", b"plain")]);
+    let zip_in_cab = cabinet(&[(
+        CompressionType::MsZip,
+        vec![("z.zip", stored_zip(&[("m.txt", &text_with("zipped", 100))]))],
+    )]);
+    let clean = cabinet(&[(
+        CompressionType::MsZip,
+        vec![("clean.txt", b"no marker at all ".repeat(500))],
+    )]);
+
+    let mut ndb = String::new();
+    for tag in ["mszip", "stored", "inner", "zipped"] {
+        let _ = writeln!(ndb, "Cab.Marker.{tag}:0:*:{}", hex(&marker(tag)));
+    }
+    let mut hdb = String::new();
+    for (name, data) in [("ClamExe", &clam_exe), ("MszipMember", &mszip_member)] {
+        let _ = writeln!(
+            hdb,
+            "{}:{}:Cab.Hash.{name}",
+            hex(&Md5::digest(data)),
+            data.len()
+        );
+    }
+    let c = corpus(
+        &ndb,
+        &hdb,
+        &[
+            ("clam.cab", clam_cab),
+            ("plain.cab", plain),
+            ("nested.cab", nested),
+            ("in.zip", in_zip),
+            ("zip_in.cab", zip_in_cab),
+            ("clean.cab", clean),
+        ],
+    );
+    let want = clamscan(&c.db, &c.files);
+    let got = aether(&c.db, &c.files);
+    // clamscan must find what the files were built to hold, or the
+    // comparison proves nothing.
+    let names = |f: &str| -> Vec<&str> {
+        want.get(f)
+            .map(|s| s.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(names("clam.cab"), ["Cab.Hash.ClamExe.UNOFFICIAL"]);
+    assert_eq!(
+        names("plain.cab"),
+        [
+            "Cab.Hash.ClamExe.UNOFFICIAL",
+            "Cab.Hash.MszipMember.UNOFFICIAL",
+            "Cab.Marker.mszip.UNOFFICIAL",
+            "Cab.Marker.stored.UNOFFICIAL"
+        ]
+    );
+    assert_eq!(names("nested.cab"), ["Cab.Marker.inner.UNOFFICIAL"]);
+    assert_eq!(names("in.zip"), ["Cab.Marker.inner.UNOFFICIAL"]);
+    assert_eq!(names("zip_in.cab"), ["Cab.Marker.zipped.UNOFFICIAL"]);
+    assert!(names("clean.cab").is_empty());
+    assert_eq!(got, want);
+}
+
+fn rar(version: rars::ArchiveVersion, solid: bool, files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut b = rars::Builder::new(version).solid(solid);
+    for (name, data) in files {
+        b.add_bytes(name.as_bytes().to_vec(), data.clone(), None, None)
+            .expect("add");
+    }
+    b.to_bytes().expect("build")
+}
+
+#[test]
+fn rar_members_are_scanned() {
+    let mut ndb = String::new();
+    for tag in ["rar-a", "rar-b"] {
+        let _ = writeln!(ndb, "Rar.Marker.{tag}:0:*:{}", hex(&marker(tag)));
+    }
+    let member_b = text_with("rar-b", 300);
+    let hdb = format!(
+        "{}:{}:Rar.Hash.b\n",
+        hex(&Md5::digest(&member_b)),
+        member_b.len()
+    );
+    let files = [
+        ("first.txt", text_with("rar-a", 300)),
+        ("nothing.txt", b"nothing to see ".repeat(1000)),
+        ("second.txt", member_b.clone()),
+    ];
+    let mut corpus_files = Vec::new();
+    for (tag, v) in [
+        ("rar4", rars::ArchiveVersion::Rar29),
+        ("rar5", rars::ArchiveVersion::Rar50),
+    ] {
+        for solid in [false, true] {
+            let data = rar(v, solid, &files);
+            // Compressed: the markers are not in the archive's own bytes.
+            for f in &files[..1] {
+                let m = marker("rar-a");
+                assert!(!data.windows(m.len()).any(|w| w == m), "{}", f.0);
+            }
+            let zipped = stored_zip(&[("archive.rar", &data)]);
+            corpus_files.push((format!("{tag}-solid{solid}.rar"), data));
+            corpus_files.push((format!("{tag}-solid{solid}.zip"), zipped));
+        }
+    }
+    let refs: Vec<(&str, Vec<u8>)> = corpus_files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.clone()))
+        .collect();
+    let c = corpus(&ndb, &hdb, &refs);
+    let got = aether(&c.db, &c.files);
+    for (name, _) in &corpus_files {
+        let found: Vec<&str> = got
+            .get(name)
+            .map(|s| s.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            found,
+            [
+                "Rar.Hash.b.UNOFFICIAL",
+                "Rar.Marker.rar-a.UNOFFICIAL",
+                "Rar.Marker.rar-b.UNOFFICIAL"
+            ],
+            "{name}"
+        );
+    }
+}
