@@ -33,7 +33,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use aether_formats::{FileType, Flow, Member, Packed, Problem, ReadAt, Visitor};
+use aether_formats::{Content, FileType, Flow, Member, Packed, Problem, ReadAt, Visitor};
 
 use crate::Engine;
 use crate::limits::{LimitExceeded, Limits};
@@ -445,6 +445,10 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
     }
 
     fn member(&mut self, m: &mut Member<'_>) -> Flow {
+        // (OLE2 macros) What ClamAV makes of a document is scanned here.
+        if m.content != Content::File {
+            return self.derived(m);
+        }
         // A zip member on the way to a worker is checked here and decoded there.
         let data = match (self.jobs, m.packed()) {
             (Some(_), Some(packed)) => match precheck(self.tree, m) {
@@ -488,6 +492,54 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
         if named {
             self.tree.chain.pop();
         }
+        if self.tree.shared.stopped() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+// (OLE2 macros) Members that ClamAV derives from a container and types
+// itself, instead of typing them from their bytes and opening them.
+impl MemberVisitor<'_, '_, '_, '_, '_, '_> {
+    fn derived(&mut self, m: &mut Member<'_>) -> Flow {
+        let data = match admit(self.tree, m) {
+            Admit::Skip => return Flow::Continue,
+            Admit::Stop => return Flow::Stop,
+            Admit::Data(d) => d,
+        };
+        // A VBA project's text is matched as CL_TYPE_SCRIPT: generic body,
+        // hash and logical signatures only.
+        let types = 1 << aether_sigs::TargetType::Any as u32;
+        let bytes = match data {
+            Extracted::Memory(v) => Ok(v),
+            Extracted::File(mut f, _) => {
+                let mut v = Vec::new();
+                io::Read::read_to_end(&mut f, &mut v).map(|_| v)
+            }
+        };
+        self.tree.chain.push(m.name.clone());
+        let all_match = self.tree.shared.limits.all_match;
+        let scanned = bytes
+            .map_err(crate::scanner::ScanError::from)
+            .and_then(|b| {
+                self.scanner
+                    .scan_typed(&b, types, true, all_match, &self.tree.types)
+            });
+        match scanned {
+            Ok((names, regex_limits)) => {
+                self.tree.found.regex_limits += regex_limits;
+                for n in names {
+                    self.tree.detect(&n);
+                }
+            }
+            Err(e) => self.tree.note(Problem::Broken {
+                member: Some(m.name.clone()),
+                detail: e.to_string(),
+            }),
+        }
+        self.tree.chain.pop();
         if self.tree.shared.stopped() {
             Flow::Stop
         } else {

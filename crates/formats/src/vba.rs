@@ -582,8 +582,9 @@ fn module(
         return Err(bad("MODULETERMINATOR"));
     }
     out.extend_from_slice(b"\nREM ##################################################\n");
-    // The module's stream, by ClamAV's name for it: it must exist somewhere
-    // in the document; its source is read from the `dir` stream's storage.
+    // The module's stream, by ClamAV's name for its UTF-16 name, read from
+    // the `dir` stream's storage (none there: the project goes on without
+    // its source).
     let mut name_bytes = stream_name.clone();
     name_bytes.extend_from_slice(&r.data[r.at..(r.at + 2).min(r.data.len())]);
     let Some(key) = property_name(&name_bytes, stream_name.len() + 2) else {
@@ -591,14 +592,6 @@ fn module(
             "VBA dir: empty module stream name".into(),
         ));
     };
-    if !entries
-        .iter()
-        .any(|e| e.key.as_deref() == Some(key.as_str()))
-    {
-        return Err(ProjectError::Parse(format!(
-            "VBA dir: no module stream {key}"
-        )));
-    }
     for e in entries
         .iter()
         .filter(|e| e.storage == dir.storage && e.key.as_deref() == Some(key.as_str()))
