@@ -30,7 +30,10 @@ fn hex(b: &[u8]) -> String {
     })
 }
 
-fn cabinet(folders: &[(CompressionType, Vec<(&str, Vec<u8>)>)]) -> Vec<u8> {
+/// A folder: its compression and its files' names and contents.
+type Folder<'a> = (CompressionType, Vec<(&'a str, Vec<u8>)>);
+
+fn cabinet(folders: &[Folder<'_>]) -> Vec<u8> {
     let mut b = CabinetBuilder::new();
     for (ctype, files) in folders {
         let f = b.add_folder(*ctype);

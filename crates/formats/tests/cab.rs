@@ -95,8 +95,11 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Folders of `(compression, files)`, written in order.
-fn build(folders: &[(CompressionType, Vec<(&str, Vec<u8>)>)], reserve: bool) -> Vec<u8> {
+/// A folder: its compression and its files' names and contents.
+type Folder<'a> = (CompressionType, Vec<(&'a str, Vec<u8>)>);
+
+/// Folders written in order.
+fn build(folders: &[Folder<'_>], reserve: bool) -> Vec<u8> {
     let mut b = CabinetBuilder::new();
     if reserve {
         b.set_reserve_data(vec![0xee; 300]);
@@ -123,7 +126,7 @@ fn build(folders: &[(CompressionType, Vec<(&str, Vec<u8>)>)], reserve: bool) -> 
     w.finish().expect("finish").into_inner()
 }
 
-fn sample() -> Vec<(CompressionType, Vec<(&'static str, Vec<u8>)>)> {
+fn sample() -> Vec<Folder<'static>> {
     vec![
         (
             CompressionType::None,
