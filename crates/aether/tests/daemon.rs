@@ -36,6 +36,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, "")
+    }
+
+    /// A daemon with `extra` appended to its configuration.
+    fn start_with(dir: &Path, extra: &str) -> Daemon {
         let db = dir.join("db");
         std::fs::create_dir_all(&db).unwrap();
         if !db.join("t.ndb").exists() {
@@ -54,7 +59,7 @@ impl Daemon {
                 dir.join("ipc.sock"),
                 dir.join("journal.db"),
                 dir.join("log"),
-            ),
+            ) + extra,
         )
         .unwrap();
         let child = Command::new(aetherd())
@@ -301,4 +306,368 @@ fn follow_survives_kill_9_without_gap_or_duplicate() {
         let _ = e.read_to_string(&mut err);
     }
     assert!(err.contains("reconnected"), "{err}");
+}
+
+// ---- aether scan --daemon ----
+
+/// Output lines that do not depend on when the scan ran.
+fn timeless(out: &[u8]) -> Vec<String> {
+    text(out)
+        .lines()
+        .filter(|l| {
+            !["Time:", "Start Date:", "End Date:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// JSON lines without the summary's clock fields.
+fn timeless_json(out: &[u8]) -> Vec<serde_json::Value> {
+    let mut v = json_lines(out);
+    for o in &mut v {
+        if let Some(m) = o.as_object_mut() {
+            for k in ["time_seconds", "start_time", "end_time"] {
+                m.remove(k);
+            }
+        }
+    }
+    v
+}
+
+/// A tree to scan: EICAR bare, in a subdirectory and in a zip, clean files,
+/// an empty one, a symbolic link.
+fn scan_tree(dir: &Path) -> PathBuf {
+    let f = dir.join("files");
+    std::fs::create_dir_all(f.join("sub")).unwrap();
+    std::fs::write(f.join("eicar.com"), eicar()).unwrap();
+    std::fs::write(f.join("clean.txt"), b"nothing to see\n").unwrap();
+    std::fs::write(f.join("empty"), b"").unwrap();
+    std::fs::write(f.join("sub/deep.txt"), b"deeper, still clean\n").unwrap();
+    std::fs::write(f.join("sub/e2.com"), eicar()).unwrap();
+    std::os::unix::fs::symlink(f.join("eicar.com"), f.join("link.com")).unwrap();
+    let zipped = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n    z.writestr('inner/eicar.com', open(sys.argv[2], 'rb').read())",
+        ])
+        .arg(f.join("e.zip"))
+        .arg(f.join("eicar.com"))
+        .status()
+        .expect("python3");
+    assert!(zipped.success());
+    f
+}
+
+/// The scan records in the journal, as (target, verdict, client), once at
+/// least `want` of them are committed (the writer commits in batches, so the
+/// last ones may take a moment).
+fn scan_records(ipc: &str, want: usize) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = aether(&["events", "--json", "--since", "0", "--socket", ipc]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let recs: Vec<(String, String, String)> = json_lines(&out.stdout)
+            .iter()
+            .filter(|r| r["kind"] == "scan")
+            .map(|r| {
+                let d = &r["data"];
+                (
+                    d["target"].as_str().unwrap_or_default().to_string(),
+                    d["verdict"]["verdict"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    d["client"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        if recs.len() >= want {
+            return recs;
+        }
+        assert!(Instant::now() < deadline, "{want} scan records: {recs:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn scan_through_the_daemon_prints_what_a_local_scan_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let files = scan_tree(dir.path());
+    let files = files.to_str().unwrap();
+    let ipc = d.ipc();
+    let ipc = ipc.to_str().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    for (opts, code) in [
+        (&["-r"][..], 1),
+        (&["-r", "-i", "--no-summary"], 1),
+        (&["-r", "--allmatch", "--alert-exceeds-max"], 1),
+        // Every file over the limit: skipped as clean, as clamscan does.
+        (&["-r", "--max-filesize=10"], 0),
+        (&["-r", "--max-filesize=10", "--alert-exceeds-max"], 1),
+        (&["--follow-file-symlinks=2"], 1),
+    ] {
+        let local = aether(&[&["scan", "-d", db][..], opts, &[files]].concat());
+        let remote = aether(
+            &[
+                &["scan", "--daemon", "--daemon-socket", ipc][..],
+                opts,
+                &[files],
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            local.status.code(),
+            Some(code),
+            "{opts:?}: {}",
+            text(&local.stderr)
+        );
+        assert_eq!(
+            remote.status.code(),
+            local.status.code(),
+            "{opts:?}: {}",
+            text(&remote.stderr)
+        );
+        assert_eq!(
+            timeless(&remote.stdout),
+            timeless(&local.stdout),
+            "{opts:?}"
+        );
+        assert_eq!(text(&remote.stderr), text(&local.stderr), "{opts:?}");
+    }
+    // What a plain recursive scan printed, to be sure the comparison means something.
+    let remote = aether(&["scan", "--daemon", "--daemon-socket", ipc, "-r", files]);
+    let lines = timeless(&remote.stdout);
+    for want in [
+        format!("{files}/eicar.com: Test.Eicar.UNOFFICIAL FOUND"),
+        format!("{files}/e.zip: Test.Eicar.UNOFFICIAL FOUND"),
+        format!("{files}/sub/e2.com: Test.Eicar.UNOFFICIAL FOUND"),
+        format!("{files}/clean.txt: OK"),
+        format!("{files}/empty: Empty file"),
+        format!("{files}/link.com: Symbolic link"),
+        "Known viruses: 1".to_string(),
+        "Infected files: 3".to_string(),
+    ] {
+        assert!(lines.contains(&want), "{want}: {lines:#?}");
+    }
+
+    // JSON: the same objects, member chains included.
+    let local = aether(&["scan", "-d", db, "-r", "--json", files]);
+    let remote = aether(&[
+        "scan",
+        "--daemon",
+        "--daemon-socket",
+        ipc,
+        "-r",
+        "--json",
+        files,
+    ]);
+    assert_eq!(remote.status.code(), Some(1));
+    let (l, r) = (timeless_json(&local.stdout), timeless_json(&remote.stdout));
+    assert_eq!(r, l);
+    let zip = r
+        .iter()
+        .find(|o| o["path"] == format!("{files}/e.zip"))
+        .unwrap();
+    assert_eq!(
+        zip["matches"][0]["chain"],
+        serde_json::json!(["inner/eicar.com"])
+    );
+    assert_eq!(zip["file_type"], "CL_TYPE_ZIP");
+
+    // Standard input is passed like a file.
+    let run = |args: &[&str]| {
+        let mut c = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(&eicar()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let local = run(&["scan", "-d", db, "--no-summary", "-"]);
+    let remote = run(&[
+        "scan",
+        "--daemon",
+        "--daemon-socket",
+        ipc,
+        "--no-summary",
+        "-",
+    ]);
+    assert_eq!(text(&remote.stdout), "stdin: Test.Eicar.UNOFFICIAL FOUND\n");
+    assert_eq!(text(&remote.stdout), text(&local.stdout));
+    assert_eq!(remote.status.code(), Some(1));
+
+    // Journaled as clamd-protocol scans are: target, verdict, who asked.
+    let recs = scan_records(ipc, 5);
+    let mine = format!("{files}/sub/e2.com");
+    let rec = recs
+        .iter()
+        .find(|r| r.0 == mine)
+        .expect("sub/e2.com journaled");
+    assert_eq!(rec.1, "infected");
+    assert!(rec.2.starts_with("uid 0 pid "), "{rec:?}");
+    let clean = format!("{files}/clean.txt");
+    assert!(
+        recs.iter().any(|r| r.0 == clean && r.1 == "clean"),
+        "{recs:?}"
+    );
+    // Nothing is sent for an empty file.
+    assert!(!recs.iter().any(|r| r.0.ends_with("/empty")), "{recs:?}");
+}
+
+#[test]
+fn a_file_the_client_cannot_read_is_not_scanned_by_the_daemon() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test runs as root");
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    // Others reach the socket and the files; the group that may connect is
+    // nogroup (65534).
+    mode(dir.path(), 0o755);
+    let d = Daemon::start_with(
+        dir.path(),
+        "IpcGroup = \"nogroup\"\nIpcSocketMode = \"666\"\n",
+    );
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("open.com"), eicar()).unwrap();
+    std::fs::write(files.join("secret.com"), eicar()).unwrap();
+    mode(&files.join("open.com"), 0o644);
+    mode(&files.join("secret.com"), 0o600);
+    let files = files.to_str().unwrap();
+    let ipc = d.ipc();
+    let ipc = ipc.to_str().unwrap();
+    let db = dir.path().join("db");
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                BIN,
+            ])
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    let status = || -> serde_json::Value {
+        serde_json::from_slice(&aether(&["status", "--json", "--socket", ipc]).stdout).unwrap()
+    };
+    let before = status()["scans"]["scanned"].as_u64().unwrap();
+    let remote = as_nobody(&["scan", "--daemon", "--daemon-socket", ipc, files]);
+    let local = as_nobody(&["scan", "-d", db.to_str().unwrap(), files]);
+    assert_eq!(remote.status.code(), Some(1), "{}", text(&remote.stderr));
+    let lines = timeless(&remote.stdout);
+    assert!(
+        lines.contains(&format!("{files}/secret.com: Access denied")),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&format!("{files}/open.com: Test.Eicar.UNOFFICIAL FOUND")));
+    assert!(lines.contains(&"Total errors: 1".to_string()), "{lines:?}");
+    assert_eq!(lines, timeless(&local.stdout));
+
+    // The daemon scanned the readable file for uid 65534 and never the other.
+    let recs = scan_records(ipc, 1);
+    let open = recs
+        .iter()
+        .find(|r| r.0 == format!("{files}/open.com"))
+        .expect("open.com journaled");
+    assert!(open.2.starts_with("uid 65534 pid "), "{open:?}");
+    assert!(!recs.iter().any(|r| r.0.contains("secret")), "{recs:?}");
+    assert_eq!(status()["scans"]["scanned"].as_u64(), Some(before + 1));
+}
+
+#[test]
+fn a_daemon_killed_mid_scan_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path());
+    let files = scan_tree(dir.path());
+    let ipc = d.ipc();
+    let ipc = ipc.to_str().unwrap();
+    let a = files.join("eicar.com");
+    let b = files.join("clean.txt");
+    // Two files, then standard input, which the client reads only when the
+    // walk reaches it: until it is closed, the scan is in progress.
+    let mut client = Command::new(BIN)
+        .args(["scan", "--daemon", "--daemon-socket", ipc])
+        .arg(&a)
+        .arg(&b)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = aether(&["status", "--json", "--socket", ipc]);
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if st["scans"]["scanned"].as_u64() >= Some(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first two files were not scanned"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.kill9();
+    let mut stdin = client.stdin.take().unwrap();
+    let _ = stdin.write_all(b"more data");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "aether scan --daemon hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = client.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("aetherd") && err.contains("mid-scan"), "{err}");
+    // What was answered before is printed; no summary for a cut scan.
+    let got = text(&out.stdout);
+    assert!(
+        got.contains(&format!("{}: Test.Eicar.UNOFFICIAL FOUND", a.display())),
+        "{got}"
+    );
+    assert!(!got.contains("SCAN SUMMARY"), "{got}");
+}
+
+#[test]
+fn an_unreachable_daemon_is_an_error_and_nothing_is_scanned_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.com");
+    std::fs::write(&f, eicar()).unwrap();
+    let sock = dir.path().join("nobody-home.sock");
+    let out = aether(&[
+        "scan",
+        "--daemon",
+        "--daemon-socket",
+        sock.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(err.contains(sock.to_str().unwrap()), "{err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+    // --daemon-socket without --daemon, and -d with --daemon, are usage errors.
+    let out = aether(&["scan", "--daemon-socket", "/x", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = aether(&["scan", "--daemon", "-d", "/x", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -13,12 +13,13 @@ use crate::msg::{Body, Control, ControlReply, Frame, Subscribe, Welcome};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The socket failed.
+    /// The socket failed. (The cause is in the message and not a `source`,
+    /// so that a chain of errors does not print it twice.)
     #[error("aether IPC: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The server sent bytes that are not frames.
     #[error("aether IPC: bad frame from the server: {0}")]
-    Frame(#[from] FrameError),
+    Frame(FrameError),
     /// The server refused (an Error frame).
     #[error("aether IPC: refused by the server (code {code}): {message}")]
     Refused {
@@ -33,6 +34,18 @@ pub enum ClientError {
     /// The server closed the connection.
     #[error("aether IPC: connection closed by the server")]
     Closed,
+}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> ClientError {
+        ClientError::Io(e)
+    }
+}
+
+impl From<FrameError> for ClientError {
+    fn from(e: FrameError) -> ClientError {
+        ClientError::Frame(e)
+    }
 }
 
 /// A connection to an aether IPC server.

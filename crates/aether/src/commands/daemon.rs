@@ -1,5 +1,6 @@
 //! `aether events`, `aether status` and `aether reload`: clients of aetherd's
-//! IPC socket (`docs/protocol.md`).
+//! IPC socket (`docs/protocol.md`). `aether scan --daemon` lives with `scan`
+//! (`scan/via_daemon.rs`) and asks this module for the daemon's status.
 //!
 //! `events` subscribes from a cursor: the daemon replays its journal from there
 //! and goes on with live records, with no gap and no duplicate. With `--follow`
@@ -72,14 +73,38 @@ async fn connect(socket: &Path) -> anyhow::Result<Client> {
         .with_context(|| format!("cannot talk to aetherd at {}", socket.display()))
 }
 
+/// How long a daemon may take to answer `status`: a stopped daemon (its
+/// socket still accepts connections) is an error, not a hang.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sends `status` and returns the daemon's JSON.
 async fn fetch_status(socket: &Path) -> anyhow::Result<Value> {
-    let mut c = connect(socket).await?;
-    let r = c.control(1, "status", "").await?;
+    let ask = async {
+        let mut c = connect(socket).await?;
+        Ok::<_, anyhow::Error>(c.control(1, "status", "").await?)
+    };
+    let r = tokio::time::timeout(STATUS_TIMEOUT, ask)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "aetherd at {} did not answer within {STATUS_TIMEOUT:?}",
+                socket.display()
+            )
+        })??;
     if !r.ok {
         bail!("aetherd refused status: {}", r.message);
     }
     serde_json::from_str(&r.message).context("aetherd sent a status that is not JSON")
+}
+
+/// The number of signatures aetherd has loaded (its `status`): what `aether
+/// scan --daemon` prints as "Known viruses". Fails when the daemon cannot be
+/// reached.
+pub fn daemon_signatures(socket: &Path) -> anyhow::Result<u64> {
+    let st = runtime()?.block_on(fetch_status(socket))?;
+    st["database"]["signatures"]
+        .as_u64()
+        .context("aetherd's status has no signature count")
 }
 
 /// `aether status`: 0, or 2 when the daemon cannot be reached.

@@ -8,9 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aether_engine::Limits;
 use aether_report::{JsonPrinter, Progress, Report, Summary, TextOptions, TextPrinter};
-use aether_scan::{FollowSymlinks, PathFilter, ScanOptions, Stats, Target, parse_size};
+use aether_scan::{
+    FollowSymlinks, PathFilter, ScanAborted, ScanOptions, Stats, Target, parse_size,
+};
 use anyhow::Context;
 use clap::Args;
+
+mod via_daemon;
 
 /// Options of `aether scan`. Names, short forms and value syntax are
 /// clamscan's; see docs/cli.md for each one's clamscan equivalence.
@@ -140,6 +144,18 @@ pub struct ScanArgs {
     /// Never show the progress bar (shown on standard error only when it is a terminal).
     #[arg(long = "no-progress")]
     no_progress: bool,
+
+    /// Have aetherd scan: each file is opened here, with this user's rights,
+    /// and its open descriptor passed to the daemon (as clamdscan --fdpass).
+    /// Same walk, output and exit codes as a local scan; the daemon's
+    /// database and its limits (where lower) apply. No fallback: an
+    /// unreachable daemon is an error (exit 2).
+    #[arg(long, conflicts_with_all = ["databases", "db_cache", "no_db_cache", "yara_rules", "yara_defines"])]
+    daemon: bool,
+
+    /// aetherd's IPC socket, for --daemon.
+    #[arg(long = "daemon-socket", value_name = "PATH", default_value = super::daemon::DEFAULT_SOCKET, requires = "daemon")]
+    daemon_socket: PathBuf,
 }
 
 fn yes_no(s: &str) -> Result<bool, String> {
@@ -307,6 +323,9 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     // As clamscan, the time includes loading the database.
     let start = SystemTime::now();
     let clock = Instant::now();
+    if args.daemon {
+        return exec_via_daemon(&args, &targets, &opts, report, start, clock);
+    }
     let engine = match args.db.load() {
         Ok(loaded) => {
             if !args.quiet {
@@ -335,25 +354,52 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let stop_counting = AtomicBool::new(false);
     let show_progress = !args.no_progress && io::stderr().is_terminal();
-    let result = std::thread::scope(|s| {
-        if show_progress {
+    let result = with_progress(&mut report, show_progress, &targets, &opts, |report| {
+        aether_scan::scan(&engine, &targets, &opts, report)
+    });
+    let known_viruses = engine.signature_count();
+    conclude(&mut report, result, known_viruses, &args, start, clock)
+}
+
+/// Runs `scan` with a progress bar on standard error when `show`: a second
+/// thread counts what there is to scan, for the bar's totals.
+fn with_progress<R>(
+    report: &mut Report,
+    show: bool,
+    targets: &[Target],
+    opts: &ScanOptions,
+    scan: impl FnOnce(&mut Report) -> R,
+) -> R {
+    let stop_counting = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        if show {
             let progress = Progress::stderr();
             let handle = progress.handle();
-            report.set_progress(progress, stdout_tty);
-            let (targets, opts, stop) = (&targets, &opts, &stop_counting);
+            report.set_progress(progress, io::stdout().is_terminal());
+            let stop = &stop_counting;
             s.spawn(move || {
                 aether_scan::estimate(targets, opts, stop, &mut |files, bytes, done| {
                     handle.set_totals(files, bytes, done)
                 })
             });
         }
-        let result = aether_scan::scan(&engine, &targets, &opts, &mut report);
+        let result = scan(report);
         stop_counting.store(true, std::sync::atomic::Ordering::Relaxed);
         result
-    });
+    })
+}
 
+/// Ends a scan: the summary (unless `--no-summary`) and clamscan's exit
+/// code. A closed pipe ends quietly, with the scan's code.
+fn conclude(
+    report: &mut Report,
+    result: Result<Stats, ScanAborted>,
+    known_viruses: u64,
+    args: &ScanArgs,
+    start: SystemTime,
+    clock: Instant,
+) -> anyhow::Result<u8> {
     let (stats, write_error) = match result {
         Ok(stats) => (stats, None),
         Err(aborted) => (aborted.stats, Some(aborted.source)),
@@ -368,7 +414,7 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
     }
     let summary = (!args.no_summary).then(|| Summary {
         stats: &stats,
-        known_viruses: engine.signature_count(),
+        known_viruses,
         engine_version: env!("CARGO_PKG_VERSION"),
         start,
         end: SystemTime::now(),
@@ -379,5 +425,32 @@ pub fn exec(args: ScanArgs) -> anyhow::Result<u8> {
         Ok(()) => Ok(exit_code as u8),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(exit_code as u8),
         Err(e) => Err(e).context("writing the report"),
+    }
+}
+
+/// `aether scan --daemon`: the same report, from aetherd's answers.
+fn exec_via_daemon(
+    args: &ScanArgs,
+    targets: &[Target],
+    opts: &ScanOptions,
+    mut report: Report,
+    start: SystemTime,
+    clock: Instant,
+) -> anyhow::Result<u8> {
+    let socket = &args.daemon_socket;
+    // Also the reachability check: nothing is walked if the daemon is not there.
+    let known_viruses = super::daemon::daemon_signatures(socket)
+        .with_context(|| format!("cannot scan through aetherd at {}", socket.display()))?;
+    let show_progress = !args.no_progress && io::stderr().is_terminal();
+    let result = with_progress(&mut report, show_progress, targets, opts, |report| {
+        via_daemon::scan(socket, targets, opts, report)
+    });
+    match result {
+        Ok(result) => conclude(&mut report, result, known_viruses, args, start, clock),
+        Err(e) => {
+            // What was printed stays; the summary of a cut scan would mislead.
+            let _ = report.finish(None);
+            Err(e)
+        }
     }
 }
