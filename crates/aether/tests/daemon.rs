@@ -671,3 +671,32 @@ fn an_unreachable_daemon_is_an_error_and_nothing_is_scanned_locally() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn options_the_daemon_refuses_end_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(dir.path(), "AllowAllMatchScan = false\n");
+    let f = dir.path().join("e.com");
+    std::fs::write(&f, eicar()).unwrap();
+    let ipc = d.ipc();
+    let (ipc, f) = (ipc.to_str().unwrap(), f.to_str().unwrap());
+    let out = aether(&["scan", "--daemon", "--daemon-socket", ipc, "-z", f]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("AllowAllMatchScan = false"), "{err}");
+    assert!(!text(&out.stdout).contains("FOUND"));
+    // Without --allmatch the same daemon scans.
+    let out = aether(&[
+        "scan",
+        "--daemon",
+        "--daemon-socket",
+        ipc,
+        "--no-summary",
+        f,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{f}: Test.Eicar.UNOFFICIAL FOUND\n")
+    );
+}
