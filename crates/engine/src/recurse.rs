@@ -510,8 +510,16 @@ impl MemberVisitor<'_, '_, '_, '_, '_, '_> {
             Admit::Data(d) => d,
         };
         // A VBA project's text is matched as CL_TYPE_SCRIPT: generic body,
-        // hash and logical signatures only.
-        let types = 1 << aether_sigs::TargetType::Any as u32;
+        // hash and logical signatures only; a module's source as a buffer of
+        // CL_TYPE_MSOLE2: generic and OLE2 body and logical signatures.
+        let bit = |t: aether_sigs::TargetType| 1u32 << t as u32;
+        let (types, hashed) = match m.content {
+            Content::MacroSource => (
+                bit(aether_sigs::TargetType::Any) | bit(aether_sigs::TargetType::Ole2),
+                false,
+            ),
+            _ => (bit(aether_sigs::TargetType::Any), true),
+        };
         let bytes = match data {
             Extracted::Memory(v) => Ok(v),
             Extracted::File(mut f, _) => {
@@ -525,7 +533,7 @@ impl MemberVisitor<'_, '_, '_, '_, '_, '_> {
             .map_err(crate::scanner::ScanError::from)
             .and_then(|b| {
                 self.scanner
-                    .scan_typed(&b, types, true, all_match, &self.tree.types)
+                    .scan_typed(&b, types, hashed, all_match, &self.tree.types)
             });
         match scanned {
             Ok((names, regex_limits)) => {

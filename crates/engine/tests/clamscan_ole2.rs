@@ -104,14 +104,42 @@ fn dir_stream(modules: &[(&str, u32)], codepage: u16) -> Vec<u8> {
     d
 }
 
-/// A Word-like document with a VBA project of the given modules.
-fn vba_document(modules: &[(&str, &[u8])], codepage: u16) -> Vec<u8> {
+/// A `_VBA_PROJECT` stream in the layout ClamAV's `cli_vba_readdir`
+/// reads (Office 97-2003): a header, a project string, markers, then a
+/// record per module with where its source starts.
+fn legacy_vba_project(modules: &[(&str, u32)]) -> Vec<u8> {
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut p = vec![0xcc, 0x61];
+    p.extend_from_slice(&[0x5e, 0x00, 0x00, 0x01]);
+    p.extend_from_slice(&[0; 28]);
+    let reference = utf16("*\\G{000204EF-0000-0000-C000-000000000046}#4.0#9#VBE6.DLL#Visual Basic");
+    p.extend_from_slice(&(reference.len() as u16).to_le_bytes());
+    p.extend_from_slice(&reference);
+    p.extend_from_slice(&[0, 0]); // no length follows: ten bytes, a "middle"
+    p.extend_from_slice(&[0x77; 10]);
+    p.extend_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    p.extend_from_slice(&[0x33; 100]);
+    p.extend_from_slice(&(modules.len() as u16).to_le_bytes());
+    for (name, offset) in modules {
+        let n = utf16(name);
+        p.extend_from_slice(&(n.len() as u16).to_le_bytes());
+        p.extend_from_slice(&n);
+        p.extend_from_slice(&[0, 0]); // nothing to skip
+        p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]); // then eight bytes
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&[0, 0]); // no 8-byte items
+        p.extend_from_slice(&[0; 5]);
+        p.extend_from_slice(&offset.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+    }
+    p
+}
+
+/// A Word-like document with a VBA project of the given modules, and with
+/// `legacy` a `_VBA_PROJECT` stream listing them too.
+fn vba_document(modules: &[(&str, &[u8])], codepage: u16, legacy: bool) -> Vec<u8> {
     let mut streams: Vec<(String, Vec<u8>)> = vec![
         ("WordDocument".into(), vec![0x11; 700]),
-        (
-            "Macros/VBA/_VBA_PROJECT".into(),
-            vec![0xcc, 0x61, 0xff, 0xff, 0, 0, 0],
-        ),
         (
             "Macros/PROJECT".into(),
             b"ID=\"{00000000-0000-0000-0000-000000000000}\"\r\n".to_vec(),
@@ -128,6 +156,14 @@ fn vba_document(modules: &[(&str, &[u8])], codepage: u16) -> Vec<u8> {
     streams.push((
         "Macros/VBA/dir".into(),
         compress(&dir_stream(&entries, codepage)),
+    ));
+    streams.push((
+        "Macros/VBA/_VBA_PROJECT".into(),
+        if legacy {
+            legacy_vba_project(&entries)
+        } else {
+            vec![0xcc, 0x61, 0xff, 0xff, 0, 0, 0]
+        },
     ));
     let refs: Vec<(&str, Vec<u8>)> = streams
         .iter()
@@ -289,7 +325,11 @@ fn corpus() -> Corpus {
     // VBA projects: markers in module source, normalized by ClamAV.
     let source1: &[u8] = b"Attribute VB_Name = \"Module1\"\r\nSub AutoOpen()\r\n    MsgBox   \"Hello VbaMarker\"\r\n    Shell \"CMD.EXE /C Echo  Payload\" _\r\n      & \"More\"\r\nEnd Sub\r\n";
     let source2: &[u8] = b"Attribute VB_Name = \"ThisDocument\"\r\nPrivate Sub Document_Open()\r\n  Call SecondModuleMarker\r\nEnd Sub\r\n";
-    let doc = vba_document(&[("Module1", source1), ("ThisDocument", source2)], 1252);
+    let doc = vba_document(
+        &[("Module1", source1), ("ThisDocument", source2)],
+        1252,
+        true,
+    );
     let texts = project_texts(&doc);
     assert_eq!(texts.len(), 1);
     let text = &texts[0];
@@ -329,10 +369,25 @@ fn corpus() -> Corpus {
         "VbaLdbOle2;Engine:51-255,Target:2;0;{}",
         hex(b"sub autoopen()")
     );
+    // The source as written, through the legacy `_VBA_PROJECT` only.
+    body(&mut ndb, "VbaSrc", &[0, 2], b"MsgBox   \"Hello VbaMarker\"");
+    body(&mut ndb, "VbaSrcLatin", &[2], b"Na\xefve LatinMarker");
+    let _ = writeln!(
+        ldb,
+        "VbaSrcLdb;Engine:51-255,Target:2;0&1;{};{}",
+        hex(b"Sub AutoOpen()"),
+        hex(b"Private Sub Document_Open()")
+    );
+    let _ = writeln!(
+        ldb,
+        "VbaSrcLdb1;Engine:51-255,Target:2;0&1;{};{}",
+        hex(b"Sub AutoOpen()"),
+        hex(b"\"Hello VbaMarker\"")
+    );
     // A module stream that does not exist: the project without its source.
     files.push((
         "vba-ok-control.doc".into(),
-        vba_document(&[("Module1", source1)], 1252),
+        vba_document(&[("Module1", source1)], 1252, false),
     ));
     // The MODULESTREAMNAMEUNICODE (what ClamAV looks up) names a stream
     // that is not there.
@@ -366,7 +421,7 @@ fn corpus() -> Corpus {
     let latin: &[u8] = b"Sub Caf\xe9()\r\n  MsgBox \"Na\xefve LatinMarker\"\r\nEnd Sub\r\n";
     files.push((
         "vba-latin1.doc".into(),
-        vba_document(&[("Module1", latin)], 28591),
+        vba_document(&[("Module1", latin)], 28591, true),
     ));
     body(
         &mut ndb,
@@ -458,6 +513,10 @@ fn documents_match_clamscan() {
         ("vba.doc", "VbaRemDoc_T0"),
         ("vba.doc", "VbaLdb"),
         ("vba.doc", "VbaProjectText"),
+        ("vba.doc", "VbaSrc_T0"),
+        ("vba.doc", "VbaSrc_T2"),
+        ("vba.doc", "VbaSrcLdb1"),
+        ("vba-latin1.doc", "VbaSrcLatin_T2"),
         ("vba-ok-control.doc", "VbaNorm1_T0"),
         ("vba-missing-module.doc", "VbaRemDoc_T0"),
         ("vba-latin1.doc", "VbaLatin_T0"),
@@ -472,6 +531,9 @@ fn documents_match_clamscan() {
         ("vba-missing-module.doc", "VbaNorm1_T0"),
         ("vba-missing-module.doc", "VbaLdb"),
         ("vba.doc", "VbaNorm1_T2"),
+        ("vba-ok-control.doc", "VbaSrc_T2"),
+        // Each module's source is a buffer of its own.
+        ("vba.doc", "VbaSrcLdb"),
         ("vba.doc", "VbaLdbOle2"),
     ] {
         assert!(!has(f, n), "{f}: {n} in {:?}", ours.get(f));
@@ -515,6 +577,16 @@ fn broken_documents_scan_without_error() {
         "broken documents: clamscan agrees on {same} of {}",
         paths.len()
     );
+    for p in &paths {
+        let n = file_name(p);
+        if ours.get(&n) != theirs.get(&n) {
+            eprintln!(
+                "  {n}: aether {:?}, clamscan {:?}",
+                ours.get(&n),
+                theirs.get(&n)
+            );
+        }
+    }
     // Most damage leaves what is read the same.
     assert!(same * 10 >= paths.len() * 8, "{same} of {}", paths.len());
 }

@@ -847,6 +847,37 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
             }
         }
     }
+    // VBA modules listed by `_VBA_PROJECT` in Office 97-2003's layout; all
+    // must be streams of the document, as ClamAV finds them by name.
+    for p in named(&entries, "_vba_project") {
+        let (data, _) = f.read_stream(p, MAX_PARSED)?;
+        let Some(modules) = vba::legacy_modules(&data) else {
+            continue;
+        };
+        let known = |name: &str| entries.iter().any(|e| e.key.as_deref() == Some(name));
+        if !modules.iter().all(|(name, _)| known(name)) {
+            continue;
+        }
+        for (name, offset) in &modules {
+            let streams = entries
+                .iter()
+                .filter(|e| e.storage == p.storage && e.key.as_deref() == Some(name.as_str()));
+            for e in streams {
+                let (raw, _) = f.read_stream(e, MAX_PARSED)?;
+                let Some(source) = vba::decompress(&raw, *offset as usize, MAX_PARSED) else {
+                    continue;
+                };
+                let mut m = Member::new(
+                    format!("{}:source", e.path),
+                    Body::Read(Box::new(io::Cursor::new(source))),
+                );
+                m.content = Content::MacroSource;
+                if visit(visitor, &mut m) == Flow::Stop {
+                    return Ok(());
+                }
+            }
+        }
+    }
     // VBA projects.
     for e in named(&entries, "dir") {
         match vba::project_text(f, &entries, e) {

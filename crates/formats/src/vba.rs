@@ -612,6 +612,221 @@ fn module(
     Ok(())
 }
 
+/// ClamAV's `get_unicode_name`: a name from the `_VBA_PROJECT` stream in
+/// lower case, odd characters spelled out (differently from stream names).
+fn unicode_name(name: &[u8], big_endian: bool) -> Option<String> {
+    let mut size = name.len();
+    if name.first().is_none_or(|&b| b == 0) {
+        return None;
+    }
+    if !big_endian && size & 1 == 1 {
+        size -= 1;
+    }
+    let step = if big_endian { 1 } else { 2 };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < size {
+        let c = name[i] as i8;
+        if c >= 0 && (0x20..0x7f).contains(&(c as u8)) {
+            out.push(char::from((c as u8).to_ascii_lowercase()));
+        } else {
+            if (0..10).contains(&c) {
+                out.push('_');
+                out.push(char::from(b'0' + c as u8));
+            } else {
+                if i + 1 >= size {
+                    break;
+                }
+                let hi = if c < 0 { 0 } else { i32::from(c) << 8 };
+                let x = (hi | i32::from(name[i + 1] as i8)) as u16;
+                out.push('_');
+                for shift in [0, 4, 8] {
+                    out.push(char::from(b'a' + ((x >> shift) & 0xf) as u8));
+                }
+                out.push_str("aa");
+            }
+            out.push('_');
+        }
+        i += step;
+    }
+    Some(out)
+}
+
+/// A read position in a stream that, like a file descriptor, may be moved
+/// past the end (reads there fail) and moves by what a short read got.
+struct Fd<'d> {
+    data: &'d [u8],
+    pos: u64,
+}
+
+impl Fd<'_> {
+    fn read(&mut self, n: usize) -> Option<&[u8]> {
+        let start = usize::try_from(self.pos)
+            .ok()
+            .filter(|&p| p <= self.data.len())?;
+        let end = start.saturating_add(n).min(self.data.len());
+        self.pos = end as u64;
+        (end - start == n).then(|| &self.data[start..end])
+    }
+    fn u16(&mut self, big_endian: bool) -> Option<u16> {
+        let b = self.read(2)?;
+        Some(if big_endian {
+            u16::from_be_bytes([b[0], b[1]])
+        } else {
+            u16::from_le_bytes([b[0], b[1]])
+        })
+    }
+    fn u32(&mut self, big_endian: bool) -> Option<u32> {
+        let b = self.read(4)?;
+        let b = [b[0], b[1], b[2], b[3]];
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    }
+    /// `lseek(SEEK_CUR)`: fails before the start.
+    fn skip(&mut self, by: i64) -> bool {
+        match self.pos.checked_add_signed(by) {
+            Some(p) => {
+                self.pos = p;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// ClamAV's `vba_read_project_strings`: how many project strings
+/// (`*\G...`, `*\H...`, `*\C...`, `*\D...`) follow; `fd` is left after them.
+fn project_strings(fd: &mut Fd<'_>, big_endian: bool) -> u32 {
+    const MIDDLES: [[u8; 20]; 2] = [
+        [
+            0x00, 0x01, 0x0d, 0x45, 0x2e, 0xe1, 0xe0, 0x8f, 0x10, 0x1a, 0x85, 0x2e, 0x02, 0x60,
+            0x8c, 0x4d, 0x0b, 0xb4, 0x00, 0x00,
+        ],
+        [
+            0x00, 0x00, 0xe1, 0x2e, 0x45, 0x0d, 0x8f, 0xe0, 0x1a, 0x10, 0x85, 0x2e, 0x02, 0x60,
+            0x8c, 0x4d, 0x0b, 0xb4, 0x00, 0x00,
+        ],
+    ];
+    let mut count = 0;
+    let mut length = 0u16;
+    let mut new_length = true;
+    loop {
+        if new_length {
+            match fd.u16(big_endian) {
+                Some(l) => length = l,
+                None => return 0,
+            }
+        }
+        new_length = false;
+        if length < 6 {
+            if !fd.skip(-2) {
+                return 0;
+            }
+            return count;
+        }
+        let at = fd.pos;
+        let Some(buf) = fd.read(usize::from(length)) else {
+            fd.pos = at;
+            return count;
+        };
+        let name = unicode_name(buf, big_endian);
+        let valid = name.as_deref().is_some_and(|n| {
+            let b = n.as_bytes();
+            b.starts_with(b"*\\") && b.get(2).is_none_or(|c| b"ghcd".contains(c))
+        });
+        if !valid {
+            if !fd.skip(-(i64::from(length) + 2)) {
+                return 0;
+            }
+            return count;
+        }
+        let Some(l) = fd.u16(big_endian) else {
+            return count;
+        };
+        length = l;
+        count += 1;
+        if length != 0 && length != 0xffff {
+            continue;
+        }
+        fd.skip(10);
+        let at = fd.pos;
+        if let Some(middle) = fd.read(20)
+            && !MIDDLES.iter().any(|m| m == middle)
+        {
+            fd.pos = at;
+        }
+        new_length = true;
+    }
+}
+
+/// The modules a `_VBA_PROJECT` stream lists in the layout of Office 97 to
+/// 2003 (ClamAV's `cli_vba_readdir`): each module's name, as ClamAV names
+/// streams, and where its compressed source starts in its stream. `None`
+/// where ClamAV finds no project.
+pub(crate) fn legacy_modules(data: &[u8]) -> Option<Vec<(String, u32)>> {
+    if data.len() < 34 || data[..2] != [0xcc, 0x61] {
+        return None;
+    }
+    let mut fd = Fd { data, pos: 34 };
+    let be = project_strings(&mut fd, true);
+    let after_be = fd.pos;
+    fd.pos = 34;
+    let le = project_strings(&mut fd, false);
+    if be == 0 && le == 0 {
+        return None;
+    }
+    let big_endian = be > le;
+    if big_endian {
+        fd.pos = after_be;
+    }
+    // Skips to a 0xffff marker, allowing for one byte of misalignment.
+    while fd.read(2)? != [0xff, 0xff] {}
+    if !fd.skip(-3) {
+        return None;
+    }
+    if fd.read(2)? != [0xff, 0xff] {
+        fd.skip(1);
+    }
+    let v = fd.u16(big_endian)?;
+    if v != 0xffff {
+        fd.skip(i64::from(v));
+    }
+    let v = fd.u16(big_endian)?;
+    let v = if v == 0xffff { 0 } else { v };
+    fd.skip(i64::from(v) + 100);
+    let records = fd.u16(big_endian)?;
+    if records == 0 || records > 1000 {
+        return None;
+    }
+    let mut modules = Vec::new();
+    for _ in 0..records {
+        let length = fd.u16(big_endian)?;
+        if length == 0 {
+            return None;
+        }
+        let name = unicode_name(fd.read(usize::from(length))?, big_endian)?;
+        let skip = fd.u16(big_endian)?;
+        fd.skip(i64::from(skip));
+        let v = fd.u16(big_endian)?;
+        if v == 0xffff {
+            fd.skip(2);
+            let v = fd.u16(big_endian)?;
+            fd.skip(i64::from(v) + 8);
+        } else {
+            fd.skip(i64::from(v) + 10);
+        }
+        let bytes = fd.u16(big_endian)?;
+        fd.skip(8 * i64::from(bytes) + 5);
+        let offset = fd.u32(big_endian)?;
+        fd.skip(2);
+        modules.push((name, offset));
+    }
+    Some(modules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,11 @@ pub enum Content {
     /// with generic (target 0) body, hash and logical signatures, without
     /// typing or opening it.
     MacroProject,
+    /// The decompressed source of a VBA module listed by an Office 97-2003
+    /// `_VBA_PROJECT` stream: ClamAV matches it as a buffer of
+    /// `CL_TYPE_MSOLE2`, with generic and OLE2 (target 2) body and logical
+    /// signatures, without hashes, typing or opening it.
+    MacroSource,
 }
 
 /// One member of a container, not yet extracted.

@@ -410,3 +410,76 @@ fn vba_reads_as_clamav_reads_it() {
     let n = aether_formats::vba::normalize(&mut buf);
     assert_eq!(&buf[..n], b"a b");
 }
+
+/// A `_VBA_PROJECT` stream in the layout ClamAV's `cli_vba_readdir`
+/// reads (Office 97-2003): a header, a project string, markers, then a
+/// record per module with where its source starts.
+fn legacy_vba_project(modules: &[(&str, u32)]) -> Vec<u8> {
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut p = vec![0xcc, 0x61];
+    p.extend_from_slice(&[0x5e, 0x00, 0x00, 0x01]);
+    p.extend_from_slice(&[0; 28]);
+    let reference = utf16("*\\G{000204EF-0000-0000-C000-000000000046}#4.0#9#VBE6.DLL#Visual Basic");
+    p.extend_from_slice(&(reference.len() as u16).to_le_bytes());
+    p.extend_from_slice(&reference);
+    p.extend_from_slice(&[0, 0]); // no length follows: ten bytes, a "middle"
+    p.extend_from_slice(&[0x77; 10]);
+    p.extend_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    p.extend_from_slice(&[0x33; 100]);
+    p.extend_from_slice(&(modules.len() as u16).to_le_bytes());
+    for (name, offset) in modules {
+        let n = utf16(name);
+        p.extend_from_slice(&(n.len() as u16).to_le_bytes());
+        p.extend_from_slice(&n);
+        p.extend_from_slice(&[0, 0]); // nothing to skip
+        p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]); // then eight bytes
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&[0, 0]); // no 8-byte items
+        p.extend_from_slice(&[0; 5]);
+        p.extend_from_slice(&offset.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+    }
+    p
+}
+
+#[test]
+fn legacy_vba_project_gives_module_sources() {
+    let source = b"Sub AutoOpen()\r\n  MsgBox   \"Raw Source\"\r\nEnd Sub\r\n";
+    let mut module = vec![0xaa; 40];
+    module.extend_from_slice(&compress(source));
+    let file = build(
+        Version::V3,
+        &[
+            (
+                "Macros/VBA/_VBA_PROJECT",
+                legacy_vba_project(&[("Module1", 40)]),
+            ),
+            (
+                "Macros/VBA/dir",
+                compress(&dir_stream("Module1", "Module1", 40, 1252)),
+            ),
+            ("Macros/VBA/Module1", module),
+        ],
+    );
+    let got = members(&file);
+    let sources: Vec<&Vec<u8>> = got
+        .members
+        .iter()
+        .filter(|(_, c, _)| *c == Content::MacroSource)
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(sources, [&source.to_vec()]);
+    // A module the document does not hold: ClamAV drops the whole list.
+    let file = build(
+        Version::V3,
+        &[
+            (
+                "Macros/VBA/_VBA_PROJECT",
+                legacy_vba_project(&[("Module1", 40), ("Gone", 0)]),
+            ),
+            ("Macros/VBA/Module1", vec![0; 100]),
+        ],
+    );
+    let got = members(&file);
+    assert!(got.members.iter().all(|(_, c, _)| *c == Content::File));
+}
