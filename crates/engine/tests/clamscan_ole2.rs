@@ -223,6 +223,27 @@ fn aether(engine: &Engine, files: &[PathBuf]) -> Verdicts {
     v
 }
 
+/// A Word 6 `WordDocument` stream whose macro table lists one macro.
+fn word6_stream(macro_text: &[u8], key: u8) -> Vec<u8> {
+    let mut s = vec![0x07u8; 0x600];
+    s[0x118..0x11c].copy_from_slice(&0x200u32.to_le_bytes());
+    s[0x11c..0x120].copy_from_slice(&0x100u32.to_le_bytes());
+    let mut table = vec![0xff, 0x01];
+    table.extend_from_slice(&1u16.to_le_bytes());
+    let mut entry = vec![1, key];
+    entry.extend_from_slice(&[0; 10]);
+    entry.extend_from_slice(&(macro_text.len() as u32).to_le_bytes());
+    entry.extend_from_slice(&0u32.to_le_bytes());
+    entry.extend_from_slice(&0x400u32.to_le_bytes());
+    table.extend_from_slice(&entry);
+    table.push(0x40);
+    s[0x200..0x200 + table.len()].copy_from_slice(&table);
+    for (i, b) in macro_text.iter().enumerate() {
+        s[0x400 + i] = b ^ key;
+    }
+    s
+}
+
 fn zlib(data: &[u8]) -> Vec<u8> {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(data).expect("deflate");
@@ -430,6 +451,31 @@ fn corpus() -> Corpus {
         "msgbox \"Na\u{ef}ve LatinMarker\"".as_bytes(),
     );
 
+    // Word 6/95 macros: a table in the WordDocument stream, each macro
+    // XOR-encrypted with its key.
+    files.push((
+        "word6.doc".into(),
+        build(
+            Version::V3,
+            &[(
+                "WordDocument",
+                word6_stream(b"Sub MAIN\r\nWord6MacroMarker\r\nEnd Sub\r\n", 0x5a),
+            )],
+        ),
+    ));
+    body(&mut ndb, "Word6", &[0, 2], b"Word6MacroMarker");
+    files.push((
+        "word6-plain.doc".into(),
+        build(
+            Version::V3,
+            &[(
+                "WordDocument",
+                word6_stream(b"Sub MAIN Word6PlainMarker End Sub", 0),
+            )],
+        ),
+    ));
+    body(&mut ndb, "Word6Plain", &[2], b"Word6PlainMarker");
+
     // Version 4 (4 KiB sectors): ClamAV reads 4 entries per directory sector.
     files.push((
         "v4.doc".into(),
@@ -522,6 +568,9 @@ fn documents_match_clamscan() {
         ("vba-latin1.doc", "VbaLatin_T0"),
         ("v4.doc", "V4FirstMarker_T0"),
         ("clam.ole.doc", "ClamAV-Test-File"),
+        ("word6.doc", "Word6_T0"),
+        ("word6.doc", "Word6_T2"),
+        ("word6-plain.doc", "Word6Plain_T2"),
         ("clam.ppt", "ClamAV-Test-File"),
     ] {
         assert!(has(f, n), "{f}: {n} in {:?}", ours.get(f));

@@ -19,9 +19,11 @@
 //! - otherwise each stream is scanned as it is, and also the file embedded in
 //!   each `\1Ole10Native` stream, the OLE2 documents compressed into a
 //!   `PowerPoint Document` stream, and each VBA project (the `dir` stream and
-//!   its modules, see [`crate::vba`]) as the text ClamAV writes of it.
+//!   its modules, see [`crate::vba`]) as the text ClamAV writes of it, the
+//!   module sources an Office 97-2003 `_VBA_PROJECT` stream lists, and the
+//!   Word 6/95 macros of a `WordDocument` stream.
 //!
-//! Not done (ClamAV does them): Word 6 macros, Excel 4 (XLM) macros and the
+//! Not done (ClamAV does them): Excel 4 (XLM) macros and the
 //! images of a workbook, HWP documents, and streams encrypted with Excel's
 //! default password.
 
@@ -875,6 +877,20 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
                 if visit(visitor, &mut m) == Flow::Stop {
                     return Ok(());
                 }
+            }
+        }
+    }
+    // Word 6/95 macros.
+    for e in named(&entries, "worddocument") {
+        let (data, _) = f.read_stream(e, MAX_PARSED)?;
+        for (k, source) in vba::word6_macros(&data).into_iter().enumerate() {
+            let mut m = Member::new(
+                format!("{}:macro{k}", e.path),
+                Body::Read(Box::new(io::Cursor::new(source))),
+            );
+            m.content = Content::MacroSource;
+            if visit(visitor, &mut m) == Flow::Stop {
+                return Ok(());
             }
         }
     }

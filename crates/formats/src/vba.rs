@@ -827,6 +827,107 @@ pub(crate) fn legacy_modules(data: &[u8]) -> Option<Vec<(String, u32)>> {
     Some(modules)
 }
 
+/// Word 6/95 macros in a `WordDocument` stream (ClamAV's `cli_wm_readdir`
+/// and `cli_wm_decrypt_macro`): each macro's bytes, XOR-decrypted with its
+/// key, that the stream holds whole.
+pub(crate) fn word6_macros(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut fd = Fd { data, pos: 0x118 };
+    let (Some(offset), Some(len)) = (fd.u32(false), fd.u32(false)) else {
+        return Vec::new();
+    };
+    if len == 0 {
+        return Vec::new();
+    }
+    // Past the start id; the end wraps in 32 bits as ClamAV computes it.
+    fd.pos = u64::from(offset.wrapping_add(1));
+    let end = u64::from(offset.wrapping_add(len));
+    let mut entries: Vec<(u8, u32, u32)> = Vec::new();
+    while fd.pos < end {
+        let Some(id) = fd.read(1).map(|b| b[0]) else {
+            break;
+        };
+        let more = match id {
+            0x01 => {
+                entries = word6_entries(&mut fd).unwrap_or_default();
+                false
+            }
+            0x03 => word6_skip_oxo3(&mut fd).is_some(),
+            0x05 => fd.u16(false).map(|n| fd.skip(12 * i64::from(n))).is_some(),
+            0x10 => word6_skip_extnames(&mut fd).is_some(),
+            0x11 => word6_skip_intnames(&mut fd).is_some(),
+            _ => false,
+        };
+        if !more {
+            break;
+        }
+    }
+    entries
+        .into_iter()
+        .filter_map(|(key, len, offset)| {
+            let start = offset as usize;
+            let b = data.get(start..start.checked_add(len as usize)?)?;
+            (len != 0).then(|| b.iter().map(|x| x ^ key).collect())
+        })
+        .collect()
+}
+
+/// The macro table: (key, length, offset) of each macro.
+fn word6_entries(fd: &mut Fd<'_>) -> Option<Vec<(u8, u32, u32)>> {
+    let count = fd.u16(false)?;
+    let table = fd.read(24 * usize::from(count))?;
+    Some(
+        table
+            .chunks_exact(24)
+            .map(|m| {
+                let u = |at: usize| u32::from_le_bytes([m[at], m[at + 1], m[at + 2], m[at + 3]]);
+                (m[1], u(12), u(20))
+            })
+            .collect(),
+    )
+}
+
+fn word6_skip_oxo3(fd: &mut Fd<'_>) -> Option<()> {
+    let count = fd.read(1)?[0];
+    fd.skip(14 * i64::from(count));
+    let mut count = fd.read(1)?[0];
+    if count == 0 {
+        let two = fd.read(2)?;
+        if two[0] != 2 {
+            fd.skip(-2);
+            return Some(());
+        }
+        count = two[1];
+    }
+    if count > 0 {
+        fd.skip(4 * i64::from(count) + 1);
+    }
+    Some(())
+}
+
+fn word6_skip_extnames(fd: &mut Fd<'_>) -> Option<()> {
+    let mut size = fd.u16(false)? as i16;
+    let unicode = size == -1;
+    if unicode {
+        size = fd.u16(false)? as i16;
+    }
+    // ClamAV subtracts the whole size each round: one name is skipped.
+    if size > 0 {
+        let length = i64::from(fd.read(1)?[0]);
+        fd.skip(if unicode { length * 2 + 1 } else { length } + 2);
+    }
+    Some(())
+}
+
+fn word6_skip_intnames(fd: &mut Fd<'_>) -> Option<()> {
+    let count = fd.u16(false)?;
+    for _ in 0..count {
+        fd.skip(2);
+        let length = fd.read(1)?[0];
+        fd.skip(i64::from(length) + 1);
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -952,6 +1053,33 @@ mod tests {
             &s[..n],
             b"sub autoopen()\r\n msgbox \"Hello  WORLD\" & x\nend sub"
         );
+    }
+
+    #[test]
+    fn word6_macros_are_decrypted() {
+        let mut s = vec![0u8; 0x500];
+        s[0x118..0x11c].copy_from_slice(&0x200u32.to_le_bytes());
+        s[0x11c..0x120].copy_from_slice(&0x80u32.to_le_bytes());
+        // Start id; menu info (no items); the macro table; end.
+        let mut t = vec![0xff, 0x05, 0, 0, 0x01, 2, 0];
+        for (key, len, at) in [(0x21u8, 5u32, 0x400u32), (0, 3, 0x410)] {
+            let mut e = vec![1, key];
+            e.extend_from_slice(&[0; 10]);
+            e.extend_from_slice(&len.to_le_bytes());
+            e.extend_from_slice(&[0; 4]);
+            e.extend_from_slice(&at.to_le_bytes());
+            t.extend_from_slice(&e);
+        }
+        s[0x200..0x200 + t.len()].copy_from_slice(&t);
+        for (i, b) in b"HELLO".iter().enumerate() {
+            s[0x400 + i] = b ^ 0x21;
+        }
+        s[0x410..0x413].copy_from_slice(b"abc");
+        assert_eq!(word6_macros(&s), [b"HELLO".to_vec(), b"abc".to_vec()]);
+        // A macro past the stream's end is not read; no table, no macros.
+        s.truncate(0x412);
+        assert_eq!(word6_macros(&s), [b"HELLO".to_vec()]);
+        assert!(word6_macros(&s[..0x11a]).is_empty());
     }
 
     #[test]
