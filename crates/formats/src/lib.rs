@@ -10,6 +10,9 @@ fuzzed on its own:
 - [`walk`] lists the members of a container (zip, 7z, tar, cpio, ar, and the
   single-member compressed streams gzip, bzip2, xz and zstd) and hands each
   one to a [`Visitor`] with a way to decompress it into a writer.
+  OLE2 compound documents (Office 97-2003, MSI) give their streams and what
+  ClamAV derives from them: embedded objects, and VBA and Word 6 macros
+  ([`vba`]), which a [`Content`] other than `File` marks.
 
 Everything here reads untrusted bytes. Nothing panics on them, nothing is
 written to disk, and no length taken from a header is trusted for an
