@@ -103,7 +103,7 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
     let size = src.size();
     let decoder_mode = Arc::clone(&mode);
     std::thread::scope(|s| {
-        s.spawn(move || {
+        let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
             // A panic in the decoder must not take the scan down with it.
             let report = tx.clone();
             let run = AssertUnwindSafe(|| decode(tx, drx, size, decoder_mode, discarded));
@@ -113,7 +113,7 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
                     detail: "RAR: internal error in the decoder".into(),
                 })));
             }
-        });
+        })?;
         let mut link = Link {
             src,
             rx,
@@ -124,9 +124,12 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
             abandoned: false,
         };
         drive(&mut link, &mode, visitor);
-        // Dropping the link's channels ends the decoder wherever it waits.
-    });
-    Ok(())
+        // Refusing its output and dropping the link's channels ends the
+        // decoder wherever it is.
+        mode.store(REFUSE, Ordering::Relaxed);
+        drop(spawned);
+        Ok(())
+    })
 }
 
 /// The decoding thread: parses the archive and extracts its members into
