@@ -6,7 +6,9 @@ use aether_exe::{ExeError, ExeInfo, ImportTable, Layout, fat_arches, resolve};
 use aether_sigs::Offset;
 use libfuzzer_sys::fuzz_target;
 
-const OFFSETS: &[&str] = &["EP+0", "EP-16,8", "S0+4", "S2+0,32", "SE1", "SL+1", "EOF-8", "*", "12"];
+const OFFSETS: &[&str] = &[
+    "EP+0", "EP-16,8", "S0+4", "S2+0,32", "SE1", "SL+1", "EOF-8", "*", "12",
+];
 
 fn use_info(data: &[u8], info: &ExeInfo) {
     for o in OFFSETS {
@@ -37,8 +39,21 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }
-    // Each reader on its own, whatever the magic says.
-    let _ = ExeInfo::parse_pe(data);
-    let _ = ExeInfo::parse_elf(data);
-    let _ = ExeInfo::parse_macho(data);
+    // Each reader on its own, whatever the magic says, from the slice and
+    // read on demand from a file-like source (as the engine reads files):
+    // both must give the same answer.
+    let cache = object::ReadCache::new(std::io::Cursor::new(data));
+    let same = |a: &Result<ExeInfo, ExeError>, b: &Result<ExeInfo, ExeError>| {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    };
+    let pe = ExeInfo::parse_pe(data);
+    same(&pe, &ExeInfo::parse_pe(&cache));
+    same(&ExeInfo::parse_elf(data), &ExeInfo::parse_elf(&cache));
+    same(&ExeInfo::parse_macho(data), &ExeInfo::parse_macho(&cache));
+    if let Ok(info) = &pe {
+        assert_eq!(
+            format!("{:?}", ImportTable::read(data, info)),
+            format!("{:?}", ImportTable::read(&cache, info))
+        );
+    }
 });

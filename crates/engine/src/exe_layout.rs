@@ -17,6 +17,7 @@ use aether_exe::{ExeInfo, ExeKind, ImportTable, Layout, Placement};
 use aether_formats::{FileType, ReadAt};
 use aether_sigs::{Offset, TargetType};
 use md5::{Digest as _, Md5};
+use object::ReadRef;
 use sha1::Sha1;
 use sha2::Sha256;
 
@@ -37,15 +38,10 @@ pub(crate) enum FileLayout {
 }
 
 impl FileLayout {
-    /// Whether a file of type `ty` has headers that are read from its bytes
-    /// (the caller then provides them whole).
-    pub(crate) fn reads_headers(ty: FileType) -> bool {
-        matches!(ty, FileType::Pe | FileType::Elf | FileType::MachO)
-    }
-
-    /// The layout of a file of type `ty` whose bytes are `data` (`None`
-    /// when the type has no headers to read).
-    pub(crate) fn of(ty: FileType, data: Option<&[u8]>) -> FileLayout {
+    /// The layout of a file of type `ty` whose bytes are `data`: a slice, or
+    /// an [`object::ReadCache`] over an open file that reads only the headers
+    /// and tables (`None` when the type has no headers to read).
+    pub(crate) fn of<'d, R: ReadRef<'d>>(ty: FileType, data: Option<R>) -> FileLayout {
         let parsed = match (ty, data) {
             (FileType::Pe, Some(d)) => ExeInfo::parse_pe(d),
             (FileType::Elf, Some(d)) => ExeInfo::parse_elf(d),
@@ -156,15 +152,34 @@ fn bm_offset_mode(prog: &Program, offset: &Offset, size: u64) -> bool {
 }
 
 /// The digests of `data` that some signature of `db` at that size needs.
-fn digests(db: &HashDb, data: &[u8]) -> Option<Digests> {
-    let needed = db.needed(data.len() as u64);
+/// The digests `db` needs of the `len` bytes at `start` of `src`, read a
+/// piece at a time (a section may be up to 1 GiB); `None` when it needs none
+/// or the bytes cannot be read.
+fn digests(db: &HashDb, src: &dyn ReadAt, start: u64, len: u64) -> Option<Digests> {
+    let needed = db.needed(len);
     if !needed.any() {
         return None;
     }
+    let (mut md5, mut sha1, mut sha256) = (
+        needed.md5.then(Md5::new),
+        needed.sha1.then(Sha1::new),
+        needed.sha256.then(Sha256::new),
+    );
+    let mut buf = vec![0u8; (256 << 10).min(len as usize)];
+    let mut at = start;
+    while at < start + len {
+        let n = (start + len - at).min(buf.len() as u64) as usize;
+        let piece = buf.get_mut(..n)?;
+        src.read_exact_at(piece, at).ok()?;
+        md5.iter_mut().for_each(|h| h.update(&*piece));
+        sha1.iter_mut().for_each(|h| h.update(&*piece));
+        sha256.iter_mut().for_each(|h| h.update(&*piece));
+        at += n as u64;
+    }
     Some(Digests {
-        md5: needed.md5.then(|| Md5::digest(data).into()),
-        sha1: needed.sha1.then(|| Sha1::digest(data).into()),
-        sha256: needed.sha256.then(|| Sha256::digest(data).into()),
+        md5: md5.map(|h| h.finalize().into()),
+        sha1: sha1.map(|h| h.finalize().into()),
+        sha256: sha256.map(|h| h.finalize().into()),
     })
 }
 
@@ -173,19 +188,20 @@ fn digests(db: &HashDb, data: &[u8]) -> Option<Digests> {
 pub(crate) fn match_sections(
     db: &HashDb,
     info: &ExeInfo,
-    data: &[u8],
+    src: &dyn ReadAt,
     all_match: bool,
     out: &mut Vec<NameId>,
 ) {
     if db.len() == 0 {
         return;
     }
-    for (_, bytes) in info.hashed_sections(data) {
-        let Some(d) = digests(db, bytes) else {
+    for (_, range) in info.hashed_section_ranges(src.size()) {
+        let len = range.end - range.start;
+        let Some(d) = digests(db, src, range.start, len) else {
             continue;
         };
         let before = out.len();
-        db.lookup(&d, bytes.len() as u64, out);
+        db.lookup(&d, len, out);
         if !all_match && out.len() > before {
             out.truncate(before + 1);
             return;
@@ -195,10 +211,10 @@ pub(crate) fn match_sections(
 
 /// `.imp` signatures matching the import table of a parsed PE. ClamAV 1.4
 /// checks them against PE32 files only.
-pub(crate) fn match_imports(
+pub(crate) fn match_imports<'d, R: ReadRef<'d>>(
     db: &HashDb,
     info: &ExeInfo,
-    data: &[u8],
+    data: R,
     all_match: bool,
     out: &mut Vec<NameId>,
 ) {
@@ -241,25 +257,6 @@ pub(crate) fn exe_conditions_hold(
     let nos = u32::try_from(info.number_of_sections()).unwrap_or(u32::MAX);
     entry_point.is_none_or(|r| r.contains(u64::from(info.entry_point)))
         && sections.is_none_or(|r| r.contains(u64::from(nos)))
-}
-
-/// Executables larger than this are not held in memory to read their
-/// headers; they are scanned as if their headers did not parse (ClamAV's
-/// own allocations stop at 1 GiB too, `CLI_MAX_ALLOCATION`).
-pub(crate) const MAX_WHOLE_EXE: u64 = 1 << 30;
-
-/// The whole of an executable of `size` bytes, read by `read`; `None` past
-/// [`MAX_WHOLE_EXE`].
-pub(crate) fn read_whole<E>(
-    size: u64,
-    read: impl FnOnce(&mut [u8]) -> Result<(), E>,
-) -> Result<Option<Vec<u8>>, E> {
-    let Some(len) = usize::try_from(size).ok().filter(|_| size <= MAX_WHOLE_EXE) else {
-        return Ok(None);
-    };
-    let mut data = vec![0u8; len];
-    read(&mut data)?;
-    Ok(Some(data))
 }
 
 /// The byte ranges (offset, length) of the architectures of a universal

@@ -338,19 +338,16 @@ impl<'e> Scanner<'e> {
         let head_len = (size as usize).min(head.len());
         input.read_exact_at(&mut head[..head_len], 0, size)?;
         outcome.file_type = filetype::detect(&head[..head_len]);
-        // An executable's headers are read from its bytes, held whole; the
-        // scan then reads them from memory.
-        let whole_exe = match input {
-            Input::File(_) if FileLayout::reads_headers(outcome.file_type) => {
-                crate::exe_layout::read_whole(size, |buf| input.read_exact_at(buf, 0, size))?
-            }
-            _ => None,
+        // An executable's headers and tables are read on demand, only the
+        // ranges the parser asks for, so a large file is never held whole.
+        let headers = match input {
+            Input::File(f) => Some(object::ReadCache::new(*f)),
+            Input::Bytes(_) => None,
         };
-        let exe_input = whole_exe.as_deref().map(Input::Bytes);
-        let input = exe_input.as_ref().unwrap_or(input);
-        self.layout = match input {
-            Input::Bytes(d) => FileLayout::of(outcome.file_type, Some(d)),
-            Input::File(_) => FileLayout::of(outcome.file_type, None),
+        self.layout = match (input, &headers) {
+            (Input::Bytes(d), _) => FileLayout::of(outcome.file_type, Some(*d)),
+            (Input::File(_), Some(cache)) => FileLayout::of(outcome.file_type, Some(cache)),
+            (Input::File(_), None) => FileLayout::of::<&[u8]>(outcome.file_type, None),
         };
         // ClamAV ignores text of 5 bytes or less (see crate::textnorm).
         let ignored =
@@ -424,25 +421,28 @@ impl<'e> Scanner<'e> {
         }
         // PE section and import hashes after the raw scan, as ClamAV's PE
         // scanner runs after it.
-        if let (Some(info), Input::Bytes(data)) = (self.layout.info(), input)
+        if let Some(info) = self.layout.info()
             && outcome.limit.is_none()
             && (self.found.is_empty() || st.all_match)
         {
             crate::exe_layout::match_sections(
                 &db.sections,
                 info,
-                data,
+                input.as_source(),
                 st.all_match,
                 &mut self.found,
             );
             if self.found.is_empty() || st.all_match {
-                crate::exe_layout::match_imports(
-                    &db.imports,
-                    info,
-                    data,
-                    st.all_match,
-                    &mut self.found,
-                );
+                let (imports, all) = (&db.imports, st.all_match);
+                match (input, &headers) {
+                    (Input::Bytes(d), _) => {
+                        crate::exe_layout::match_imports(imports, info, *d, all, &mut self.found)
+                    }
+                    (Input::File(_), Some(cache)) => {
+                        crate::exe_layout::match_imports(imports, info, cache, all, &mut self.found)
+                    }
+                    (Input::File(_), None) => {}
+                }
             }
         }
         // An allow-listed file is clean whatever matched.

@@ -27,7 +27,7 @@ fn main() {
                     );
                 }
                 if info.pe.is_some() {
-                    match ImportTable::read(&data, &info).and_then(|t| t.hash()) {
+                    match ImportTable::read(&data[..], &info).and_then(|t| t.hash()) {
                         Ok(h) => {
                             let hex: String = h.md5.iter().map(|b| format!("{b:02x}")).collect();
                             println!("  imphash {hex}:{}", h.size);

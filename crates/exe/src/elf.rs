@@ -48,7 +48,7 @@ struct Header {
     shnum: u16,
 }
 
-pub(crate) fn parse(data: &[u8]) -> Result<ExeInfo, ExeError> {
+pub(crate) fn parse<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
     let h32: &FileHeader32<Endianness> = data
         .read_at(0)
         .map_err(|()| truncated("file header", 0, 52))?;
@@ -107,7 +107,12 @@ pub(crate) fn parse(data: &[u8]) -> Result<ExeInfo, ExeError> {
     })
 }
 
-fn entry_offset(data: &[u8], h: &Header, is64: bool, e: Endianness) -> Result<u32, ExeError> {
+fn entry_offset<'d, R: ReadRef<'d>>(
+    data: R,
+    h: &Header,
+    is64: bool,
+    e: Endianness,
+) -> Result<u32, ExeError> {
     if h.phnum > MAX_PROGRAM_HEADERS {
         return Err(bad("more than 128 program headers", u64::from(h.phnum)));
     }
@@ -158,7 +163,12 @@ fn advance(base: u64, by: u64, is64: bool) -> u64 {
     if is64 { sum } else { sum & u64::from(u32::MAX) }
 }
 
-fn sections(data: &[u8], h: &Header, is64: bool, e: Endianness) -> Result<Vec<Section>, ExeError> {
+fn sections<'d, R: ReadRef<'d>>(
+    data: R,
+    h: &Header,
+    is64: bool,
+    e: Endianness,
+) -> Result<Vec<Section>, ExeError> {
     if h.shnum > MAX_SECTIONS {
         return Err(ExeError::TooManySections {
             format: Format::Elf,

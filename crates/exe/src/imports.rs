@@ -69,14 +69,17 @@ impl ImportTable {
     /// Reads the import table of a parsed PE file. ClamAV 1.4 checks `.imp`
     /// signatures only against PE32 files; for PE32+ the table is read all
     /// the same, and it is up to the caller not to match it.
-    pub fn read(data: &[u8], info: &ExeInfo) -> Result<ImportTable, ImportError> {
+    pub fn read<'d, R: ReadRef<'d>>(data: R, info: &ExeInfo) -> Result<ImportTable, ImportError> {
         let Some(pe) = &info.pe else {
             return Err(ImportError::NotPe);
         };
         if info.sections.len() == 1 && info.sections.first().is_some_and(|s| s.outside_file) {
             return Err(ImportError::OnlySectionOutsideFile);
         }
-        let fsize = data.len() as u64;
+        let fsize = data.len().map_err(|()| ImportError::Truncated {
+            what: "file",
+            offset: 0,
+        })?;
         let &(dir_rva, dir_size) = pe.data_dirs.get(1).ok_or(ImportError::NoImportTable)?;
         if dir_rva == 0 || dir_size == 0 {
             return Err(ImportError::NoImportTable);
@@ -186,7 +189,7 @@ impl ImportTable {
 }
 
 /// The bytes at `at`, at most `len` of them, up to the first NUL.
-fn c_string(data: &[u8], at: u64, len: u64) -> &[u8] {
+fn c_string<'d, R: ReadRef<'d>>(data: R, at: u64, len: u64) -> &'d [u8] {
     let bytes = data.read_bytes_at(at, len).unwrap_or(&[]);
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     bytes.get(..end).unwrap_or(&[])
@@ -228,14 +231,17 @@ fn ordinal_name(dll: &[u8], ordinal: u16) -> String {
     }
 }
 
-fn read_thunks(
-    data: &[u8],
+fn read_thunks<'d, R: ReadRef<'d>>(
+    data: R,
     info: &ExeInfo,
     thunks: Thunks,
     mut at: u64,
     total: &mut usize,
 ) -> Result<Vec<ImportedFunction>, ImportError> {
-    let fsize = data.len() as u64;
+    let fsize = data.len().map_err(|()| ImportError::Truncated {
+        what: "file",
+        offset: 0,
+    })?;
     let mut out = Vec::new();
     let step = if thunks.wide { 8 } else { 4 };
     // ClamAV stops at the end of the file as at a 0 thunk.

@@ -27,6 +27,8 @@ ClamAV's own limits (at most 65535 PE or Mach-O sections, 256 ELF sections,
 and fails with a typed [`ExeError`] where ClamAV gives up, never a panic.
 */
 
+use object::ReadRef;
+
 pub mod error;
 pub mod imports;
 pub mod offset;
@@ -133,18 +135,20 @@ impl ExeInfo {
         }
     }
 
-    /// Parses `data` as a PE file (ClamAV's target type 1).
-    pub fn parse_pe(data: &[u8]) -> Result<ExeInfo, ExeError> {
+    /// Parses `data` as a PE file (ClamAV's target type 1). `data` is a
+    /// byte slice, or an [`object::ReadCache`] over a file, which reads only
+    /// the headers and tables the parser asks for.
+    pub fn parse_pe<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
         pe::parse(data)
     }
 
     /// Parses `data` as an ELF file (ClamAV's target type 6).
-    pub fn parse_elf(data: &[u8]) -> Result<ExeInfo, ExeError> {
+    pub fn parse_elf<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
         elf::parse(data)
     }
 
     /// Parses `data` as a thin Mach-O file (ClamAV's target type 9).
-    pub fn parse_macho(data: &[u8]) -> Result<ExeInfo, ExeError> {
+    pub fn parse_macho<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
         macho::parse(data)
     }
 
@@ -163,6 +167,20 @@ impl ExeInfo {
         &'a self,
         data: &'a [u8],
     ) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
+        self.hashed_section_ranges(data.len() as u64)
+            .filter_map(move |(i, range)| {
+                let start = usize::try_from(range.start).ok()?;
+                let end = usize::try_from(range.end).ok()?;
+                data.get(start..end).map(|b| (i, b))
+            })
+    }
+
+    /// [`ExeInfo::hashed_sections`] as file ranges, for a file of
+    /// `file_size` bytes read piece by piece.
+    pub fn hashed_section_ranges(
+        &self,
+        file_size: u64,
+    ) -> impl Iterator<Item = (usize, std::ops::Range<u64>)> + '_ {
         let only_one_missing =
             self.sections.len() == 1 && self.sections.first().is_some_and(|s| s.outside_file);
         let pe = self.pe.is_some() && !only_one_missing;
@@ -171,9 +189,9 @@ impl ExeInfo {
             .enumerate()
             .filter(move |(_, s)| pe && s.raw_size != 0 && s.raw_size <= MAX_HASHED_SECTION)
             .filter_map(move |(i, s)| {
-                let start = s.raw as usize;
-                data.get(start..start.checked_add(s.raw_size as usize)?)
-                    .map(|b| (i, b))
+                let start = u64::from(s.raw);
+                let end = start + u64::from(s.raw_size);
+                (end <= file_size).then_some((i, start..end))
             })
     }
 

@@ -76,10 +76,11 @@ pub(crate) fn is_fat(data: &[u8]) -> bool {
     )
 }
 
-pub(crate) fn parse(data: &[u8]) -> Result<ExeInfo, ExeError> {
+pub(crate) fn parse<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
     let hdr: &MachHeader32<Endianness> =
         data.read_at(0).map_err(|()| truncated("header", 0, 28))?;
-    let Some((m64, big_endian)) = magic(data) else {
+    let head = data.read_bytes_at(0, 4).unwrap_or(&[]);
+    let Some((m64, big_endian)) = magic(head) else {
         return Err(bad("no Mach-O magic", 0));
     };
     let e = if big_endian {

@@ -41,11 +41,11 @@ fn bad(what: &'static str, value: u64) -> ExeError {
     }
 }
 
-fn read<'a, T: object::Pod>(
-    data: &'a [u8],
+fn read<'d, T: object::Pod, R: ReadRef<'d>>(
+    data: R,
     offset: u64,
     what: &'static str,
-) -> Result<&'a T, ExeError> {
+) -> Result<&'d T, ExeError> {
     data.read_at::<T>(offset)
         .map_err(|()| truncated(what, offset, std::mem::size_of::<T>() as u64))
 }
@@ -69,19 +69,19 @@ fn contained(size: u64, start: u32, len: u32) -> bool {
     size > 0 && len > 0 && len <= size && start + len <= size && start < size
 }
 
-pub(crate) fn parse(data: &[u8]) -> Result<ExeInfo, ExeError> {
-    let fsize = data.len() as u64;
+pub(crate) fn parse<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
+    let fsize = data.len().map_err(|()| truncated("file", 0, 0))?;
     let magic: [u8; 2] = *read(data, 0, "DOS signature")?;
     if magic != *b"MZ" && magic != *b"ZM" {
         return Err(bad("no MZ signature", u64::from(u16::from_le_bytes(magic))));
     }
-    let e_lfanew =
-        read::<object::U32<object::LittleEndian>>(data, 60, "e_lfanew")?.get(object::LittleEndian);
+    let e_lfanew = read::<object::U32<object::LittleEndian>, R>(data, 60, "e_lfanew")?
+        .get(object::LittleEndian);
     if e_lfanew == 0 {
         return Err(bad("e_lfanew is 0", 0));
     }
     let at = u64::from(e_lfanew);
-    let signature = read::<object::U32<object::LittleEndian>>(data, at, "PE signature")?
+    let signature = read::<object::U32<object::LittleEndian>, R>(data, at, "PE signature")?
         .get(object::LittleEndian);
     let file: &ImageFileHeader = read(data, at + 4, "file header")?;
     if signature != PE_SIGNATURE {

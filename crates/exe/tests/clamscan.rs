@@ -488,9 +488,9 @@ fn broken_headers_resolve_no_relative_offset() {
     let mut files = Vec::new();
     for (k, (file, data, target)) in cases.iter().enumerate() {
         assert!(
-            ExeInfo::parse_pe(data).is_err()
-                && ExeInfo::parse_elf(data).is_err()
-                && ExeInfo::parse_macho(data).is_err(),
+            ExeInfo::parse_pe(&data[..]).is_err()
+                && ExeInfo::parse_elf(&data[..]).is_err()
+                && ExeInfo::parse_macho(&data[..]).is_err(),
             "{file} must not parse"
         );
         let tail = hex(&data[data.len() - LEN..]);

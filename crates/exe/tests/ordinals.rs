@@ -50,7 +50,7 @@ fn ordinal_names_match_clamscan() {
                 seed: u64::from(ord) + 100_000 * d as u64,
             });
             let info = ExeInfo::parse(&data).unwrap();
-            let h = ImportTable::read(&data, &info).unwrap().hash().unwrap();
+            let h = ImportTable::read(&data[..], &info).unwrap().hash().unwrap();
             let hex: String = h.md5.iter().map(|b| format!("{b:02x}")).collect();
             // Files with the same import text share one signature (ClamAV
             // keeps one name per hash): "ws2_32.dllx" hashes as "ws2_32".

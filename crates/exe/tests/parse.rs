@@ -75,7 +75,7 @@ fn pe_import_hash() {
     for plus in [false, true] {
         let data = common::plain_pe(plus, 4);
         let info = ExeInfo::parse(&data).unwrap();
-        let table = ImportTable::read(&data, &info).unwrap();
+        let table = ImportTable::read(&data[..], &info).unwrap();
         assert_eq!(table.dlls.len(), 3);
         assert_eq!(table.hash_text().unwrap(), common::IMPORT_TEXT);
         let h = table.hash().unwrap();
@@ -92,7 +92,7 @@ fn clam_exe_import_hash_is_the_documented_one() {
         panic!("clamav-testfiles is not installed");
     };
     let info = ExeInfo::parse(&data).unwrap();
-    let h = ImportTable::read(&data, &info).unwrap().hash().unwrap();
+    let h = ImportTable::read(&data[..], &info).unwrap().hash().unwrap();
     let hex: String = h.md5.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
         (hex.as_str(), h.size),
@@ -104,7 +104,7 @@ fn clam_exe_import_hash_is_the_documented_one() {
 fn ordinals_of_known_dlls_are_named() {
     let data = common::plain_pe(false, 5);
     let info = ExeInfo::parse(&data).unwrap();
-    let mut table = ImportTable::read(&data, &info).unwrap();
+    let mut table = ImportTable::read(&data[..], &info).unwrap();
     // msvcrt's ordinal 5 is "ord5"; oleaut32's is SysReAllocStringLen.
     assert!(
         table
@@ -127,7 +127,7 @@ fn invalid_function_name_gives_no_hash() {
     let info = ExeInfo::parse(&data).unwrap();
     let at = data.windows(12).position(|w| w == b"LoadLibraryA").unwrap();
     data[at + 4] = b'-';
-    let table = ImportTable::read(&data, &info).unwrap();
+    let table = ImportTable::read(&data[..], &info).unwrap();
     assert!(matches!(table.hash(), Err(ImportError::InvalidName { .. })));
 }
 
@@ -254,4 +254,54 @@ fn errors_name_what_is_wrong() {
         ExeInfo::parse(&bad_shentsize).is_err(),
         "ClamAV checks e_shentsize even without sections"
     );
+}
+
+/// The engine parses files through `object::ReadCache`, reading only the
+/// ranges the parser asks for: every executable here parses to the same
+/// result, with the same import table, as from the whole file in memory.
+#[test]
+fn read_on_demand_equals_whole_file() {
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
+    for dir in ["/usr/share/clamav-testfiles", "/usr/bin"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        paths.extend(names.into_iter().filter(|p| p.is_file()).take(120));
+    }
+    let mut parsed = 0;
+    for path in &paths {
+        let Ok(data) = std::fs::read(path) else {
+            continue;
+        };
+        let file = std::fs::File::open(path).expect("opened just now");
+        let cache = object::ReadCache::new(&file);
+        let whole = (
+            ExeInfo::parse_pe(&data[..]),
+            ExeInfo::parse_elf(&data[..]),
+            ExeInfo::parse_macho(&data[..]),
+        );
+        let lazy = (
+            ExeInfo::parse_pe(&cache),
+            ExeInfo::parse_elf(&cache),
+            ExeInfo::parse_macho(&cache),
+        );
+        assert_eq!(
+            format!("{whole:?}"),
+            format!("{lazy:?}"),
+            "{}",
+            path.display()
+        );
+        if let Ok(info) = &whole.0 {
+            assert_eq!(
+                format!("{:?}", ImportTable::read(&data[..], info)),
+                format!("{:?}", ImportTable::read(&cache, info)),
+                "{}",
+                path.display()
+            );
+        }
+        parsed += usize::from(whole.0.is_ok() || whole.1.is_ok() || whole.2.is_ok());
+    }
+    assert!(parsed >= 20, "only {parsed} executables parsed");
 }
