@@ -22,10 +22,10 @@
 # that is not .gz/.zip/.pdf/.bz2, the test files or the archives), copied to
 # bench/work/yara-subset.
 #
-# Each tool runs RUNS times (default 3) with THREADS threads (default 2);
-# printed: median wall time, MB/s, CPU time (user+system), peak RSS, ratios
-# to aether, and how many files each tool flagged (aether's list must equal
-# yr's, archives aside). The flagged lists come from a first, untimed run of
+# Each tool runs RUNS times (the second argument, else $RUNS, else 3) with
+# THREADS threads (default 2); printed: median wall time, MB/s, CPU time
+# (user+system), peak RSS, ratios to aether, and how many files each tool
+# flagged (aether's list must equal yr's, archives aside). The flagged lists come from a first, untimed run of
 # each tool, which also warms the page cache; with RUNS=1 that run is the
 # timed one. TOOLS (default "aether yr yara") picks the tools.
 #
@@ -37,7 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=bench/work
 src=${1:-$work/yara-rules-src}
-runs=${2:-3}
+runs=${2:-${RUNS:-3}}
 threads=${THREADS:-2}
 tools=${TOOLS:-aether yr yara}
 corpus=$work/corpus
