@@ -242,7 +242,8 @@ fn rules_with_include_are_not_cached() {
         ),
     )
     .expect("main");
-    let (rules, used) = YaraRules::load(&[main.clone()], &[], Some(&cache)).expect("load");
+    let (rules, used) =
+        YaraRules::load(std::slice::from_ref(&main), &[], Some(&cache)).expect("load");
     match used {
         CacheUse::Uncacheable(why) => assert!(why.contains("include"), "{why}"),
         other => panic!("{other:?}"),
