@@ -349,9 +349,9 @@ impl<'e> Scanner<'e> {
             (Input::File(_), Some(cache)) => FileLayout::of(outcome.file_type, Some(cache)),
             (Input::File(_), None) => FileLayout::of::<&[u8]>(outcome.file_type, None),
         };
-        // ClamAV ignores text of 5 bytes or less (see crate::textnorm).
-        let ignored =
-            crate::textnorm::is_text(outcome.file_type) && size <= crate::textnorm::SMALL_FILE;
+        // ClamAV's `cli_magic_scan` ignores any file or member of 5 bytes or
+        // less: no signature of any kind is matched (YARA rules still run).
+        let ignored = size <= crate::textnorm::SMALL_FILE;
         let types = if ignored {
             0
         } else {
@@ -405,7 +405,7 @@ impl<'e> Scanner<'e> {
             }
         }
         // Logical signatures last, as in ClamAV.
-        if outcome.limit.is_none() && (self.found.is_empty() || st.all_match) {
+        if outcome.limit.is_none() && !ignored && (self.found.is_empty() || st.all_match) {
             outcome.regex_limits += self.scan_logical(input, &st, containers)?;
         }
         // Text and HTML: their normalized copies, after the raw scan.

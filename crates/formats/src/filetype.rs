@@ -409,33 +409,117 @@ fn is_old_tar(head: &[u8]) -> bool {
     sum == stored
 }
 
-/// ASCII, UTF-8 or UTF-16 text with a byte-order mark, as ClamAV's text
-/// detection; `None` for binary data.
+/// How ClamAV's text detection (`textdet.c`) classes a byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Never in text: most C0 controls, DEL.
+    Never,
+    /// Plain ASCII text, and NEL (0x85).
+    Plain,
+    /// ISO-8859 (0xa0-0xff) or other extended ASCII (0x80-0x9f).
+    Extended,
+}
+
+fn class(b: u8) -> Class {
+    match b {
+        0x07..=0x0a | 0x0c | 0x0d | 0x1b | 0x20..=0x7e | 0x85 => Class::Plain,
+        0x80..=0xff => Class::Extended,
+        _ => Class::Never,
+    }
+}
+
+/// Text as ClamAV's `cli_texttype` decides it from the same bytes, in its
+/// order: "ASCII" is any bytes but C0 controls and DEL (Latin-1 and UTF-8
+/// text included), then UTF-8, then UTF-16; `None` for binary data.
 fn text_type(head: &[u8]) -> Option<FileType> {
     if head.is_empty() {
         return None;
     }
-    match head {
-        [0xff, 0xfe, ..] => return Some(FileType::TextUtf16Le),
-        [0xfe, 0xff, ..] => return Some(FileType::TextUtf16Be),
-        _ => {}
+    if head.iter().all(|&b| class(b) != Class::Never) {
+        return Some(FileType::Text);
     }
-    let valid = match std::str::from_utf8(head) {
-        Ok(_) => true,
-        // A character cut at the end of the head is still text.
-        Err(e) => e.error_len().is_none(),
-    };
-    let printable = head
-        .iter()
-        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b));
-    if !(valid && printable) {
+    if is_utf8(head) {
+        return Some(FileType::TextUtf8);
+    }
+    match utf16(head) {
+        Some(true) => Some(FileType::TextUtf16Be),
+        Some(false) => Some(FileType::TextUtf16Le),
+        None => None,
+    }
+}
+
+/// ClamAV's `td_isutf8`: plain ASCII and well-formed sequences of up to six
+/// bytes, at least one of them; a sequence cut by the end still counts.
+fn is_utf8(head: &[u8]) -> bool {
+    let mut seen = false;
+    let mut i = 0;
+    while i < head.len() {
+        let b = head[i];
+        if b & 0x80 == 0 {
+            if class(b) != Class::Plain {
+                return false;
+            }
+        } else if b & 0x40 == 0 {
+            return false;
+        } else {
+            let following = match b.leading_ones() {
+                2 => 1,
+                3 => 2,
+                4 => 3,
+                5 => 4,
+                6 => 5,
+                _ => return false,
+            };
+            for _ in 0..following {
+                i += 1;
+                let Some(&c) = head.get(i) else {
+                    return seen;
+                };
+                if c & 0xc0 != 0x80 {
+                    return false;
+                }
+            }
+            seen = true;
+        }
+        i += 1;
+    }
+    seen
+}
+
+/// ClamAV's `td_isutf16`: `Some(big_endian)` for UTF-16. Without a
+/// byte-order mark every unit below 128 must be plain text and the text is
+/// taken as big-endian; with one, fewer than half the bytes may be units
+/// that are not. The first unit is never checked.
+fn utf16(head: &[u8]) -> Option<bool> {
+    if head.len() < 2 {
         return None;
     }
-    Some(if head.is_ascii() {
-        FileType::Text
-    } else {
-        FileType::TextUtf8
-    })
+    let (be, bom) = match head {
+        [0xff, 0xfe, ..] => (false, true),
+        [0xfe, 0xff, ..] => (true, true),
+        _ => (true, false),
+    };
+    let mut bad = 0;
+    for unit in head[2..].chunks_exact(2) {
+        let c = if be {
+            u16::from_be_bytes([unit[0], unit[1]])
+        } else {
+            u16::from_le_bytes([unit[0], unit[1]])
+        };
+        if c == 0xfffe {
+            return None;
+        }
+        if c < 128 && class(c as u8) != Class::Plain {
+            if !bom {
+                return None;
+            }
+            bad += 1;
+        }
+    }
+    if bom && bad >= head.len() / 2 {
+        return None;
+    }
+    Some(be)
 }
 
 #[cfg(test)]
@@ -478,12 +562,18 @@ mod tests {
             (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", FileType::Ole2),
             (b"\x89PNG\r\n", FileType::Png),
             (b"hello world\n", FileType::Text),
-            (b"caf\xc3\xa9\n", FileType::TextUtf8),
+            // ClamAV's "ASCII" takes any byte from 0x80: UTF-8 and Latin-1.
+            (b"caf\xc3\xa9\n", FileType::Text),
+            (b"caf\xe9 cr\xe8me\n", FileType::Text),
             (b"\xff\xfeh\x00i\x00", FileType::TextUtf16Le),
+            // Without a byte-order mark, UTF-16 is big-endian to ClamAV.
+            (b"\x00h\x00i\x00!", FileType::TextUtf16Be),
+            (b"\x00\x01\x00\x02\x00\x03", FileType::BinaryData),
             (b"<!DOCTYPE html><html>", FileType::Html),
             (b"hi\n<SCRIPT>alert(1)</SCRIPT>", FileType::Html),
             (b"<a class=x href=\"y\">", FileType::Html),
-            (b"abc\x00def", FileType::BinaryData),
+            (b"abc\x00def", FileType::TextUtf16Be),
+            (b"ab\x00\x01cdef", FileType::BinaryData),
             (b"", FileType::BinaryData),
         ];
         for (head, want) in cases {
