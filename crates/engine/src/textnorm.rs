@@ -41,18 +41,6 @@ use crate::scanner::{Input, ScanError, Scanner};
 /// ClamAV ignores files of this many bytes or fewer.
 pub(crate) const SMALL_FILE: u64 = 5;
 
-/// Files whose type-3/7 matching goes through normalized copies.
-pub(crate) fn is_text(ty: FileType) -> bool {
-    matches!(
-        ty,
-        FileType::Text
-            | FileType::TextUtf8
-            | FileType::TextUtf16Le
-            | FileType::TextUtf16Be
-            | FileType::Html
-    )
-}
-
 const fn bit(t: TargetType) -> u32 {
     1 << t as u32
 }
