@@ -7,9 +7,10 @@ fuzzed on its own:
 - [`filetype`] names a file as ClamAV does (`CL_TYPE_*`) from its first bytes.
   The rules are data, a table in the syntax of ClamAV's `daily.ftm` magic lines
   ([`filetype::TABLE`]), so a new type is a new line, not new code.
-- [`walk`] lists the members of a container (zip, 7z, tar, cpio, ar, and the
-  single-member compressed streams gzip, bzip2, xz and zstd) and hands each
-  one to a [`Visitor`] with a way to decompress it into a writer.
+- [`walk`] lists the members of a container (zip, 7z, RAR, Microsoft
+  cabinets, tar, cpio, ar, and the single-member compressed streams gzip,
+  bzip2, xz and zstd) and hands each one to a [`Visitor`] with a way to
+  decompress it into a writer.
   OLE2 compound documents (Office 97-2003, MSI) give their streams and what
   ClamAV derives from them: embedded objects, and VBA and Word 6 macros
   ([`vba`]), which a [`Content`] other than `File` marks.
