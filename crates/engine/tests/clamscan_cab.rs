@@ -9,7 +9,8 @@
 //! RAR: Debian's clamscan opens no RAR archive (its unrar library,
 //! libclamunrar, is not packaged), so there is nothing to compare with; the
 //! engine's detections inside RAR archives (RAR 4 and 5, compressed, solid,
-//! inside a zip) are checked against the markers planted in them.
+//! inside a zip) are checked against the markers planted in them, and
+//! encrypted members against `Heuristics.Encrypted.RAR`.
 
 mod common;
 
@@ -136,7 +137,10 @@ fn corpus(ndb: &str, hdb: &str, files: &[(&str, Vec<u8>)]) -> Corpus {
     let db = dir.path().join("db");
     std::fs::create_dir(&db).expect("db dir");
     std::fs::write(db.join("markers.ndb"), ndb).expect("ndb");
-    std::fs::write(db.join("members.hdb"), hdb).expect("hdb");
+    // An empty database file is an error, as in ClamAV.
+    if !hdb.is_empty() {
+        std::fs::write(db.join("members.hdb"), hdb).expect("hdb");
+    }
     let mut paths = Vec::new();
     for (name, data) in files {
         let p = dir.path().join(name);
@@ -341,5 +345,55 @@ fn rar_members_are_scanned() {
             ],
             "{name}"
         );
+    }
+}
+
+/// With `--alert-encrypted`, an encrypted RAR member is
+/// `Heuristics.Encrypted.RAR` (what clamscan reports with libclamunrar), in
+/// RAR 4 and 5, bare and in a zip; without it, nothing.
+#[test]
+fn encrypted_rar_members_alert() {
+    let mut corpus_files = Vec::new();
+    for (tag, v) in [
+        ("rar4", rars::ArchiveVersion::Rar29),
+        ("rar5", rars::ArchiveVersion::Rar50),
+    ] {
+        let mut b = rars::Builder::new(v).password(Some(b"secret".to_vec()));
+        b.add_bytes(b"hidden.txt".to_vec(), text_with("rar-a", 10), None, None)
+            .expect("add");
+        let data = b.to_bytes().expect("build");
+        corpus_files.push((format!("{tag}.zip"), stored_zip(&[("x.rar", &data)])));
+        corpus_files.push((format!("{tag}.rar"), data));
+    }
+    let ndb = format!("Rar.Marker.rar-a:0:*:{}\n", hex(&marker("rar-a")));
+    let refs: Vec<(&str, Vec<u8>)> = corpus_files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.clone()))
+        .collect();
+    let c = corpus(&ndb, "", &refs);
+    let mut loader = Loader::new(LoadOptions::default());
+    let mut builder = EngineBuilder::new();
+    loader
+        .load_path(&c.db, &mut builder)
+        .expect("database loads");
+    let engine = builder.build().expect("engine builds");
+    let limits = Limits {
+        all_match: true,
+        ..Limits::default()
+    };
+    for alert in [false, true] {
+        let mut scanner = engine.scanner();
+        scanner.set_alerts(aether_engine::Alerts { encrypted: alert });
+        for path in &c.files {
+            let file = std::fs::File::open(path).expect("open");
+            let outcome = scanner.scan_file(&file, &limits).expect("scan");
+            let names: Vec<String> = outcome.detections.into_iter().map(|d| d.name).collect();
+            let want: &[&str] = if alert {
+                &["Heuristics.Encrypted.RAR"]
+            } else {
+                &[]
+            };
+            assert_eq!(names, want, "{} alert={alert}", path.display());
+        }
     }
 }
