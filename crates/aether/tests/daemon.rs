@@ -586,6 +586,34 @@ fn a_file_the_client_cannot_read_is_not_scanned_by_the_daemon() {
     assert_eq!(status()["scans"]["scanned"].as_u64(), Some(before + 1));
 }
 
+/// Waits (bounded) until the client rings its bell on `stderr`, then reads
+/// the rest on a thread; its result is all the client wrote there.
+fn ring_of_bell(mut stderr: std::process::ChildStderr) -> std::thread::JoinHandle<String> {
+    use std::io::Read;
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 256];
+        let mut rang = false;
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if !rang && all.contains(&0x07) {
+                rang = true;
+                let _ = tx.send(());
+            }
+        }
+        text(&all)
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "no answer for the infected file"
+    );
+    reader
+}
+
 #[test]
 fn a_daemon_killed_mid_scan_is_an_error_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
@@ -596,9 +624,11 @@ fn a_daemon_killed_mid_scan_is_an_error_not_a_hang() {
     let a = files.join("eicar.com");
     let b = files.join("clean.txt");
     // Two files, then standard input, which the client reads only when the
-    // walk reaches it: until it is closed, the scan is in progress.
+    // walk reaches it: until it is closed, the scan is in progress. --bell
+    // rings on standard error as soon as the infected file's entry has been
+    // printed: the client has its answer.
     let mut client = Command::new(BIN)
-        .args(["scan", "--daemon", "--daemon-socket", ipc])
+        .args(["scan", "--daemon", "--daemon-socket", ipc, "--bell"])
         .arg(&a)
         .arg(&b)
         .arg("-")
@@ -607,19 +637,7 @@ fn a_daemon_killed_mid_scan_is_an_error_not_a_hang() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = aether(&["status", "--json", "--socket", ipc]);
-        let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if st["scans"]["scanned"].as_u64() >= Some(2) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the first two files were not scanned"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let stderr = ring_of_bell(client.stderr.take().unwrap());
     d.kill9();
     let mut stdin = client.stdin.take().unwrap();
     let _ = stdin.write_all(b"more data");
@@ -631,7 +649,7 @@ fn a_daemon_killed_mid_scan_is_an_error_not_a_hang() {
     }
     let out = client.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
+    let err = stderr.join().unwrap();
     assert!(err.contains("aetherd") && err.contains("mid-scan"), "{err}");
     // What was answered before is printed; no summary for a cut scan.
     let got = text(&out.stdout);
@@ -698,5 +716,63 @@ fn options_the_daemon_refuses_end_the_scan() {
     assert_eq!(
         text(&out.stdout),
         format!("{f}: Test.Eicar.UNOFFICIAL FOUND\n")
+    );
+}
+
+#[test]
+fn a_daemon_that_stops_answering_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let f = dir.path().join("e.com");
+    std::fs::write(&f, eicar()).unwrap();
+    let ipc = d.ipc();
+    let ipc = ipc.to_str().unwrap();
+    // One file, then standard input, read only when the walk reaches it;
+    // the bell says the first answer arrived.
+    let mut client = Command::new(BIN)
+        .args([
+            "scan",
+            "--daemon",
+            "--daemon-socket",
+            ipc,
+            "--daemon-timeout",
+            "2",
+            "--bell",
+        ])
+        .arg(&f)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = ring_of_bell(client.stderr.take().unwrap());
+    // Stopped, the daemon keeps its socket: the request is accepted and
+    // never answered.
+    let pid = d.child.as_ref().unwrap().id() as i32;
+    // SAFETY: kill on the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let started = Instant::now();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"data").unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "aether scan --daemon hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waited = started.elapsed();
+    // SAFETY: as above; the daemon is then killed by its handle.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let out = client.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr.join().unwrap();
+    assert!(err.contains("aetherd stopped answering"), "{err}");
+    assert!(err.contains("1 files unanswered"), "{err}");
+    assert!(waited >= Duration::from_secs(2), "{waited:?}");
+    assert!(
+        text(&out.stdout).contains("Test.Eicar.UNOFFICIAL FOUND"),
+        "{}",
+        text(&out.stdout)
     );
 }

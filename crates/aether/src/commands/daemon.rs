@@ -78,19 +78,17 @@ async fn connect(socket: &Path) -> anyhow::Result<Client> {
 const STATUS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `status` and returns the daemon's JSON.
-async fn fetch_status(socket: &Path) -> anyhow::Result<Value> {
+async fn fetch_status(socket: &Path, timeout: Duration) -> anyhow::Result<Value> {
     let ask = async {
         let mut c = connect(socket).await?;
         Ok::<_, anyhow::Error>(c.control(1, "status", "").await?)
     };
-    let r = tokio::time::timeout(STATUS_TIMEOUT, ask)
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "aetherd at {} did not answer within {STATUS_TIMEOUT:?}",
-                socket.display()
-            )
-        })??;
+    let r = tokio::time::timeout(timeout, ask).await.map_err(|_| {
+        anyhow::anyhow!(
+            "aetherd at {} did not answer within {timeout:?}",
+            socket.display()
+        )
+    })??;
     if !r.ok {
         bail!("aetherd refused status: {}", r.message);
     }
@@ -100,8 +98,8 @@ async fn fetch_status(socket: &Path) -> anyhow::Result<Value> {
 /// The number of signatures aetherd has loaded (its `status`): what `aether
 /// scan --daemon` prints as "Known viruses". Fails when the daemon cannot be
 /// reached.
-pub fn daemon_signatures(socket: &Path) -> anyhow::Result<u64> {
-    let st = runtime()?.block_on(fetch_status(socket))?;
+pub fn daemon_signatures(socket: &Path, timeout: Duration) -> anyhow::Result<u64> {
+    let st = runtime()?.block_on(fetch_status(socket, timeout))?;
     st["database"]["signatures"]
         .as_u64()
         .context("aetherd's status has no signature count")
@@ -109,7 +107,7 @@ pub fn daemon_signatures(socket: &Path) -> anyhow::Result<u64> {
 
 /// `aether status`: 0, or 2 when the daemon cannot be reached.
 pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
-    let st = runtime()?.block_on(fetch_status(&args.socket))?;
+    let st = runtime()?.block_on(fetch_status(&args.socket, STATUS_TIMEOUT))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{st}")?;
@@ -281,7 +279,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
     let (mut next, end) = match (args.since, args.follow) {
         (Some(s), true) => (s, None),
         (since, follow) => {
-            let st = fetch_status(&args.socket).await?;
+            let st = fetch_status(&args.socket, STATUS_TIMEOUT).await?;
             let last = st["journal"]["last_seq"].as_u64();
             if follow {
                 (last.map_or(0, |l| l + 1), None)

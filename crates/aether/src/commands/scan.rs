@@ -156,6 +156,12 @@ pub struct ScanArgs {
     /// aetherd's IPC socket, for --daemon.
     #[arg(long = "daemon-socket", value_name = "PATH", default_value = super::daemon::DEFAULT_SOCKET, requires = "daemon")]
     daemon_socket: PathBuf,
+
+    /// With --daemon: give up (exit 2) when the daemon answers nothing for
+    /// this long while files are outstanding. Default: --max-scantime
+    /// (else 120 s) plus 60 s.
+    #[arg(long = "daemon-timeout", value_name = "SECONDS", requires = "daemon", value_parser = clap::value_parser!(u64).range(1..))]
+    daemon_timeout: Option<u64>,
 }
 
 fn yes_no(s: &str) -> Result<bool, String> {
@@ -438,12 +444,15 @@ fn exec_via_daemon(
     clock: Instant,
 ) -> anyhow::Result<u8> {
     let socket = &args.daemon_socket;
+    let timeout = args
+        .daemon_timeout
+        .map_or_else(|| via_daemon::answer_timeout(opts), Duration::from_secs);
     // Also the reachability check: nothing is walked if the daemon is not there.
-    let known_viruses = super::daemon::daemon_signatures(socket)
+    let known_viruses = super::daemon::daemon_signatures(socket, timeout)
         .with_context(|| format!("cannot scan through aetherd at {}", socket.display()))?;
     let show_progress = !args.no_progress && io::stderr().is_terminal();
     let result = with_progress(&mut report, show_progress, targets, opts, |report| {
-        via_daemon::scan(socket, targets, opts, report)
+        via_daemon::scan(socket, timeout, targets, opts, report)
     });
     match result {
         Ok(result) => conclude(&mut report, result, known_viruses, args, start, clock),

@@ -19,7 +19,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aether_engine::{FileType, LimitExceeded, ScanError};
 use aether_ipc::msg::{ScanErrorCode, ScanFd, ScanRequestOptions, ScanResult, ScanVerdict};
@@ -32,10 +32,10 @@ use anyhow::Context;
 /// Requests kept in flight at most, whatever the daemon allows.
 const MAX_WINDOW: usize = 64;
 
-/// How long the daemon may stay silent while scans are outstanding: its
-/// longest scan (`--max-scantime`, else clamd's default of 2 minutes) plus a
-/// minute of queueing behind other clients.
-fn answer_timeout(opts: &ScanOptions) -> Duration {
+/// How long the daemon may stay silent while scans are outstanding, unless
+/// `--daemon-timeout` says: its longest scan (`--max-scantime`, else clamd's
+/// default of 2 minutes) plus a minute of queueing behind other clients.
+pub(super) fn answer_timeout(opts: &ScanOptions) -> Duration {
     opts.limits
         .max_scantime
         .unwrap_or(Duration::from_secs(120))
@@ -43,16 +43,17 @@ fn answer_timeout(opts: &ScanOptions) -> Duration {
 }
 
 /// Scans `targets` through aetherd at `socket`, pushing entries into `sink`
-/// in walk order. `Err`: the daemon could not be reached, refused, or was
-/// lost mid-scan (what was printed so far stays printed). `Ok(Err)`: the sink
+/// in walk order; a daemon silent for `timeout` while files are outstanding
+/// is given up. `Err`: the daemon could not be reached, refused, or was lost
+/// mid-scan (what was printed so far stays printed). `Ok(Err)`: the sink
 /// failed, as `aether_scan::scan` reports it.
 pub(super) fn scan<S: Sink>(
     socket: &Path,
+    timeout: Duration,
     targets: &[Target],
     opts: &ScanOptions,
     sink: &mut S,
 ) -> anyhow::Result<Result<Stats, ScanAborted>> {
-    let timeout = answer_timeout(opts);
     let client = ScanClient::connect(socket, "aether scan", timeout)
         .with_context(|| format!("cannot scan through aetherd at {}", socket.display()))?;
     let window = client.window().clamp(1, MAX_WINDOW);
@@ -70,13 +71,14 @@ pub(super) fn scan<S: Sink>(
         ready: BTreeMap::new(),
         asked: HashMap::new(),
         walked: false,
+        owed_since: None,
     });
     // One slot per request in flight: the walk takes one before sending, the
     // reader gives it back with each answer (and drops the channel if it
     // stops, which ends the walk).
     let (slots_tx, slots_rx) = mpsc::sync_channel::<()>(window);
     std::thread::scope(|s| {
-        let reader = s.spawn(|| read_answers(receiver, &state, slots_rx, &stop));
+        let reader = s.spawn(|| read_answers(receiver, timeout, &state, slots_rx, &stop));
         let mut walker = Walker {
             sender,
             options,
@@ -139,6 +141,9 @@ struct State<'s, S> {
     asked: HashMap<u64, Target>,
     /// The walk has ended (no more requests will be sent).
     walked: bool,
+    /// Since when the daemon owes an answer without having sent one: set
+    /// when a request goes out with none in flight, moved on by each answer.
+    owed_since: Option<Instant>,
 }
 
 impl<S: Sink> State<'_, S> {
@@ -220,7 +225,13 @@ impl<S: Sink> Walker<'_, '_, S> {
             Target::Path(p) => p.to_string_lossy().into_owned(),
             Target::Stdin => "stdin".to_string(),
         };
-        lock(self.state).asked.insert(n, target);
+        {
+            let mut st = lock(self.state);
+            if st.asked.is_empty() {
+                st.owed_since = Some(Instant::now());
+            }
+            st.asked.insert(n, target);
+        }
         let request = ScanFd {
             id: n,
             path,
@@ -244,6 +255,7 @@ fn lost(e: &ClientError) -> String {
 /// The answering side: each answer becomes its entry.
 fn read_answers<S: Sink>(
     mut rx: ScanReceiver,
+    timeout: Duration,
     state: &Mutex<State<'_, S>>,
     slots: mpsc::Receiver<()>,
     stop: &AtomicBool,
@@ -257,6 +269,7 @@ fn read_answers<S: Sink>(
                     let why = format!("aetherd answered request {n} that was not asked");
                     return st.fail(why, stop);
                 };
+                st.owed_since = (!st.asked.is_empty()).then(Instant::now);
                 match entry(target, r) {
                     Ok(entry) => st.deliver(n, entry, stop),
                     Err(why) => return st.fail(why, stop),
@@ -287,10 +300,14 @@ fn read_answers<S: Sink>(
                 if st.failure.is_some() {
                     return;
                 }
-                if !st.asked.is_empty() {
+                // Silent for the whole timeout since an answer was owed (the
+                // read's own timer may have started before the request).
+                if st.owed_since.is_some_and(|t| t.elapsed() >= timeout) {
                     let n = st.asked.len();
                     return st.fail(
-                        format!("aetherd stopped answering ({n} files unanswered)"),
+                        format!(
+                            "aetherd stopped answering: nothing for {timeout:?} ({n} files unanswered)"
+                        ),
                         stop,
                     );
                 }
