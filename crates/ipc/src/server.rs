@@ -177,9 +177,6 @@ pub struct ServerConfig {
     pub max_scans_in_flight: usize,
 }
 
-/// How long a client may leave a scan result unread before the connection
-/// is closed (its scans are bounded; its unread results must be too).
-const RESULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One read into the decoder's buffer, with the descriptors that came with it.
 async fn recv(rd: &OwnedReadHalf, dec: &mut Decoder) -> io::Result<(usize, Received)> {
@@ -560,19 +557,16 @@ impl Conn {
         self.write_result(result).await
     }
 
+    /// Sends one answer. A client that does not read its answers only stalls
+    /// its own connection (a paused pager is not an attack): with the window
+    /// full, nothing more is read from it, so what it holds stays bounded.
     async fn write_result(&mut self, r: ScanResult) -> Result<(), ConnError> {
-        let write = async {
-            self.write(&Frame::new(Body::ScanResult(r))).await?;
-            // Answers go out as they finish unless more are already done.
-            if self.scans.is_empty() || self.dec.buffered() == 0 {
-                self.wr.flush().await?;
-            }
-            Ok::<(), io::Error>(())
-        };
-        match tokio::time::timeout(RESULT_WRITE_TIMEOUT, write).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ConnError::Io),
+        self.write(&Frame::new(Body::ScanResult(r))).await?;
+        // Answers go out as they finish unless more are already waiting.
+        if self.scans.is_empty() || self.dec.buffered() == 0 {
+            self.wr.flush().await?;
         }
+        Ok(())
     }
 
     /// Waits for every scan in flight and sends its answer.
