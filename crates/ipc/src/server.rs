@@ -177,7 +177,6 @@ pub struct ServerConfig {
     pub max_scans_in_flight: usize,
 }
 
-
 /// One read into the decoder's buffer, with the descriptors that came with it.
 async fn recv(rd: &OwnedReadHalf, dec: &mut Decoder) -> io::Result<(usize, Received)> {
     let sock = rd.as_ref();
