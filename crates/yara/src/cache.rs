@@ -14,12 +14,17 @@
 //! are compiled again and the file is replaced.
 //!
 //! YARA-X documents [`yara_x::Rules::deserialize`] as unsafe for bytes a third
-//! party could have written (a scan may then panic, and with native code in
-//! the file, run it). So the cache is trusted only as far as the existing
-//! database cache is: the directory and the file must belong to this user and
-//! be writable by nobody else, the file is opened without following links and
-//! checked again once open, and the payload's checksum must match. A file
-//! that fails any of these is reported and replaced, never read.
+//! party could have written: a scan may then panic, and serialized rules may
+//! carry precompiled machine code, which YARA-X loads (through wasmtime's
+//! unchecked `Module::deserialize`) whatever features this build has. aether
+//! never writes machine code (YARA-X's `native-code-serialization` is off),
+//! so a cache it wrote is WebAssembly that wasmtime validates and compiles
+//! again; but a file someone else planted could hold code. So the cache is
+//! trusted only as far as the existing database cache is: the directory and
+//! the file must belong to this user and be writable by nobody else, the file
+//! is opened without following links and checked again once open, and the
+//! payload's checksum must match (that one catches damage, not an attacker).
+//! A file that fails any of these is reported and replaced, never read.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
