@@ -11,6 +11,8 @@ fuzzed on its own:
   cabinets, tar, cpio, ar, and the single-member compressed streams gzip,
   bzip2, xz and zstd) and hands each one to a [`Visitor`] with a way to
   decompress it into a writer.
+  Email (single messages and mbox files) gives its decoded MIME parts and
+  uuencoded blocks, walking into attached messages.
   OLE2 compound documents (Office 97-2003, MSI) give their streams and what
   ClamAV derives from them: embedded objects, and VBA and Word 6 macros
   ([`vba`]), which a [`Content`] other than `File` marks.
@@ -28,6 +30,7 @@ mod ar;
 mod cab;
 mod cpio;
 pub mod filetype;
+mod mail;
 pub mod normalize;
 mod ole2;
 mod rar;

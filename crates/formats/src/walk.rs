@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 
 use crate::cab;
 use crate::filetype::FileType;
+use crate::mail;
 use crate::ole2;
 use crate::rar;
 use crate::source::ReadAt;
@@ -189,6 +190,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Rar
             | FileType::MsCab
             | FileType::Ole2
+            | FileType::Mail
     )
 }
 
@@ -208,6 +210,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Rar => rar::walk(src, visitor),
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
+        FileType::Mail => mail::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }
 }
