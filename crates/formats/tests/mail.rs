@@ -210,6 +210,23 @@ fn deep_nesting_and_garbage_do_not_run_away() {
     assert_eq!(c.members.len(), 10_000);
     assert!(matches!(c.problems.last(), Some(Problem::Broken { .. })));
 
+    // Found by fuzzing: broken nesting that mail-parser recovers from after
+    // a `debug_assert!(false, ..)`, which the dev profile turns off.
+    let fuzzed = b"\
+        F\xff\xff\xffh a@example.com\nMIME-Version~~~~~~~\x00\x00\x00\x00\x00\x00\x00\x04~~~~~~~~~~~~~\
+        ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\
+        ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00M``\
+        `0```0~~~: 1.0\nContent-Type: multipart/mixed; boundary=\"OUT\"\
+        \n\n--OUT\nContent-Type: multipart/alternative; boundaryt=utf-8\
+        \n\n<p>html</p>\n--LT-\n-A--OUT\nContent-Type: message/rfc822\n\nFr\
+        om: b\nContent-Type: application/octet-stream; name=\"x.bin\"\nC\
+        onV%T\n`\nend\n--ALT\nContent-Type: : b\nCont0ent-Type: applicati\
+        on/octet-stream; na-OUT\nContent-Type: message/rfc822\n\nFrom: \
+        b\nCont0ent-Type: application/octet-stream; name=\"x.bin\"\nCont\
+        ent-Transfer-En-oding: base28\n\nSGVsbG8gd29ybGQ=\n--OUT--\n\
+        ";
+    members(fuzzed);
+
     // Garbage and cuts of a real mail.
     let real = std::fs::read("/usr/share/clamav-testfiles/clam.mail").expect("test file");
     for cut in 0..real.len() {
