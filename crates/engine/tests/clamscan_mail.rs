@@ -223,6 +223,20 @@ fn mails_match_clamscan() {
         "exe",
         &format!("{TEXT}{}", attachment("MIX", "clam.exe", &clam_exe)),
     );
+    // Text bodies as ClamAV writes them: line by line, CRLF made LF, the
+    // line break before the boundary kept.
+    let text_plain = "First line of the body\r\nsecond line, no marker";
+    let text_qp = "caf=E9 and a soft=\r\n break, then =3D\r\nlast line";
+    let text = format!(
+        "From: sender@example.com\r\nSubject: text\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"TXT\"\r\n\r\n\
+         --TXT\r\nContent-Type: text/plain\r\n\r\n{text_plain}\r\n\
+         --TXT\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\n{text_qp}\r\n--TXT--\r\n"
+    );
+    let text_plain_out = b"First line of the body\nsecond line, no marker\n".to_vec();
+    let text_qp_out = b"caf\xe9 and a soft break, then =\nlast line\n".to_vec();
+    let clam_mail_text = b"This is a ClamAV test file with embedded clam.exe\n".to_vec();
     let clean = mixed(
         "clean",
         &format!(
@@ -254,6 +268,9 @@ fn mails_match_clamscan() {
         ("Mbox2", payload("mbox2")),
         ("Uu", payload("uu")),
         ("Zip", zip.clone()),
+        ("TextPlain", text_plain_out),
+        ("TextQp", text_qp_out),
+        ("ClamMailText", clam_mail_text),
     ] {
         let _ = writeln!(
             hdb,
@@ -283,6 +300,7 @@ fn mails_match_clamscan() {
         ("uu.eml", uu),
         ("zip.eml", zipped),
         ("exe.eml", exe_mail),
+        ("text.eml", text),
         ("clean.eml", clean),
     ] {
         let p = dir.path().join(name);
@@ -299,9 +317,23 @@ fn mails_match_clamscan() {
             .map(|s| s.iter().map(String::as_str).collect())
             .unwrap_or_default()
     };
-    for f in ["clam.mail", "clam.exe.mbox.base64", "clam.exe.mbox.uu"] {
+    assert_eq!(
+        names("clam.mail"),
+        [
+            "Mail.Hash.ClamExe.UNOFFICIAL",
+            "Mail.Hash.ClamMailText.UNOFFICIAL"
+        ]
+    );
+    for f in ["clam.exe.mbox.base64", "clam.exe.mbox.uu"] {
         assert_eq!(names(f), ["Mail.Hash.ClamExe.UNOFFICIAL"], "{f}");
     }
+    assert_eq!(
+        names("text.eml"),
+        [
+            "Mail.Hash.TextPlain.UNOFFICIAL",
+            "Mail.Hash.TextQp.UNOFFICIAL"
+        ]
+    );
     assert_eq!(
         names("b64.eml"),
         ["Mail.Hash.B64.UNOFFICIAL", "Mail.Marker.b64.UNOFFICIAL"]

@@ -158,19 +158,42 @@ impl MailWalk<'_> {
     }
 }
 
-/// A text part's bytes as sent, transfer encoding undone but no charset
-/// conversion (which mail-parser's text would have applied): signatures
-/// are written against the bytes.
+/// A text part's bytes as ClamAV writes them: transfer encoding undone but
+/// no charset conversion (which mail-parser's text would have applied), as
+/// signatures are written against the bytes; and, but for base64, line by
+/// line as ClamAV's `message.c` does, each line ending in `\n` (CRLF made LF,
+/// the line break before the next boundary kept).
 fn text_bytes<'m>(m: &'m Message<'_>, part: &'m mail_parser::MessagePart<'_>) -> Cow<'m, [u8]> {
-    let raw = m
-        .raw_message
-        .get(part.offset_body as usize..part.offset_end as usize);
-    let decoded = raw.and_then(|raw| match part.encoding {
-        Encoding::None => Some(Cow::Borrowed(raw)),
-        Encoding::Base64 => base64_decode(raw).map(Cow::Owned),
-        Encoding::QuotedPrintable => quoted_printable_decode(raw).map(Cow::Owned),
-    });
-    decoded.unwrap_or_else(|| Cow::Borrowed(part.contents()))
+    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+    let Some(raw) = m.raw_message.get(start..end) else {
+        return Cow::Borrowed(part.contents());
+    };
+    let decoded = match part.encoding {
+        Encoding::Base64 => {
+            return base64_decode(raw)
+                .map(Cow::Owned)
+                .unwrap_or_else(|| Cow::Borrowed(part.contents()));
+        }
+        Encoding::None => raw.to_vec(),
+        Encoding::QuotedPrintable => match quoted_printable_decode(raw) {
+            Some(d) => d,
+            None => return Cow::Borrowed(part.contents()),
+        },
+    };
+    let mut out = Vec::with_capacity(decoded.len() + 1);
+    let mut lines = decoded.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        if lines.peek().is_some() {
+            out.push(b'\n');
+        }
+    }
+    let rest = m.raw_message.get(end..).unwrap_or_default();
+    let eaten = rest.starts_with(b"\n") || rest.starts_with(b"\r\n");
+    if eaten || !(out.is_empty() || out.ends_with(b"\n")) {
+        out.push(b'\n');
+    }
+    Cow::Owned(out)
 }
 
 /// Every uuencoded block (`begin <mode> <name>` ... `end`) in `text`, decoded,
