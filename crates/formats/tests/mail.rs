@@ -250,3 +250,29 @@ fn deep_nesting_and_garbage_do_not_run_away() {
         members(&g);
     }
 }
+
+/// Claims a size and reads as spaces, without holding them.
+struct Huge(u64);
+
+impl aether_formats::ReadAt for Huge {
+    fn size(&self) -> u64 {
+        self.0
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let n = (self.0.saturating_sub(offset)).min(buf.len() as u64) as usize;
+        buf[..n].fill(b' ');
+        Ok(n)
+    }
+}
+
+#[test]
+fn mails_over_64_mib_are_reported_not_read() {
+    let mut c = Collect::default();
+    walk(FileType::Mail, &Huge((64 << 20) + 1), &mut c).expect("walk");
+    assert!(c.members.is_empty());
+    assert!(
+        matches!(&c.problems[..], [Problem::Broken { member: None, detail }] if detail.contains("larger")),
+        "{:?}",
+        c.problems
+    );
+}
