@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use aether_engine::{EngineBuilder, Limits};
 use aether_sigs::{LoadOptions, Loader};
 use cab::{CabinetBuilder, CompressionType};
-use common::{Verdicts, clamscan};
+use common::{aether, clamscan, engine};
 use md5::{Digest, Md5};
 
 fn hex(b: &[u8]) -> String {
@@ -104,31 +104,6 @@ struct Corpus {
     _dir: tempfile::TempDir,
     db: PathBuf,
     files: Vec<PathBuf>,
-}
-
-/// Scans `files` with the engine and `--allmatch`, by file name.
-fn aether(db: &std::path::Path, files: &[PathBuf]) -> Verdicts {
-    let mut loader = Loader::new(LoadOptions::default());
-    let mut builder = EngineBuilder::new();
-    loader.load_path(db, &mut builder).expect("database loads");
-    let engine = builder.build().expect("engine builds");
-    let mut scanner = engine.scanner();
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut v = Verdicts::new();
-    for path in files {
-        let file = std::fs::File::open(path).expect("open");
-        let outcome = scanner.scan_file(&file, &limits).expect("scan");
-        if !outcome.detections.is_empty() {
-            v.insert(
-                common::file_name(path),
-                outcome.detections.into_iter().map(|d| d.name).collect(),
-            );
-        }
-    }
-    v
 }
 
 /// Writes the database and files into a temporary directory.
@@ -257,7 +232,7 @@ fn cabinets_match_clamscan() {
         ],
     );
     let want = clamscan(&c.db, &c.files);
-    let got = aether(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
     // clamscan must find what the files were built to hold, or the
     // comparison proves nothing.
     let names = |f: &str| -> Vec<&str> {
@@ -330,7 +305,7 @@ fn rar_members_are_scanned() {
         .map(|(n, d)| (n.as_str(), d.clone()))
         .collect();
     let c = corpus(&ndb, &hdb, &refs);
-    let got = aether(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
     for (name, _) in &corpus_files {
         let found: Vec<&str> = got
             .get(name)

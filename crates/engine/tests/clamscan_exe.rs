@@ -21,10 +21,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use aether_engine::{DbSources, Engine, Limits, load_cached};
+use aether_engine::{DbSources, Limits, load_cached};
 use aether_exe::{ExeInfo, ImportTable, fat_arches};
 use aether_sigs::LoadOptions;
-use common::{Verdicts, clamscan, file_name};
+use common::{Verdicts, aether, clamscan, file_name};
 use md5::Digest as _;
 
 const LEN: usize = 16;
@@ -193,23 +193,6 @@ impl Db {
             );
         }
     }
-}
-
-fn aether(engine: &Engine, files: &[PathBuf]) -> Verdicts {
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut scanner = engine.scanner();
-    let mut v = Verdicts::new();
-    for path in files {
-        let file = std::fs::File::open(path).expect("open");
-        let outcome = scanner.scan_file(&file, &limits).expect("scan");
-        for d in outcome.detections {
-            v.entry(file_name(path)).or_default().insert(d.name);
-        }
-    }
-    v
 }
 
 /// Detections of the signatures written for this file: its tag (`F3`), or

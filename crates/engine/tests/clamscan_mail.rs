@@ -9,11 +9,9 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use aether_engine::{EngineBuilder, Limits};
-use aether_sigs::{LoadOptions, Loader};
-use common::{Verdicts, clamscan};
+use common::{aether, clamscan, engine};
 use md5::{Digest, Md5};
 
 fn hex(b: &[u8]) -> String {
@@ -134,31 +132,6 @@ fn mixed(subject: &str, parts: &str) -> String {
 }
 
 const TEXT: &str = "--MIX\nContent-Type: text/plain; charset=us-ascii\n\nHello, see attached.\n";
-
-/// Scans `files` with the engine and `--allmatch`, by file name.
-fn aether(db: &Path, files: &[PathBuf]) -> Verdicts {
-    let mut loader = Loader::new(LoadOptions::default());
-    let mut builder = EngineBuilder::new();
-    loader.load_path(db, &mut builder).expect("database loads");
-    let engine = builder.build().expect("engine builds");
-    let mut scanner = engine.scanner();
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut v = Verdicts::new();
-    for path in files {
-        let file = std::fs::File::open(path).expect("open");
-        let outcome = scanner.scan_file(&file, &limits).expect("scan");
-        if !outcome.detections.is_empty() {
-            v.insert(
-                common::file_name(path),
-                outcome.detections.into_iter().map(|d| d.name).collect(),
-            );
-        }
-    }
-    v
-}
 
 #[test]
 fn mails_match_clamscan() {
@@ -309,7 +282,7 @@ fn mails_match_clamscan() {
     }
 
     let want = clamscan(&db, &files);
-    let got = aether(&db, &files);
+    let got = aether(&engine(&db), &files);
     // clamscan must find what the files were built to hold, or the
     // comparison proves nothing.
     let names = |f: &str| -> Vec<&str> {

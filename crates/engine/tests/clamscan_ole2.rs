@@ -12,12 +12,10 @@ mod common;
 
 use std::fmt::Write as _;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use aether_engine::{Engine, EngineBuilder, Limits};
-use aether_sigs::{LoadOptions, Loader};
 use cfb::{CompoundFile, Version};
-use common::{Rng, Verdicts, clamscan, file_name};
+use common::{Rng, aether, clamscan, engine, file_name};
 use md5::Digest as _;
 
 fn hex(b: &[u8]) -> String {
@@ -191,36 +189,6 @@ fn project_texts(doc: &[u8]) -> Vec<Vec<u8>> {
     let mut v = V(Vec::new());
     aether_formats::walk(aether_formats::FileType::Ole2, &doc.to_vec(), &mut v).expect("walk");
     v.0
-}
-
-fn engine(db: &Path) -> Engine {
-    let mut loader = Loader::new(LoadOptions::default());
-    let mut builder = EngineBuilder::new();
-    loader.load_path(db, &mut builder).expect("database loads");
-    let report = loader.finish();
-    assert!(
-        report.unsupported().is_empty(),
-        "{:?}",
-        report.unsupported()
-    );
-    builder.build().expect("engine builds")
-}
-
-fn aether(engine: &Engine, files: &[PathBuf]) -> Verdicts {
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut scanner = engine.scanner();
-    let mut v = Verdicts::new();
-    for path in files {
-        let file = std::fs::File::open(path).expect("open");
-        let outcome = scanner.scan_file(&file, &limits).expect("scan");
-        for d in outcome.detections {
-            v.entry(file_name(path)).or_default().insert(d.name);
-        }
-    }
-    v
 }
 
 /// A Word 6 `WordDocument` stream whose macro table lists one macro.

@@ -19,12 +19,9 @@ mod exe_common;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-use aether_engine::{Engine, EngineBuilder, Limits};
 use aether_formats::normalize::{self, HtmlLimits};
-use aether_sigs::{LoadOptions, Loader};
-use common::{Rng, Verdicts, clamscan, file_name};
+use common::{Rng, aether, clamscan, engine};
 use md5::Digest as _;
 
 fn hex(b: &[u8]) -> String {
@@ -108,36 +105,6 @@ impl Db {
             let _ = writeln!(self.ndb, "{name}_T{t}:{t}:*:{}", hex(pattern));
         }
     }
-}
-
-fn engine(db: &Path) -> Engine {
-    let mut loader = Loader::new(LoadOptions::default());
-    let mut builder = EngineBuilder::new();
-    loader.load_path(db, &mut builder).expect("database loads");
-    let report = loader.finish();
-    assert!(
-        report.unsupported().is_empty(),
-        "{:?}",
-        report.unsupported()
-    );
-    builder.build().expect("engine builds")
-}
-
-fn aether(engine: &Engine, files: &[PathBuf]) -> Verdicts {
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut scanner = engine.scanner();
-    let mut v = Verdicts::new();
-    for path in files {
-        let file = std::fs::File::open(path).expect("open");
-        let outcome = scanner.scan_file(&file, &limits).expect("scan");
-        for d in outcome.detections {
-            v.entry(file_name(path)).or_default().insert(d.name);
-        }
-    }
-    v
 }
 
 #[test]

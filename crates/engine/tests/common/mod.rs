@@ -72,3 +72,38 @@ pub fn file_name(p: &Path) -> String {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// An engine of the signatures in `db`, all of which it must support.
+#[allow(dead_code)]
+pub fn engine(db: &Path) -> aether_engine::Engine {
+    let mut loader = aether_sigs::Loader::new(aether_sigs::LoadOptions::default());
+    let mut builder = aether_engine::EngineBuilder::new();
+    loader.load_path(db, &mut builder).expect("database loads");
+    let report = loader.finish();
+    assert!(
+        report.unsupported().is_empty(),
+        "{:?}",
+        report.unsupported()
+    );
+    builder.build().expect("engine builds")
+}
+
+/// What the engine reports for `files` with `--allmatch`, by file name, as
+/// [`clamscan`] gives it.
+#[allow(dead_code)]
+pub fn aether(engine: &aether_engine::Engine, files: &[PathBuf]) -> Verdicts {
+    let limits = aether_engine::Limits {
+        all_match: true,
+        ..aether_engine::Limits::default()
+    };
+    let mut scanner = engine.scanner();
+    let mut v = Verdicts::new();
+    for path in files {
+        let file = std::fs::File::open(path).expect("open");
+        let outcome = scanner.scan_file(&file, &limits).expect("scan");
+        for d in outcome.detections {
+            v.entry(file_name(path)).or_default().insert(d.name);
+        }
+    }
+    v
+}
