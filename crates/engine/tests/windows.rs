@@ -26,6 +26,40 @@ fn sig(name: &str, offset: Offset, parts: Vec<Vec<Token>>) -> (String, Offset, V
     )
 }
 
+/// The detections of `sigs` on `data` scanned from a file, window by window,
+/// after checking that they equal a scan of the same bytes in memory; sorted.
+fn windowed_agrees_with_whole(sigs: &[(String, Offset, Vec<Token>)], data: &[u8]) -> Vec<String> {
+    let mut builder = EngineBuilder::new();
+    for (name, offset, tokens) in sigs {
+        builder
+            .body(BodySig {
+                name,
+                target: TargetType::Any,
+                offset: *offset,
+                pattern: HexPattern {
+                    tokens: tokens.clone(),
+                },
+            })
+            .expect("signature compiles");
+    }
+    let engine = builder.build().expect("engine builds");
+    let limits = Limits {
+        all_match: true,
+        ..Limits::default()
+    };
+    let mut scanner = engine.scanner();
+    let mut file = tempfile::tempfile().expect("temp file");
+    file.write_all(data).expect("write");
+    let windowed = scanner.scan_file(&file, &limits).expect("file scan");
+    let whole = scanner.scan_bytes(data, &limits).expect("buffer scan");
+    let mut a: Vec<String> = windowed.detections.into_iter().map(|d| d.name).collect();
+    let mut b: Vec<String> = whole.detections.into_iter().map(|d| d.name).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    a
+}
+
 #[test]
 fn file_windows_agree_with_whole_buffer() {
     // Pseudo-random filler that never contains the planted markers.
@@ -117,36 +151,7 @@ fn file_windows_agree_with_whole_buffer() {
             ],
         ),
     ];
-    let mut builder = EngineBuilder::new();
-    for (name, offset, tokens) in &sigs {
-        builder
-            .body(BodySig {
-                name,
-                target: TargetType::Any,
-                offset: *offset,
-                pattern: HexPattern {
-                    tokens: tokens.clone(),
-                },
-            })
-            .expect("signature compiles");
-    }
-    let engine = builder.build().expect("engine builds");
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut scanner = engine.scanner();
-
-    let mut file = tempfile::tempfile().expect("temp file");
-    file.write_all(&data).expect("write");
-    let windowed = scanner.scan_file(&file, &limits).expect("file scan");
-    let whole = scanner.scan_bytes(&data, &limits).expect("buffer scan");
-
-    let mut a: Vec<String> = windowed.detections.into_iter().map(|d| d.name).collect();
-    let mut b: Vec<String> = whole.detections.into_iter().map(|d| d.name).collect();
-    a.sort();
-    b.sort();
-    assert_eq!(a, b);
+    let a = windowed_agrees_with_whole(&sigs, &data);
     assert_eq!(
         a,
         [
@@ -256,33 +261,6 @@ fn unbounded_gaps_across_a_large_file_agree_with_whole_buffer() {
             vec![exact(b"LASTPART")],
         ),
     ];
-    let mut builder = EngineBuilder::new();
-    for (name, offset, tokens) in &sigs {
-        builder
-            .body(BodySig {
-                name,
-                target: TargetType::Any,
-                offset: *offset,
-                pattern: HexPattern {
-                    tokens: tokens.clone(),
-                },
-            })
-            .expect("signature compiles");
-    }
-    let engine = builder.build().expect("engine builds");
-    let limits = Limits {
-        all_match: true,
-        ..Limits::default()
-    };
-    let mut scanner = engine.scanner();
-    let mut file = tempfile::tempfile().expect("temp file");
-    file.write_all(&data).expect("write");
-    let windowed = scanner.scan_file(&file, &limits).expect("file scan");
-    let whole = scanner.scan_bytes(&data, &limits).expect("buffer scan");
-    let mut a: Vec<String> = windowed.detections.into_iter().map(|d| d.name).collect();
-    let mut b: Vec<String> = whole.detections.into_iter().map(|d| d.name).collect();
-    a.sort();
-    b.sort();
-    assert_eq!(a, b);
+    let a = windowed_agrees_with_whole(&sigs, &data);
     assert_eq!(a, ["AtStart", "Four", "GapMinOk", "NearEnd", "TwoFar"]);
 }
