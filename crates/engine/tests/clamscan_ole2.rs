@@ -9,53 +9,23 @@
 //! Cut and bit-flipped documents scan without error.
 
 mod common;
+#[path = "../../formats/tests/ole2_common/mod.rs"]
+mod ole2_common;
 
 use std::fmt::Write as _;
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
-use cfb::{CompoundFile, Version};
+use cfb::Version;
 use common::{Rng, aether, clamscan, engine, file_name};
 use md5::Digest as _;
+use ole2_common::{build, compress, legacy_vba_project};
 
 fn hex(b: &[u8]) -> String {
     b.iter().fold(String::new(), |mut s, x| {
         let _ = write!(s, "{x:02x}");
         s
     })
-}
-
-fn build(version: Version, streams: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut c =
-        CompoundFile::create_with_version(version, Cursor::new(Vec::new())).expect("create");
-    for (path, data) in streams {
-        let parts: Vec<&str> = path.split('/').collect();
-        for i in 1..parts.len() {
-            let dir = format!("/{}", parts[..i].join("/"));
-            if !c.exists(&dir) {
-                c.create_storage(&dir).expect("storage");
-            }
-        }
-        let mut s = c.create_stream(format!("/{path}")).expect("stream");
-        s.write_all(data).expect("write");
-    }
-    c.flush().expect("flush");
-    c.into_inner().into_inner()
-}
-
-/// MS-OVBA's compressed container, literal tokens only (sources here stay
-/// under one 4 KiB chunk, whose end ClamAV finds from the output).
-fn compress(text: &[u8]) -> Vec<u8> {
-    assert!(text.len() < 4096);
-    let mut body = Vec::new();
-    for group in text.chunks(8) {
-        body.push(0);
-        body.extend_from_slice(group);
-    }
-    let mut out = vec![1u8];
-    out.extend_from_slice(&((body.len() - 1) as u16 | 0xb000).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
 }
 
 fn dir_stream(modules: &[(&str, u32)], codepage: u16) -> Vec<u8> {
@@ -100,37 +70,6 @@ fn dir_stream(modules: &[(&str, u32)], codepage: u16) -> Vec<u8> {
     }
     rec(&mut d, 0x0010, b"");
     d
-}
-
-/// A `_VBA_PROJECT` stream in the layout ClamAV's `cli_vba_readdir`
-/// reads (Office 97-2003): a header, a project string, markers, then a
-/// record per module with where its source starts.
-fn legacy_vba_project(modules: &[(&str, u32)]) -> Vec<u8> {
-    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
-    let mut p = vec![0xcc, 0x61];
-    p.extend_from_slice(&[0x5e, 0x00, 0x00, 0x01]);
-    p.extend_from_slice(&[0; 28]);
-    let reference = utf16("*\\G{000204EF-0000-0000-C000-000000000046}#4.0#9#VBE6.DLL#Visual Basic");
-    p.extend_from_slice(&(reference.len() as u16).to_le_bytes());
-    p.extend_from_slice(&reference);
-    p.extend_from_slice(&[0, 0]); // no length follows: ten bytes, a "middle"
-    p.extend_from_slice(&[0x77; 10]);
-    p.extend_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-    p.extend_from_slice(&[0x33; 100]);
-    p.extend_from_slice(&(modules.len() as u16).to_le_bytes());
-    for (name, offset) in modules {
-        let n = utf16(name);
-        p.extend_from_slice(&(n.len() as u16).to_le_bytes());
-        p.extend_from_slice(&n);
-        p.extend_from_slice(&[0, 0]); // nothing to skip
-        p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]); // then eight bytes
-        p.extend_from_slice(&[0; 8]);
-        p.extend_from_slice(&[0, 0]); // no 8-byte items
-        p.extend_from_slice(&[0; 5]);
-        p.extend_from_slice(&offset.to_le_bytes());
-        p.extend_from_slice(&[0, 0]);
-    }
-    p
 }
 
 /// A Word-like document with a VBA project of the given modules, and with
