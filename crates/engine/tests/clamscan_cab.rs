@@ -12,15 +12,17 @@
 //! inside a zip) are checked against the markers planted in them, and
 //! encrypted members against `Heuristics.Encrypted.RAR`.
 
+#[path = "../../formats/tests/cab_common/mod.rs"]
+mod cab_common;
 mod common;
 
 use std::fmt::Write as _;
-use std::io::{Cursor, Write};
 use std::path::PathBuf;
 
 use aether_engine::{EngineBuilder, Limits};
 use aether_sigs::{LoadOptions, Loader};
-use cab::{CabinetBuilder, CompressionType};
+use cab::CompressionType;
+use cab_common::cabinet;
 use common::{aether, clamscan, engine};
 use md5::{Digest, Md5};
 
@@ -29,30 +31,6 @@ fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{x:02x}");
         s
     })
-}
-
-/// A folder: its compression and its files' names and contents.
-type Folder<'a> = (CompressionType, Vec<(&'a str, Vec<u8>)>);
-
-fn cabinet(folders: &[Folder<'_>]) -> Vec<u8> {
-    let mut b = CabinetBuilder::new();
-    for (ctype, files) in folders {
-        let f = b.add_folder(*ctype);
-        for (name, _) in files {
-            f.add_file(*name);
-        }
-    }
-    let mut w = b.build(Cursor::new(Vec::new())).expect("build");
-    let contents: Vec<&Vec<u8>> = folders
-        .iter()
-        .flat_map(|(_, files)| files.iter().map(|(_, d)| d))
-        .collect();
-    let mut i = 0;
-    while let Some(mut fw) = w.next_file().expect("next file") {
-        fw.write_all(contents[i]).expect("write");
-        i += 1;
-    }
-    w.finish().expect("finish").into_inner()
 }
 
 /// A zip of stored members.

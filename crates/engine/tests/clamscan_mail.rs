@@ -7,11 +7,14 @@
 //! decoded attachments.
 
 mod common;
+#[path = "../../formats/tests/mail_common/mod.rs"]
+mod mail_common;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use common::{aether, clamscan, engine};
+use mail_common::base64;
 use md5::{Digest, Md5};
 
 fn hex(b: &[u8]) -> String {
@@ -19,27 +22,6 @@ fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{x:02x}");
         s
     })
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for (i, c) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            s.push('\n');
-        }
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= c.len() {
-                s.push(A[((v >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s.push('\n');
-    s
 }
 
 /// `begin 644 name` ... `end`, with the backquote for zero.

@@ -4,10 +4,13 @@
 //! files continued from another cabinet, names that climb, cuts and bit
 //! flips. No LZX writer is at hand; LZX folders are left to the fuzz target.
 
-use std::io::{self, Cursor, Write};
+use std::io::{self, Write};
 
 use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
-use cab::{CabinetBuilder, CompressionType};
+use cab::CompressionType;
+use cab_common::{Folder, build};
+
+mod cab_common;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Take {
@@ -93,37 +96,6 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-/// A folder: its compression and its files' names and contents.
-type Folder<'a> = (CompressionType, Vec<(&'a str, Vec<u8>)>);
-
-/// Folders written in order.
-fn build(folders: &[Folder<'_>], reserve: bool) -> Vec<u8> {
-    let mut b = CabinetBuilder::new();
-    if reserve {
-        b.set_reserve_data(vec![0xee; 300]);
-    }
-    for (ctype, files) in folders {
-        let f = b.add_folder(*ctype);
-        if reserve {
-            f.set_reserve_data(vec![0xdd; 7]);
-        }
-        for (name, _) in files {
-            f.add_file(*name);
-        }
-    }
-    let mut w = b.build(Cursor::new(Vec::new())).expect("build");
-    let contents: Vec<&Vec<u8>> = folders
-        .iter()
-        .flat_map(|(_, files)| files.iter().map(|(_, d)| d))
-        .collect();
-    let mut i = 0;
-    while let Some(mut fw) = w.next_file().expect("next file") {
-        fw.write_all(contents[i]).expect("write");
-        i += 1;
-    }
-    w.finish().expect("finish").into_inner()
 }
 
 fn sample() -> Vec<Folder<'static>> {

@@ -4,6 +4,9 @@
 //! garbage, cut and deeply nested mails that must neither panic nor run away.
 
 use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
+use mail_common::base64;
+
+mod mail_common;
 
 #[derive(Default)]
 struct Collect {
@@ -35,27 +38,6 @@ fn find<'a>(c: &'a Collect, data: &[u8]) -> Option<&'a str> {
         .iter()
         .find(|(_, d)| d == data)
         .map(|(n, _)| n.as_str())
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for (i, c) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            s.push('\n');
-        }
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= c.len() {
-                s.push(A[((v >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s.push('\n');
-    s
 }
 
 fn clam_exe() -> Vec<u8> {
