@@ -1,0 +1,188 @@
+/*!
+Unpacks packed Windows executables into the image ClamAV 1.4 would scan.
+
+A packer (UPX and its kind) compresses a program and prepends a small stub
+that decompresses it in memory at run time; on disk, none of the original
+program's bytes are visible, so no signature for it can match. ClamAV
+recognises the common packers from the PE's sections and the code at its
+entry point, decompresses the program, rebuilds a PE around it, and scans that
+rebuilt file as a file of its own. For a signature (an `.hdb` hash of the
+rebuilt file, a body signature with `EP+n` or `Sx+n` offsets) to match here as
+it matches in ClamAV, the rebuilt file must be the same bytes, so this crate
+reproduces ClamAV's recognition, its order and its rebuild, quirks included
+(each module says which).
+
+Supported: UPX (NRV2B, NRV2D, NRV2E and LZMA). [`unpack`] returns `Ok(None)`
+for a file that is not a PE, or whose packer is not recognised; an error when
+a packer was recognised but its data is broken, or when unpacking would pass
+[`UnpackLimits`].
+
+Everything is bounded: the output by ClamAV's own size limit (what it checks
+before unpacking: `MaxFileSize`, what is left of `MaxScanSize`), by an
+optional ratio to the input's size, and by 1 GiB (ClamAV's largest
+allocation); every loop by the input or the output. Corrupt input gives an
+error or a different image, never a panic.
+
+The formats were learnt from ClamAV's `libclamav/upx.c` and `pe.c`; the code
+is written anew.
+*/
+
+mod pe;
+mod upx;
+
+use std::fmt;
+
+/// ClamAV never allocates more than this (`CLI_MAX_ALLOCATION`).
+pub const MAX_ALLOCATION: u32 = 1 << 30;
+
+/// A packer this crate can undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Packer {
+    Upx,
+}
+
+impl fmt::Display for Packer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Packer::Upx => "UPX",
+        })
+    }
+}
+
+/// An unpacked executable: the bytes ClamAV scans in place of the packed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    pub packer: Packer,
+    pub image: Vec<u8>,
+}
+
+/// Bounds on what unpacking may produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// The most bytes an unpacker may need, as ClamAV's `cli_checklimits`
+    /// judges it before unpacking (the larger of the packed data and the
+    /// declared unpacked size); 0 for no limit. ClamAV gives up on the file
+    /// when it is passed.
+    pub max_size: u64,
+    /// The most the declared unpacked size may be, as a multiple of the
+    /// input file's size; 0 for no limit. ClamAV has no such limit: it is
+    /// a bound on what a small file can make this crate allocate.
+    pub max_ratio: u64,
+}
+
+impl Default for UnpackLimits {
+    /// ClamAV's default `MaxFileSize` (100 MB) and a ratio of 1000.
+    fn default() -> Self {
+        UnpackLimits {
+            max_size: 100 << 20,
+            max_ratio: 1000,
+        }
+    }
+}
+
+impl UnpackLimits {
+    fn check(&self, packer: Packer, needed: u64, input: u64) -> Result<(), UnpackError> {
+        if self.max_size != 0 && needed > self.max_size {
+            return Err(UnpackError::TooLarge {
+                packer,
+                needed,
+                allowed: self.max_size,
+            });
+        }
+        let by_ratio = input.saturating_mul(self.max_ratio).max(1 << 20);
+        if self.max_ratio != 0 && needed > by_ratio {
+            return Err(UnpackError::TooLarge {
+                packer,
+                needed,
+                allowed: by_ratio,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A packer was recognised but could not be undone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnpackError {
+    /// The packed data or the headers describing it are broken.
+    #[error("{packer}: {detail}")]
+    Failed { packer: Packer, detail: String },
+    /// Unpacking would pass [`UnpackLimits`].
+    #[error("{packer}: unpacking needs {needed} bytes, more than the {allowed} allowed")]
+    TooLarge {
+        packer: Packer,
+        needed: u64,
+        allowed: u64,
+    },
+}
+
+impl UnpackError {
+    /// The packer the error is about.
+    pub fn packer(&self) -> Packer {
+        match self {
+            UnpackError::Failed { packer, .. } | UnpackError::TooLarge { packer, .. } => *packer,
+        }
+    }
+}
+
+/// What one unpacker made of the file.
+pub(crate) enum Step {
+    /// Not this packer: try the next.
+    Next,
+    /// Recognised, but it failed: remember why and try the next, as ClamAV
+    /// does.
+    Failed(UnpackError),
+    /// ClamAV gives up on the file here (no later packer is tried).
+    Stop,
+    /// The image to scan.
+    Done(Packer, Vec<u8>),
+}
+
+/// How many bytes at the entry point ClamAV reads for its checks.
+const EP_BUFFER: usize = 4096;
+
+/// Unpacks `file` if it is a PE packed by a supported packer, into the image
+/// ClamAV scans in its place. `Ok(None)`: not a PE ClamAV would unpack.
+pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, UnpackError> {
+    let Some(pe) = pe::parse(file) else {
+        return Ok(None);
+    };
+    if pe.pe32plus {
+        return Ok(None);
+    }
+    // ClamAV reads up to 4 KiB from the entry point into a stack buffer; the
+    // part past the end of the file is left as it was (zeros here).
+    let mut epbuff = vec![0u8; EP_BUFFER];
+    if let Some(avail) = file.get(pe.ep as usize..) {
+        let n = avail.len().min(EP_BUFFER);
+        epbuff[..n].copy_from_slice(&avail[..n]);
+    }
+    // UPX, FSG and MEW leave an empty section followed by one with data.
+    let empty = pe
+        .sections
+        .windows(2)
+        .position(|w| w[0].rsz == 0 && w[0].vsz != 0 && w[1].rsz != 0 && w[1].vsz != 0);
+    let mut failure = None;
+    let mut step = |s: Step| -> Option<Result<Option<Unpacked>, UnpackError>> {
+        match s {
+            Step::Next => None,
+            Step::Failed(e) => {
+                failure.get_or_insert(e);
+                None
+            }
+            Step::Stop => Some(failure.take().map_or(Ok(None), Err)),
+            Step::Done(packer, image) => Some(Ok(Some(Unpacked { packer, image }))),
+        }
+    };
+    if let Some(i) = empty
+        && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)
+    {
+        return r;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,126 @@
+//! Each unpacker on Debian's clamav-testfiles: the image is the very file
+//! ClamAV 1.4.6 rebuilds (its MD5, as `clamscan --debug --leave-temps`
+//! reports it), and it holds the original program, clam.exe. Cut and
+//! bit-flipped copies end in an error or an image, never a panic or a hang.
+
+use std::path::Path;
+
+use aether_unpack::{Packer, UnpackLimits, unpack};
+use md5::{Digest, Md5};
+
+const TESTFILES: &str = "/usr/share/clamav-testfiles";
+
+fn read(name: &str) -> Vec<u8> {
+    let path = Path::new(TESTFILES).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The file clamscan 1.4.6 writes for each packed test file, and the
+/// packer. `None`: ClamAV does not unpack it (clam-fsg.exe is detected
+/// through the clam.exe appended to it, not by FSG unpacking).
+type Rebuilt = Option<(Packer, &'static str, usize)>;
+
+const REBUILT: &[(&str, Rebuilt)] = &[
+    (
+        "clam-upx.exe",
+        Some((Packer::Upx, "3b03bc19b1f39587a0650c7b6fe35d38", 20480)),
+    ),
+    ("clam-fsg.exe", None),
+    ("clam.exe", None),
+];
+
+#[test]
+fn images_are_clamav_rebuilt_files() {
+    let clam = read("clam.exe");
+    for (name, expected) in REBUILT {
+        let data = read(name);
+        let got = unpack(&data, &UnpackLimits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        match (expected, got) {
+            (None, None) => {}
+            (Some((packer, md5, len)), Some(u)) => {
+                assert_eq!(u.packer, *packer, "{name}");
+                assert_eq!(u.image.len(), *len, "{name}");
+                assert_eq!(md5_hex(&u.image), *md5, "{name}");
+                assert!(
+                    u.image.windows(clam.len()).any(|w| w == clam),
+                    "{name}: clam.exe is not in the image"
+                );
+            }
+            (e, g) => panic!("{name}: expected {e:?}, got {:?}", g.map(|u| u.packer)),
+        }
+    }
+}
+
+#[test]
+fn limits_are_enforced() {
+    let data = read("clam-upx.exe");
+    let tight = UnpackLimits {
+        max_size: 4096,
+        max_ratio: 0,
+    };
+    let err = unpack(&data, &tight).expect_err("20 KiB of output passes a 4 KiB limit");
+    assert_eq!(err.packer(), Packer::Upx);
+    assert!(err.to_string().contains("4096"), "{err}");
+    let open = UnpackLimits {
+        max_size: 0,
+        max_ratio: 0,
+    };
+    assert!(unpack(&data, &open).is_ok_and(|u| u.is_some()));
+}
+
+/// Every cut and a flip of every byte: no panic, and any image is bounded
+/// by the section sizes ClamAV allows for (`dsize + 8 KiB`).
+fn hostile(name: &str) {
+    let data = read(name);
+    let limits = UnpackLimits::default();
+    let cap = 64 << 20;
+    let original = unpack(&data, &limits).ok().flatten().map(|u| u.image);
+    let mut errors = 0;
+    let mut changed = 0;
+    for len in 0..data.len() {
+        match unpack(&data[..len], &limits) {
+            Err(e) => {
+                errors += 1;
+                assert!(!e.to_string().is_empty());
+            }
+            Ok(Some(u)) => {
+                assert!(u.image.len() < cap);
+                if Some(&u.image) != original.as_ref() {
+                    changed += 1;
+                }
+            }
+            Ok(None) => {}
+        }
+    }
+    for i in 0..data.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut d = data.clone();
+            d[i] ^= mask;
+            match unpack(&d, &limits) {
+                Err(_) => errors += 1,
+                Ok(Some(u)) => {
+                    assert!(u.image.len() < cap);
+                    if Some(&u.image) != original.as_ref() {
+                        changed += 1;
+                    }
+                }
+                Ok(None) => {}
+            }
+        }
+    }
+    // Damage must show: many copies fail, many others unpack differently.
+    assert!(errors > 0, "{name}: no damaged copy failed");
+    assert!(changed > 0, "{name}: no damaged copy unpacked differently");
+}
+
+#[test]
+fn upx_damaged_copies() {
+    hostile("clam-upx.exe");
+}
