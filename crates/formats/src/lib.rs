@@ -34,6 +34,7 @@ mod mail;
 pub mod normalize;
 mod ole2;
 mod rar;
+mod rtf;
 mod sevenz;
 mod source;
 mod streams;

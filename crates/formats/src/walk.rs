@@ -7,6 +7,7 @@ use crate::filetype::FileType;
 use crate::mail;
 use crate::ole2;
 use crate::rar;
+use crate::rtf;
 use crate::source::ReadAt;
 use crate::{ar, cpio, sevenz, streams, tarball, zip};
 
@@ -191,6 +192,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::MsCab
             | FileType::Ole2
             | FileType::Mail
+            | FileType::Rtf
     )
 }
 
@@ -211,6 +213,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
+        FileType::Rtf => rtf::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }
 }
