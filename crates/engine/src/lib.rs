@@ -28,6 +28,7 @@ mod pcre;
 mod recurse;
 mod scanner;
 mod textnorm;
+mod unpacked;
 mod verify;
 
 pub use aether_formats::Problem;

@@ -355,24 +355,28 @@ fn walk(
         tree.types.pop();
         return;
     }
-    if tree.parallel && !single && src.size() >= PARALLEL_MIN {
+    if !aether_formats::is_container(ty) {
+        // (packed executables) Not a container, only packed.
+    } else if tree.parallel && !single && src.size() >= PARALLEL_MIN {
         walk_parallel(scanner, src, ty, depth, tree);
-        tree.types.pop();
-        return;
+    } else {
+        let mut v = MemberVisitor {
+            scanner: &mut *scanner,
+            tree: &mut *tree,
+            depth,
+            container: ty,
+            jobs: None,
+            index: 0,
+        };
+        if let Err(e) = aether_formats::walk(ty, src, &mut v) {
+            v.tree.note(Problem::Broken {
+                member: None,
+                detail: e.to_string(),
+            });
+        }
     }
-    let mut v = MemberVisitor {
-        scanner,
-        tree,
-        depth,
-        container: ty,
-        jobs: None,
-        index: 0,
-    };
-    if let Err(e) = aether_formats::walk(ty, src, &mut v) {
-        v.tree.note(Problem::Broken {
-            member: None,
-            detail: e.to_string(),
-        });
+    if crate::unpacked::has_unpacked(ty) {
+        walk_unpacked(scanner, src, depth, tree);
     }
     tree.types.pop();
 }
@@ -380,7 +384,58 @@ fn walk(
 /// Whether files of this type have members to scan: containers, and
 /// universal Mach-O binaries, whose architectures ClamAV scans as files.
 pub(crate) fn has_members(ty: FileType) -> bool {
-    aether_formats::is_container(ty) || ty == FileType::MachOUniversal
+    aether_formats::is_container(ty)
+        || ty == FileType::MachOUniversal
+        || crate::unpacked::has_unpacked(ty)
+}
+
+/// (packed executables) Scans the image ClamAV's unpackers rebuild from a
+/// packed PE as a member without a name; a packer recognised but broken is
+/// a note.
+fn walk_unpacked(
+    scanner: &mut Scanner<'_>,
+    src: &(dyn ReadAt + Sync),
+    depth: u32,
+    tree: &mut Tree<'_, '_>,
+) {
+    use crate::unpacked::NoImage;
+    if tree.shared.stopped() {
+        return;
+    }
+    let limits = tree.shared.limits;
+    let (room, max_file) = room(tree.shared);
+    let bound = |v: u64| if v == u64::MAX { 0 } else { v };
+    let unpacked = match crate::unpacked::unpack(src, bound(max_file), bound(room.min(max_file))) {
+        Ok(u) => u,
+        Err(NoImage::NotPacked) => return,
+        Err(NoImage::Limit) => {
+            tree.shared.limit(if max_file < room {
+                LimitExceeded::MaxFileSize
+            } else {
+                LimitExceeded::MaxScanSize
+            });
+            return;
+        }
+        Err(NoImage::Broken(detail)) => {
+            tree.note(Problem::Broken {
+                member: None,
+                detail,
+            });
+            return;
+        }
+    };
+    let files = tree.shared.files.fetch_add(1, Ordering::Relaxed);
+    if limits.max_files != 0 && files >= limits.max_files {
+        tree.shared.limit(LimitExceeded::MaxFiles);
+        tree.shared.stop();
+        return;
+    }
+    let image = unpacked.image;
+    if let Admit::Data(data) = extract(tree, "", |sink| {
+        sink.write_all(&image).map(|()| image.len() as u64)
+    }) {
+        scan_member(scanner, tree, &data, depth);
+    }
 }
 
 /// Scans each architecture of a universal Mach-O binary as a member without
