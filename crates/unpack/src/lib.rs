@@ -140,6 +140,18 @@ pub(crate) enum Step {
     Done(Packer, Vec<u8>),
 }
 
+/// How many bytes of a file [`probe`] wants: enough for the headers of
+/// nearly every PE.
+pub const PROBE_LEN: usize = 64 << 10;
+
+/// Whether a file whose first bytes are `head` (up to [`PROBE_LEN`]) may be
+/// one that [`unpack`] unpacks: a cheap look at the headers, so that a
+/// caller need not read every executable whole. `true` when unsure (the
+/// section table lies past `head`).
+pub fn probe(head: &[u8]) -> bool {
+    pe::probe(head)
+}
+
 /// How many bytes at the entry point ClamAV reads for its checks.
 const EP_BUFFER: usize = 4096;
 

@@ -224,3 +224,34 @@ pub(crate) fn parse(file: &[u8]) -> Option<PeHeader> {
         pe32plus,
     })
 }
+
+/// See [`crate::probe`]: a PE (`MZ`, `PE\0\0`, PE32) whose section table
+/// has a section without raw data (the packers supported all leave one).
+pub(crate) fn probe(head: &[u8]) -> bool {
+    let Some(magic) = u16_at(head, 0) else {
+        return false;
+    };
+    if magic != 0x5a4d && magic != 0x4d5a {
+        return false;
+    }
+    let Some(e_lfanew) = u32_at(head, 60) else {
+        return false;
+    };
+    let at = e_lfanew as usize;
+    let (Some(sig), Some(n), Some(opt_size)) = (
+        u32_at(head, at),
+        u16_at(head, at + 6),
+        u16_at(head, at + 20),
+    ) else {
+        // Headers past the probe: only the whole file can tell.
+        return e_lfanew != 0 && at >= head.len();
+    };
+    if sig != 0x4550 || n == 0 {
+        return false;
+    }
+    let table = at + 24 + usize::from(opt_size);
+    (0..usize::from(n)).any(|i| match u32_at(head, table + 40 * i + 16) {
+        Some(raw_size) => raw_size == 0,
+        None => true,
+    })
+}
