@@ -14,6 +14,8 @@ mod common;
 mod legacy_common;
 #[path = "../../formats/tests/rtf_common/mod.rs"]
 mod rtf_common;
+#[path = "../../formats/tests/tnef_common/mod.rs"]
+mod tnef_common;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -167,6 +169,55 @@ fn rtf_objects_match_clamscan() {
             ("two.rtf", &["Legacy.Hash.ClamExe", "Legacy.Marker.rtf-b"]),
             ("ole2.rtf", &["Legacy.Marker.rtf-ole"]),
             ("long_class.rtf", &[]),
+        ],
+    );
+}
+
+#[test]
+fn tnef_attachments_match_clamscan() {
+    use tnef_common::{ATTACH_DATA, ATTACHMENT, MESSAGE, MESSAGE_CLASS, message, tnef};
+    let a = marked("tnef-a", 100);
+    let b = marked("tnef-b", 2);
+    let exe = legacy_common::clam_exe();
+    let files = vec![
+        (
+            "clam.tnef".to_string(),
+            legacy_common::testfile("clam.tnef"),
+        ),
+        (
+            "two.tnef".into(),
+            message(&[("a.txt", &a), ("b.txt", &b)], true),
+        ),
+        (
+            "joined.tnef".into(),
+            message(&[("exe", &exe), ("a.txt", &a)], false),
+        ),
+        (
+            "dropped.tnef".into(),
+            tnef(&[
+                (ATTACHMENT, ATTACH_DATA, 6, &exe),
+                (MESSAGE, MESSAGE_CLASS, 7, b"x\0"),
+                (ATTACHMENT, ATTACH_DATA, 6, &b),
+            ]),
+        ),
+    ];
+    differential(
+        &["tnef-a", "tnef-b"],
+        &[("TnefA", &a)],
+        &with_damaged(files, 24),
+        &[
+            ("clam.tnef", &["Legacy.Hash.ClamExe"]),
+            (
+                "two.tnef",
+                &[
+                    "Legacy.Hash.TnefA",
+                    "Legacy.Marker.tnef-a",
+                    "Legacy.Marker.tnef-b",
+                ],
+            ),
+            // One file of both: clam.exe's hash no longer matches.
+            ("joined.tnef", &["Legacy.Marker.tnef-a"]),
+            ("dropped.tnef", &["Legacy.Marker.tnef-b"]),
         ],
     );
 }

@@ -39,6 +39,7 @@ mod sevenz;
 mod source;
 mod streams;
 mod tarball;
+mod tnef;
 pub mod vba;
 mod walk;
 mod zip;

@@ -9,6 +9,7 @@ use crate::ole2;
 use crate::rar;
 use crate::rtf;
 use crate::source::ReadAt;
+use crate::tnef;
 use crate::{ar, cpio, sevenz, streams, tarball, zip};
 
 /// Whether a visitor wants more members.
@@ -192,6 +193,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::MsCab
             | FileType::Ole2
             | FileType::Mail
+            | FileType::Tnef
             | FileType::Rtf
     )
 }
@@ -213,6 +215,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
+        FileType::Tnef => tnef::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
         other => Err(FormatError::NotAContainer(other)),
     }

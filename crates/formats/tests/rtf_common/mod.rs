@@ -57,9 +57,9 @@ pub fn document(objects: &[String]) -> Vec<u8> {
         "{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Times New Roman;}}\n\\pard Hello.\\par\n",
     );
     for o in objects {
-        let _ = write!(
+        let _ = writeln!(
             d,
-            "{{\\object\\objemb\\objw855\\objh765{{\\*\\objclass Package}}{{\\*\\objdata {o}}}}}\\par\n"
+            "{{\\object\\objemb\\objw855\\objh765{{\\*\\objclass Package}}{{\\*\\objdata {o}}}}}\\par"
         );
     }
     d.push_str("}\n");
