@@ -2,12 +2,14 @@
 //! input: it must never panic, never hold more than one frame past the limit, and
 //! every frame it returns must re-encode to a frame it decodes the same way. Scan
 //! requests and answers (`ScanFd`, `ScanResult`) must also yield their enums as a
-//! receiver reads them: known values or an error, never a panic.
+//! receiver reads them: known values or an error, never a panic. Decoding into a
+//! reused frame (`next_frame_into`, with its fast path for records) must give the
+//! same frames and errors as `next_frame`.
 #![no_main]
 
 use aether_ipc::Decoder;
 use aether_ipc::frame::{self, HEADER_LEN};
-use aether_ipc::msg::{Body, ScanErrorCode, ScanVerdict};
+use aether_ipc::msg::{Body, Frame, Record, ScanErrorCode, ScanVerdict};
 use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 4096;
@@ -18,10 +20,31 @@ fuzz_target!(|data: &[u8]| {
     };
     let step = usize::from(split).max(1);
     let mut dec = Decoder::new(MAX);
+    let mut dec_into = Decoder::new(MAX);
+    // Stale values that must not leak into the next frame.
+    let mut reused = Frame::new(Body::Record(Record {
+        seq: 1,
+        time_ns: 2,
+        kind: 3,
+        name: "stale".into(),
+        data: b"stale".to_vec(),
+    }));
     for chunk in bytes.chunks(step) {
         dec.extend(chunk);
+        dec_into.extend(chunk);
         loop {
-            match dec.next_frame() {
+            let got = dec.next_frame();
+            let got_into = dec_into.next_frame_into(&mut reused);
+            match (&got, &got_into) {
+                (Ok(Some(f)), Ok(true)) => assert_eq!(f, &reused),
+                (Ok(None), Ok(false)) => {}
+                (Err(a), Err(b)) => assert_eq!(
+                    std::mem::discriminant(a),
+                    std::mem::discriminant(b)
+                ),
+                _ => panic!("next_frame {got:?} but next_frame_into {got_into:?}"),
+            }
+            match got {
                 Ok(Some(f)) => {
                     match &f.body {
                         Some(Body::ScanResult(r)) => {

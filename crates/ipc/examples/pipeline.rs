@@ -157,9 +157,13 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
             let mut lat = Vec::with_capacity(n as usize);
             let mut lags = 0;
             let mut next = 0u64;
+            let mut f = aether_ipc::msg::Frame::default();
             loop {
-                match c.next_frame().await.map(|f| f.body) {
-                    Ok(Some(Body::Record(r))) => {
+                if let Err(e) = c.next_frame_into(&mut f).await {
+                    return Err(e.to_string());
+                }
+                match &f.body {
+                    Some(Body::Record(r)) => {
                         if r.seq != next {
                             return Err(format!("expected {next}, got {}", r.seq));
                         }
@@ -171,7 +175,7 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
                             return Ok((lat, lags));
                         }
                     }
-                    Ok(Some(Body::Lagged(_))) => lags += 1,
+                    Some(Body::Lagged(_)) => lags += 1,
                     other => return Err(format!("{other:?}")),
                 }
             }

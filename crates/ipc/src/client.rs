@@ -117,6 +117,21 @@ impl Client {
         }
     }
 
+    /// The next frame from the server, decoded into `frame` to reuse its
+    /// allocations (see [`Decoder::next_frame_into`]): for subscribers reading
+    /// records flat out.
+    pub async fn next_frame_into(&mut self, frame: &mut Frame) -> Result<(), ClientError> {
+        loop {
+            if self.dec.next_frame_into(frame)? {
+                return Ok(());
+            }
+            if self.stream.read_buf(self.dec.buffer()).await? == 0 {
+                self.dec.finish()?;
+                return Err(ClientError::Closed);
+            }
+        }
+    }
+
     /// The next frame from the server.
     pub async fn next_frame(&mut self) -> Result<Frame, ClientError> {
         loop {

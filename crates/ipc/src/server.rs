@@ -714,12 +714,15 @@ impl Conn {
                 }
             };
             let full = batch.len() >= REPLAY_BATCH;
+            // Framed into one buffer and written with one call, as live batches are.
+            let mut frames = Vec::new();
             for rec in batch {
                 if rec.seq >= *next {
                     *next = rec.seq + 1;
-                    self.write(&Frame::new(Body::Record(rec))).await?;
+                    frame::encode_into(&Frame::new(Body::Record(rec)), &mut frames);
                 }
             }
+            self.wr.write_all(&frames).await?;
             self.wr.flush().await?;
             if !full {
                 return Ok(());
