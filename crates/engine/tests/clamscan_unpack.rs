@@ -6,6 +6,8 @@
 //! copies of them.
 
 mod common;
+#[path = "../../unpack/tests/upx_common/mod.rs"]
+mod upx_common;
 
 use std::path::{Path, PathBuf};
 
@@ -74,32 +76,95 @@ fn packed_test_files_as_clamscan() {
     assert_eq!(compare(&db, &files), Vec::<String>::new());
 }
 
+/// UPX files built here, one per method, each holding clam.exe and a
+/// marker in its program: clamscan finds the marker (an `.ndb` signature)
+/// and the image aether rebuilds (its MD5 in an `.hdb`) only if both
+/// unpack the same bytes.
+fn built(dir: &Path) -> Vec<(PathBuf, String, usize)> {
+    let clam = std::fs::read(Path::new(TESTFILES).join("clam.exe")).expect("clam.exe");
+    upx_common::METHODS
+        .iter()
+        .map(|&m| {
+            // A program of its own per method: an .hdb keeps one name per
+            // hash in clamscan.
+            let marker = format!("AETHER-UPX-MARKER-{}", m.name());
+            let code = upx_common::code(&[&clam, marker.as_bytes()]);
+            let file = upx_common::packed(m, &code);
+            let image = aether_unpack::unpack(&file, &aether_unpack::UnpackLimits::default())
+                .expect("unpacks")
+                .expect("recognised")
+                .image;
+            let md5 = {
+                use md5::{Digest, Md5};
+                hex(&Md5::digest(&image))
+            };
+            let p = dir.join(format!("built-{}.exe", m.name()));
+            std::fs::write(&p, &file).expect("write");
+            (p, md5, image.len())
+        })
+        .collect()
+}
+
+#[test]
+fn built_upx_files_as_clamscan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = database(dir.path());
+    let built = built(dir.path());
+    let mut hdb = std::fs::read_to_string(db.join("t.hdb")).expect("hdb");
+    for (p, md5, len) in &built {
+        hdb.push_str(&format!("{md5}:{len}:Rebuilt.{}\n", common::file_name(p)));
+    }
+    std::fs::write(db.join("t.hdb"), hdb).expect("hdb");
+    std::fs::write(
+        db.join("marker.ndb"),
+        format!("Upx.Marker:0:*:{}\n", hex(b"AETHER-UPX-MARKER")),
+    )
+    .expect("ndb");
+    let files: Vec<PathBuf> = built.iter().map(|(p, _, _)| p.clone()).collect();
+    let e = engine(&db);
+    let ours = aether(&e, &files);
+    for f in &files {
+        let name = common::file_name(f);
+        let found = ours.get(&name).cloned().unwrap_or_default();
+        for sig in ["Upx.Marker.UNOFFICIAL", "Clam.Body.UNOFFICIAL"] {
+            assert!(found.contains(sig), "{name}: {found:?}");
+        }
+        assert!(
+            found.contains(&format!("Rebuilt.{name}.UNOFFICIAL")),
+            "{name}: {found:?}"
+        );
+    }
+    assert_eq!(compare(&db, &files), Vec::<String>::new());
+}
+
 #[test]
 fn damaged_copies_as_clamscan() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = database(dir.path());
     let mut files = Vec::new();
     let mut rng = Rng(0x5eed_0f_0a_c4ed);
-    for name in ["clam-upx.exe"] {
-        let data = std::fs::read(Path::new(TESTFILES).join(name)).expect("test file");
-        // Cuts through the headers, the compressed data and the resources.
-        for (i, len) in [
-            0x100, 0x1f8, 0x300, 0x400, 0x500, 0x700, 0x900, 0xa00, 0xb00,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+    let mut inputs = vec![(
+        "clam-upx.exe".to_string(),
+        std::fs::read(Path::new(TESTFILES).join("clam-upx.exe")).expect("test file"),
+    )];
+    for (p, _, _) in built(dir.path()) {
+        inputs.push((common::file_name(&p), std::fs::read(&p).expect("built")));
+    }
+    for (name, data) in &inputs {
+        // Cuts through the headers, the compressed data and the stub.
+        for i in 0..24u64 {
+            let len = (0x100 + i * (data.len() as u64 - 0x100) / 24) as usize;
             let p = dir.path().join(format!("{name}.cut{i}"));
-            std::fs::write(&p, &data[..len.min(data.len())]).expect("write");
+            std::fs::write(&p, &data[..len]).expect("write");
             files.push(p);
         }
-        // Bit flips, most of them in the compressed data.
-        for i in 0..40 {
+        // Bit flips, most of them in UPX1 (from 0x400 in every file here).
+        for i in 0..50 {
             let mut d = data.clone();
             let at = if i % 4 == 0 {
                 rng.below(data.len() as u64)
             } else {
-                rng.range(0x400, 0x9ff)
+                rng.range(0x400, data.len() as u64 - 1)
             } as usize;
             d[at] ^= 1 << rng.below(8);
             let p = dir.path().join(format!("{name}.flip{i}"));

@@ -105,6 +105,9 @@ file_types! {
     Hwp3 => "CL_TYPE_HWP3",
     Ignored => "CL_TYPE_IGNORED",
     Ar => "CL_TYPE_AR",
+    Nulsft => "CL_TYPE_NULSFT",
+    AutoIt => "CL_TYPE_AUTOIT",
+    IshieldMsi => "CL_TYPE_ISHIELD_MSI",
 }
 
 impl FileType {

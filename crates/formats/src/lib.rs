@@ -29,6 +29,7 @@ visitor by name while the walk goes on.
 mod ar;
 mod cab;
 mod cpio;
+mod embedded;
 pub mod filetype;
 mod mail;
 pub mod normalize;

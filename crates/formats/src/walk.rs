@@ -3,6 +3,7 @@
 use std::io::{self, Read, Write};
 
 use crate::cab;
+use crate::embedded;
 use crate::filetype::FileType;
 use crate::mail;
 use crate::ole2;
@@ -195,11 +196,22 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Mail
             | FileType::Tnef
             | FileType::Rtf
-    )
+    ) || embedded::searched(ty)
 }
 
 /// Walks the members of `src`, a container of type `ty`, in archive order.
 pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+    let walked = walk_own(ty, src, visitor);
+    // Files inside files (self-extracting archives, installers), after the
+    // members proper, as ClamAV's raw scan finds them after its parsers.
+    if embedded::searched(ty) {
+        return walked.and(embedded::walk(ty, src, visitor));
+    }
+    walked
+}
+
+/// The members of a container of its own format.
+fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
     match ty {
         FileType::Zip => zip::walk(src, visitor),
         FileType::SevenZip => sevenz::walk(src, visitor),
@@ -217,6 +229,7 @@ pub fn walk(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Mail => mail::walk(src, visitor),
         FileType::Tnef => tnef::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
+        other if embedded::searched(other) => Ok(()),
         other => Err(FormatError::NotAContainer(other)),
     }
 }

@@ -154,6 +154,8 @@ pub fn probe(head: &[u8]) -> bool {
 
 /// How many bytes at the entry point ClamAV reads for its checks.
 const EP_BUFFER: usize = 4096;
+/// ClamAV's packer checks after MEW need this many of them.
+const MIN_EP_BYTES: usize = 168;
 
 /// Unpacks `file` if it is a PE packed by a supported packer, into the image
 /// ClamAV scans in its place. `Ok(None)`: not a PE ClamAV would unpack.
@@ -167,15 +169,21 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
     // ClamAV reads up to 4 KiB from the entry point into a stack buffer; the
     // part past the end of the file is left as it was (zeros here).
     let mut epbuff = vec![0u8; EP_BUFFER];
-    if let Some(avail) = file.get(pe.ep as usize..) {
-        let n = avail.len().min(EP_BUFFER);
-        epbuff[..n].copy_from_slice(&avail[..n]);
-    }
+    let Some(avail) = file.get(pe.ep as usize..) else {
+        return Ok(None);
+    };
+    let epsize = avail.len().min(EP_BUFFER);
+    epbuff[..epsize].copy_from_slice(&avail[..epsize]);
     // UPX, FSG and MEW leave an empty section followed by one with data.
     let empty = pe
         .sections
         .windows(2)
         .position(|w| w[0].rsz == 0 && w[0].vsz != 0 && w[1].rsz != 0 && w[1].vsz != 0);
+    // (MEW is tried here.) ClamAV tries nothing else when fewer than 168
+    // bytes follow the entry point.
+    if epsize < MIN_EP_BYTES {
+        return Ok(None);
+    }
     let mut failure = None;
     let mut step = |s: Step| -> Option<Result<Option<Unpacked>, UnpackError>> {
         match s {

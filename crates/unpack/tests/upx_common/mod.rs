@@ -1,0 +1,382 @@
+//! Builds UPX-packed PE files without UPX (Debian 12 has no `upx-ucl`):
+//! NRV2B, NRV2D and NRV2E encoders written from the bit streams the UPX
+//! stubs decode, an LZMA variant through `lzma-rs`, and a PE laid out as
+//! UPX lays it out: an empty `UPX0`, the compressed data and the stub in
+//! `UPX1`, and after the decompressed program the original PE header, which
+//! is where the unpacker finds it. Included by path by the engine's
+//! clamscan differential as well.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+/// How the program is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Nrv2b,
+    Nrv2d,
+    Nrv2e,
+    Lzma,
+}
+
+pub const METHODS: [Method; 4] = [Method::Nrv2b, Method::Nrv2d, Method::Nrv2e, Method::Lzma];
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Nrv2b => "nrv2b",
+            Method::Nrv2d => "nrv2d",
+            Method::Nrv2e => "nrv2e",
+            Method::Lzma => "lzma",
+        }
+    }
+}
+
+/// The bit stream of the NRV formats: 32-bit little-endian words read from
+/// the top bit down, each taken from the byte stream when its first bit is
+/// needed, between the literal and offset bytes.
+struct BitWriter {
+    out: Vec<u8>,
+    word_at: usize,
+    word: u32,
+    used: u32,
+}
+
+impl BitWriter {
+    fn new() -> Self {
+        BitWriter {
+            out: Vec::new(),
+            word_at: 0,
+            word: 0,
+            used: 32,
+        }
+    }
+    fn bit(&mut self, b: u32) {
+        if self.used == 32 {
+            self.flush_word();
+            self.word_at = self.out.len();
+            self.out.extend_from_slice(&[0; 4]);
+            self.word = 0;
+            self.used = 0;
+        }
+        self.word |= (b & 1) << (31 - self.used);
+        self.used += 1;
+    }
+    fn flush_word(&mut self) {
+        if self.out.len() >= self.word_at + 4 {
+            self.out[self.word_at..self.word_at + 4].copy_from_slice(&self.word.to_le_bytes());
+        }
+    }
+    fn byte(&mut self, b: u8) {
+        self.out.push(b);
+    }
+    /// The "gamma" code of NRV2B (and of lengths everywhere): the bits of
+    /// `v >= 2` after its top one, each followed by 1 for the last, else 0.
+    fn gamma(&mut self, v: u32) {
+        assert!(v >= 2);
+        let top = 31 - v.leading_zeros();
+        for i in (0..top).rev() {
+            self.bit((v >> i) & 1);
+            self.bit(u32::from(i == 0));
+        }
+    }
+    /// The offset code of NRV2D/2E: `v = 2v + b`, then stop, or
+    /// `v = 2(v - 1) + b'` and go on.
+    fn gamma_de(&mut self, v: u32) {
+        assert!(v >= 2);
+        let mut bits = Vec::new();
+        let mut u = v;
+        // Walk back to a first value of 2 or 3; each step was
+        // (continue, b2, b1).
+        while u >= 4 {
+            let b1 = u & 1;
+            let s = u >> 1;
+            let b2 = s & 1;
+            bits.push([0, b2, b1]);
+            u = (s >> 1) + 1;
+        }
+        self.bit(u & 1);
+        for step in bits.iter().rev() {
+            for &b in step {
+                self.bit(b);
+            }
+        }
+        self.bit(1);
+    }
+    fn finish(mut self) -> Vec<u8> {
+        self.flush_word();
+        self.out
+    }
+}
+
+/// Compresses `data` for the NRV decompressor `m` (greedy LZ77).
+pub fn nrv(m: Method, data: &[u8]) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    let mut last_dist: usize = 1;
+    let mut i = 0;
+    let window = 0x4000usize;
+    while i < data.len() {
+        // The longest earlier match (at least 2 bytes, 3 for a new offset).
+        let (mut best_len, mut best_dist) = (0usize, 0usize);
+        let start = i.saturating_sub(window);
+        for j in (start..i).rev() {
+            let mut l = 0;
+            while i + l < data.len() && data[j + l] == data[i + l] && l < 0x2000 {
+                l += 1;
+            }
+            if l > best_len {
+                best_len = l;
+                best_dist = i - j;
+            }
+        }
+        let far = match m {
+            Method::Nrv2b => best_dist > 0xd00,
+            _ => best_dist > 0x500,
+        };
+        let min = 3 + usize::from(far);
+        if best_len < min {
+            w.bit(1);
+            w.byte(data[i]);
+            i += 1;
+            continue;
+        }
+        w.bit(0);
+        let len = best_len;
+        let reuse = best_dist == last_dist;
+        match m {
+            Method::Nrv2b => {
+                if reuse {
+                    w.gamma(2);
+                } else {
+                    let x = (best_dist - 1) as u32;
+                    w.gamma((x >> 8) + 3);
+                    w.byte(x as u8);
+                }
+                let mlen = (len - 1 - usize::from(far)) as u32;
+                if mlen <= 3 {
+                    w.bit(mlen >> 1);
+                    w.bit(mlen & 1);
+                } else {
+                    w.bit(0);
+                    w.bit(0);
+                    w.gamma(mlen - 2);
+                }
+            }
+            Method::Nrv2d => {
+                let mlen = (len - 1 - usize::from(far)) as u32;
+                let (first, rest) = if mlen <= 3 {
+                    (mlen >> 1, Some(mlen & 1))
+                } else {
+                    (0, None)
+                };
+                if reuse {
+                    w.gamma_de(2);
+                    w.bit(first);
+                } else {
+                    let x = (2 * best_dist - 1) as u32 - first;
+                    w.gamma_de((x >> 8) + 3);
+                    w.byte(x as u8);
+                }
+                match rest {
+                    Some(b) => w.bit(b),
+                    None => {
+                        w.bit(0);
+                        w.gamma(mlen - 2);
+                    }
+                }
+            }
+            Method::Nrv2e => {
+                let mlen = (len - 2 - usize::from(far)) as u32;
+                let carry = u32::from(mlen <= 1);
+                if reuse {
+                    w.gamma_de(2);
+                    w.bit(carry);
+                } else {
+                    let x = (2 * best_dist - 1) as u32 - carry;
+                    w.gamma_de((x >> 8) + 3);
+                    w.byte(x as u8);
+                }
+                if carry == 1 {
+                    w.bit(mlen);
+                } else if mlen <= 3 {
+                    w.bit(1);
+                    w.bit(mlen - 2);
+                } else {
+                    w.bit(0);
+                    w.gamma(mlen - 2);
+                }
+            }
+            Method::Lzma => unreachable!("not an NRV method"),
+        }
+        last_dist = best_dist;
+        i += len;
+    }
+    // End of stream: an offset of 0xffffffff.
+    w.bit(0);
+    match m {
+        Method::Nrv2b => w.gamma(0x00ff_ffff + 3),
+        _ => w.gamma_de(0x00ff_ffff + 3),
+    }
+    w.byte(0xff);
+    w.finish()
+}
+
+/// UPX's LZMA data: a 2-byte header, then a raw LZMA stream with
+/// lc=3, lp=0, pb=2.
+fn lzma(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let opts = lzma_rs::compress::Options {
+        unpacked_size: lzma_rs::compress::UnpackedSize::WriteToHeader(Some(data.len() as u64)),
+    };
+    lzma_rs::lzma_compress_with_options(&mut &data[..], &mut out, &opts).expect("lzma");
+    let mut v = vec![0u8, 0u8];
+    v.extend_from_slice(&out[13..]);
+    v
+}
+
+const IMAGE_BASE: u32 = 0x40_0000;
+const UPX0_RVA: u32 = 0x1000;
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A PE header (`PE\0\0` + file header + optional header, 0xf8 bytes) and
+/// its section table.
+fn pe_header(sections: &[(&[u8; 8], u32, u32, u32, u32)], ep: u32, image_size: u32) -> Vec<u8> {
+    let mut h = vec![0u8; 0xf8 + 0x28 * sections.len()];
+    h[..4].copy_from_slice(b"PE\0\0");
+    put16(&mut h, 4, 0x14c);
+    put16(&mut h, 6, sections.len() as u16);
+    put16(&mut h, 20, 0xe0);
+    put16(&mut h, 22, 0x10f);
+    let o = 24;
+    put16(&mut h, o, 0x10b);
+    put32(&mut h, o + 16, ep);
+    put32(&mut h, o + 28, IMAGE_BASE);
+    put32(&mut h, o + 32, 0x1000);
+    put32(&mut h, o + 36, 0x200);
+    put16(&mut h, o + 40, 4);
+    put16(&mut h, o + 48, 4);
+    put32(&mut h, o + 56, image_size);
+    put32(&mut h, o + 60, 0x400);
+    put16(&mut h, o + 68, 2);
+    put32(&mut h, o + 92, 16);
+    for (i, (name, vsz, rva, rsz, raw)) in sections.iter().enumerate() {
+        let s = 0xf8 + 0x28 * i;
+        h[s..s + 8].copy_from_slice(*name);
+        put32(&mut h, s + 8, *vsz);
+        put32(&mut h, s + 12, *rva);
+        put32(&mut h, s + 16, *rsz);
+        put32(&mut h, s + 20, *raw);
+        put32(&mut h, s + 36, 0xe000_0060);
+    }
+    h
+}
+
+/// The program that gets packed: one section of `code` at RVA 0x1000,
+/// padded to `0x1000`s; what UPX compresses is that section followed by
+/// the import records (none: a zero dword) and the program's PE header.
+pub fn program(code: &[u8]) -> Vec<u8> {
+    let vsz = (code.len() as u32).div_ceil(0x1000) * 0x1000;
+    let mut data = code.to_vec();
+    data.resize(vsz as usize, 0);
+    data.extend_from_slice(&[0; 4]);
+    data.extend_from_slice(&pe_header(
+        &[(b".text\0\0\0", vsz, 0x1000, vsz, 0x400)],
+        0x1000,
+        0x1000 + vsz,
+    ));
+    data
+}
+
+/// A UPX-packed PE holding `code` as its program, compressed with `m`.
+pub fn packed(m: Method, code: &[u8]) -> Vec<u8> {
+    let prog = program(code);
+    let imports = (prog.len() - 0xf8 - 0x28 - 4) as u32; // where the zero dword is
+    let compressed = match m {
+        Method::Lzma => lzma(&prog),
+        _ => nrv(m, &prog),
+    };
+    // The stub, at the end of UPX1: what ClamAV looks at from the entry point.
+    let mut stub = vec![0x90u8; 0xc00];
+    stub[0] = 0x60; // pusha
+    stub[1] = 0xbe; // mov esi, UPX1 start
+    let upx0_vsz = ((prog.len() as u32).div_ceil(0x1000) + 1) * 0x1000;
+    let upx1_rva = UPX0_RVA + upx0_vsz;
+    put32(&mut stub, 2, IMAGE_BASE + upx1_rva);
+    let magic = match m {
+        Method::Nrv2b => 0x108,
+        Method::Nrv2d => 0x11c,
+        Method::Nrv2e => 0x128,
+        Method::Lzma => 0xb16,
+    };
+    match m {
+        Method::Nrv2b => stub[0x69..0x69 + 24].copy_from_slice(
+            b"\x11\xdb\x11\xc9\x01\xdb\x75\x07\x8b\x1e\x83\xee\xfc\x11\xdb\x11\xc9\x11\xc9\x75\x20\x41\x01\xdb",
+        ),
+        Method::Nrv2d => stub[0x69..0x69 + 24].copy_from_slice(
+            b"\x83\xf0\xff\x74\x78\xd1\xf8\x89\xc5\xeb\x0b\x01\xdb\x75\x07\x8b\x1e\x83\xee\xfc\x11\xdb\x11\xc9",
+        ),
+        Method::Nrv2e => stub[0x69..0x69 + 24].copy_from_slice(
+            b"\xeb\x52\x31\xc9\x83\xe8\x03\x72\x11\xc1\xe0\x08\x8a\x06\x46\x83\xf0\xff\x74\x75\xd1\xf8\x89\xc5",
+        ),
+        Method::Lzma => {
+            stub[0x2f..0x2f + 20].copy_from_slice(
+                b"\x56\x83\xc3\x04\x53\x50\xc7\x03\x03\x00\x02\x00\x90\x90\x90\x90\x90\x55\x57\x56",
+            );
+            put32(&mut stub, 0x21, prog.len() as u32);
+        }
+    }
+    // lea edi, [esi + imports]
+    stub[magic - 2] = 0x8d;
+    stub[magic - 1] = 0xbe;
+    put32(&mut stub, magic, imports);
+
+    let mut upx1 = compressed;
+    let ep_off = upx1.len().div_ceil(16) * 16;
+    upx1.resize(ep_off, 0);
+    upx1.extend_from_slice(&stub);
+    let upx1_rsz = (upx1.len() as u32).div_ceil(0x200) * 0x200;
+    upx1.resize(upx1_rsz as usize, 0);
+    let upx1_vsz = upx1_rsz.div_ceil(0x1000) * 0x1000;
+    let header = pe_header(
+        &[
+            (b"UPX0\0\0\0\0", upx0_vsz, UPX0_RVA, 0, 0x400),
+            (b"UPX1\0\0\0\0", upx1_vsz, upx1_rva, upx1_rsz, 0x400),
+        ],
+        upx1_rva + ep_off as u32,
+        upx1_rva + upx1_vsz,
+    );
+    let mut file = vec![0u8; 0x400];
+    file[..2].copy_from_slice(b"MZ");
+    put32(&mut file, 60, 0x80);
+    file[0x80..0x80 + header.len()].copy_from_slice(&header);
+    file.extend_from_slice(&upx1);
+    file
+}
+
+/// Program bytes: `parts` separated by compressible filler, so that every
+/// kind of match (near, far, repeated offset, long) occurs.
+pub fn code(parts: &[&[u8]]) -> Vec<u8> {
+    let mut c = Vec::new();
+    let mut x: u32 = 0x1234_5678;
+    for (i, p) in parts.iter().enumerate() {
+        // Text-like filler, some random bytes, then a repeat of both.
+        let filler: Vec<u8> = (0..700 + 300 * i)
+            .map(|k| b"push ebp; mov ebp, esp; "[k % 24])
+            .collect();
+        c.extend_from_slice(&filler);
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            c.push(x as u8);
+        }
+        let again = c[c.len() - 900..].to_vec();
+        c.extend_from_slice(p);
+        c.extend_from_slice(&again);
+    }
+    c
+}
