@@ -268,6 +268,7 @@ impl SignatureSink for EngineBuilder {
             crate::logical::compile(&sig, crate::names::NameId(u32::MAX), first_slot)?;
         let name = self.push_name(sig.name);
         lsig.name = name;
+        lsig.chains.iter_mut().for_each(|c| c.rename(name));
         for (mut prog, anchors) in programs {
             prog.name = name;
             let id = self.programs.len() as u32;

@@ -27,10 +27,11 @@ use crate::hashdb::{HashDb, HashTable};
 use crate::logical::{LogicalDb, Lsig, PcreSub, TypeCond};
 use crate::names::{NameId, NamePool};
 use crate::pattern::{Edge, Elem, NO_SLOT, Program, UNBOUNDED, anchorable};
+use crate::recount::Chain;
 
 const MAGIC: &[u8; 8] = b"AETHERDB";
 /// Bumped whenever the layout below changes.
-const FORMAT_VERSION: u32 = 5;
+const FORMAT_VERSION: u32 = 6;
 
 /// Why a cache file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +293,16 @@ impl<W: std::io::Write> Writer<W> {
         self.u64(l.pcres.len() as u64);
         for p in &l.pcres {
             self.pcre(p);
+        }
+        self.u64(l.chains.len() as u64);
+        for c in &l.chains {
+            self.u32(c.slot);
+            self.u64(c.parts().count() as u64);
+            for (prog, min, max) in c.parts() {
+                self.program(prog);
+                self.u64(min);
+                self.u64(max.map_or(u64::MAX, |m| m));
+            }
         }
     }
 }
@@ -725,6 +736,25 @@ impl<'a> Reader<'a> {
         let pcres = (0..n)
             .map(|_| self.pcre(subsigs))
             .collect::<Result<Vec<_>>>()?;
+        let n = self.count(16)?;
+        let chains = (0..n)
+            .map(|_| {
+                let slot = self.u32()?;
+                if slot < first_slot || slot - first_slot >= u32::from(subsigs) {
+                    return Err(CacheError::Corrupt("chain counter"));
+                }
+                let parts = self.count(16)?;
+                let parts = (0..parts)
+                    .map(|_| {
+                        let prog = self.program(names)?;
+                        let min = self.u64()?;
+                        let max = Some(self.u64()?).filter(|m| *m != u64::MAX);
+                        Ok((prog, min, max))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Chain::from_parts(slot, parts).ok_or(CacheError::Corrupt("chain parts"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Lsig {
             name,
             expr,
@@ -738,6 +768,7 @@ impl<'a> Reader<'a> {
             subsigs,
             bcomps,
             pcres,
+            chains,
         })
     }
 }

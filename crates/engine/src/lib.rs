@@ -25,6 +25,7 @@ mod logical;
 mod names;
 mod pattern;
 mod pcre;
+mod recount;
 mod recurse;
 mod scanner;
 mod textnorm;

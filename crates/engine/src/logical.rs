@@ -25,6 +25,7 @@ use aether_sigs::{
 use crate::names::NameId;
 use crate::pattern::{self, Anchor, Program};
 use crate::pcre::{self, MatchError, Regex};
+use crate::recount::Chain;
 
 /// No match counted yet (`CLI_OFF_NONE`).
 pub(crate) const NO_OFFSET: u64 = u64::MAX;
@@ -174,6 +175,9 @@ pub(crate) struct Lsig {
     /// Byte-compare subsignatures with their index.
     pub(crate) bcomps: Vec<(u8, ByteCompare)>,
     pub(crate) pcres: Vec<PcreSub>,
+    /// Hex subsignatures ClamAV matches in parts, recounted its way (see
+    /// [`crate::recount`]).
+    pub(crate) chains: Vec<Chain>,
 }
 
 impl Lsig {
@@ -254,11 +258,21 @@ pub(crate) fn compile(
     let mut programs = Vec::new();
     let mut bcomps = Vec::new();
     let mut pcres = Vec::new();
+    let mut chains = Vec::new();
     for (i, sub) in sig.subsigs.iter().enumerate() {
         let slot = first_slot + i as u32;
         let index = i as u8;
         match sub {
             SubSig::Hex(h) => {
+                // Recounted only where the chain alone decides the count:
+                // one form, offset anywhere.
+                if h.ascii.is_none()
+                    && h.offset == Offset::Any
+                    && let Some(c) =
+                        Chain::compile(&h.pattern, h.modifiers.nocase, h.modifiers.wide, name, slot)
+                {
+                    chains.push(c);
+                }
                 // The ascii variant of `::wa` is matched narrow.
                 let forms = std::iter::once((&h.pattern, h.modifiers.wide))
                     .chain(h.ascii.as_ref().map(|p| (p, false)));
@@ -314,6 +328,7 @@ pub(crate) fn compile(
             subsigs,
             bcomps,
             pcres,
+            chains,
         },
         programs,
     ))
@@ -390,6 +405,17 @@ impl Counters {
         self.counts[s] = self.counts[s].saturating_add(1);
         self.last[s] = start;
         self.mark(db, s);
+    }
+
+    /// Replaces counter `slot` with a count made over the whole file (see
+    /// [`crate::recount`]) and the offset of its last counted match.
+    pub(crate) fn recount(&mut self, db: &LogicalDb, slot: u32, count: u32, last: Option<u64>) {
+        let s = slot as usize;
+        self.counts[s] = count;
+        self.last[s] = last.unwrap_or(NO_OFFSET);
+        if count > 0 {
+            self.mark(db, s);
+        }
     }
 
     /// A byte-compare success: counted without an offset, as in ClamAV.

@@ -504,6 +504,17 @@ impl<'e> Scanner<'e> {
         let mut whole_read = false;
         for l in order {
             let sig = &db.sigs[l as usize];
+            for c in &sig.chains {
+                if st.size > logical::PCRE_MAX_FILESIZE
+                    || self.counters.counts[c.slot as usize] == 0
+                {
+                    continue;
+                }
+                let data = whole_data(input, &mut self.whole, &mut whole_read, st.size)?;
+                if let Some((n, last)) = c.count(data, &mut self.verify) {
+                    self.counters.recount(db, c.slot, n, last);
+                }
+            }
             for (sub, bc) in &sig.bcomps {
                 // A reference past the signature's subsignatures never
                 // matched (ClamAV reads a zero count there).
@@ -536,18 +547,7 @@ impl<'e> Scanner<'e> {
                 {
                     continue;
                 }
-                let data: &[u8] = match input {
-                    Input::Bytes(d) => d,
-                    Input::File(_) => {
-                        if !whole_read {
-                            let len = usize::try_from(st.size).unwrap_or(usize::MAX);
-                            self.whole.resize(len, 0);
-                            input.read_exact_at(&mut self.whole, 0, st.size)?;
-                            whole_read = true;
-                        }
-                        &self.whole
-                    }
-                };
+                let data = whole_data(input, &mut self.whole, &mut whole_read, st.size)?;
                 // Executables' own offset forms resolved, or nowhere.
                 let Some(offset) = self.layout.resolve(&p.offset, st.size, 0, false) else {
                     continue;
@@ -946,5 +946,27 @@ impl<'e> Scanner<'e> {
         }
         self.fallback = buf;
         ok
+    }
+}
+
+/// The whole of `input`: its bytes, or for a file the copy read into `whole`
+/// once per scan (`read` says whether it was).
+fn whole_data<'d>(
+    input: &'d Input<'_>,
+    whole: &'d mut Vec<u8>,
+    read: &mut bool,
+    size: u64,
+) -> Result<&'d [u8], ScanError> {
+    match input {
+        Input::Bytes(d) => Ok(d),
+        Input::File(_) => {
+            if !*read {
+                let len = usize::try_from(size).unwrap_or(usize::MAX);
+                whole.resize(len, 0);
+                input.read_exact_at(whole, 0, size)?;
+                *read = true;
+            }
+            Ok(whole)
+        }
     }
 }

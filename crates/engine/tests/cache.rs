@@ -25,6 +25,7 @@ Cache.Ldb.Wide;Target:0;0;77696465::wf
 Cache.Ldb.Pcre;Engine:81-255,Target:0;0&1;7265676578;0/regex=\\d{3}/g
 Cache.Ldb.Bcomp;Engine:81-255,Target:0;0&1;6e756d3d;0(>>4#de3#>99,<200)
 Cache.Ldb.Tdb;Engine:81-255,Target:0,FileSize:5-40,Container:CL_TYPE_ANY;0;7464622d6d61726b
+Cache.Ldb.Chain;Target:0;0=2;63686e41*63686e42
 ";
 
 fn sample_files() -> Vec<Vec<u8>> {
@@ -44,6 +45,10 @@ fn sample_files() -> Vec<Vec<u8>> {
         b"xxnum=150 ".to_vec(),
         b"xxnum=250 ".to_vec(),
         b"a tdb-mark".to_vec(),
+        // Two completions of one chain: counted 2 as ClamAV counts parts.
+        b"chnA.chnB.chnB".to_vec(),
+        // Two starts, one completion: 1.
+        b"chnA.chnA.chnB".to_vec(),
     ]
 }
 
@@ -124,12 +129,18 @@ fn cache_round_trip_gives_the_same_engine() {
         "Cache.Ldb.Pcre",
         "Cache.Ldb.Bcomp",
         "Cache.Ldb.Tdb",
+        "Cache.Ldb.Chain",
     ] {
         assert!(
             all.iter().any(|n| n.starts_with(name)),
             "{name} not detected: {want:?}"
         );
     }
+    // The chain's count is the completions' (2), not the starts' (also 2 on
+    // the other file): only the first file has it.
+    let n = want.len();
+    let chain = |i: usize| want[i].iter().any(|d| d.starts_with("Cache.Ldb.Chain"));
+    assert!(chain(n - 2) && !chain(n - 1), "{want:?}");
     let mut scanner = second.engine.scanner();
     let o = scanner
         .scan_bytes(b"hash me", &Limits::default())

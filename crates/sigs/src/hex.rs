@@ -727,6 +727,25 @@ impl HexPattern {
         square
     }
 
+    /// The indices of the gaps that split the signature into the parts
+    /// ClamAV matches one by one (`*` and `{..}` ranges; not `{n}` below 128
+    /// nor `[x-y]`), in order. A signature with none is matched whole.
+    pub fn part_splits(&self) -> Vec<usize> {
+        let square = self.square_gaps();
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| match t {
+                Token::Gap { min, max } => {
+                    let inline = *max == Some(*min) && (1..FIXED_GAP_INLINE_LIMIT).contains(min);
+                    !inline && !square.get(*i).copied().unwrap_or(false)
+                }
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Whether every token is a plain byte (ClamAV puts such signatures in its
     /// Boyer-Moore matcher, which needs at least three bytes).
     pub fn is_plain(&self) -> bool {
@@ -870,6 +889,22 @@ mod tests {
         assert_eq!(p("aabb{5-10}ccdd")[2], gap(5, Some(10)));
         // {n} below 128 does not split: one fixed byte on a side is enough.
         assert_eq!(p("aabb{5}cc")[2], gap(5, Some(5)));
+    }
+
+    #[test]
+    fn part_splits() {
+        let splits = |s: &str| {
+            HexPattern::parse(s)
+                .map(|p| p.part_splits())
+                .unwrap_or_default()
+        };
+        assert_eq!(splits("aabbccdd"), Vec::<usize>::new());
+        assert_eq!(splits("aabb*ccdd"), vec![2]);
+        assert_eq!(splits("aabb{5}ccdd"), Vec::<usize>::new());
+        assert_eq!(splits("aabb{200}ccdd{2-9}eeff"), vec![2, 5]);
+        assert_eq!(splits("aabb{-3}ccdd{4-}eeff"), vec![2, 5]);
+        // `[x-y]` next to a single byte is matched inside its part.
+        assert_eq!(splits("aa[1-4]bbccdd*eeff"), vec![5]);
     }
 
     #[test]
