@@ -16,6 +16,9 @@ fuzzed on its own:
   OLE2 compound documents (Office 97-2003, MSI) give their streams and what
   ClamAV derives from them: embedded objects, and VBA and Word 6 macros
   ([`vba`]), which a [`Content`] other than `File` marks.
+  PDF documents give the objects ClamAV scans: streams decoded through
+  their filters (Flate, LZW, ASCIIHex, ASCII85, RunLength), object streams
+  opened, JavaScript strings and page text.
 
 Everything here reads untrusted bytes. Nothing panics on them, nothing is
 written to disk, and no length taken from a header is trusted for an
@@ -34,6 +37,7 @@ pub mod filetype;
 mod mail;
 pub mod normalize;
 mod ole2;
+mod pdf;
 mod rar;
 mod rtf;
 mod sevenz;

@@ -7,6 +7,7 @@ use crate::embedded;
 use crate::filetype::FileType;
 use crate::mail;
 use crate::ole2;
+use crate::pdf;
 use crate::rar;
 use crate::rtf;
 use crate::source::ReadAt;
@@ -195,6 +196,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Ole2
             | FileType::Mail
             | FileType::Tnef
+            | FileType::Pdf
             | FileType::Rtf
     ) || embedded::searched(ty)
 }
@@ -228,6 +230,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
         FileType::Tnef => tnef::walk(src, visitor),
+        FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
         other if embedded::searched(other) => Ok(()),
         other => Err(FormatError::NotAContainer(other)),

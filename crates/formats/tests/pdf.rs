@@ -1,0 +1,439 @@
+//! PDF documents written by `pdf_common` (every filter ClamAV decodes, chains
+//! of them, object streams, lying and indirect lengths, JavaScript, page
+//! text), Debian's clam.pdf, and hostile ones: cuts and bit flips, a Flate
+//! bomb, 100,000 objects, a chain of 70 filters.
+
+use std::io::{self, Write};
+
+use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
+use pdf_common::{
+    ascii_hex, ascii85, document, flate, frame, lzw, obj, objstm_data, run_length, stream_obj,
+};
+
+mod pdf_common;
+
+#[derive(Default)]
+struct Collect {
+    members: Vec<(String, Vec<u8>)>,
+    problems: Vec<Problem>,
+}
+
+impl Visitor for Collect {
+    fn member(&mut self, m: &mut Member<'_>) -> Flow {
+        let mut out = Vec::new();
+        m.extract(&mut out).expect("in memory");
+        self.members.push((m.name.clone(), out));
+        Flow::Continue
+    }
+    fn problem(&mut self, p: Problem) -> Flow {
+        self.problems.push(p);
+        Flow::Continue
+    }
+}
+
+fn members(pdf: &[u8]) -> Collect {
+    assert_eq!(detect(pdf), FileType::Pdf);
+    let mut c = Collect::default();
+    walk(FileType::Pdf, &pdf, &mut c).expect("walk");
+    c
+}
+
+fn get<'a>(c: &'a Collect, name: &str) -> Option<&'a [u8]> {
+    c.members
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, d)| d.as_slice())
+}
+
+/// Whether a stream's dump is `want`: ClamAV's dump of a stream whose
+/// `/Length` it does not take runs to `endstream`, with the line end before
+/// it (`/Length 12 >>` is such: a space after the number makes ClamAV look
+/// for an `N G R` reference, and give up on the length when there is none).
+fn is(got: Option<&[u8]>, want: &[u8]) -> bool {
+    got.is_some_and(|g| g == want || g.strip_suffix(b"\n") == Some(want))
+}
+
+fn sizes(c: &Collect) -> Vec<(&str, usize)> {
+    c.members
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.len()))
+        .collect()
+}
+
+fn with(objects: Vec<Vec<u8>>) -> Vec<u8> {
+    let mut all = frame();
+    all.extend(objects);
+    document(&all)
+}
+
+const TEXT: &[u8] = b"some stream text, long enough to compress: abcabcabcabcabcabcabcabc \
+    the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog";
+
+#[test]
+fn clam_pdf_gives_clam_exe() {
+    let pdf =
+        std::fs::read("/usr/share/clamav-testfiles/clam.pdf").expect("Debian's clamav-testfiles");
+    let exe =
+        std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("Debian's clamav-testfiles");
+    let c = members(&pdf);
+    assert!(
+        c.members.iter().any(|(_, d)| d == &exe),
+        "{:?}",
+        c.members
+            .iter()
+            .map(|(n, d)| (n, d.len()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn each_filter_decodes() {
+    let c = members(&with(vec![
+        stream_obj(4, "/Filter /FlateDecode", &flate(TEXT), None),
+        stream_obj(5, "/Filter /ASCIIHexDecode", &ascii_hex(TEXT), None),
+        stream_obj(6, "/Filter /ASCII85Decode", &ascii85(TEXT), None),
+        stream_obj(
+            7,
+            "/Filter [/AHx /RunLengthDecode]",
+            &ascii_hex(&run_length(TEXT)),
+            None,
+        ),
+        stream_obj(
+            8,
+            "/Filter [/AHx /LZWDecode]",
+            &ascii_hex(&lzw(TEXT, true)),
+            None,
+        ),
+        stream_obj(
+            9,
+            "/Filter [/AHx /LZW] /DecodeParms [null << /EarlyChange 0 >>]",
+            &ascii_hex(&lzw(TEXT, false)),
+            None,
+        ),
+        stream_obj(10, "/Filter /Fl", &flate(TEXT), None),
+        stream_obj(11, "", TEXT, None),
+    ]));
+    for n in 4..=11 {
+        assert!(
+            is(get(&c, &format!("obj {n} 0")), TEXT),
+            "obj {n}: {:?}",
+            sizes(&c)
+        );
+    }
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+}
+
+#[test]
+fn lzw_over_the_whole_table() {
+    // Enough distinct strings to fill the 4096 codes and clear the table.
+    let data: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8 % 23 + b'a')
+        .collect();
+    for early in [true, false] {
+        let dict = if early {
+            "/Filter [/AHx /LZW]".to_string()
+        } else {
+            "/Filter [/AHx /LZW] /DecodeParms [null << /EarlyChange 0 >>]".to_string()
+        };
+        let c = members(&with(vec![stream_obj(
+            4,
+            &dict,
+            &ascii_hex(&lzw(&data, early)),
+            None,
+        )]));
+        assert!(
+            get(&c, "obj 4 0") == Some(&data[..]),
+            "early change {early}: {:?}",
+            sizes(&c)
+        );
+    }
+}
+
+#[test]
+fn what_clamav_does_not_dump() {
+    // Streams filtered only by LZW or RunLength, or by an unknown filter,
+    // and images other than JPEG, are not scanned by ClamAV; nor are
+    // objects without a stream or a name it cares about.
+    let c = members(&with(vec![
+        stream_obj(4, "/Filter /LZWDecode", &lzw(TEXT, true), None),
+        stream_obj(5, "/Filter /RunLengthDecode", &run_length(TEXT), None),
+        stream_obj(6, "/Filter /Unheard", TEXT, None),
+        stream_obj(
+            7,
+            "/Subtype /Image /Filter /FlateDecode",
+            &flate(TEXT),
+            None,
+        ),
+        obj(8, b"<< /Title (nothing) >>"),
+        stream_obj(9, "/Subtype /Image /Filter /DCTDecode", TEXT, None),
+    ]));
+    let names: Vec<&str> = c.members.iter().map(|(n, _)| n.as_str()).collect();
+    // A JPEG is scanned as stored.
+    assert_eq!(names, ["obj 9 0"]);
+    assert!(is(get(&c, "obj 9 0"), TEXT));
+}
+
+#[test]
+fn chains_apply_in_order_and_stop_at_images() {
+    let c = members(&with(vec![
+        stream_obj(
+            4,
+            "/Filter [/ASCII85Decode /FlateDecode]",
+            &ascii85(&flate(TEXT)),
+            None,
+        ),
+        stream_obj(
+            5,
+            "/Filter [/AHx /A85 /Fl]",
+            &ascii_hex(&ascii85(&flate(TEXT))),
+            None,
+        ),
+        // Decoding stops at DCT: what came before is scanned.
+        stream_obj(6, "/Filter [/AHx /DCTDecode]", &ascii_hex(TEXT), None),
+        // A filter that fails keeps what the chain had.
+        stream_obj(
+            7,
+            "/Filter [/AHx /A85]",
+            &ascii_hex(b"not ascii85 {}"),
+            None,
+        ),
+    ]));
+    for n in 4..=6 {
+        assert!(
+            is(get(&c, &format!("obj {n} 0")), TEXT),
+            "obj {n}: {:?}",
+            sizes(&c)
+        );
+    }
+    assert!(is(get(&c, "obj 7 0"), b"not ascii85 {}"), "{:?}", sizes(&c));
+    assert!(
+        matches!(&c.problems[..], [Problem::Broken { member: Some(m), .. }] if m == "obj 7 0"),
+        "{:?}",
+        c.problems
+    );
+}
+
+#[test]
+fn broken_flate_keeps_what_decoded() {
+    let long: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let z = flate(TEXT);
+    // Cut: the stream ends early.
+    let zl = flate(&long);
+    let cut = &zl[..zl.len() / 2];
+    // Corrupt after the first bytes of output.
+    let mut bad = z.clone();
+    let at = bad.len() - 2;
+    bad[at] ^= 0xff;
+    // Not zlib at all: the raw stream is scanned.
+    let c = members(&with(vec![
+        stream_obj(4, "/Filter /FlateDecode", cut, None),
+        stream_obj(5, "/Filter /FlateDecode", &bad, None),
+        stream_obj(6, "/Filter /FlateDecode", b"plain, not zlib", None),
+    ]));
+    let got = get(&c, "obj 4 0").expect("cut stream");
+    assert!(got.len() > 1000 && long.starts_with(got), "{:?}", sizes(&c));
+    // The Adler-32 check fails: everything decoded is kept.
+    assert!(is(get(&c, "obj 5 0"), TEXT), "{:?}", sizes(&c));
+    assert!(
+        is(get(&c, "obj 6 0"), b"plain, not zlib"),
+        "{:?}",
+        sizes(&c)
+    );
+}
+
+#[test]
+fn lengths_that_lie_give_the_data_up_to_endstream() {
+    let c = members(&with(vec![
+        stream_obj(4, "", TEXT, Some("5")),
+        stream_obj(5, "", TEXT, Some("999999")),
+        stream_obj(6, "/Filter /FlateDecode", &flate(TEXT), Some("3")),
+        stream_obj(7, "", TEXT, Some("8 0 R")),
+        obj(8, TEXT.len().to_string().as_bytes()),
+        stream_obj(9, "", TEXT, Some("-4")),
+    ]));
+    for n in [4, 5, 6, 7, 9] {
+        assert!(
+            is(get(&c, &format!("obj {n} 0")), TEXT),
+            "obj {n}: {:?}",
+            sizes(&c)
+        );
+    }
+}
+
+#[test]
+fn object_streams_are_opened() {
+    let (data, first) = objstm_data(&[
+        (20, b"<< /S /JavaScript /JS (app.alert(20);) >>"),
+        (21, b"<< /Type /Action /S /Launch /F (cmd.exe) >>"),
+        (22, b"<< /Title (plain) >>"),
+    ]);
+    let c = members(&with(vec![stream_obj(
+        4,
+        &format!("/Type /ObjStm /N 3 /First {first} /Filter /FlateDecode"),
+        &flate(&data),
+        None,
+    )]));
+    let names: Vec<&str> = c.members.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["obj 4 0", "obj 20 0", "obj 21 0"]);
+    assert!(is(get(&c, "obj 4 0"), &data), "{:?}", sizes(&c));
+    let js = get(&c, "obj 20 0").expect("JavaScript");
+    assert!(
+        js.starts_with(b"app.alert(20);"),
+        "{:?}",
+        String::from_utf8_lossy(js)
+    );
+    let launch = get(&c, "obj 21 0").expect("Launch action");
+    assert!(
+        launch.starts_with(b"<< /Type /Action /S /Launch"),
+        "{launch:?}"
+    );
+}
+
+#[test]
+fn javascript_and_page_text() {
+    let content = b"BT\n[(Hello,) -20 (  World)] TJ\nET\n";
+    let c = members(&with(vec![
+        obj(
+            4,
+            b"<< /Type /Action /S /JavaScript /JS (this.print\\(\\);) >>",
+        ),
+        obj(5, b"<< /Type /Page /Contents 6 0 R >>"),
+        stream_obj(6, "/Filter /FlateDecode", &flate(content), None),
+    ]));
+    let js = get(&c, "obj 4 0").expect("JavaScript");
+    // ClamAV keeps the escapes of a document it did not decrypt.
+    assert!(
+        js.starts_with(b"this.print\\(\\);"),
+        "{:?}",
+        String::from_utf8_lossy(js)
+    );
+    assert!(is(get(&c, "obj 6 0"), content), "{:?}", sizes(&c));
+    assert_eq!(get(&c, "obj 6 0 contents"), Some(&b"hello, world"[..]));
+}
+
+#[test]
+fn cuts_and_flips_never_panic() {
+    let (data, first) = objstm_data(&[(20, b"<< /S /JavaScript /JS (x) >>"), (21, b"(s)")]);
+    let pdf = with(vec![
+        stream_obj(4, "/Filter [/AHx /Fl]", &ascii_hex(&flate(TEXT)), None),
+        stream_obj(
+            5,
+            &format!("/Type /ObjStm /N 2 /First {first} /Filter /Fl"),
+            &flate(&data),
+            None,
+        ),
+        stream_obj(6, "/Filter [/AHx /LZW]", &ascii_hex(&lzw(TEXT, true)), None),
+        stream_obj(7, "/Filter /A85", &ascii85(TEXT), Some("8 0 R")),
+        obj(8, b"120"),
+        obj(9, b"<< /Type /Page /Contents 4 0 R >>"),
+    ]);
+    for cut in 0..pdf.len() {
+        let mut c = Collect::default();
+        let _ = walk(FileType::Pdf, &&pdf[..cut], &mut c);
+    }
+    let mut x = 0x1234_5678u32;
+    for _ in 0..3000 {
+        let mut p = pdf.clone();
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let at = x as usize % p.len();
+            p[at] ^= 1 << (x >> 29);
+        }
+        let mut c = Collect::default();
+        let _ = walk(FileType::Pdf, &p, &mut c);
+    }
+}
+
+#[test]
+fn a_flate_bomb_is_bounded() {
+    // 120 MiB of zeros in about 120 KiB: over the decoder's cap, so the
+    // filter fails and the stream is scanned as stored, as ClamAV does.
+    let zeros = vec![0u8; 120 << 20];
+    let z = flate(&zeros);
+    drop(zeros);
+    let c = members(&with(vec![stream_obj(4, "/Filter /FlateDecode", &z, None)]));
+    assert!(is(get(&c, "obj 4 0"), &z), "{:?}", sizes(&c));
+    assert!(
+        matches!(&c.problems[..], [Problem::Broken { member: Some(m), .. }] if m == "obj 4 0"),
+        "{:?}",
+        c.problems
+    );
+}
+
+#[test]
+fn object_count_is_capped() {
+    let mut objects = Vec::with_capacity(100_000);
+    for n in 0..100_000u32 {
+        objects.push(obj(n + 10, b"<< /OpenAction 1 >>"));
+    }
+    let c = members(&document(&objects));
+    assert_eq!(c.members.len(), 64 * 1024);
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| matches!(p, Problem::Broken { member: None, detail } if detail.contains("more than"))),
+        "{:?}",
+        c.problems
+    );
+}
+
+#[test]
+fn chains_stop_at_64_filters() {
+    let mut data = TEXT.to_vec();
+    for _ in 0..70 {
+        data = flate(&data);
+    }
+    let names = vec!["/Fl"; 70].join(" ");
+    let c = members(&with(vec![stream_obj(
+        4,
+        &format!("/Filter [{names}]"),
+        &data,
+        None,
+    )]));
+    let mut want = TEXT.to_vec();
+    for _ in 0..6 {
+        want = flate(&want);
+    }
+    assert!(get(&c, "obj 4 0") == Some(&want[..]), "{:?}", sizes(&c));
+}
+
+#[test]
+fn a_pdf_that_is_not_one() {
+    let mut c = Collect::default();
+    walk(
+        FileType::Pdf,
+        &&b"no header here, 1 0 obj << >> endobj"[..],
+        &mut c,
+    )
+    .expect("walk");
+    assert!(c.members.is_empty());
+    // The header may come late (up to 1 KiB in), as ClamAV's type says.
+    let mut late = vec![b' '; 600];
+    late.extend(with(vec![stream_obj(4, "", TEXT, None)]));
+    let mut c = Collect::default();
+    walk(FileType::Pdf, &&late[..], &mut c).expect("walk");
+    assert!(is(get(&c, "obj 4 0"), TEXT), "{:?}", sizes(&c));
+}
+
+/// `PDF_DUMP=file cargo test -p aether-formats --test pdf dump -- --ignored
+/// --nocapture`: the members and their sizes, to set beside `clamscan
+/// --debug`'s `pdf_extract_obj: extracted N bytes` lines.
+#[test]
+#[ignore]
+fn dump() {
+    let path = std::env::var("PDF_DUMP").expect("PDF_DUMP=file");
+    let pdf = std::fs::read(path).expect("read");
+    let mut c = Collect::default();
+    walk(FileType::Pdf, &pdf, &mut c).expect("walk");
+    for (n, d) in &c.members {
+        println!("{n}: {} bytes", d.len());
+    }
+    for p in &c.problems {
+        println!("{p:?}");
+    }
+    let _ = io::stdout().flush();
+}
