@@ -36,6 +36,7 @@ mod embedded;
 pub mod filetype;
 mod mail;
 pub mod normalize;
+mod nsis;
 mod ole2;
 mod pdf;
 mod rar;

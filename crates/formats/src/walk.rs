@@ -6,6 +6,7 @@ use crate::cab;
 use crate::embedded;
 use crate::filetype::FileType;
 use crate::mail;
+use crate::nsis;
 use crate::ole2;
 use crate::pdf;
 use crate::rar;
@@ -88,6 +89,10 @@ pub enum Content {
     /// `CL_TYPE_MSOLE2`, with generic and OLE2 (target 2) body and logical
     /// signatures, without hashes, typing or opening it.
     MacroSource,
+    /// Bytes ClamAV scans as they are, with generic (target 0) body, hash
+    /// and logical signatures, without typing or opening them (an NSIS
+    /// installer's script header).
+    Raw,
 }
 
 /// One member of a container, not yet extracted.
@@ -198,6 +203,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Tnef
             | FileType::Pdf
             | FileType::Rtf
+            | FileType::Nulsft
     ) || embedded::searched(ty)
 }
 
@@ -232,6 +238,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Tnef => tnef::walk(src, visitor),
         FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
+        FileType::Nulsft => nsis::walk(src, visitor),
         other if embedded::searched(other) => Ok(()),
         other => Err(FormatError::NotAContainer(other)),
     }

@@ -1,0 +1,269 @@
+//! Files inside files: self-extracting archives, installers and executables
+//! found where ClamAV's raw scan finds them. The engine must report what
+//! Debian's clamscan 1.4.6 reports with `--allmatch`, file by file, with an
+//! `.hdb` of clam.exe's MD5 (so a detection means clam.exe was extracted)
+//! and `.ndb` markers, on Debian's installer test files, on files built
+//! here (archives appended to ELF and PE files, an executable in an
+//! executable, an SFX inside a zip, NSIS installers from makensis), and on
+//! cut and bit-flipped copies of them.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Rng, Verdicts, aether, clamscan, engine};
+
+const TESTFILES: &str = "/usr/share/clamav-testfiles";
+
+fn testfile(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{TESTFILES}/{name}")).expect("Debian's clamav-testfiles")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+const MARKER: &[u8] = b"<<aether-embedded-marker>>";
+
+/// A minimal ELF header (64-bit, little-endian) and some code-like bytes.
+fn elf_stub() -> Vec<u8> {
+    let mut e = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    e.resize(64, 0);
+    e.extend_from_slice(&[0x90; 300]);
+    e
+}
+
+/// A zip of stored members.
+fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in files {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let offset = out.len() as u32;
+        let fixed = |sig: u32, h: &mut Vec<u8>, central: bool| {
+            h.extend_from_slice(&sig.to_le_bytes());
+            if central {
+                h.extend_from_slice(&20u16.to_le_bytes());
+            }
+            for v in [20u16, 0, 0, 0, 0] {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [crc.sum(), data.len() as u32, data.len() as u32] {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+        };
+        fixed(0x0403_4b50, &mut out, false);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        fixed(0x0201_4b50, &mut central, true);
+        for v in [0u16, 0, 0] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, files.len() as u16, files.len() as u16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// Builds an NSIS installer of `files` with Debian's makensis.
+fn makensis(dir: &std::path::Path, compressor: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let work = dir.join(format!("nsis-{}", compressor.replace(['/', ' '], "_")));
+    std::fs::create_dir_all(&work).expect("dir");
+    let mut script = format!(
+        "SetCompressor {compressor}\nOutFile \"out.exe\"\nInstallDir \"$TEMP\\x\"\nSection\nSetOutPath \"$INSTDIR\"\n"
+    );
+    for (name, data) in files {
+        std::fs::write(work.join(name), data).expect("file");
+        script.push_str(&format!("File \"{name}\"\n"));
+    }
+    script.push_str("SectionEnd\n");
+    std::fs::write(work.join("x.nsi"), script).expect("script");
+    let ok = Command::new("makensis")
+        .arg("-V1")
+        .arg("x.nsi")
+        .current_dir(&work)
+        .status()
+        .expect("makensis from Debian's nsis package")
+        .success();
+    assert!(ok, "makensis {compressor}");
+    std::fs::read(work.join("out.exe")).expect("installer")
+}
+
+struct Corpus {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+fn corpus() -> Corpus {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).expect("db dir");
+    let clam = testfile("clam.exe");
+    let md5 = Command::new("md5sum")
+        .arg(format!("{TESTFILES}/clam.exe"))
+        .output()
+        .expect("md5sum");
+    let md5 = String::from_utf8_lossy(&md5.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    std::fs::write(
+        db.join("t.hdb"),
+        format!("{md5}:{}:ClamAV-Test-File\n", clam.len()),
+    )
+    .expect("hdb");
+    std::fs::write(
+        db.join("m.ndb"),
+        format!("Embedded.Marker:0:*:{}\n", hex(MARKER)),
+    )
+    .expect("ndb");
+    Corpus {
+        dir,
+        db,
+        files: Vec::new(),
+    }
+}
+
+impl Corpus {
+    fn add(&mut self, name: &str, data: &[u8]) {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, data).expect("file");
+        self.files.push(p);
+    }
+}
+
+/// The built files: archives after stubs, in several nestings.
+fn built(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let clam = testfile("clam.exe");
+    let zip = testfile("clam.zip");
+    let cab = testfile("clam.cab");
+    let sz = testfile("clam.7z");
+    let arj = testfile("clam.arj");
+    let elf = elf_stub();
+    let marked = stored_zip(&[("m.txt", MARKER), ("clam.exe", &clam)]);
+    let mut v: Vec<(String, Vec<u8>)> = vec![
+        ("elf_zip".into(), cat(&[&elf, &zip])),
+        ("pe_zip".into(), cat(&[&clam, &zip])),
+        ("elf_stored_zip".into(), cat(&[&elf, &marked])),
+        ("pe_cab".into(), cat(&[&clam, &cab])),
+        ("elf_cab".into(), cat(&[&elf, &cab, b"trailing data"])),
+        ("pe_7z".into(), cat(&[&clam, &sz])),
+        ("bin_7z".into(), cat(&[b"\x00\x01\x02 some data ", &sz])),
+        ("pe_arj".into(), cat(&[&clam, &arj])),
+        ("pe_pe".into(), cat(&[&clam, &clam])),
+        ("elf_pe".into(), cat(&[&elf, &clam])),
+        (
+            "zip_of_sfx".into(),
+            stored_zip(&[("sfx.exe", &cat(&[&clam, &zip]))]),
+        ),
+        ("pe_two_zips".into(), cat(&[&clam, &zip, &marked])),
+        ("text_zip".into(), cat(&[b"hello, some text\n", &marked])),
+    ];
+    let files: [(&str, &[u8]); 1] = [("clam.exe", &clam)];
+    for comp in ["zlib", "lzma", "/SOLID lzma", "/SOLID zlib"] {
+        v.push((
+            format!("nsis_{}", comp.replace(['/', ' '], "")),
+            makensis(dir, comp, &files),
+        ));
+    }
+    let mut rng = Rng(7);
+    let noise = rng.bytes(100_000);
+    v.push((
+        "nsis_SOLIDzlib_big".into(),
+        makensis(
+            dir,
+            "/SOLID zlib",
+            &[("a.exe", &clam), ("noise.bin", &noise)],
+        ),
+    ));
+    v
+}
+
+fn compare(c: &Corpus) -> (Verdicts, Verdicts) {
+    let want = clamscan(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
+    (want, got)
+}
+
+#[test]
+fn installers_and_sfx_match_clamscan() {
+    let mut c = corpus();
+    for name in ["clam-nsis.exe"] {
+        c.add(name, &testfile(name));
+    }
+    let built = built(c.dir.path());
+    for (name, data) in &built {
+        c.add(name, data);
+    }
+    let (want, got) = compare(&c);
+    // clamscan must find what the files were built to hold, or the
+    // comparison proves nothing.
+    for name in ["clam-nsis.exe", "elf_zip", "pe_cab", "pe_7z", "nsis_lzma"] {
+        assert!(want.contains_key(name), "clamscan found nothing in {name}");
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn cut_and_flipped_copies_match_clamscan() {
+    let mut c = corpus();
+    let built = built(c.dir.path());
+    let mut rng = Rng(0x5eed);
+    let mut variants = Vec::new();
+    for (name, data) in built.iter().chain([(
+        "clam-nsis.exe".to_string(),
+        testfile("clam-nsis.exe"),
+    )]
+    .iter())
+    {
+        for i in 0..3 {
+            let cut = rng.range(1, data.len() as u64 - 1) as usize;
+            variants.push((format!("{name}.cut{i}"), data[..cut].to_vec()));
+            let mut f = data.clone();
+            for _ in 0..4 {
+                let at = rng.below(f.len() as u64) as usize;
+                f[at] ^= 1 << rng.below(8);
+            }
+            variants.push((format!("{name}.flip{i}"), f));
+        }
+    }
+    for (name, data) in &variants {
+        c.add(name, data);
+    }
+    let (want, got) = compare(&c);
+    let mut differ = Vec::new();
+    for (name, _) in &variants {
+        if want.get(name) != got.get(name) {
+            differ.push(format!(
+                "{name}: clamscan {:?}, aether {:?}",
+                want.get(name),
+                got.get(name)
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
