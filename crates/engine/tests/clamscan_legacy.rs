@@ -9,6 +9,8 @@
 //! give the same detections as clamscan's; clamscan must find what the built
 //! files were made to hold, or the comparison proves nothing.
 
+#[path = "../../formats/tests/arj_common/mod.rs"]
+mod arj_common;
 mod common;
 #[path = "../../formats/tests/legacy_common/mod.rs"]
 mod legacy_common;
@@ -219,5 +221,45 @@ fn tnef_attachments_match_clamscan() {
             ("joined.tnef", &["Legacy.Marker.tnef-a"]),
             ("dropped.tnef", &["Legacy.Marker.tnef-b"]),
         ],
+    );
+}
+
+#[test]
+fn arj_members_match_clamscan() {
+    use arj_common::{arj, mixed};
+    let a = marked("arj-a", 400);
+    let exe = legacy_common::clam_exe();
+    let noise = mixed(60_000, 11);
+    let mut files = vec![("clam.arj".to_string(), legacy_common::testfile("clam.arj"))];
+    for method in 0..=4u8 {
+        files.push((
+            format!("m{method}.arj"),
+            arj(
+                method,
+                &[("a.txt", &a), ("noise.bin", &noise), ("exe", &exe)],
+                None,
+            ),
+        ));
+    }
+    files.push((
+        "garbled.arj".into(),
+        arj(1, &[("exe", &exe), ("a.txt", &a)], Some("pw")),
+    ));
+    let both: &[&str] = &[
+        "Legacy.Hash.ArjA",
+        "Legacy.Hash.ClamExe",
+        "Legacy.Marker.arj-a",
+    ];
+    let mut expect: Vec<(String, &[&str])> = vec![("clam.arj".into(), &["Legacy.Hash.ClamExe"])];
+    for method in 1..=4 {
+        expect.push((format!("m{method}.arj"), both));
+    }
+    expect.push(("garbled.arj".into(), &[]));
+    let expect: Vec<(&str, &[&str])> = expect.iter().map(|(f, n)| (f.as_str(), *n)).collect();
+    differential(
+        &["arj-a"],
+        &[("ArjA", &a)],
+        &with_damaged(files, 16),
+        &expect,
     );
 }

@@ -30,6 +30,7 @@ visitor by name while the walk goes on.
 */
 
 mod ar;
+mod arj;
 mod cab;
 mod cpio;
 mod embedded;

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 
+use crate::arj;
 use crate::cab;
 use crate::embedded;
 use crate::filetype::FileType;
@@ -200,6 +201,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::MsCab
             | FileType::Ole2
             | FileType::Mail
+            | FileType::Arj
             | FileType::Tnef
             | FileType::Pdf
             | FileType::Rtf
@@ -235,6 +237,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
+        FileType::Arj => arj::walk(src, visitor),
         FileType::Tnef => tnef::walk(src, visitor),
         FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),

@@ -15,10 +15,29 @@ pub struct Walked {
     pub errors: Vec<String>,
 }
 
+/// Members are cut at this size, as the engine bounds them: a damaged
+/// header may declare gigabytes.
+pub const CAP: usize = 16 << 20;
+
+struct Capped<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > CAP {
+            return Err(std::io::Error::other("member larger than the test's cap"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Visitor for Walked {
     fn member(&mut self, m: &mut Member<'_>) -> Flow {
         let mut out = Vec::new();
-        if let Err(e) = m.extract(&mut out) {
+        if let Err(e) = m.extract(&mut Capped(&mut out)) {
             self.errors.push(format!("{}: {e}", m.name));
         }
         self.members.push((m.name.clone(), out));
