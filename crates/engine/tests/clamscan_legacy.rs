@@ -16,6 +16,8 @@ mod common;
 mod legacy_common;
 #[path = "../../formats/tests/rtf_common/mod.rs"]
 mod rtf_common;
+#[path = "../../formats/tests/szdd_common/mod.rs"]
+mod szdd_common;
 #[path = "../../formats/tests/tnef_common/mod.rs"]
 mod tnef_common;
 
@@ -261,5 +263,39 @@ fn arj_members_match_clamscan() {
         &[("ArjA", &a)],
         &with_damaged(files, 16),
         &expect,
+    );
+}
+
+#[test]
+fn szdd_files_match_clamscan() {
+    use szdd_common::{szdd, szdd_declaring};
+    let a = marked("szdd-a", 300);
+    let exe = legacy_common::clam_exe();
+    let files = vec![
+        (
+            "clam.exe.szdd".to_string(),
+            legacy_common::testfile("clam.exe.szdd"),
+        ),
+        ("a.szdd".into(), szdd(&a)),
+        ("exe.szdd".into(), szdd(&exe)),
+        // Cut at 2048 bytes, before the marker.
+        ("short.szdd".into(), szdd_declaring(&a, 100)),
+        ("named.szdd".into(), {
+            let mut f = szdd(&exe);
+            f[9] = b'E';
+            f
+        }),
+    ];
+    differential(
+        &["szdd-a"],
+        &[("SzddA", &a)],
+        &with_damaged(files, 24),
+        &[
+            ("clam.exe.szdd", &["Legacy.Hash.ClamExe"]),
+            ("a.szdd", &["Legacy.Hash.SzddA", "Legacy.Marker.szdd-a"]),
+            ("exe.szdd", &["Legacy.Hash.ClamExe"]),
+            ("short.szdd", &[]),
+            ("named.szdd", &[]),
+        ],
     );
 }

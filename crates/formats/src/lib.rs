@@ -45,6 +45,7 @@ mod rtf;
 mod sevenz;
 mod source;
 mod streams;
+mod szdd;
 mod tarball;
 mod tnef;
 pub mod vba;

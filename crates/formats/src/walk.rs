@@ -13,6 +13,7 @@ use crate::pdf;
 use crate::rar;
 use crate::rtf;
 use crate::source::ReadAt;
+use crate::szdd;
 use crate::tnef;
 use crate::{ar, cpio, sevenz, streams, tarball, zip};
 
@@ -201,6 +202,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::MsCab
             | FileType::Ole2
             | FileType::Mail
+            | FileType::MsSzdd
             | FileType::Arj
             | FileType::Tnef
             | FileType::Pdf
@@ -237,6 +239,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
+        FileType::MsSzdd => szdd::walk(src, visitor),
         FileType::Arj => arj::walk(src, visitor),
         FileType::Tnef => tnef::walk(src, visitor),
         FileType::Pdf => pdf::walk(src, visitor),
