@@ -17,7 +17,7 @@
 use std::io::{self, Write};
 
 use crate::source::ReadAt;
-use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
+use crate::walk::{Body, FormatError, Member, Problem, Visitor, visit};
 
 const MAGIC: [u8; 8] = *b"SZDD\x88\xf0\x27\x33";
 const HEADER: u64 = 14;
