@@ -28,6 +28,15 @@ fn hex(b: &[u8]) -> String {
     })
 }
 
+/// Debian's test files of installers and self-extracting archives.
+const DEBIAN: [&str; 5] = [
+    "clam-nsis.exe",
+    "clam_IScab_ext.exe",
+    "clam_IScab_int.exe",
+    "clam_ISmsi_ext.exe",
+    "clam_ISmsi_int.exe",
+];
+
 const MARKER: &[u8] = b"<<aether-embedded-marker>>";
 
 /// A minimal ELF header (64-bit, little-endian) and some code-like bytes.
@@ -212,7 +221,7 @@ fn compare(c: &Corpus) -> (Verdicts, Verdicts) {
 #[test]
 fn installers_and_sfx_match_clamscan() {
     let mut c = corpus();
-    for name in ["clam-nsis.exe"] {
+    for name in DEBIAN {
         c.add(name, &testfile(name));
     }
     let built = built(c.dir.path());
@@ -222,7 +231,11 @@ fn installers_and_sfx_match_clamscan() {
     let (want, got) = compare(&c);
     // clamscan must find what the files were built to hold, or the
     // comparison proves nothing.
-    for name in ["clam-nsis.exe", "elf_zip", "pe_cab", "pe_7z", "nsis_lzma"] {
+    for name in DEBIAN
+        .iter()
+        .copied()
+        .chain(["elf_zip", "pe_cab", "pe_7z", "nsis_lzma"])
+    {
         assert!(want.contains_key(name), "clamscan found nothing in {name}");
     }
     assert_eq!(got, want);
@@ -234,12 +247,12 @@ fn cut_and_flipped_copies_match_clamscan() {
     let built = built(c.dir.path());
     let mut rng = Rng(0x5eed);
     let mut variants = Vec::new();
-    for (name, data) in built.iter().chain([(
-        "clam-nsis.exe".to_string(),
-        testfile("clam-nsis.exe"),
-    )]
-    .iter())
-    {
+    let debian: Vec<(String, Vec<u8>)> =
+        ["clam-nsis.exe", "clam_ISmsi_int.exe", "clam_IScab_int.exe"]
+            .iter()
+            .map(|n| (n.to_string(), testfile(n)))
+            .collect();
+    for (name, data) in built.iter().chain(debian.iter()) {
         for i in 0..3 {
             let cut = rng.range(1, data.len() as u64 - 1) as usize;
             variants.push((format!("{name}.cut{i}"), data[..cut].to_vec()));

@@ -35,6 +35,7 @@ mod cab;
 mod cpio;
 mod embedded;
 pub mod filetype;
+mod ishield;
 mod mail;
 pub mod normalize;
 mod nsis;

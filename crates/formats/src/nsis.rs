@@ -96,8 +96,7 @@ fn layout(src: &dyn ReadAt) -> Result<Layout, String> {
         at += 4;
         if next as u32 & 0x8000_0000 != 0 {
             next &= 0x7fff_ffff;
-            let d = read4(src, at)
-                .ok_or_else(|| format!("NSIS: block data at {at} truncated"))?;
+            let d = read4(src, at).ok_or_else(|| format!("NSIS: block data at {at} truncated"))?;
             comps[detect(d) as usize] += 1;
             next -= 4;
             pos = pos.wrapping_add(4);

@@ -6,6 +6,7 @@ use crate::arj;
 use crate::cab;
 use crate::embedded;
 use crate::filetype::FileType;
+use crate::ishield;
 use crate::mail;
 use crate::nsis;
 use crate::ole2;
@@ -208,6 +209,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Pdf
             | FileType::Rtf
             | FileType::Nulsft
+            | FileType::IshieldMsi
     ) || embedded::searched(ty)
 }
 
@@ -245,6 +247,9 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
         FileType::Nulsft => nsis::walk(src, visitor),
+        FileType::IshieldMsi => ishield::walk_msi(src, visitor),
+        // InstallShield files in an executable's overlay (ClamAV's scanpe).
+        FileType::Pe => ishield::walk_overlay(src, visitor),
         other if embedded::searched(other) => Ok(()),
         other => Err(FormatError::NotAContainer(other)),
     }

@@ -193,4 +193,3 @@ fn cut_and_flipped_installers_do_not_panic() {
         }
     }
 }
-
