@@ -1,7 +1,8 @@
 //! PDF documents (ClamAV's `CL_TYPE_PDF`) as containers of their objects.
 //!
-//! ClamAV's `pdf.c` does not trust the cross-reference table: it scans the
-//! file for every `N G obj ... endobj`, reads each object's dictionary for the
+//! ClamAV's `pdf.c` (1.4, Debian's clamscan; later versions differ a little)
+//! does not trust the cross-reference table: it scans the file for every
+//! `N G obj ... endobj`, reads each object's dictionary for the
 //! names it cares about (filters, `/JavaScript`, `/OpenAction`, `/Contents`,
 //! `/EmbeddedFile`, images), then "dumps" some objects to temporary files and
 //! scans each as a file of its own:
@@ -17,7 +18,7 @@
 //! - for an object referenced by `/Contents`, also the text of its `[( )]`
 //!   text arrays, normalized.
 //!
-//! Object streams (`/Type /ObjStm`) are decoded and their objects added to
+//! Object streams (`/Type/ObjStm`, written so, without a space) are decoded and their objects added to
 //! the list, read and dumped like the others. This module does the same, in
 //! the same order, with the same tolerance: what ClamAV makes of a broken
 //! stream is what is given here. Each dump is a [`Member`] named
@@ -79,7 +80,6 @@ const FILTER_STANDARD: u32 = 1 << 21;
 const LAUNCHACTION: u32 = 1 << 22;
 const PAGE: u32 = 1 << 23;
 const CONTENTS: u32 = 1 << 24;
-const URI: u32 = 1 << 25;
 
 /// Objects dumped whatever their stream (ClamAV's `DUMP_MASK`).
 const DUMP_MASK: u32 = CONTENTS
@@ -113,7 +113,6 @@ enum State {
     Linearized,
     LaunchAction,
     Contents,
-    Uri,
     /// Only as a `from` state: any.
     Any,
 }
@@ -123,7 +122,6 @@ enum State {
 fn action(name: &[u8]) -> Option<(u32, State, State)> {
     use State::*;
     Some(match name {
-        b"AA" => (DICT, None, None),
         b"ASCIIHexDecode" | b"AHx" => (FILTER_AH, Filter, Filter),
         b"ASCII85Decode" | b"A85" => (FILTER_A85, Filter, Filter),
         b"EmbeddedFile" => (EMBEDDED_FILE, None, None),
@@ -152,7 +150,6 @@ fn action(name: &[u8]) -> Option<(u32, State, State)> {
         | b"Keywords" | b"Subject" | b"Pages" | b"Colors" | b"RichMedia" | b"AcroForm" | b"XFA" => {
             (DICT, None, None)
         }
-        b"URI" => (DICT, None, Uri),
         _ => return Option::None,
     })
 }
@@ -517,7 +514,7 @@ impl<'m> Pdf<'m> {
             if left > 0
                 && matches!(
                     state,
-                    State::JavaScript | State::OpenAction | State::Contents | State::Uri
+                    State::JavaScript | State::OpenAction | State::Contents
                 )
             {
                 self.indirect(i, bufk, q, left as usize, state);
@@ -526,7 +523,7 @@ impl<'m> Pdf<'m> {
         }
     }
 
-    /// After `/JavaScript`, `/OpenAction`, `/Contents` or `/URI`: a reference
+    /// After `/JavaScript`, `/OpenAction` or `/Contents`: a reference
     /// `N G R` moves the flag from this object to the one referenced.
     fn indirect(&mut self, i: usize, bufk: Buf, q: usize, left: usize, state: State) {
         let b = self.buf(bufk);
@@ -565,8 +562,7 @@ impl<'m> Pdf<'m> {
         let flag = match state {
             State::JavaScript => JAVASCRIPT,
             State::OpenAction => OPENACTION,
-            State::Contents => CONTENTS,
-            _ => URI,
+            _ => CONTENTS,
         };
         if let Some(j) = self.find_obj(i, id) {
             self.objs[i].flags &= !flag;
@@ -575,16 +571,7 @@ impl<'m> Pdf<'m> {
     }
 
     fn handle_name(&mut self, i: usize, name: &[u8], state: &mut State) {
-        if name == b"URI" && *state == State::S {
-            *state = State::None;
-            return;
-        }
         let o = &mut self.objs[i];
-        let name = if o.flags & URI != 0 {
-            &b"URI"[..]
-        } else {
-            name
-        };
         let Some((flag, from, to)) = action(name) else {
             return;
         };
@@ -619,9 +606,6 @@ impl<'m> Pdf<'m> {
             }));
         }
         let flags = o.flags;
-        if flags & URI != 0 {
-            return outs;
-        }
         let mut dump =
             !((flags & STREAM == 0 || flags & HASFILTERS != 0) && flags & DUMP_MASK == 0);
         if flags & IMAGE != 0 && flags & FILTER_DCT == 0 {
@@ -700,7 +684,7 @@ impl<'m> Pdf<'m> {
         // the document bounds it.
         let raw = &map[s_off..s_off.saturating_add(length).min(map.len())];
         let early_change = early_change(map, start, dict_len);
-        let objstm = get_dict(map, start, dict_len, b"/ObjStm").and_then(|_| {
+        let objstm = get_dict(map, start, dict_len, b"/Type/ObjStm").and_then(|_| {
             let first = read_int(map, start, dict_len, b"/First");
             let len = read_int(map, start, dict_len, b"/Length");
             let n = read_int(map, start, dict_len, b"/N");
