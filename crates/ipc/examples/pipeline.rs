@@ -9,6 +9,7 @@
 //! journal) to its receipt by a subscriber, wall clock on one machine.
 
 use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -89,6 +90,12 @@ struct Run {
     lags: usize,
     p50_us: f64,
     p99_us: f64,
+    /// From the event's making to its commit, and from the commit to receipt.
+    commit_p99_us: f64,
+    deliver_p99_us: f64,
+    /// How long the commits themselves took.
+    flush_p99_us: f64,
+    flush_max_us: f64,
     bytes_per_event: f64,
 }
 
@@ -98,8 +105,11 @@ fn writer(
     mut journal: Journal,
     rx: crossbeam_channel::Receiver<(Entry, u64)>,
     hub: Hub,
-) -> Result<Journal, String> {
+    committed_at: Arc<Vec<AtomicU64>>,
+) -> Result<(Journal, Vec<u64>), String> {
     journal.keep_committed(true);
+    // How long each commit took.
+    let mut commits = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut n = 0;
@@ -111,9 +121,20 @@ fn writer(
             }
             next = rx.try_recv().ok();
         }
+        let t = Instant::now();
         journal.flush().map_err(|e| e.to_string())?;
-        let batch: Vec<Record> = journal
-            .take_committed()
+        commits.push(t.elapsed().as_nanos() as u64);
+        let committed = journal.take_committed();
+        let now = wall_ns();
+        for raw in &committed {
+            if let Some(at) = usize::try_from(raw.seq)
+                .ok()
+                .and_then(|i| committed_at.get(i))
+            {
+                at.store(now, Ordering::Relaxed);
+            }
+        }
+        let batch: Vec<Record> = committed
             .into_iter()
             .map(|raw| Record {
                 seq: raw.seq,
@@ -125,7 +146,7 @@ fn writer(
             .collect();
         hub.publish_batch(batch);
     }
-    Ok(journal)
+    Ok((journal, commits))
 }
 
 async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<dyn Error>> {
@@ -149,8 +170,10 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
         max_scans_in_flight: 0,
     };
     let server = tokio::spawn(Server::bind(&sock, 0o600, config, hub.clone(), replay)?.run());
+    let committed_at: Arc<Vec<AtomicU64>> = Arc::new((0..=n).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
     for _ in 0..subscribers {
+        let committed_at = committed_at.clone();
         let mut c = Client::connect(&sock).await?;
         c.subscribe(0).await?;
         tasks.push(tokio::spawn(async move {
@@ -169,7 +192,16 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
                         }
                         next += 1;
                         if r.seq > 0 {
-                            lat.push(wall_ns().saturating_sub(r.time_ns));
+                            let now = wall_ns();
+                            let committed = usize::try_from(r.seq)
+                                .ok()
+                                .and_then(|i| committed_at.get(i))
+                                .map_or(0, |a| a.load(Ordering::Relaxed));
+                            lat.push((
+                                now.saturating_sub(r.time_ns),
+                                committed.saturating_sub(r.time_ns),
+                                now.saturating_sub(committed),
+                            ));
                         }
                         if r.seq == last {
                             return Ok((lat, lags));
@@ -184,7 +216,8 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
     let (tx, rx) = crossbeam_channel::bounded::<(Entry, u64)>(1 << 16);
     let writer = {
         let hub = hub.clone();
-        std::thread::spawn(move || writer(journal, rx, hub))
+        let committed_at = committed_at.clone();
+        std::thread::spawn(move || writer(journal, rx, hub, committed_at))
     };
     let start = Instant::now();
     let producer = std::thread::spawn(move || {
@@ -229,19 +262,26 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
     }
     let secs = start.elapsed().as_secs_f64();
     producer.join().map_err(|_| "producer panicked")?;
-    let journal = writer.join().map_err(|_| "writer panicked")??;
+    let (journal, commits) = writer.join().map_err(|_| "writer panicked")??;
     let used = journal.used_bytes()?;
     server.abort();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+    let pct = |mut v: Vec<u64>, p: f64| {
+        v.sort_unstable();
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
             .map_or(0.0, |&ns| ns as f64 / 1000.0)
     };
+    let total: Vec<u64> = all.iter().map(|t| t.0).collect();
+    let commit: Vec<u64> = all.iter().map(|t| t.1).collect();
+    let deliver: Vec<u64> = all.iter().map(|t| t.2).collect();
     Ok(Run {
         rate: n as f64 / secs,
         lags,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        p50_us: pct(total.clone(), 0.50),
+        p99_us: pct(total, 0.99),
+        commit_p99_us: pct(commit, 0.99),
+        flush_p99_us: pct(commits.clone(), 0.99),
+        flush_max_us: pct(commits, 1.0),
+        deliver_p99_us: pct(deliver, 0.99),
         bytes_per_event: used as f64 / n as f64,
     })
 }
@@ -266,8 +306,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let paced = (n / 4).max(10_000);
         let r = run(subs, paced, Some(50_000)).await?;
         println!(
-            "journal+unix, {subs:>2} subscriber(s), 50,000/s: p50 {:.0} us, p99 {:.0} us, {} lag notices, no loss",
-            r.p50_us, r.p99_us, r.lags
+            "journal+unix, {subs:>2} subscriber(s), 50,000/s: p50 {:.0} us, p99 {:.0} us (made->committed p99 {:.0} us, committed->received p99 {:.0} us; commits p99 {:.0} us, max {:.0} us), {} lag notices, no loss",
+            r.p50_us,
+            r.p99_us,
+            r.commit_p99_us,
+            r.deliver_p99_us,
+            r.flush_p99_us,
+            r.flush_max_us,
+            r.lags
         );
     }
     Ok(())

@@ -58,10 +58,12 @@ pub struct Options {
     /// is [`JournalError::Full`], like a full disk. `None`: SQLite's default.
     pub max_pages: Option<u32>,
     /// Copy the write-ahead log into the database (checkpoint) on a thread of its
-    /// own, every 100 ms, instead of inside the commit that crosses SQLite's
-    /// 1,000-page mark. A checkpoint syncs the file to the disk: inside a commit it
-    /// holds the writer, and every record queued behind it, for as long as the disk
-    /// takes (tens of milliseconds on a busy machine).
+    /// own, once a second or as soon as the log passes 4 MiB, instead of inside
+    /// the commit that crosses SQLite's 1,000-page mark. A checkpoint syncs the
+    /// file to the disk: inside a commit it holds the writer, and every record
+    /// queued behind it, for as long as the disk takes (tens of milliseconds on a
+    /// busy machine). Even on its own thread each sync slows the commits that
+    /// overlap it (the file system serializes them), so checkpoints are few.
     pub background_checkpoint: bool,
 }
 
@@ -129,6 +131,14 @@ pub struct Journal {
     _lock: std::fs::File,
 }
 
+/// How often the checkpointer looks at the log's size.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
+/// A checkpoint at least this often (when there is anything to copy, it syncs).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// A checkpoint as soon as the log is this long (at 50,000 records a second
+/// it grows by about 13 MiB a second).
+const CHECKPOINT_WAL_BYTES: u64 = 4 << 20;
+
 /// The thread that checkpoints the write-ahead log; stopped (after a last
 /// checkpoint) when dropped.
 struct Checkpointer {
@@ -144,6 +154,9 @@ impl Checkpointer {
         )
         .map_err(|e| JournalError::sqlite(path, "opening for checkpoints", 0, e))?;
         let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         let thread = std::thread::Builder::new()
             .name("journal-checkpoint".into())
             .spawn(move || {
@@ -152,10 +165,15 @@ impl Checkpointer {
                     // copy now it copies next time.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 };
+                let mut last = std::time::Instant::now();
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(Duration::from_millis(100))
+                    rx.recv_timeout(CHECKPOINT_POLL)
                 {
-                    checkpoint();
+                    let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                    if wal_len >= CHECKPOINT_WAL_BYTES || last.elapsed() >= CHECKPOINT_EVERY {
+                        checkpoint();
+                        last = std::time::Instant::now();
+                    }
                 }
                 checkpoint();
             })
