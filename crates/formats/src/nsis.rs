@@ -401,6 +401,6 @@ mod tests {
         h[8..20].copy_from_slice(b"NullsoftInst");
         h[0x18..0x1c].copy_from_slice(&0x1cu32.to_le_bytes());
         assert!(layout(&h).is_err());
-        assert!(layout(&h[..10]).is_err());
+        assert!(layout(&h[..10].to_vec()).is_err());
     }
 }
