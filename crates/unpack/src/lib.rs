@@ -29,6 +29,7 @@ is written anew.
 
 mod pe;
 mod upx;
+mod wwpack;
 
 use std::fmt;
 
@@ -40,12 +41,14 @@ pub const MAX_ALLOCATION: u32 = 1 << 30;
 #[non_exhaustive]
 pub enum Packer {
     Upx,
+    WwPack,
 }
 
 impl fmt::Display for Packer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Packer::Upx => "UPX",
+            Packer::WwPack => "WWPack",
         })
     }
 }
@@ -82,7 +85,7 @@ impl Default for UnpackLimits {
 }
 
 impl UnpackLimits {
-    fn check(&self, packer: Packer, needed: u64, input: u64) -> Result<(), UnpackError> {
+    pub(crate) fn check(&self, packer: Packer, needed: u64, input: u64) -> Result<(), UnpackError> {
         if self.max_size != 0 && needed > self.max_size {
             return Err(UnpackError::TooLarge {
                 packer,
@@ -199,6 +202,9 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
     if let Some(i) = empty
         && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)
     {
+        return r;
+    }
+    if let Some(r) = step(wwpack::unpack(file, &pe, &epbuff, limits)?) {
         return r;
     }
     match failure {

@@ -22,6 +22,7 @@ pub(crate) struct Section {
 /// What the unpackers need of a PE file.
 #[derive(Debug, Clone)]
 pub(crate) struct PeHeader {
+    pub e_lfanew: u32,
     pub image_base: u32,
     /// Entry point RVA.
     pub vep: u32,
@@ -217,6 +218,7 @@ pub(crate) fn parse(file: &[u8]) -> Option<PeHeader> {
     }
     let ep = rawaddr(vep, &sections, fsize, hdr_size)?;
     Some(PeHeader {
+        e_lfanew,
         image_base,
         vep,
         ep,
