@@ -33,6 +33,7 @@ mod ar;
 mod arj;
 mod cab;
 mod cpio;
+mod datauri;
 mod embedded;
 pub mod filetype;
 mod ishield;

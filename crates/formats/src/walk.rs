@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 
 use crate::arj;
 use crate::cab;
+use crate::datauri;
 use crate::embedded;
 use crate::filetype::FileType;
 use crate::ishield;
@@ -208,6 +209,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Tnef
             | FileType::Pdf
             | FileType::Rtf
+            | FileType::Html
             | FileType::Nulsft
             | FileType::IshieldMsi
     ) || embedded::searched(ty)
@@ -246,6 +248,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Tnef => tnef::walk(src, visitor),
         FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
+        FileType::Html => datauri::walk(src, visitor),
         FileType::Nulsft => nsis::walk(src, visitor),
         FileType::IshieldMsi => ishield::walk_msi(src, visitor),
         // InstallShield files in an executable's overlay (ClamAV's scanpe).

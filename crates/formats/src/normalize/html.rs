@@ -81,6 +81,15 @@ pub trait HtmlSink {
     fn javascript(&mut self, data: &[u8]) {
         let _ = data;
     }
+    /// One RFC 2397 `data:` URI of an attribute value, as the file ClamAV
+    /// writes of it under `rfc2397/` and scans as a file of its own: a
+    /// `From html-normalise` header, its `Content-type:` (and
+    /// `Content-transfer-encoding: base64` when it says `;base64`), a blank
+    /// line, then the data with `%XX` escapes decoded and character
+    /// references dropped. Each comes whole when its value ends.
+    fn data_uri(&mut self, file: &[u8]) {
+        let _ = file;
+    }
 }
 
 /// Everything [`normalize_html`] produced.
@@ -401,6 +410,8 @@ struct Machine {
     style_begin: Option<usize>,
     o2: FileBuff,
     text: FileBuff,
+    /// The `data:` URI being read, as ClamAV's file of it.
+    data_uri: Option<Vec<u8>>,
     aborted: bool,
     limit: Option<LimitHit>,
 }
@@ -438,6 +449,7 @@ impl Machine {
             style_begin: None,
             o2: FileBuff::new(Which::NoComment, max_output),
             text: FileBuff::new(Which::NoTags, max_output),
+            data_uri: None,
             aborted: false,
             limit: None,
         }
@@ -445,6 +457,22 @@ impl Machine {
 
     fn stopped(&self) -> bool {
         self.aborted || self.limit == Some(LimitHit::HtmlNormalize)
+    }
+
+    /// A byte of the current `data:` URI's file (cut at `max_output`).
+    fn data_push(&mut self, b: u8) {
+        if let Some(f) = &mut self.data_uri
+            && (f.len() as u64) < self.max_output
+        {
+            f.push(b);
+        }
+    }
+
+    /// Hands the current `data:` URI's file to the sink.
+    fn data_end(&mut self, sink: &mut dyn HtmlSink) {
+        if let Some(f) = self.data_uri.take() {
+            sink.data_uri(&f);
+        }
     }
 
     fn tv_push(&mut self, b: u8) {
@@ -587,6 +615,8 @@ impl Machine {
         if self.aborted {
             return;
         }
+        // A `data:` URI cut by the end of input is still a file.
+        self.data_end(sink);
         // An entity cut by the end of input is still decoded or copied.
         if !self.entity_val.is_empty() {
             match entities::lookup(&self.entity_val) {
@@ -1015,7 +1045,18 @@ impl Machine {
             }
             State::Rfc2397Init => {
                 // ClamAV writes the data to a file of its own under rfc2397/
-                // and scans it as a separate file; only the state matters here.
+                // and scans it as a separate file, a MIME message.
+                self.data_end(sink);
+                let ty = &self.tag_val;
+                let mut f = Vec::with_capacity(64 + ty.len());
+                f.extend_from_slice(b"From html-normalise\nContent-type: ");
+                f.extend_from_slice(ty);
+                f.push(b'\n');
+                if memchr::memmem::find(ty, b";base64").is_some() {
+                    f.extend_from_slice(b"Content-transfer-encoding: base64\n");
+                }
+                f.push(b'\n');
+                self.data_uri = Some(f);
                 self.state = State::Rfc2397Data;
                 self.binary = true;
             }
@@ -1038,19 +1079,25 @@ impl Machine {
                     };
                     if !self.escape && self.quoted == closing {
                         self.state = State::Rfc2397Finish;
+                    } else {
+                        self.data_push(c);
                     }
                     *ptr += 1;
                 } else if is_space(c) || c == b'>' {
                     if self.quoted == Quoted::Not {
                         self.state = State::Rfc2397Finish;
+                    } else {
+                        self.data_push(c);
                     }
                     *ptr += 1;
                 } else {
+                    self.data_push(c);
                     *ptr += 1;
                 }
                 self.escape = at(line, *ptr) == b'\\';
             }
             State::Rfc2397Finish => {
+                self.data_end(sink);
                 self.state = State::SkipWs;
                 self.escape = false;
                 self.quoted = Quoted::Not;
@@ -1058,6 +1105,16 @@ impl Machine {
                 self.binary = false;
             }
             State::Rfc2397Esc => {
+                // As ClamAV writes an escape: decoded when whole, else `%`
+                // and what it read of it.
+                match self.esc_length {
+                    2 => self.data_push(self.value as u8),
+                    1 => {
+                        self.data_push(b'%');
+                        self.data_push((self.value as u8).wrapping_add(b'0'));
+                    }
+                    _ => self.data_push(b'%'),
+                }
                 self.state = State::Rfc2397Data;
             }
             State::EscapeChar => {

@@ -1,0 +1,87 @@
+//! The `data:` URIs (RFC 2397) of an HTML page, as members.
+//!
+//! ClamAV's HTML normalizer writes each `data:` URI of an attribute value to
+//! a file of its own (`rfc2397/` in its temporary directory): a small MIME
+//! message, `From html-normalise`, the URI's `Content-type:`, a
+//! `Content-transfer-encoding: base64` line when the type says `;base64`,
+//! then the data. `cli_scanhtml` scans those files as files, so the message
+//! is typed as mail and its base64 body decoded and scanned: that is how an
+//! executable inlined in `<a href="data:...;base64,...">` is found. Each
+//! such file is a member here, produced by the same normalizer
+//! ([`crate::normalize::html`]) that gives the page's normalized copies.
+
+use std::io::Cursor;
+
+use crate::normalize::html::{HtmlLimits, HtmlNormalizer, HtmlSink};
+use crate::source::ReadAt;
+use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
+
+/// `data:` URIs taken from one page at most (ClamAV has no limit; MaxFiles
+/// applies to the members anyway).
+const MAX_URIS: usize = 10_000;
+
+/// Bytes of input fed to the normalizer at a time.
+const READ: usize = 64 * 1024;
+
+#[derive(Default)]
+struct Uris {
+    files: Vec<Vec<u8>>,
+    dropped: usize,
+}
+
+impl HtmlSink for Uris {
+    fn nocomment(&mut self, _: &[u8]) {}
+    fn notags(&mut self, _: &[u8]) {}
+    fn data_uri(&mut self, file: &[u8]) {
+        if self.files.len() < MAX_URIS {
+            self.files.push(file.to_vec());
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+/// Walks the `data:` URIs of `src`, an HTML page. Pages over ClamAV's
+/// `MaxHTMLNormalize` are not normalized by ClamAV, and give none.
+pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+    let limits = HtmlLimits::default();
+    if src.size() > limits.max_normalize {
+        return Ok(());
+    }
+    let mut norm = HtmlNormalizer::new(limits);
+    let mut uris = Uris::default();
+    let mut buf = vec![0u8; READ];
+    let mut at = 0u64;
+    loop {
+        let n = src.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        norm.feed(&buf[..n], &mut uris);
+        at += n as u64;
+    }
+    norm.finish(&mut uris);
+    if uris.dropped > 0
+        && visitor.problem(Problem::Unsupported {
+            member: "rfc2397".to_string(),
+            detail: format!(
+                "{} data: URIs past the first {MAX_URIS} not scanned",
+                uris.dropped
+            ),
+        }) == Flow::Stop
+    {
+        return Ok(());
+    }
+    for file in uris.files {
+        let declared = file.len() as u64;
+        let mut m = Member::new(
+            "rfc2397".to_string(),
+            Body::Read(Box::new(Cursor::new(file))),
+        );
+        m.declared_size = Some(declared);
+        if visit(visitor, &mut m) == Flow::Stop {
+            break;
+        }
+    }
+    Ok(())
+}
