@@ -29,8 +29,10 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Debian's test files of installers and self-extracting archives.
-const DEBIAN: [&str; 5] = [
+const DEBIAN: [&str; 7] = [
     "clam-nsis.exe",
+    "clam.ea05.exe",
+    "clam.ea06.exe",
     "clam_IScab_ext.exe",
     "clam_IScab_int.exe",
     "clam_ISmsi_ext.exe",
@@ -142,7 +144,14 @@ fn corpus() -> Corpus {
         .to_string();
     std::fs::write(
         db.join("t.hdb"),
-        format!("{md5}:{}:ClamAV-Test-File\n", clam.len()),
+        // clam.exe, and the scripts of Debian's AutoIt test files as
+        // clamscan writes them out (EA05 as stored, EA06 decompiled).
+        format!(
+            "{md5}:{}:ClamAV-Test-File\n\
+             144d97bc59d6944c6cf31e3fca78f432:22502:AutoIt.Script.EA05\n\
+             8903cae272bf36a778c2f361ba282d42:11960:AutoIt.Script.EA06\n",
+            clam.len()
+        ),
     )
     .expect("hdb");
     std::fs::write(
@@ -237,6 +246,13 @@ fn installers_and_sfx_match_clamscan() {
         .chain(["elf_zip", "pe_cab", "pe_7z", "nsis_lzma"])
     {
         assert!(want.contains_key(name), "clamscan found nothing in {name}");
+    }
+    for (name, script) in [("clam.ea05.exe", "EA05"), ("clam.ea06.exe", "EA06")] {
+        let found = want.get(name).cloned().unwrap_or_default();
+        assert!(
+            found.contains(&format!("AutoIt.Script.{script}.UNOFFICIAL")),
+            "{name}: {found:?}"
+        );
     }
     assert_eq!(got, want);
 }

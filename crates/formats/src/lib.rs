@@ -30,6 +30,7 @@ visitor by name while the walk goes on.
 */
 
 mod ar;
+mod autoit;
 mod arj;
 mod cab;
 mod cpio;

@@ -3,6 +3,7 @@
 use std::io::{self, Read, Write};
 
 use crate::arj;
+use crate::autoit;
 use crate::cab;
 use crate::datauri;
 use crate::embedded;
@@ -212,6 +213,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Html
             | FileType::Nulsft
             | FileType::IshieldMsi
+            | FileType::AutoIt
     ) || embedded::searched(ty)
 }
 
@@ -251,6 +253,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Html => datauri::walk(src, visitor),
         FileType::Nulsft => nsis::walk(src, visitor),
         FileType::IshieldMsi => ishield::walk_msi(src, visitor),
+        FileType::AutoIt => autoit::walk(src, visitor),
         // InstallShield files in an executable's overlay (ClamAV's scanpe).
         FileType::Pe => ishield::walk_overlay(src, visitor),
         other if embedded::searched(other) => Ok(()),
