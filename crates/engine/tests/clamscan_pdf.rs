@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use common::{aether, clamscan, engine};
 use md5::{Digest, Md5};
 use pdf_common::{
-    ascii_hex, ascii85, document, flate, frame, lzw, obj, objstm_data, run_length, stream_obj,
+    Encryption, Security, ascii_hex, ascii85, document, document_with, flate, frame, lzw, obj,
+    objstm_data, run_length, stream_obj,
 };
 
 fn hex(b: &[u8]) -> String {
@@ -89,7 +90,45 @@ const TAGS: &[&str] = &[
     "lies",
     "indirect",
     "cut",
+    "enc-r2",
+    "enc-r3",
+    "enc-r4",
+    "enc-r5",
+    "enc-r6",
+    "enc-js-r2",
+    "enc-js-r3",
+    "enc-js-r4",
+    "enc-js-r5",
+    "enc-js-r6",
+    "enc-locked",
 ];
+
+/// An encrypted document: a Flate stream with a marker, a JavaScript string
+/// with another, clam.exe as an embedded file.
+fn encrypted(e: &Encryption, tag: &str, exe: &[u8]) -> Vec<u8> {
+    let mut objects = frame();
+    let js = marker(&format!("enc-js-{tag}"));
+    objects.extend([
+        stream_obj(
+            4,
+            "/Filter /FlateDecode",
+            &e.encrypt(4, &flate(&text_with(&format!("enc-{tag}")))),
+            None,
+        ),
+        obj(
+            5,
+            format!("<< /S /JavaScript /JS <{}> >>", hex(&e.encrypt(5, &js))).as_bytes(),
+        ),
+        stream_obj(
+            6,
+            "/Type /EmbeddedFile /Filter /FlateDecode",
+            &e.encrypt(6, &flate(exe)),
+            None,
+        ),
+        obj(9, e.dict.as_bytes()),
+    ]);
+    document_with(&objects, &e.trailer(9))
+}
 
 /// The documents, by file name, and the hashes of streams as they decode.
 fn documents() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
@@ -181,6 +220,22 @@ fn documents() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
             )]),
         ),
     ];
+    for (tag, sec) in [
+        ("r2", Security::Rc4R2),
+        ("r3", Security::Rc4R3),
+        ("r4", Security::AesR4),
+        ("r5", Security::AesR5),
+        ("r6", Security::AesR6),
+    ] {
+        docs.push((
+            format!("enc-{tag}"),
+            encrypted(&Encryption::new(sec, true), tag, &exe),
+        ));
+    }
+    docs.push((
+        "enc-locked".into(),
+        encrypted(&Encryption::new(Security::AesR4, false), "locked", &exe),
+    ));
     let (stm, first) = objstm_data(&[
         (
             20,
@@ -331,6 +386,14 @@ fn pdfs_match_clamscan() {
         ]
     );
     assert!(names("not-dumped.pdf").is_empty());
+    for tag in ["r2", "r3", "r4", "r5", "r6"] {
+        assert!(
+            names(&format!("enc-{tag}.pdf")).contains(&"Pdf.Hash.ClamExe.UNOFFICIAL"),
+            "{tag}: {:?}",
+            names(&format!("enc-{tag}.pdf"))
+        );
+    }
+    assert!(names("enc-locked.pdf").is_empty());
     assert!(names("lies.pdf").contains(&"Pdf.Hash.Lies.UNOFFICIAL"));
     assert_eq!(got, want);
 }
@@ -411,6 +474,19 @@ fn cut_and_flipped_pdfs_match_clamscan() {
         files.push((format!("flip{i}.pdf"), p));
     }
     drop(docs);
+    // Encrypted ones (RC4 and AES-256): a flipped bit in the dictionary or
+    // a key string, a cut trailer.
+    for (tag, sec) in [("r3", Security::Rc4R3), ("r6", Security::AesR6)] {
+        let enc = encrypted(&Encryption::new(sec, true), tag, &exe);
+        for i in 0..40 {
+            let cut = enc.len() / 2 + next() % (enc.len() / 2);
+            files.push((format!("enc-{tag}-cut{i}.pdf"), enc[..cut].to_vec()));
+            let mut p = enc.clone();
+            let at = enc.len() / 2 + next() % (enc.len() / 2);
+            p[at] ^= 1 << (next() % 8);
+            files.push((format!("enc-{tag}-flip{i}.pdf"), p));
+        }
+    }
     let (ndb, hdb) = databases(&hashed);
     let c = corpus(&ndb, &hdb, &files);
     let want = clamscan(&c.db, &c.files);

@@ -7,7 +7,8 @@ use std::io::{self, Write};
 
 use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
 use pdf_common::{
-    ascii_hex, ascii85, document, flate, frame, lzw, obj, objstm_data, run_length, stream_obj,
+    Encryption, Security, ascii_hex, ascii85, document, document_with, flate, frame, lzw, obj,
+    objstm_data, run_length, stream_obj,
 };
 
 mod pdf_common;
@@ -435,6 +436,68 @@ fn a_pdf_that_is_not_one() {
     let mut c = Collect::default();
     walk(FileType::Pdf, &&late[..], &mut c).expect("walk");
     assert!(is(get(&c, "obj 4 0"), TEXT), "{:?}", sizes(&c));
+}
+
+/// An encrypted document: a Flate stream, an unfiltered stream, an
+/// embedded file and a JavaScript string, each encrypted for its object.
+fn encrypted(e: &Encryption) -> Vec<u8> {
+    let mut objects = frame();
+    objects.extend([
+        stream_obj(4, "/Filter /FlateDecode", &e.encrypt(4, &flate(TEXT)), None),
+        stream_obj(5, "", &e.encrypt(5, TEXT), None),
+        stream_obj(6, "/Type /EmbeddedFile", &e.encrypt(6, TEXT), None),
+        obj(
+            7,
+            format!(
+                "<< /S /JavaScript /JS <{}> >>",
+                e.encrypt(7, b"app.alert(7);")
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )
+            .as_bytes(),
+        ),
+        obj(9, e.dict.as_bytes()),
+    ]);
+    document_with(&objects, &e.trailer(9))
+}
+
+#[test]
+fn encrypted_documents_open_with_the_empty_password() {
+    for sec in [
+        Security::Rc4R2,
+        Security::Rc4R3,
+        Security::AesR4,
+        Security::AesR5,
+        Security::AesR6,
+    ] {
+        let e = Encryption::new(sec, true);
+        let c = members(&encrypted(&e));
+        assert!(c.problems.is_empty(), "{sec:?}: {:?}", c.problems);
+        // A filtered stream is decrypted, then decoded.
+        assert!(is(get(&c, "obj 4 0"), TEXT), "{sec:?}: {:?}", sizes(&c));
+        // ClamAV scans an unfiltered stream as stored, encrypted.
+        let raw = e.encrypt(5, TEXT);
+        assert!(is(get(&c, "obj 5 0"), &raw), "{sec:?}: {:?}", sizes(&c));
+        let js = get(&c, "obj 7 0").expect("JavaScript");
+        assert!(js.starts_with(b"app.alert(7);"), "{sec:?}: {js:?}");
+    }
+}
+
+#[test]
+fn encrypted_documents_that_need_a_password() {
+    for sec in [Security::Rc4R3, Security::AesR6] {
+        let e = Encryption::new(sec, false);
+        let c = members(&encrypted(&e));
+        assert!(
+            matches!(&c.problems[..], [Problem::Encrypted { .. }, ..]),
+            "{sec:?}: {:?}",
+            c.problems
+        );
+        // Scanned as stored: the Flate stream does not inflate.
+        let raw = e.encrypt(4, &flate(TEXT));
+        assert!(is(get(&c, "obj 4 0"), &raw), "{sec:?}: {:?}", sizes(&c));
+    }
 }
 
 /// `PDF_DUMP=file:file... cargo test -p aether-formats --test pdf dump --

@@ -35,11 +35,13 @@
 //! reported as [`Problem::Unsupported`] and its streams are scanned as they
 //! are stored.
 
+mod crypt;
 mod filters;
 mod syntax;
 
 use std::io::Cursor;
 
+use crypt::{Method, Security};
 use filters::{Filter, Step};
 use syntax::{find, get_dict, is_ws, next_object, read_int, read_string, strtol};
 
@@ -210,6 +212,12 @@ struct Pdf<'m> {
     objs: Vec<Obj>,
     stms: Vec<ObjStm>,
     too_many: bool,
+    /// A trailer names an `/Encrypt` dictionary.
+    encrypted: bool,
+    /// The `/Encrypt` dictionary's object and the file's first `/ID`.
+    enc_objid: Option<u32>,
+    file_id: Option<Vec<u8>>,
+    security: Option<Security>,
 }
 
 /// One dump: the member's name and bytes, or a problem met making it.
@@ -241,24 +249,38 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
         });
         return Ok(());
     }
-    if encrypted(&data) {
-        let flow = visitor.problem(Problem::Unsupported {
-            member: String::new(),
-            detail: "encrypted PDF: streams are scanned as stored, not decrypted".into(),
-        });
-        if flow == Flow::Stop {
-            return Ok(());
-        }
-    }
     let mut pdf = Pdf {
         map: &data[at..],
         objs: Vec::new(),
         stms: Vec::new(),
         too_many: false,
+        encrypted: false,
+        enc_objid: None,
+        file_id: None,
+        security: None,
     };
+    // The trailer ClamAV reads: in the last 2 KiB of the file, if they hold
+    // `startxref` before `%%EOF`.
+    let tail = &data[data.len().saturating_sub(2048)..];
+    if let Some(eof) = memchr::memmem::rfind(tail, b"%%EOF")
+        && eof > 0
+        && memchr::memmem::rfind(&tail[..eof], b"startxref").is_some_and(|x| x > 0)
+    {
+        pdf.trailer(tail, 0, tail.len());
+    }
     pdf.find_objects();
     for i in 0..pdf.objs.len() {
         pdf.parse(i);
+    }
+    pdf.security();
+    if pdf.encrypted && !pdf.security.as_ref().is_some_and(|s| s.decryptable) {
+        // ClamAV's `Heuristics.Encrypted.PDF` (with `--alert-encrypted-doc`).
+        let flow = visitor.problem(Problem::Encrypted {
+            member: String::new(),
+        });
+        if flow == Flow::Stop {
+            return Ok(());
+        }
     }
     // Objects of object streams are appended while this runs.
     let mut i = 0;
@@ -286,23 +308,38 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
     Ok(())
 }
 
-/// Whether the trailer ClamAV reads (in the last 2 KiB, before `%%EOF` and
-/// after `startxref`) names an `/Encrypt` dictionary.
-fn encrypted(data: &[u8]) -> bool {
-    let tail = &data[data.len().saturating_sub(2048)..];
-    let Some(eof) = memchr::memmem::rfind(tail, b"%%EOF") else {
-        return false;
-    };
-    if eof == 0 {
-        return false;
-    }
-    match memchr::memmem::rfind(&tail[..eof], b"startxref") {
-        Some(x) if x > 0 => memchr::memmem::find(tail, b"/Encrypt").is_some(),
-        _ => false,
-    }
-}
-
 impl<'m> Pdf<'m> {
+    /// A trailer in `b[at..at + len]` (`pdf_parse_trailer`): whether it
+    /// names `/Encrypt N G R`, and the file's `/ID`.
+    fn trailer(&mut self, b: &[u8], at: usize, len: usize) {
+        let Some(enc) = find(b, at, len, b"/Encrypt") else {
+            return;
+        };
+        self.encrypted = true;
+        if let Some(id) = encrypt_ref(b, enc, at + len - enc) {
+            self.enc_objid = Some(id);
+        }
+        if let Some((id, _)) = read_string(b, at, len, b"/ID", false) {
+            self.file_id = Some(id);
+        }
+    }
+
+    /// Opens the `/Encrypt` dictionary (`pdf_handle_enc`).
+    fn security(&mut self) {
+        let (Some(id), Some(file_id)) = (self.enc_objid, self.file_id.as_ref()) else {
+            return;
+        };
+        let Some(j) = self.find_obj(0, id) else {
+            return;
+        };
+        let o = &self.objs[j];
+        let b = self.buf(o.buf);
+        let Some(dict) = b.get(o.start..o.start.saturating_add(o.size)) else {
+            return;
+        };
+        self.security = Some(Security::open(dict, file_id));
+    }
+
     fn buf(&self, b: Buf) -> &[u8] {
         match b {
             Buf::Map => self.map,
@@ -510,6 +547,15 @@ impl<'m> Pdf<'m> {
             self.handle_name(i, &name, &mut state);
             if state == State::Linearized {
                 state = State::None;
+                // A linearized document's first trailer, before `/H`.
+                let b = self.buf(bufk);
+                let h = read_int(b, dict, (enddict - dict).min(b.len() - dict), b"/H");
+                if h > 0 && (h as usize) < self.map.len() {
+                    let end = h as usize;
+                    let from = end.saturating_sub(1024);
+                    let map = self.map;
+                    self.trailer(map, from, end - from);
+                }
             }
             if left > 0
                 && matches!(
@@ -614,10 +660,10 @@ impl<'m> Pdf<'m> {
         if !dump {
             return outs;
         }
-        let (bufk, start, size, stream) = (o.buf, o.start, o.size, o.stream);
+        let (o_id, bufk, start, size, stream) = (o.id, o.buf, o.start, o.size, o.stream);
         let bytes = match stream {
             Some(stream) if bufk == Buf::Map => self.stream(i, start, stream, &mut outs),
-            _ if flags & JAVASCRIPT != 0 => self.javascript(bufk, start, size),
+            _ if flags & JAVASCRIPT != 0 => self.javascript(o_id, bufk, start, size),
             _ => {
                 let b = self.buf(bufk);
                 b.get(start..start.saturating_add(size).min(b.len()))
@@ -691,13 +737,52 @@ impl<'m> Pdf<'m> {
             (first != -1 && len != -1 && n != -1).then_some((first, n))
         });
         let name = self.objs[i].name();
-        let filters = self.objs[i].filters.clone();
+        let id = self.objs[i].id;
+        let mut filters = self.objs[i].filters.clone();
         let mut token: Option<Vec<u8>> = None;
         let mut decoded = 0;
         let mut failed = false;
+        // A decrypted document's streams are decrypted first, unless they
+        // have a `/Crypt` filter of their own or are cross-reference streams.
+        if let Some(sec) = self.security.as_ref().filter(|s| s.decryptable)
+            && flags & FILTER_CRYPT == 0
+            && find(map, start, dict_len, b"/XRef").is_none()
+        {
+            let method = if flags & EMBEDDED_FILE != 0 {
+                sec.embedded
+            } else {
+                sec.stream
+            };
+            match sec.decrypt(id, raw, method) {
+                Some(v) => token = Some(v),
+                None => {
+                    outs.push(Out::Problem(Problem::Broken {
+                        member: Some(name.clone()),
+                        detail: format!("stream not decrypted (method {method:?})"),
+                    }));
+                    failed = true;
+                    filters.clear();
+                }
+            }
+        }
         for f in filters {
             let input = token.as_deref().unwrap_or(raw);
-            match filters::apply(f, input, early_change, MAX_DECODED) {
+            let step = if f == Filter::Crypt {
+                let method = self.security.as_ref().map_or(Method::Unknown, |s| {
+                    s.crypt_filter(crypt_name(map, start, dict_len).as_deref())
+                });
+                match self
+                    .security
+                    .as_ref()
+                    .and_then(|s| s.decrypt(id, input, method))
+                {
+                    Some(v) => Step::Decoded(v),
+                    None => Step::Failed(format!("Crypt: no key for method {method:?}")),
+                }
+            } else {
+                filters::apply(f, input, early_change, MAX_DECODED)
+            };
+            match step {
                 Step::Decoded(v) => token = Some(v),
                 Step::Stop => break,
                 Step::Failed(e) => {
@@ -898,7 +983,7 @@ impl<'m> Pdf<'m> {
 
     /// The `/JS` strings after each `/JavaScript` of an object, as ClamAV
     /// writes them (with the odd closing bytes it copies after each).
-    fn javascript(&self, bufk: Buf, start: usize, size: usize) -> Vec<u8> {
+    fn javascript(&self, id: u32, bufk: Buf, start: usize, size: usize) -> Vec<u8> {
         let b = self.buf(bufk);
         let mut out = Vec::new();
         let mut q = start;
@@ -913,14 +998,18 @@ impl<'m> Pdf<'m> {
                 break;
             }
             // Escapes are decoded only in decrypted documents.
-            let Some((js, end)) = read_string(b, q, left as usize, b"/JS", true) else {
+            let sec = self.security.as_ref().filter(|s| s.decryptable);
+            let Some((js, end)) = read_string(b, q, left as usize, b"/JS", sec.is_none()) else {
                 continue;
             };
             left -= (end - q) as i64;
             q = end;
             // ClamAV measures the string with strlen.
             let js = js.split(|&c| c == 0).next().unwrap_or(&[]);
-            out.extend_from_slice(js);
+            match sec.and_then(|s| s.decrypt(id, js, s.string)) {
+                Some(plain) => out.extend_from_slice(&plain),
+                None => out.extend_from_slice(js),
+            }
             if left > 0 {
                 let l = left as usize;
                 let mut q2 = next_object(b, q, l).unwrap_or(q + l - 1);
@@ -1083,4 +1172,48 @@ fn page_text(data: &[u8]) -> Vec<u8> {
     }
     out.append(&mut buffer);
     out
+}
+
+/// `/Encrypt N G R` at `enc` (`pdf_parse_encrypt`), skipping an
+/// `/EncryptMetadata` key first.
+fn encrypt_ref(b: &[u8], mut enc: usize, mut len: usize) -> Option<u32> {
+    if len >= 16 && b.get(enc..enc + 16) == Some(b"/EncryptMetadata") {
+        let q = find(b, enc + 16, len - 16, b"/Encrypt")?;
+        len -= q - enc;
+        enc = q;
+    }
+    let mut q = enc + 8;
+    len = len.checked_sub(8)?;
+    let q2 = next_object(b, q, len).filter(|&p| b[p].is_ascii_digit())?;
+    len -= q2 - q;
+    q = q2;
+    let num = strtol(b, q, len).filter(|&v| v >= 0)?;
+    let q2 = next_object(b, q, len).filter(|&p| b[p].is_ascii_digit())?;
+    len -= q2 - q;
+    q = q2;
+    let gen_ = strtol(b, q, len).filter(|&v| v >= 0)?;
+    let r = next_object(b, q, len)?;
+    (b[r] == b'R').then_some(((num as u64) << 8 | (gen_ as u64 & 0xff)) as u32)
+}
+
+/// The `/Name` of a `/Crypt` filter's `/DecodeParms`, as ClamAV's dictionary
+/// parser reads it: from its slash up to the next slash or `>`.
+fn crypt_name(map: &[u8], start: usize, dict_len: usize) -> Option<Vec<u8>> {
+    let (p, left) = get_dict(map, start, dict_len, b"/DecodeParms")
+        .or_else(|| get_dict(map, start, dict_len, b"/DP"))?;
+    let end = p.saturating_add(left).min(map.len());
+    let close = find(map, p, end - p, b">>").unwrap_or(end);
+    let k = find(map, p, close - p, b"/Name")?;
+    let mut v = k + 5;
+    while v < close && syntax::c_space(map[v]) {
+        v += 1;
+    }
+    if map.get(v) != Some(&b'/') {
+        return None;
+    }
+    let stop = map[v + 1..close]
+        .iter()
+        .position(|&c| c == b'/' || c == b'>')
+        .map_or(close, |n| v + 1 + n);
+    Some(map[v..stop].to_vec())
 }

@@ -35,9 +35,9 @@ pub fn document(objects: &[Vec<u8>]) -> Vec<u8> {
         d.extend_from_slice(o);
     }
     let xref = d.len();
-    let _ = write!(d, "xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1);
+    let _ = writeln!(d, "xref\n0 {}\n0000000000 65535 f ", offsets.len() + 1);
     for off in &offsets {
-        let _ = write!(d, "{off:010} 00000 n \n");
+        let _ = writeln!(d, "{off:010} 00000 n ");
     }
     let _ = write!(
         d,
@@ -206,4 +206,278 @@ pub fn objstm_data(objects: &[(u32, &[u8])]) -> (Vec<u8>, usize) {
     let first = data.len();
     data.extend_from_slice(&body);
     (data, first)
+}
+
+/// A document with these objects and `extra` in its trailer dictionary.
+pub fn document_with(objects: &[Vec<u8>], extra: &str) -> Vec<u8> {
+    let d = document(objects);
+    let at = d
+        .windows(8)
+        .rposition(|w| w == b"trailer\n")
+        .expect("document() writes a trailer");
+    let mut out = d[..at].to_vec();
+    let rest = String::from_utf8_lossy(&d[at..])
+        .replace(" /Root 1 0 R >>", &format!(" /Root 1 0 R {extra} >>"));
+    out.extend_from_slice(rest.as_bytes());
+    out
+}
+
+/// The standard security handler, with an empty user password, as writers
+/// encrypt a document for anyone to open: RC4 (revisions 2 and 3), AES-128
+/// (revision 4), AES-256 (revisions 5 and 6). The owner password is not
+/// made (its `/O` is filler): only the user password is checked here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    Rc4R2,
+    Rc4R3,
+    AesR4,
+    AesR5,
+    AesR6,
+}
+
+pub struct Encryption {
+    pub security: Security,
+    key: Vec<u8>,
+    /// The `/Encrypt` dictionary.
+    pub dict: String,
+    file_id: Vec<u8>,
+}
+
+const PAD: [u8; 32] = [
+    0x28, 0xBF, 0x4E, 0x5E, 0x4E, 0x75, 0x8A, 0x41, 0x64, 0x00, 0x4e, 0x56, 0xff, 0xfa, 0x01, 0x08,
+    0x2e, 0x2e, 0x00, 0xB6, 0xD0, 0x68, 0x3E, 0x80, 0x2F, 0x0C, 0xA9, 0xFE, 0x64, 0x53, 0x69, 0x7A,
+];
+
+fn hexs(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn rc4(key: &[u8], data: &mut [u8]) {
+    let mut s: Vec<u8> = (0..=255).collect();
+    let mut j = 0u8;
+    for i in 0..256 {
+        j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
+        s.swap(i, j as usize);
+    }
+    let (mut i, mut j) = (0u8, 0u8);
+    for b in data {
+        i = i.wrapping_add(1);
+        j = j.wrapping_add(s[i as usize]);
+        s.swap(i as usize, j as usize);
+        *b ^= s[s[i as usize].wrapping_add(s[j as usize]) as usize];
+    }
+}
+
+fn aes_cbc(key: &[u8], iv: [u8; 16], data: &[u8], pad: bool) -> Vec<u8> {
+    use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+    let mut plain = data.to_vec();
+    if pad {
+        let n = 16 - plain.len() % 16;
+        plain.extend(std::iter::repeat_n(n as u8, n));
+    }
+    let mut out = Vec::new();
+    let mut prev = iv;
+    for chunk in plain.chunks(16) {
+        let mut block = [0u8; 16];
+        for (k, b) in block.iter_mut().enumerate() {
+            *b = chunk[k] ^ prev[k];
+        }
+        let mut a = Array::from(block);
+        match key.len() {
+            16 => aes::Aes128::new_from_slice(key)
+                .expect("16")
+                .encrypt_block(&mut a),
+            _ => aes::Aes256::new_from_slice(key)
+                .expect("32")
+                .encrypt_block(&mut a),
+        }
+        prev = a.into();
+        out.extend_from_slice(&prev);
+    }
+    out
+}
+
+/// ISO 32000-2 algorithm 2.B with the empty password (no `/U` part: the
+/// user password).
+fn hash_2b(salt: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256, Sha384, Sha512};
+    let mut k = Sha256::digest(salt).to_vec();
+    let mut round = 0u32;
+    loop {
+        let k1 = k.repeat(64);
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&k[16..32]);
+        let e = aes_cbc(&k[..16], iv, &k1, false);
+        let m: u32 = e[..16].iter().map(|&b| u32::from(b)).sum::<u32>() % 3;
+        k = match m {
+            0 => Sha256::digest(&e).to_vec(),
+            1 => Sha384::digest(&e).to_vec(),
+            _ => Sha512::digest(&e).to_vec(),
+        };
+        round += 1;
+        if round >= 64 && u32::from(*e.last().expect("not empty")) + 32 <= round {
+            break;
+        }
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&k[..32]);
+    out
+}
+
+impl Encryption {
+    /// `decryptable`: false makes `/U` wrong, as for a document with a user
+    /// password.
+    pub fn new(security: Security, decryptable: bool) -> Encryption {
+        use md5::{Digest, Md5};
+        use sha2::Sha256;
+        let file_id: Vec<u8> = (0..16u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let o = [0x4fu8; 32];
+        let p: i32 = -4;
+        let cf = |cfm: &str, len: u32| {
+            format!(
+                "/CF << /StdCF << /AuthEvent /DocOpen /CFM /{cfm} /Length {len} >> >> /StmF /StdCF /StrF /StdCF"
+            )
+        };
+        match security {
+            Security::Rc4R2 | Security::Rc4R3 | Security::AesR4 => {
+                let r = match security {
+                    Security::Rc4R2 => 2,
+                    Security::Rc4R3 => 3,
+                    _ => 4,
+                };
+                let n = if r == 2 { 5 } else { 16 };
+                let mut h = Md5::new();
+                h.update(PAD);
+                h.update(o);
+                h.update(p.to_le_bytes());
+                h.update(&file_id);
+                let mut key: [u8; 16] = h.finalize().into();
+                if r >= 3 {
+                    for _ in 0..50 {
+                        key = Md5::digest(&key[..n]).into();
+                    }
+                }
+                let key = key[..n].to_vec();
+                let mut u = if r == 2 {
+                    let mut u = PAD;
+                    rc4(&key, &mut u);
+                    u.to_vec()
+                } else {
+                    let mut h = Md5::new();
+                    h.update(PAD);
+                    h.update(&file_id);
+                    let mut x: [u8; 16] = h.finalize().into();
+                    for i in 0..20u8 {
+                        let k: Vec<u8> = key.iter().map(|b| b ^ i).collect();
+                        rc4(&k, &mut x);
+                    }
+                    let mut u = x.to_vec();
+                    u.extend_from_slice(&[0x11; 16]);
+                    u
+                };
+                if !decryptable {
+                    u[0] ^= 0xff;
+                }
+                let dict = match r {
+                    2 => format!(
+                        "<< /Filter /Standard /V 1 /R 2 /Length 40 /O <{}> /U <{}> /P {p} >>",
+                        hexs(&o),
+                        hexs(&u)
+                    ),
+                    3 => format!(
+                        "<< /Filter /Standard /V 2 /R 3 /Length 128 /O <{}> /U <{}> /P {p} >>",
+                        hexs(&o),
+                        hexs(&u)
+                    ),
+                    _ => format!(
+                        "<< /Filter /Standard /V 4 /R 4 /Length 128 {} /O <{}> /U <{}> /P {p} >>",
+                        cf("AESV2", 16),
+                        hexs(&o),
+                        hexs(&u)
+                    ),
+                };
+                Encryption {
+                    security,
+                    key,
+                    dict,
+                    file_id,
+                }
+            }
+            Security::AesR5 | Security::AesR6 => {
+                let key: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(91) ^ 0xa5).collect();
+                let vsalt = [1u8, 2, 3, 4, 5, 6, 7, 8];
+                let ksalt = [9u8, 10, 11, 12, 13, 14, 15, 16];
+                let (check, kk) = if security == Security::AesR5 {
+                    let c: [u8; 32] = Sha256::digest(vsalt).into();
+                    let k: [u8; 32] = Sha256::digest(ksalt).into();
+                    (c, k)
+                } else {
+                    (hash_2b(&vsalt), hash_2b(&ksalt))
+                };
+                let mut u = check.to_vec();
+                u.extend_from_slice(&vsalt);
+                u.extend_from_slice(&ksalt);
+                if !decryptable {
+                    u[0] ^= 0xff;
+                }
+                let ue = aes_cbc(&kk, [0; 16], &key, false);
+                let r = if security == Security::AesR5 { 5 } else { 6 };
+                let dict = format!(
+                    "<< /Filter /Standard /V 5 /R {r} /Length 256 {} /O <{}> /U <{}> /OE <{}> /UE <{}> /P {p} >>",
+                    cf("AESV3", 32),
+                    hexs(&[0x4f; 48]),
+                    hexs(&u),
+                    hexs(&[0x0e; 32]),
+                    hexs(&ue)
+                );
+                Encryption {
+                    security,
+                    key,
+                    dict,
+                    file_id,
+                }
+            }
+        }
+    }
+
+    /// What goes in the trailer: the `/Encrypt` reference and the `/ID`.
+    pub fn trailer(&self, encrypt_obj: u32) -> String {
+        format!(
+            "/Encrypt {encrypt_obj} 0 R /ID [<{}> <{}>]",
+            hexs(&self.file_id),
+            hexs(&self.file_id)
+        )
+    }
+
+    /// `data` encrypted for object `num` (generation 0).
+    pub fn encrypt(&self, num: u32, data: &[u8]) -> Vec<u8> {
+        use md5::{Digest, Md5};
+        let iv: [u8; 16] = std::array::from_fn(|i| (i as u8).wrapping_mul(13) ^ num as u8);
+        match self.security {
+            Security::AesR5 | Security::AesR6 => {
+                let mut out = iv.to_vec();
+                out.extend(aes_cbc(&self.key, iv, data, true));
+                out
+            }
+            s => {
+                let mut h = Md5::new();
+                h.update(&self.key);
+                h.update([num as u8, (num >> 8) as u8, (num >> 16) as u8, 0, 0]);
+                if s == Security::AesR4 {
+                    h.update(b"sAlT");
+                }
+                let k: [u8; 16] = h.finalize().into();
+                let k = &k[..(self.key.len() + 5).min(16)];
+                if s == Security::AesR4 {
+                    let mut out = iv.to_vec();
+                    out.extend(aes_cbc(k, iv, data, true));
+                    out
+                } else {
+                    let mut v = data.to_vec();
+                    rc4(k, &mut v);
+                    v
+                }
+            }
+        }
+    }
 }
