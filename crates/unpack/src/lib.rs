@@ -30,6 +30,7 @@ is written anew.
 mod pe;
 mod upx;
 mod wwpack;
+mod yc;
 
 use std::fmt;
 
@@ -42,6 +43,7 @@ pub const MAX_ALLOCATION: u32 = 1 << 30;
 pub enum Packer {
     Upx,
     WwPack,
+    Yc,
 }
 
 impl fmt::Display for Packer {
@@ -49,6 +51,7 @@ impl fmt::Display for Packer {
         f.write_str(match self {
             Packer::Upx => "UPX",
             Packer::WwPack => "WWPack",
+            Packer::Yc => "yC",
         })
     }
 }
@@ -202,6 +205,9 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
     if let Some(i) = empty
         && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)
     {
+        return r;
+    }
+    if let Some(r) = step(yc::unpack(file, &pe, &epbuff, limits)?) {
         return r;
     }
     if let Some(r) = step(wwpack::unpack(file, &pe, &epbuff, limits)?) {

@@ -23,6 +23,7 @@ pub(crate) struct Section {
 #[derive(Debug, Clone)]
 pub(crate) struct PeHeader {
     pub e_lfanew: u32,
+    pub opt_hdr_size: u16,
     pub image_base: u32,
     /// Entry point RVA.
     pub vep: u32,
@@ -219,6 +220,7 @@ pub(crate) fn parse(file: &[u8]) -> Option<PeHeader> {
     let ep = rawaddr(vep, &sections, fsize, hdr_size)?;
     Some(PeHeader {
         e_lfanew,
+        opt_hdr_size,
         image_base,
         vep,
         ep,
