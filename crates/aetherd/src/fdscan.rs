@@ -36,6 +36,7 @@ pub struct FdScans {
 impl ScanHandler for FdScans {
     fn scan(&self, peer: &PeerCred, request: ScanFd, file: File) -> ScanFuture {
         let shared = Arc::clone(&self.shared);
+        let peer = *peer;
         let client = match peer.pid {
             Some(pid) => format!("uid {} pid {pid}", peer.uid),
             None => format!("uid {}", peer.uid),
@@ -43,11 +44,9 @@ impl ScanHandler for FdScans {
         Box::pin(async move {
             let asked = request.options.clone().unwrap_or_default();
             if asked.all_match && !shared.config.allow_all_match_scan {
-                return ScanResult::refused(
-                    request.id,
-                    ScanErrorCode::NotAllowed,
-                    "all-match scans are turned off (AllowAllMatchScan = false)",
-                );
+                let why = "all-match scans are turned off (AllowAllMatchScan = false)";
+                shared.refused(&peer, aether_ipc::Refused::Scan, why);
+                return ScanResult::refused(request.id, ScanErrorCode::NotAllowed, why);
             }
             let opts = options(&shared.config, &asked);
             let journal = shared.recorder.as_ref().map(|r| Journaling {

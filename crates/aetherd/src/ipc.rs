@@ -35,6 +35,19 @@ pub struct Status {
     pub journal: JournalStatus,
     pub subscribers: u64,
     pub rss_bytes: u64,
+    pub refused: RefusedStatus,
+}
+
+/// Requests refused since start, each also journaled (`refused` records).
+#[derive(Debug, Default, Serialize)]
+pub struct RefusedStatus {
+    /// Peers not allowed to connect.
+    pub connect: u64,
+    /// Control commands from peers not allowed to send them.
+    pub control: u64,
+    /// Scan requests refused before reading (not a readable regular file, no
+    /// descriptor, all-match scans turned off).
+    pub scan: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -243,6 +256,17 @@ impl ControlHandler for Commands {
     }
 }
 
+/// Refusals go to the journal and the status counters.
+struct Refusals {
+    shared: Arc<Shared>,
+}
+
+impl aether_ipc::RefusalLog for Refusals {
+    fn refused(&self, peer: &PeerCred, what: aether_ipc::Refused, reason: &str) {
+        self.shared.refused(peer, what, reason);
+    }
+}
+
 /// Starts serving the IPC socket.
 pub fn serve(
     listener: std::os::unix::net::UnixListener,
@@ -273,6 +297,9 @@ pub fn serve(
             shared: Arc::clone(&shared),
         })),
         max_scans_in_flight: crate::fdscan::max_in_flight(&shared.config),
+        refusals: Some(Arc::new(Refusals {
+            shared: Arc::clone(&shared),
+        })),
     };
     let hub: Hub = shared.hub.clone();
     let server = Server::from_std(listener, path, config, hub, replay)?;

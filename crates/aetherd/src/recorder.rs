@@ -124,6 +124,14 @@ impl Recorder {
         }
     }
 
+    /// Queues a record unless the queue is full (from async tasks, which must
+    /// not wait); a record not queued is counted with the refused ones.
+    pub fn try_record(&self, entry: Entry) {
+        if self.tx.try_send(Input::Entry(entry)).is_err() {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn lifecycle(&self, l: Lifecycle) {
         self.record(Entry::Lifecycle(l));
     }

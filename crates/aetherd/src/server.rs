@@ -157,6 +157,9 @@ pub struct Shared {
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     last_reload: Mutex<Option<String>>,
+    /// Requests refused before anything was read: connections, control
+    /// commands, scans.
+    refused: [AtomicU64; 3],
 }
 
 impl Shared {
@@ -188,6 +191,36 @@ impl Shared {
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
             last_reload: Mutex::new(None),
+            refused: Default::default(),
+        }
+    }
+
+    /// Counts and journals a refused request, with who asked and why. Never
+    /// waits: from a connection's task, a full journal queue counts the record
+    /// as refused by the journal (a flood of refusals must not stall serving).
+    pub fn refused(&self, peer: &aether_ipc::PeerCred, what: aether_ipc::Refused, reason: &str) {
+        let i = match what {
+            aether_ipc::Refused::Connect => 0,
+            aether_ipc::Refused::Control => 1,
+            aether_ipc::Refused::Scan => 2,
+        };
+        if let Some(c) = self.refused.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(
+            "refused {} from uid {} pid {}: {reason}",
+            what.name(),
+            peer.uid,
+            peer.pid.map_or("-".to_string(), |p| p.to_string())
+        );
+        if let Some(r) = &self.recorder {
+            r.try_record(aether_journal::Entry::Refused(aether_journal::Refused {
+                request: what.name().to_string(),
+                reason: reason.to_string(),
+                uid: peer.uid,
+                gid: peer.gid,
+                pid: peer.pid,
+            }));
         }
     }
 
@@ -351,6 +384,11 @@ impl Shared {
             journal,
             subscribers: self.hub.subscribers() as u64,
             rss_bytes: resident_bytes(),
+            refused: crate::ipc::RefusedStatus {
+                connect: self.refused[0].load(Ordering::Relaxed),
+                control: self.refused[1].load(Ordering::Relaxed),
+                scan: self.refused[2].load(Ordering::Relaxed),
+            },
         }
     }
 

@@ -397,6 +397,83 @@ fn other_uids_are_refused() {
         }
         other => panic!("{other:?}"),
     }
+    // A FIFO passed for scanning: refused before anything is read.
+    let fifo = fx.path().join("u.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo_fd = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
+    };
+    let sc = aether_ipc::ScanClient::connect(&sock, "test", Duration::from_secs(20)).unwrap();
+    let (mut tx, mut rx) = sc.split().unwrap();
+    let req = aether_ipc::msg::ScanFd {
+        id: 5,
+        path: "u.fifo".into(),
+        options: None,
+    };
+    tx.send(&req, std::os::fd::AsFd::as_fd(&fifo_fd)).unwrap();
+    let r = rx.recv().unwrap();
+    assert_eq!(
+        r.verdict,
+        aether_ipc::msg::ScanVerdict::Refused as i32,
+        "{r:?}"
+    );
+    drop((tx, rx));
+
+    // Each refusal is counted in the status and journaled with who and why.
+    let st = rt().block_on(async {
+        let mut c = Client::connect(&sock).await.unwrap();
+        let r = c.control(1, "status", "").await.unwrap();
+        serde_json::from_str::<serde_json::Value>(&r.message).unwrap()
+    });
+    assert_eq!(
+        st["refused"],
+        serde_json::json!({"connect": 1, "control": 1, "scan": 1}),
+        "{st}"
+    );
+    let journal = journal_path(&fx, "u");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let refused: Vec<aether_journal::Refused> = journal_records(&journal)
+            .iter()
+            .filter_map(|r| match Entry::decode(r.kind, &r.data) {
+                Some(Ok(Entry::Refused(x))) => Some(x),
+                _ => None,
+            })
+            .collect();
+        if refused.len() >= 3 || Instant::now() > deadline {
+            break refused;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let me = std::process::id() as i32;
+    match refused.as_slice() {
+        [control, connect, scan] => {
+            assert_eq!(
+                (control.request.as_str(), control.uid, control.gid),
+                ("control", 65534, 65534)
+            );
+            assert!(control.reason.contains("\"reload\""), "{control:?}");
+            assert!(control.pid.is_some_and(|p| p > 0 && p != me), "{control:?}");
+            assert_eq!(
+                (connect.request.as_str(), connect.uid, connect.gid),
+                ("connect", 65534, 4242)
+            );
+            assert!(connect.reason.contains("may not connect"), "{connect:?}");
+            assert_eq!(
+                (scan.request.as_str(), scan.uid, scan.pid),
+                ("scan", 0, Some(me))
+            );
+            assert!(scan.reason.contains("FIFO"), "{scan:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -168,6 +168,7 @@ async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<d
         control: None,
         scan: None,
         max_scans_in_flight: 0,
+        refusals: None,
     };
     let server = tokio::spawn(Server::bind(&sock, 0o600, config, hub.clone(), replay)?.run());
     let committed_at: Arc<Vec<AtomicU64>> = Arc::new((0..=n).map(|_| AtomicU64::new(0)).collect());

@@ -90,6 +90,7 @@ async fn unix_run(
         control: None,
         scan: None,
         max_scans_in_flight: 0,
+        refusals: None,
     };
     tokio::spawn(Server::bind(&path, 0o600, config, hub.clone(), store.clone())?.run());
     let epoch = Instant::now();

@@ -47,5 +47,6 @@ pub use client::{Client, ClientError};
 pub use frame::{Decoder, FrameError};
 pub use scan_client::{ScanClient, ScanReceiver, ScanSender};
 pub use server::{
-    ControlHandler, Hub, MAX_BATCH, Replay, ScanFuture, ScanHandler, Server, ServerConfig,
+    ControlHandler, Hub, MAX_BATCH, RefusalLog, Refused, Replay, ScanFuture, ScanHandler, Server,
+    ServerConfig,
 };

@@ -52,6 +52,38 @@ pub trait ControlHandler: Send + Sync + 'static {
     }
 }
 
+/// What the server refused before reading or acting on anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// A peer [`Authorize::may_connect`] does not allow.
+    Connect,
+    /// A control command from a peer [`Authorize::may_control`] does not allow
+    /// (and which is not a query).
+    Control,
+    /// A [`ScanFd`] answered with a refusal before its descriptor was read: no
+    /// descriptor, not a regular file, not open for reading, no scanner, or a
+    /// subscribed connection.
+    Scan,
+}
+
+impl Refused {
+    /// The name journaled for it: `connect`, `control`, `scan`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::Connect => "connect",
+            Refused::Control => "control",
+            Refused::Scan => "scan",
+        }
+    }
+}
+
+/// Told of every refusal, so that the daemon can journal who was refused and
+/// why, and count them. Runs on the connection's task: it must only queue.
+pub trait RefusalLog: Send + Sync + 'static {
+    /// `peer` was refused `what` because of `reason`.
+    fn refused(&self, peer: &PeerCred, what: Refused, reason: &str);
+}
+
 /// A scan in progress; it resolves to the request's answer.
 pub type ScanFuture = Pin<Box<dyn Future<Output = ScanResult> + Send>>;
 
@@ -175,6 +207,8 @@ pub struct ServerConfig {
     /// [`ScanFd`] requests one connection may have in flight; past it the
     /// server reads nothing more from that connection until one is answered.
     pub max_scans_in_flight: usize,
+    /// Told of every refusal; `None`: refusals are only answered.
+    pub refusals: Option<Arc<dyn RefusalLog>>,
 }
 
 /// One read into the decoder's buffer, with the descriptors that came with it.
@@ -341,11 +375,9 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) -> Result<(), ConnError>
     };
     let auth = &conn.shared.config.authorize;
     if !auth.may_connect(&peer) {
-        conn.error(
-            ErrorCode::PermissionDenied,
-            format!("uid {} gid {} may not connect", peer.uid, peer.gid),
-        )
-        .await?;
+        let why = format!("uid {} gid {} may not connect", peer.uid, peer.gid);
+        conn.refused(Refused::Connect, &why);
+        conn.error(ErrorCode::PermissionDenied, why).await?;
         return Ok(());
     }
     let welcome = Welcome {
@@ -363,6 +395,12 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) -> Result<(), ConnError>
 }
 
 impl Conn {
+    fn refused(&self, what: Refused, reason: &str) {
+        if let Some(log) = &self.shared.config.refusals {
+            log.refused(&self.peer, what, reason);
+        }
+    }
+
     async fn write(&mut self, frame: &Frame) -> io::Result<()> {
         self.wr.write_all(&frame::encode(frame)).await
     }
@@ -527,6 +565,8 @@ impl Conn {
             },
         };
         if let Some(r) = refusal {
+            let why = r.error.as_ref().map_or("", |e| e.message.as_str());
+            self.refused(Refused::Scan, why);
             self.write_result(r).await?;
         }
         Ok(())
@@ -599,11 +639,9 @@ impl Conn {
             Some(Body::ScanFd(req)) => {
                 // Only reached once subscribed: the records stream owns the
                 // connection, and reads there take no descriptors.
-                let r = ScanResult::refused(
-                    req.id,
-                    ScanErrorCode::NotAllowed,
-                    "scans are not taken on a subscribed connection",
-                );
+                let why = "scans are not taken on a subscribed connection";
+                self.refused(Refused::Scan, why);
+                let r = ScanResult::refused(req.id, ScanErrorCode::NotAllowed, why);
                 self.write(&Frame::new(Body::ScanResult(r))).await?;
                 self.wr.flush().await
             }
@@ -616,11 +654,16 @@ impl Conn {
                         .as_ref()
                         .is_some_and(|h| h.is_query(&c.command));
                 let reply = match &shared.config.control {
-                    _ if !allowed => ControlReply {
-                        id: c.id,
-                        ok: false,
-                        message: format!("uid {} may not send control commands", self.peer.uid),
-                    },
+                    _ if !allowed => {
+                        let message =
+                            format!("uid {} may not send control commands", self.peer.uid);
+                        self.refused(Refused::Control, &format!("{:?}: {message}", c.command));
+                        ControlReply {
+                            id: c.id,
+                            ok: false,
+                            message,
+                        }
+                    }
                     None => ControlReply {
                         id: c.id,
                         ok: false,

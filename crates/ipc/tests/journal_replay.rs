@@ -63,6 +63,7 @@ async fn subscriber_replays_the_journal_then_follows_commits() {
         control: None,
         scan: None,
         max_scans_in_flight: 0,
+        refusals: None,
     };
     tokio::spawn(
         Server::bind(&sock, 0o600, config, hub.clone(), replay)

@@ -19,8 +19,8 @@ use aether_ipc::msg::{
     Body, ErrorCode, Frame, Hello, ScanDetection, ScanErrorCode, ScanFd, ScanResult, ScanVerdict,
 };
 use aether_ipc::{
-    ClientError, GroupPolicy, Hub, PeerCred, ScanClient, ScanFuture, ScanHandler, Server,
-    ServerConfig,
+    ClientError, GroupPolicy, Hub, PeerCred, RefusalLog, Refused, ScanClient, ScanFuture,
+    ScanHandler, Server, ServerConfig,
 };
 
 /// Reads the passed file whole: `EVIL` anywhere is a detection. With a gate,
@@ -75,6 +75,20 @@ struct Setup {
     path: PathBuf,
     handler: Arc<Reader>,
     rt: tokio::runtime::Runtime,
+    refusals: Arc<Refusals>,
+}
+
+/// Every refusal the server reports, in order.
+#[derive(Default)]
+struct Refusals(std::sync::Mutex<Vec<(PeerCred, Refused, String)>>);
+
+impl RefusalLog for Refusals {
+    fn refused(&self, peer: &PeerCred, what: Refused, reason: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((*peer, what, reason.to_string()));
+    }
 }
 
 fn start(scans: bool, window: usize, gate: Option<Arc<tokio::sync::Semaphore>>) -> Setup {
@@ -84,6 +98,7 @@ fn start(scans: bool, window: usize, gate: Option<Arc<tokio::sync::Semaphore>>) 
         gate,
         ..Reader::default()
     });
+    let refusals = Arc::new(Refusals::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,6 +111,7 @@ fn start(scans: bool, window: usize, gate: Option<Arc<tokio::sync::Semaphore>>) 
         control: None,
         scan: scans.then(|| Arc::new(Handler(handler.clone())) as Arc<dyn ScanHandler>),
         max_scans_in_flight: window,
+        refusals: Some(refusals.clone()),
     };
     let _guard = rt.enter();
     let server = Server::bind(&path, 0o600, config, Hub::new(4), common::journal()).unwrap();
@@ -106,6 +122,7 @@ fn start(scans: bool, window: usize, gate: Option<Arc<tokio::sync::Semaphore>>) 
         path,
         handler,
         rt,
+        refusals,
     }
 }
 
@@ -273,6 +290,22 @@ fn unfit_descriptors_are_refused_and_the_connection_goes_on() {
     tx.send(&request(6, "good"), f.as_fd()).unwrap();
     let r = rx.recv().unwrap();
     assert_eq!((r.id, r.verdict, r.size), (6, ScanVerdict::Clean as i32, 4));
+
+    // Each refusal was reported, with the peer and the reason it was told;
+    // the scan that went through was not.
+    let got = s.refusals.0.lock().unwrap().clone();
+    let reasons: Vec<&str> = got.iter().map(|(_, _, r)| r.as_str()).collect();
+    assert_eq!(got.len(), 4, "{reasons:?}");
+    assert!(
+        reasons[0].contains("FIFO") && reasons[1].contains("directory"),
+        "{reasons:?}"
+    );
+    for (peer, what, _) in &got {
+        assert_eq!(*what, Refused::Scan);
+        assert_eq!(peer.pid, Some(std::process::id() as i32));
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(peer.uid, unsafe { libc::geteuid() });
+    }
 }
 
 /// A second raw connection, for requests the client API would not send.

@@ -52,6 +52,7 @@ fn start(capacity: usize) -> Setup {
         control: Some(Arc::new(Obey)),
         scan: None,
         max_scans_in_flight: 0,
+        refusals: None,
     };
     let server = Server::bind(&path, 0o666, config, hub.clone(), journal.clone()).unwrap();
     tokio::spawn(server.run());

@@ -51,7 +51,7 @@ mod store;
 
 pub use error::JournalError;
 pub use record::{
-    Dropped, Entry, Kind, Lifecycle, RawRecord, Record, ScanResult, Verdict, WriterStarted,
+    Dropped, Entry, Kind, Lifecycle, RawRecord, Record, Refused, ScanResult, Verdict, WriterStarted,
 };
 pub use store::{
     Committed, Durability, FromRow, Journal, Options, ReadIter, Reader, Retention, Trimmed,

@@ -52,6 +52,8 @@ pub enum Kind {
     Dropped = 5,
     /// A process running when the daemon looked at `/proc` ([`Entry::Running`]).
     Running = 6,
+    /// A request the daemon refused before acting on it ([`Entry::Refused`]).
+    Refused = 7,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             4 => Kind::WriterStarted,
             5 => Kind::Dropped,
             6 => Kind::Running,
+            7 => Kind::Refused,
             _ => return None,
         })
     }
@@ -91,6 +94,11 @@ pub enum Entry {
     /// nothing was recorded, this is what runs now. The resync ends with a
     /// [`Lifecycle::Resynced`].
     Running(ProcessFound),
+    /// A request the daemon refused before reading or doing anything: a peer
+    /// not allowed to connect, a control command from a peer not allowed to
+    /// send it, a descriptor passed for scanning that is not a readable
+    /// regular file. Who asked (from the kernel's `SO_PEERCRED`) and why.
+    Refused(Refused),
 }
 
 impl Entry {
@@ -103,6 +111,7 @@ impl Entry {
             Entry::WriterStarted(_) => Kind::WriterStarted,
             Entry::Dropped(_) => Kind::Dropped,
             Entry::Running(_) => Kind::Running,
+            Entry::Refused(_) => Kind::Refused,
         }
     }
 
@@ -115,6 +124,7 @@ impl Entry {
             Entry::WriterStarted(_) => "writer_started",
             Entry::Dropped(_) => "dropped",
             Entry::Running(_) => "running",
+            Entry::Refused(_) => "refused",
         }
     }
 
@@ -126,6 +136,7 @@ impl Entry {
             Entry::WriterStarted(w) => serde_json::to_vec(w),
             Entry::Dropped(d) => serde_json::to_vec(d),
             Entry::Running(r) => serde_json::to_vec(r),
+            Entry::Refused(r) => serde_json::to_vec(r),
         }
     }
 
@@ -139,6 +150,7 @@ impl Entry {
             Kind::WriterStarted => serde_json::from_slice(data).map(Entry::WriterStarted),
             Kind::Dropped => serde_json::from_slice(data).map(Entry::Dropped),
             Kind::Running => serde_json::from_slice(data).map(Entry::Running),
+            Kind::Refused => serde_json::from_slice(data).map(Entry::Refused),
         })
     }
 }
@@ -247,6 +259,22 @@ pub struct WriterStarted {
     pub clean: bool,
     /// The writing process's id.
     pub pid: u32,
+}
+
+/// A refused request: see [`Entry::Refused`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    /// What was asked: `connect`, `control` (with the command in `reason`), or
+    /// `scan`.
+    pub request: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The peer's user id.
+    pub uid: u32,
+    /// The peer's group id.
+    pub gid: u32,
+    /// The peer's process id, when the kernel gave one.
+    pub pid: Option<i32>,
 }
 
 /// Records lost because they could not be committed: see [`Entry::Dropped`].

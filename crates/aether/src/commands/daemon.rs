@@ -239,6 +239,18 @@ pub fn render_status(st: &Value) -> String {
         rows.push(("journal problem", p.to_string()));
     }
     rows.push(("subscribers", num(st, &["subscribers"])));
+    // Daemons before this field did not count refusals.
+    if st["refused"].is_object() {
+        rows.push((
+            "refused",
+            format!(
+                "{} connections, {} control commands, {} scans",
+                num(st, &["refused", "connect"]),
+                num(st, &["refused", "control"]),
+                num(st, &["refused", "scan"])
+            ),
+        ));
+    }
     let width = rows.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{:<width$}  {v}\n", format!("{k}:")))
@@ -391,6 +403,7 @@ fn kind_name(k: aether_journal::Kind) -> &'static str {
         Kind::WriterStarted => "writer",
         Kind::Dropped => "dropped",
         Kind::Running => "running",
+        Kind::Refused => "refused",
     }
 }
 
@@ -496,6 +509,11 @@ fn describe(entry: &Entry) -> (Option<u32>, Option<u32>, String) {
             None,
             format!("{} records lost: {}", d.count, d.reason),
         ),
+        Entry::Refused(r) => (
+            r.pid.and_then(|p| u32::try_from(p).ok()),
+            Some(r.uid),
+            format!("{} refused (gid {}): {}", r.request, r.gid, r.reason),
+        ),
     }
 }
 
@@ -560,9 +578,14 @@ mod tests {
             "sensor": {"running": false, "reason": "turned off", "counters": null},
             "journal": {"path": "/j.db", "problem": null, "last_seq": 41, "used_bytes": 8192,
                         "committed": 10, "dropped": 0},
-            "subscribers": 2
+            "subscribers": 2,
+            "refused": {"connect": 3, "control": 1, "scan": 0}
         });
         let text = render_status(&st);
+        assert!(
+            text.contains("refused:          3 connections, 1 control commands, 0 scans\n"),
+            "{text}"
+        );
         assert!(text.contains("uptime:           1h 2m 5s\n"), "{text}");
         assert!(
             text.contains("sensor:           not running: turned off\n"),
