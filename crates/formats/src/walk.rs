@@ -55,6 +55,10 @@ pub enum Problem {
         declared: u64,
         actual: u64,
     },
+    /// The container trips one of ClamAV's heuristics, named as ClamAV
+    /// reports it (`Heuristics.PDF.ObfuscatedNameObject`), which clamscan
+    /// reports as a detection with its heuristic alerts on (the default).
+    Heuristic { name: &'static str },
 }
 
 /// Why a container could not be walked at all.

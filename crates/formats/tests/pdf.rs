@@ -438,6 +438,32 @@ fn a_pdf_that_is_not_one() {
     assert!(is(get(&c, "obj 4 0"), TEXT), "{:?}", sizes(&c));
 }
 
+#[test]
+fn escaped_names_are_obfuscation() {
+    // `/Fl#61teDecode` is still FlateDecode, and ClamAV's
+    // `Heuristics.PDF.ObfuscatedNameObject`, reported after the objects.
+    let c = members(&with(vec![stream_obj(
+        4,
+        "/Filter /Fl#61teDecode",
+        &flate(TEXT),
+        None,
+    )]));
+    assert!(is(get(&c, "obj 4 0"), TEXT), "{:?}", sizes(&c));
+    assert_eq!(
+        c.problems,
+        [Problem::Heuristic {
+            name: "Heuristics.PDF.ObfuscatedNameObject"
+        }]
+    );
+    // Escapes in a name ClamAV does not act on, or in the document's
+    // information, are not.
+    let c = members(&with(vec![
+        obj(4, b"<< /Ti#74le (x) /Foo#20bar 1 >>"),
+        stream_obj(5, "/Filter /FlateDecode", &flate(TEXT), None),
+    ]));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+}
+
 /// An encrypted document: a Flate stream, an unfiltered stream, an
 /// embedded file and a JavaScript string, each encrypted for its object.
 fn encrypted(e: &Encryption) -> Vec<u8> {

@@ -29,11 +29,18 @@
 //! capped at [`MAX_DECODED`] bytes (past it the filter fails and the data it
 //! was given is kept, as ClamAV's size limit does).
 //!
-//! Not done: decryption. ClamAV decrypts documents whose user password is
-//! empty (RC4 and AES, standard security handler revisions 2 to 6) and
-//! alerts `Heuristics.Encrypted.PDF` on others; here an encrypted document is
-//! reported as [`Problem::Unsupported`] and its streams are scanned as they
-//! are stored.
+//! Encrypted documents are decrypted as ClamAV decrypts them ([`crypt`]):
+//! with the empty password, streams (but not cross-reference streams, nor
+//! those with a `/Crypt` filter of their own) before their filters, and
+//! `/JS` strings. A document the empty password does not open is reported as
+//! [`Problem::Encrypted`] (ClamAV's `Heuristics.Encrypted.PDF`, with
+//! `--alert-encrypted-doc`) and scanned as stored.
+//!
+//! A name ClamAV acts on written with `#xx` escapes (`/Fl#61teDecode`) is
+//! reported, after the objects, as [`Problem::Heuristic`]
+//! (`Heuristics.PDF.ObfuscatedNameObject`).
+//!
+//! Not done: ClamAV's bytecode hooks and JSON metadata.
 
 mod crypt;
 mod filters;
@@ -156,6 +163,28 @@ fn action(name: &[u8]) -> Option<(u32, State, State)> {
     })
 }
 
+/// The names whose escaping ClamAV calls obfuscation: those it acts on,
+/// but for the document information ones.
+fn watched(name: &[u8]) -> bool {
+    action(name).is_some()
+        && !matches!(
+            name,
+            b"Author"
+                | b"Producer"
+                | b"CreationDate"
+                | b"ModDate"
+                | b"Creator"
+                | b"Title"
+                | b"Keywords"
+                | b"Subject"
+                | b"Pages"
+                | b"Colors"
+                | b"RichMedia"
+                | b"AcroForm"
+                | b"XFA"
+        )
+}
+
 fn filter_of(flag: u32) -> Option<Filter> {
     Some(match flag {
         FILTER_AH => Filter::AsciiHex,
@@ -218,6 +247,8 @@ struct Pdf<'m> {
     enc_objid: Option<u32>,
     file_id: Option<Vec<u8>>,
     security: Option<Security>,
+    /// A name ClamAV watches was written with `#xx` escapes.
+    obfuscated: bool,
 }
 
 /// One dump: the member's name and bytes, or a problem met making it.
@@ -258,6 +289,7 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
         enc_objid: None,
         file_id: None,
         security: None,
+        obfuscated: false,
     };
     // The trailer ClamAV reads: in the last 2 KiB of the file, if they hold
     // `startxref` before `%%EOF`.
@@ -298,6 +330,15 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
             }
         }
         i += 1;
+    }
+    if pdf.obfuscated {
+        // For example `/Fl#61te#44#65#63#6f#64#65` for `/FlateDecode`.
+        let flow = visitor.problem(Problem::Heuristic {
+            name: "Heuristics.PDF.ObfuscatedNameObject",
+        });
+        if flow == Flow::Stop {
+            return Ok(());
+        }
     }
     if pdf.too_many {
         visitor.problem(Problem::Broken {
@@ -543,7 +584,9 @@ impl<'m> Pdf<'m> {
             if let Some(nul) = name.iter().position(|&c| c == 0) {
                 name.truncate(nul);
             }
-            let _ = escapes; // ClamAV's `Heuristics.PDF.ObfuscatedNameObject` is not raised here.
+            if escapes && watched(&name) {
+                self.obfuscated = true;
+            }
             self.handle_name(i, &name, &mut state);
             if state == State::Linearized {
                 state = State::None;
