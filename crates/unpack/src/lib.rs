@@ -28,6 +28,8 @@ is written anew.
 */
 
 mod pe;
+mod petite;
+mod rebuild;
 mod upx;
 mod wwpack;
 mod yc;
@@ -42,6 +44,7 @@ pub const MAX_ALLOCATION: u32 = 1 << 30;
 #[non_exhaustive]
 pub enum Packer {
     Upx,
+    Petite,
     WwPack,
     Yc,
 }
@@ -50,6 +53,7 @@ impl fmt::Display for Packer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Packer::Upx => "UPX",
+            Packer::Petite => "Petite",
             Packer::WwPack => "WWPack",
             Packer::Yc => "yC",
         })
@@ -205,6 +209,13 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
     if let Some(i) = empty
         && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)
     {
+        return r;
+    }
+    // Nor any of the rest when fewer than 200 bytes do.
+    if epsize < 200 {
+        return failure.map_or(Ok(None), Err);
+    }
+    if let Some(r) = step(petite::unpack(file, &pe, &epbuff, limits)?) {
         return r;
     }
     if let Some(r) = step(yc::unpack(file, &pe, &epbuff, limits)?) {

@@ -24,6 +24,12 @@ pub(crate) struct Section {
 pub(crate) struct PeHeader {
     pub e_lfanew: u32,
     pub opt_hdr_size: u16,
+    /// The lowest section RVA and the highest end of a section's raw data
+    /// in memory (`rva + rsz`).
+    pub min: u32,
+    pub max: u32,
+    /// The data directories (RVA, size).
+    pub dirs: [(u32, u32); 16],
     pub image_base: u32,
     /// Entry point RVA.
     pub vep: u32,
@@ -221,6 +227,9 @@ pub(crate) fn parse(file: &[u8]) -> Option<PeHeader> {
     Some(PeHeader {
         e_lfanew,
         opt_hdr_size,
+        min,
+        max,
+        dirs,
         image_base,
         vep,
         ep,

@@ -49,6 +49,10 @@ const REBUILT: &[(&str, Rebuilt)] = &[
         "clam-yc.exe",
         Some((Packer::Yc, "8822fca1f7b0cb5506f15f8088956197", 3072)),
     ),
+    (
+        "clam-petite.exe",
+        Some((Packer::Petite, "8a2bf11929515746f3df244a4ac91c7c", 6144)),
+    ),
     ("clam-fsg.exe", None),
     ("clam.exe", None),
 ];
@@ -160,6 +164,11 @@ fn yc_then_upx() {
 #[test]
 fn yc_damaged_copies() {
     hostile("clam-yc.exe", 1);
+}
+
+#[test]
+fn petite_damaged_copies() {
+    hostile("clam-petite.exe", 1);
 }
 
 #[test]
