@@ -27,6 +27,7 @@ The formats were learnt from ClamAV's `libclamav/upx.c` and `pe.c`; the code
 is written anew.
 */
 
+mod aspack;
 mod pe;
 mod petite;
 mod rebuild;
@@ -44,6 +45,7 @@ pub const MAX_ALLOCATION: u32 = 1 << 30;
 #[non_exhaustive]
 pub enum Packer {
     Upx,
+    Aspack,
     Petite,
     WwPack,
     Yc,
@@ -53,6 +55,7 @@ impl fmt::Display for Packer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Packer::Upx => "UPX",
+            Packer::Aspack => "ASPack",
             Packer::Petite => "Petite",
             Packer::WwPack => "WWPack",
             Packer::Yc => "yC",
@@ -222,6 +225,9 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
         return r;
     }
     if let Some(r) = step(wwpack::unpack(file, &pe, &epbuff, limits)?) {
+        return r;
+    }
+    if let Some(r) = step(aspack::unpack(file, &pe, &epbuff, epsize, limits)?) {
         return r;
     }
     match failure {

@@ -53,6 +53,10 @@ const REBUILT: &[(&str, Rebuilt)] = &[
         "clam-petite.exe",
         Some((Packer::Petite, "8a2bf11929515746f3df244a4ac91c7c", 6144)),
     ),
+    (
+        "clam-aspack.exe",
+        Some((Packer::Aspack, "4a4477a6d2d866b38806e9bfa5a6bb2e", 17408)),
+    ),
     ("clam-fsg.exe", None),
     ("clam.exe", None),
 ];
@@ -169,6 +173,11 @@ fn yc_damaged_copies() {
 #[test]
 fn petite_damaged_copies() {
     hostile("clam-petite.exe", 1);
+}
+
+#[test]
+fn aspack_damaged_copies() {
+    hostile("clam-aspack.exe", 1);
 }
 
 #[test]
