@@ -401,6 +401,23 @@ fn object_count_is_capped() {
 }
 
 #[test]
+fn references_among_many_objects_stay_fast() {
+    // 65536 objects, each pointing to one that does not exist: ClamAV
+    // searches the whole list for each.
+    let mut objects = Vec::with_capacity(70_000);
+    for n in 0..70_000u32 {
+        objects.push(obj(
+            n + 10,
+            format!("<< /OpenAction {} 0 R /Contents 7 0 R >>", n + 1_000_000).as_bytes(),
+        ));
+    }
+    let started = std::time::Instant::now();
+    let c = members(&document(&objects));
+    assert_eq!(c.members.len(), 64 * 1024);
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+#[test]
 fn chains_stop_at_64_filters() {
     let mut data = TEXT.to_vec();
     for _ in 0..70 {

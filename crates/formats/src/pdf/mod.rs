@@ -46,6 +46,7 @@ mod crypt;
 mod filters;
 mod syntax;
 
+use std::collections::HashMap;
 use std::io::Cursor;
 
 use crypt::{Method, Security};
@@ -239,6 +240,9 @@ struct ObjStm {
 struct Pdf<'m> {
     map: &'m [u8],
     objs: Vec<Obj>,
+    /// The indices of the objects of each id, in order: ClamAV looks
+    /// references up by a linear search, which 65536 objects make slow.
+    index: HashMap<u32, Vec<usize>>,
     stms: Vec<ObjStm>,
     too_many: bool,
     /// A trailer names an `/Encrypt` dictionary.
@@ -283,6 +287,7 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
     let mut pdf = Pdf {
         map: &data[at..],
         objs: Vec::new(),
+        index: HashMap::new(),
         stms: Vec::new(),
         too_many: false,
         encrypted: false,
@@ -427,7 +432,7 @@ impl<'m> Pdf<'m> {
                             Some(e) => (e - obj_end, e + 6, false),
                             None => (size - obj_end, size, true),
                         };
-                    self.objs.push(Obj {
+                    self.push(Obj {
                         id,
                         buf: Buf::Map,
                         start: obj_end,
@@ -448,10 +453,14 @@ impl<'m> Pdf<'m> {
     /// The index of the object `id`, searched from `from` on, then from the
     /// start (`find_obj`).
     fn find_obj(&self, from: usize, id: u32) -> Option<usize> {
-        let from = from.min(self.objs.len());
-        (from..self.objs.len())
-            .chain(0..from)
-            .find(|&j| self.objs[j].id == id)
+        let all = self.index.get(&id)?;
+        let after = all.partition_point(|&j| j < from);
+        all.get(after).or(all.first()).copied()
+    }
+
+    fn push(&mut self, obj: Obj) {
+        self.index.entry(obj.id).or_default().push(self.objs.len());
+        self.objs.push(obj);
     }
 
     /// Reads object `i`'s stream bounds and dictionary names (`pdf_parseobj`).
@@ -952,7 +961,7 @@ impl<'m> Pdf<'m> {
             }
             match self.objstm_next(k) {
                 Some(obj) => {
-                    self.objs.push(obj);
+                    self.push(obj);
                     let j = self.objs.len() - 1;
                     self.parse(j);
                 }
