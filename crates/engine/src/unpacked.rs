@@ -28,7 +28,7 @@ pub(crate) enum NoImage {
 pub(crate) fn unpack(src: &dyn ReadAt, max_file: u64, max_size: u64) -> Result<Unpacked, NoImage> {
     let size = src.size();
     let mut head = vec![0u8; (size.min(aether_unpack::PROBE_LEN as u64)) as usize];
-    if src.read_exact_at(&mut head, 0).is_err() || !aether_unpack::probe(&head) {
+    if src.read_exact_at(&mut head, 0).is_err() || !aether_unpack::probe(&head, size) {
         return Err(NoImage::NotPacked);
     }
     // A PE is unpacked only if it may itself be scanned whole.

@@ -17,7 +17,12 @@ const TESTFILES: &str = "/usr/share/clamav-testfiles";
 
 /// Packed test files whose packer aether undoes (or, clam-fsg.exe, that
 /// ClamAV detects without unpacking), and clam.exe itself.
-const FILES: &[&str] = &["clam-upx.exe", "clam-fsg.exe", "clam.exe"];
+const FILES: &[&str] = &[
+    "clam-upx.exe",
+    "clam-wwpack.exe",
+    "clam-fsg.exe",
+    "clam.exe",
+];
 
 /// The rebuilt files ClamAV scans (MD5, size), as `--debug` reports them.
 const REBUILT: &[(&str, &str, u64)] =
@@ -143,10 +148,19 @@ fn damaged_copies_as_clamscan() {
     let db = database(dir.path());
     let mut files = Vec::new();
     let mut rng = Rng(0x5eed_0f_0a_c4ed);
-    let mut inputs = vec![(
-        "clam-upx.exe".to_string(),
-        std::fs::read(Path::new(TESTFILES).join("clam-upx.exe")).expect("test file"),
-    )];
+    let mut inputs: Vec<(String, Vec<u8>)> = [
+        "clam-upx.exe",
+        "clam-wwpack.exe",
+        "clam-yc.exe",
+        "clam-petite.exe",
+        "clam-aspack.exe",
+    ]
+    .iter()
+    .map(|n| {
+        let data = std::fs::read(Path::new(TESTFILES).join(n)).expect("test file");
+        (n.to_string(), data)
+    })
+    .collect();
     for (p, _, _) in built(dir.path()) {
         inputs.push((common::file_name(&p), std::fs::read(&p).expect("built")));
     }

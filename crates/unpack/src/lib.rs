@@ -157,12 +157,13 @@ pub(crate) enum Step {
 /// nearly every PE.
 pub const PROBE_LEN: usize = 64 << 10;
 
-/// Whether a file whose first bytes are `head` (up to [`PROBE_LEN`]) may be
-/// one that [`unpack`] unpacks: a cheap look at the headers, so that a
-/// caller need not read every executable whole. `true` when unsure (the
-/// section table lies past `head`).
-pub fn probe(head: &[u8]) -> bool {
-    pe::probe(head)
+/// Whether a file of `file_size` bytes whose first bytes are `head` (up to
+/// [`PROBE_LEN`]) may be one that [`unpack`] unpacks: a cheap look at the
+/// headers and the entry point, so that a caller need not read every
+/// executable whole. `true` when unsure (headers or entry point past
+/// `head`); never `false` for a file [`unpack`] would unpack.
+pub fn probe(head: &[u8], file_size: u64) -> bool {
+    pe::probe(head, file_size)
 }
 
 /// How many bytes at the entry point ClamAV reads for its checks.

@@ -92,7 +92,12 @@ pub(crate) fn rawaddr(rva: u32, sections: &[Section], fsize: u64, hdr_size: u32)
 /// Parses `file`; `None` where `cli_peheader` fails (then ClamAV tries no
 /// unpacker).
 pub(crate) fn parse(file: &[u8]) -> Option<PeHeader> {
-    let fsize = file.len() as u64;
+    parse_sized(file, file.len() as u64)
+}
+
+/// [`parse`] for a file of `fsize` bytes of which `file` may be only the
+/// first (the headers must be in it).
+fn parse_sized(file: &[u8], fsize: u64) -> Option<PeHeader> {
     let magic = u16_at(file, 0)?;
     if magic != 0x5a4d && magic != 0x4d5a {
         return None;
@@ -238,33 +243,29 @@ pub(crate) fn parse(file: &[u8]) -> Option<PeHeader> {
     })
 }
 
-/// See [`crate::probe`]: a PE (`MZ`, `PE\0\0`, PE32) whose section table
-/// has a section without raw data (the packers supported all leave one).
-pub(crate) fn probe(head: &[u8]) -> bool {
-    let Some(magic) = u16_at(head, 0) else {
-        return false;
+/// See [`crate::probe`]. `head` is the first bytes of a file of `fsize`.
+pub(crate) fn probe(head: &[u8], fsize: u64) -> bool {
+    let whole = head.len() as u64 >= fsize;
+    let Some(pe) = parse_sized(head, fsize) else {
+        // Not a PE, or its headers lie past the head: only the whole file
+        // can tell.
+        return !whole && u16_at(head, 0).is_some_and(|m| m == 0x5a4d || m == 0x4d5a);
     };
-    if magic != 0x5a4d && magic != 0x4d5a {
+    if pe.pe32plus {
         return false;
     }
-    let Some(e_lfanew) = u32_at(head, 60) else {
-        return false;
-    };
-    let at = e_lfanew as usize;
-    let (Some(sig), Some(n), Some(opt_size)) = (
-        u32_at(head, at),
-        u16_at(head, at + 6),
-        u16_at(head, at + 20),
-    ) else {
-        // Headers past the probe: only the whole file can tell.
-        return e_lfanew != 0 && at >= head.len();
-    };
-    if sig != 0x4550 || n == 0 {
-        return false;
+    // UPX, FSG and MEW: an empty section followed by one with data.
+    if pe
+        .sections
+        .windows(2)
+        .any(|w| w[0].rsz == 0 && w[0].vsz != 0 && w[1].rsz != 0 && w[1].vsz != 0)
+    {
+        return true;
     }
-    let table = at + 24 + usize::from(opt_size);
-    (0..usize::from(n)).any(|i| match u32_at(head, table + 40 * i + 16) {
-        Some(raw_size) => raw_size == 0,
-        None => true,
-    })
+    // The others by the first byte of their stubs: WWPack (push ebx),
+    // yC (push ebp / pusha), ASPack (pusha), Petite (mov eax, imm).
+    match head.get(pe.ep as usize) {
+        Some(b) => matches!(b, 0x53 | 0x55 | 0x60 | 0xb8),
+        None => !whole,
+    }
 }

@@ -85,6 +85,24 @@ fn images_are_clamav_rebuilt_files() {
 }
 
 #[test]
+fn probe_admits_every_packed_file() {
+    for (name, expected) in REBUILT {
+        let data = read(name);
+        if expected.is_some() {
+            let head = &data[..data.len().min(aether_unpack::PROBE_LEN)];
+            assert!(aether_unpack::probe(head, data.len() as u64), "{name}");
+            // From a head that ends before the headers: unsure, so yes.
+            assert!(
+                aether_unpack::probe(&data[..0x40], data.len() as u64),
+                "{name}"
+            );
+        }
+    }
+    // Not a PE, and all of it seen: no.
+    assert!(!aether_unpack::probe(b"MZ not a PE at all", 18));
+}
+
+#[test]
 fn limits_are_enforced() {
     let data = read("clam-upx.exe");
     let tight = UnpackLimits {
