@@ -293,6 +293,7 @@ fn unaspack(
     ep: u32,
     base: u32,
     v: &Version,
+    cap: u64,
 ) -> Option<Vec<u8>> {
     let size = image.len() as u32;
     let at = |o: u32| ep.wrapping_add(o);
@@ -420,7 +421,7 @@ fn unaspack(
         .collect();
     let oep = u32_at(&image, at(v.oep) as usize).unwrap_or(0);
     // A failed rebuild still gives an image: the mapped one.
-    Some(rebuild(&image, &outsects, base, oep, 0, 0, 0).unwrap_or(image))
+    Some(rebuild(&image, &outsects, base, oep, 0, 0, 0, cap).unwrap_or(image))
 }
 
 pub(crate) fn unpack(
@@ -483,6 +484,7 @@ pub(crate) fn unpack(
             pe.vep.wrapping_sub(1),
             pe.image_base,
             version,
+            limits.output_cap(),
         ) {
             Some(image) => Step::Done(Packer::Aspack, image),
             None => Step::Failed(UnpackError::Failed {

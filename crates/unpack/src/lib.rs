@@ -95,6 +95,15 @@ impl Default for UnpackLimits {
 }
 
 impl UnpackLimits {
+    /// The most bytes of section data a rebuilt PE may hold.
+    pub(crate) fn output_cap(&self) -> u64 {
+        if self.max_size == 0 {
+            u64::from(MAX_ALLOCATION)
+        } else {
+            self.max_size
+        }
+    }
+
     pub(crate) fn check(&self, packer: Packer, needed: u64, input: u64) -> Result<(), UnpackError> {
         if self.max_size != 0 && needed > self.max_size {
             return Err(UnpackError::TooLarge {

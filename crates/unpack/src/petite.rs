@@ -56,6 +56,7 @@ struct Inflate<'a> {
     pep: u32,
     version: u32,
     res: (u32, u32),
+    cap: u64,
 }
 
 impl Inflate<'_> {
@@ -388,6 +389,7 @@ impl Inflate<'_> {
             self.res.0,
             self.res.1,
             0,
+            self.cap,
         )
     }
 }
@@ -441,6 +443,7 @@ pub(crate) fn unpack(
         pep: pe.vep,
         version,
         res: pe.dirs[2],
+        cap: limits.output_cap(),
     };
     Ok(match inflate.run() {
         Some(image) => Step::Done(Packer::Petite, image),

@@ -37,8 +37,10 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
 }
 
 /// Rebuilds a PE from `buffer` and its `sections`; `None` where ClamAV's
-/// gives up (more than 96 sections, more than 1 GiB). `align`: 0, or the
-/// alignment some unpackers round sections to.
+/// gives up (more than 96 sections, more than 1 GiB), or past `cap` bytes
+/// of section data (sections may overlap: 96 of them could ask for 96
+/// times the buffer). `align`: 0, or the alignment some unpackers round
+/// sections to.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rebuild(
     buffer: &[u8],
@@ -48,6 +50,7 @@ pub(crate) fn rebuild(
     res_rva: u32,
     res_size: u32,
     align: u32,
+    cap: u64,
 ) -> Option<Vec<u8>> {
     let sects = sections.len() as u32;
     let first = sections.first()?;
@@ -64,7 +67,7 @@ pub(crate) fn rebuild(
     for s in sections {
         datasize += u64::from(align_up(aligned(s.rsz), 0x200));
     }
-    if datasize > u64::from(crate::MAX_ALLOCATION) {
+    if datasize > u64::from(crate::MAX_ALLOCATION) || datasize > cap {
         return None;
     }
     let mut pefile = vec![0u8; rawbase as usize + datasize as usize];
