@@ -151,6 +151,7 @@ impl<W: std::io::Write> Writer<W> {
                 self.u64(delta);
                 self.u64(shift);
             }
+            Offset::VersionInfo => self.u8(8),
         }
     }
     fn table<const N: usize, const S: usize, const R: usize>(&mut self, t: &HashTable<N, S, R>) {
@@ -504,6 +505,7 @@ impl<'a> Reader<'a> {
                 delta: self.u64()?,
                 shift: self.u64()?,
             },
+            8 => Offset::VersionInfo,
             _ => return Err(CacheError::Corrupt("offset kind")),
         })
     }

@@ -57,6 +57,17 @@ impl FileLayout {
         }
     }
 
+    /// Whether a match starting at `start` is at one of the file's
+    /// version-information strings, where `VI` signatures match.
+    pub(crate) fn in_version_info(&self, start: u64) -> bool {
+        let Ok(start) = u32::try_from(start) else {
+            return false;
+        };
+        self.info()
+            .and_then(|i| i.pe.as_ref())
+            .is_some_and(|pe| pe.version_info.binary_search(&start).is_ok())
+    }
+
     pub(crate) fn info(&self) -> Option<&ExeInfo> {
         match self {
             FileLayout::Exe(info) => Some(info),
@@ -70,6 +81,13 @@ impl FileLayout {
     pub(crate) fn offset_of(&self, prog: &Program, size: u64) -> Option<Offset> {
         match prog.offset {
             Offset::Any | Offset::Absolute { .. } => Some(prog.offset),
+            // Anywhere in a PE file with version information; the matcher
+            // then keeps only starts at its strings (`in_version_info`).
+            Offset::VersionInfo => self
+                .info()
+                .and_then(|i| i.pe.as_ref())
+                .filter(|pe| !pe.version_info.is_empty())
+                .map(|_| Offset::Any),
             offset => self.resolve(
                 &offset,
                 size,

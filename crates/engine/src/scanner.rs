@@ -848,8 +848,26 @@ impl<'e> Scanner<'e> {
     }
 
     /// Verifies `prog` with its anchor at `data[at]`: where the match
-    /// starts, if it matches.
+    /// starts, if it matches. A `VI` pattern matches only at the start of a
+    /// version-information string, as ClamAV checks its `vinfo` set.
     fn matches(
+        &mut self,
+        input: &Input<'_>,
+        prog: &Program,
+        data: &[u8],
+        base: u64,
+        at: usize,
+        size: u64,
+    ) -> Result<Option<u64>, ScanError> {
+        let found = self.matches_anywhere(input, prog, data, base, at, size)?;
+        if prog.offset == aether_sigs::Offset::VersionInfo {
+            return Ok(found.filter(|s| self.layout.in_version_info(*s)));
+        }
+        Ok(found)
+    }
+
+    /// [`Scanner::matches`] but for the `VI` check.
+    fn matches_anywhere(
         &mut self,
         input: &Input<'_>,
         prog: &Program,

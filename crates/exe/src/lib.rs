@@ -37,6 +37,7 @@ mod elf;
 mod macho;
 mod ordinals;
 mod pe;
+pub mod version_info;
 
 pub use error::{ExeError, Format, ImportError};
 pub use imports::{ImportHash, ImportTable, ImportedDll, ImportedFunction};
@@ -102,6 +103,9 @@ pub struct PeInfo {
     pub file_alignment: u32,
     /// The data directories (RVA, size), at most 16.
     pub data_dirs: Vec<(u32, u32)>,
+    /// Where `VI` signatures may match: the file offsets of the keys of the
+    /// version-information strings, sorted (see [`version_info`]).
+    pub version_info: Vec<u32>,
 }
 
 /// What ClamAV knows of an executable to place `EP`, `Sx`, `SEx` and `SL` offsets.

@@ -129,6 +129,9 @@ pub fn resolve(offset: &Offset, file_size: u64, layout: Layout<'_>) -> Placement
                     Some(s) => within(s.raw.wrapping_add(delta as u32)),
                     None => Placement::Nowhere,
                 },
+                // Anywhere, as in ClamAV; the matcher then keeps only starts
+                // at a version-information string (`PeInfo::version_info`).
+                (Offset::VersionInfo, Some(_)) => Placement::Anywhere,
                 (Offset::Any | Offset::Absolute { .. }, _) => Placement::Nowhere,
             }
         }

@@ -214,7 +214,7 @@ pub(crate) fn parse<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
             format: Format::Pe,
             address: u64::from(vep),
         })?;
-    Ok(ExeInfo {
+    let mut info = ExeInfo {
         kind: if plus {
             ExeKind::Pe32Plus
         } else {
@@ -229,8 +229,14 @@ pub(crate) fn parse<'d, R: ReadRef<'d>>(data: R) -> Result<ExeInfo, ExeError> {
             section_alignment: salign,
             file_alignment: falign,
             data_dirs,
+            version_info: Vec::new(),
         }),
-    })
+    };
+    let offsets = crate::version_info::version_info_offsets(data, &info, fsize);
+    if let Some(pe) = &mut info.pe {
+        pe.version_info = offsets;
+    }
+    Ok(info)
 }
 
 /// The file offset of `rva` (ClamAV's `cli_rawaddr`): an RVA inside the

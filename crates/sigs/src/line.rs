@@ -504,7 +504,10 @@ mod tests {
         );
         assert!(matches!(
             parse_body_line("T:1:VI:aabbcc"),
-            Ok(Parsed::Unsupported(_))
+            Ok(Parsed::Record(BodySig {
+                offset: Offset::VersionInfo,
+                ..
+            }))
         ));
         assert!(matches!(
             parse_body_line("T:0:$1$:aabbcc"),

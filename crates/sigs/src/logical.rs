@@ -938,7 +938,7 @@ pub fn logical_line_name(line: &str) -> &str {
 /// A line meant for other engine levels is [`Parsed::SkippedFlevel`]; one
 /// with a target description ClamAV skips (an unknown attribute or file type,
 /// a target above 14) is [`Parsed::Unsupported`], as is one with an offset
-/// aether cannot represent yet (`VI`, `$n$`).
+/// aether cannot represent yet (`$n$`).
 pub fn parse_logical_line(line: &str) -> Result<Parsed<LogicalSig<'_>>, LdbError> {
     if line.len() > MAX_LINE_LEN {
         return Err(LdbError::LineTooLong);

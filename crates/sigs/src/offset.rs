@@ -20,6 +20,9 @@ pub enum Offset {
     SectionEntire { index: u32 },
     /// `SL+n`: relative to the start of the last section.
     LastSection { delta: u64, shift: u64 },
+    /// `VI`: at the key of one of a PE file's version-information strings
+    /// (its `StringFileInfo` entries, `CompanyName`, `FileDescription`...).
+    VersionInfo,
 }
 
 impl Offset {
@@ -31,6 +34,7 @@ impl Offset {
                 | Offset::Section { .. }
                 | Offset::SectionEntire { .. }
                 | Offset::LastSection { .. }
+                | Offset::VersionInfo
         )
     }
 }
@@ -52,7 +56,7 @@ pub enum OffsetError {
     InvalidShift(String),
     #[error("number too large in offset {0:?}")]
     TooLarge(String),
-    /// A form ClamAV knows but aether does not represent yet (`VI`, `$n$`
+    /// A form ClamAV knows but aether does not represent yet (`$n$`
     /// macros, a shift on `SEx`). The loader counts these as unsupported.
     #[error("{0}")]
     Unsupported(&'static str),
@@ -129,7 +133,8 @@ impl Offset {
                 shift: s,
             })
         } else if base.starts_with("VI") {
-            Err(OffsetError::Unsupported("version-information (VI) offsets"))
+            // ClamAV reads the two letters and ignores the rest.
+            Ok(Offset::VersionInfo)
         } else if base.contains('$') {
             Err(OffsetError::Unsupported("macro ($n$) offsets"))
         } else {
@@ -143,7 +148,7 @@ impl Offset {
     /// The `,shift` part, 0 when there is none.
     pub fn shift(&self) -> u64 {
         match *self {
-            Offset::Any | Offset::SectionEntire { .. } => 0,
+            Offset::Any | Offset::SectionEntire { .. } | Offset::VersionInfo => 0,
             Offset::Absolute { shift, .. }
             | Offset::FromEnd { shift, .. }
             | Offset::EntryPoint { shift, .. }
@@ -167,6 +172,7 @@ impl std::fmt::Display for Offset {
             Offset::Section { index, delta, .. } => write!(f, "S{index}+{delta}")?,
             Offset::SectionEntire { index } => write!(f, "SE{index}")?,
             Offset::LastSection { delta, .. } => write!(f, "SL+{delta}")?,
+            Offset::VersionInfo => f.write_str("VI")?,
         }
         match self.shift() {
             0 => Ok(()),
@@ -275,10 +281,10 @@ mod tests {
             Err(OffsetError::TooLarge("4294967296".into()))
         );
         assert_eq!(Offset::parse(&"1".repeat(65)), Err(OffsetError::TooLong));
-        assert!(matches!(
-            Offset::parse("VI"),
-            Err(OffsetError::Unsupported(_))
-        ));
+        assert_eq!(Offset::parse("VI"), Ok(Offset::VersionInfo));
+        assert_eq!(Offset::parse("VI"), Ok(Offset::VersionInfo));
+        assert!(Offset::VersionInfo.is_executable_relative());
+        assert_eq!(Offset::VersionInfo.to_string(), "VI");
         assert!(matches!(
             Offset::parse("$1$"),
             Err(OffsetError::Unsupported(_))

@@ -356,3 +356,119 @@ pub fn elf32_be(seed: u64) -> Vec<u8> {
     }
     b
 }
+
+/// UTF-16LE with its terminating zero unit.
+pub fn utf16z(s: &str) -> Vec<u8> {
+    s.encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .chain([0, 0])
+        .collect()
+}
+
+fn pad4(v: &mut Vec<u8>) {
+    while !v.len().is_multiple_of(4) {
+        v.push(0);
+    }
+}
+
+/// A version-information block: length, value length, type, key, padding,
+/// `value`, then `children`.
+fn vs_block(key: &str, value: &[u8], value_len: u16, children: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = vec![0u8; 6];
+    b.extend(utf16z(key));
+    pad4(&mut b);
+    b.extend_from_slice(value);
+    let own = b.len();
+    pad4(&mut b);
+    for c in children {
+        b.extend(c);
+        pad4(&mut b);
+    }
+    let len = if children.is_empty() { own } else { b.len() };
+    put16(&mut b, 0, len as u16);
+    put16(&mut b, 2, value_len);
+    put16(&mut b, 4, 1);
+    b
+}
+
+/// A `VS_VERSIONINFO` resource holding `strings` (key, value; an empty
+/// value is an unset one, without even its terminator), with its
+/// `VarFileInfo` before the `StringFileInfo` when `var_first`.
+pub fn version_info(strings: &[(&str, &str)], var_first: bool) -> Vec<u8> {
+    let entries: Vec<Vec<u8>> = strings
+        .iter()
+        .map(|(k, v)| {
+            let value = if v.is_empty() { Vec::new() } else { utf16z(v) };
+            vs_block(k, &value, (value.len() / 2) as u16, &[])
+        })
+        .collect();
+    let table = vs_block("040904b0", &[], 0, &entries);
+    let sfi = vs_block("StringFileInfo", &[], 0, &[table]);
+    let var = vs_block(
+        "VarFileInfo",
+        &[],
+        0,
+        &[vs_block("Translation", &[9, 4, 0xb0, 4], 4, &[])],
+    );
+    let mut fixed = vec![0u8; 0x34];
+    put32(&mut fixed, 0, 0xfeef_04bd);
+    let children = if var_first {
+        vec![var, sfi]
+    } else {
+        vec![sfi, var]
+    };
+    vs_block("VS_VERSION_INFO", &fixed, 0x34, &children)
+}
+
+/// A PE32 whose `.rsrc` section holds `vinfo` as its one `RT_VERSION`
+/// resource (type 0x10, name 1, language 0x409).
+pub fn pe_with_version_info(vinfo: &[u8], seed: u64) -> Vec<u8> {
+    const RSRC_RVA: u32 = 0x2000;
+    const RSRC_RAW: usize = 0x600;
+    let rsrc_len = 0x60 + vinfo.len();
+    let raw_len = rsrc_len.div_ceil(0x200) * 0x200;
+    let mut b = build_pe(&PeSpec {
+        plus: false,
+        section_alignment: 0x1000,
+        file_alignment: 0x200,
+        size_of_headers: 0x400,
+        entry_rva: 0x1010,
+        sections: vec![
+            (".text", 0x1000, 0x200, 0x400, 0x200),
+            (
+                ".rsrc",
+                RSRC_RVA,
+                rsrc_len as u32,
+                RSRC_RAW as u32,
+                raw_len as u32,
+            ),
+        ],
+        file_len: RSRC_RAW + raw_len,
+        imports_at: None,
+        imports: Vec::new(),
+        seed,
+    });
+    let r = RSRC_RAW;
+    b[r..r + 0x60].fill(0);
+    // Root: one numbered entry, RT_VERSION, to a subdirectory.
+    put16(&mut b, r + 14, 1);
+    put32(&mut b, r + 16, 0x10);
+    put32(&mut b, r + 20, 0x8000_0018);
+    // Names: one numbered entry, 1.
+    put16(&mut b, r + 0x18 + 14, 1);
+    put32(&mut b, r + 0x18 + 16, 1);
+    put32(&mut b, r + 0x18 + 20, 0x8000_0030);
+    // Languages: one, 0x409, to the data entry.
+    put16(&mut b, r + 0x30 + 14, 1);
+    put32(&mut b, r + 0x30 + 16, 0x409);
+    put32(&mut b, r + 0x30 + 20, 0x48);
+    // The data entry: RVA and size of the resource.
+    put32(&mut b, r + 0x48, RSRC_RVA + 0x60);
+    put32(&mut b, r + 0x48 + 4, vinfo.len() as u32);
+    b[r + 0x60..r + 0x60 + vinfo.len()].copy_from_slice(vinfo);
+    // Data directory 2 (resources) of a PE32 header at 0x80.
+    let dirs = 0x80 + 24 + 96;
+    put32(&mut b, dirs + 16, RSRC_RVA);
+    put32(&mut b, dirs + 20, rsrc_len as u32);
+    b
+}
