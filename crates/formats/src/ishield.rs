@@ -174,13 +174,13 @@ pub(crate) fn pe_overlay(src: &dyn ReadAt) -> Option<u64> {
     if falign != 0x200 {
         let odd = hdrs.iter().any(|s| {
             let raw = le32(s, 20);
-            falign != 0 && le32(s, 16) != 0 && raw % falign != 0 && raw % 0x200 == 0
+            falign != 0 && le32(s, 16) != 0 && !raw.is_multiple_of(falign) && raw.is_multiple_of(0x200)
         });
         if odd {
             falign = 0x200;
         }
     }
-    let down = |o: u64, a: u64| if a == 0 { o } else { o / a * a };
+    let down = |o: u64, a: u64| o.checked_div(a).map_or(o, |q| q * a);
     let up = |o: u64, a: u64| if a == 0 { o } else { o.div_ceil(a) * a };
     let fsize = src.size();
     let mut max = 0u64;
