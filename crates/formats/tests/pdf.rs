@@ -564,3 +564,23 @@ fn dump() {
     }
     let _ = io::stdout().flush();
 }
+
+/// `PDF_SAMPLES=dir cargo test -p aether-formats --test pdf samples --
+/// --ignored`: writes the encrypted test documents (fuzzing seeds).
+#[test]
+#[ignore]
+fn samples() {
+    let dir = std::path::PathBuf::from(std::env::var("PDF_SAMPLES").expect("PDF_SAMPLES=dir"));
+    for sec in [
+        Security::Rc4R2,
+        Security::Rc4R3,
+        Security::AesR4,
+        Security::AesR5,
+        Security::AesR6,
+    ] {
+        for ok in [true, false] {
+            let e = Encryption::new(sec, ok);
+            std::fs::write(dir.join(format!("{sec:?}-{ok}.pdf")), encrypted(&e)).expect("write");
+        }
+    }
+}
