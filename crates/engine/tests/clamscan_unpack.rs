@@ -154,6 +154,7 @@ fn damaged_copies_as_clamscan() {
         "clam-yc.exe",
         "clam-petite.exe",
         "clam-aspack.exe",
+        "clam-pespin.exe",
     ]
     .iter()
     .map(|n| {

@@ -28,9 +28,11 @@ is written anew.
 */
 
 mod aspack;
+mod fsg;
 mod pe;
 mod petite;
 mod rebuild;
+mod spin;
 mod upx;
 mod wwpack;
 mod yc;
@@ -47,6 +49,7 @@ pub enum Packer {
     Upx,
     Aspack,
     Petite,
+    PeSpin,
     WwPack,
     Yc,
 }
@@ -57,6 +60,7 @@ impl fmt::Display for Packer {
             Packer::Upx => "UPX",
             Packer::Aspack => "ASPack",
             Packer::Petite => "Petite",
+            Packer::PeSpin => "PESpin",
             Packer::WwPack => "WWPack",
             Packer::Yc => "yC",
         })
@@ -229,6 +233,9 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
         return failure.map_or(Ok(None), Err);
     }
     if let Some(r) = step(petite::unpack(file, &pe, &epbuff, limits)?) {
+        return r;
+    }
+    if let Some(r) = step(spin::unpack(file, &pe, &epbuff, limits)?) {
         return r;
     }
     if let Some(r) = step(yc::unpack(file, &pe, &epbuff, limits)?) {

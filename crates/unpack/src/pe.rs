@@ -262,10 +262,14 @@ pub(crate) fn probe(head: &[u8], fsize: u64) -> bool {
     {
         return true;
     }
-    // The others by the first byte of their stubs: WWPack (push ebx),
-    // yC (push ebp / pusha), ASPack (pusha), Petite (mov eax, imm).
-    match head.get(pe.ep as usize) {
-        Some(b) => matches!(b, 0x53 | 0x55 | 0x60 | 0xb8),
-        None => !whole,
+    // The others by their stubs' first bytes: WWPack (push ebx), yC (push
+    // ebp / pusha), ASPack (pusha), Petite (mov eax, imm), PESpin (a call
+    // at +4).
+    let ep = pe.ep as usize;
+    match (head.get(ep), head.get(ep + 4..ep + 9)) {
+        (_, Some(b"\xe8\0\0\0\0")) => true,
+        (Some(0x53 | 0x55 | 0x60 | 0xb8), _) => true,
+        (Some(_), Some(_)) => false,
+        _ => !whole,
     }
 }

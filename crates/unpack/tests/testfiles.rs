@@ -57,6 +57,10 @@ const REBUILT: &[(&str, Rebuilt)] = &[
         "clam-aspack.exe",
         Some((Packer::Aspack, "4a4477a6d2d866b38806e9bfa5a6bb2e", 17408)),
     ),
+    (
+        "clam-pespin.exe",
+        Some((Packer::PeSpin, "ea58113cd88ec4715020f5189529d35b", 6656)),
+    ),
     ("clam-fsg.exe", None),
     ("clam.exe", None),
 ];
@@ -196,6 +200,11 @@ fn petite_damaged_copies() {
 #[test]
 fn aspack_damaged_copies() {
     hostile("clam-aspack.exe", 1);
+}
+
+#[test]
+fn pespin_damaged_copies() {
+    hostile("clam-pespin.exe", 1);
 }
 
 #[test]
