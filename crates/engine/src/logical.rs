@@ -509,6 +509,7 @@ mod tests {
             subsigs: 1,
             bcomps: Vec::new(),
             pcres: Vec::new(),
+            chains: Vec::new(),
         });
         let mut c = Counters::new(&db);
         for start in [5, 5, 3, 9] {

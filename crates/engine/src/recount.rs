@@ -254,3 +254,61 @@ fn matches(
     out.dedup_by_key(|m| m.0);
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(hex: &str) -> Chain {
+        let p = HexPattern::parse(hex).expect("pattern");
+        Chain::compile(&p, false, false, NameId(0), 0).expect("chain")
+    }
+
+    fn count(hex: &str, data: &[u8]) -> (u32, Option<u64>) {
+        chain(hex)
+            .count(data, &mut VerifyScratch::default())
+            .expect("under the cap")
+    }
+
+    #[test]
+    fn completions_not_starts() {
+        // A..B..B: two completions of the one start.
+        assert_eq!(count("41414141*42424242", b"xAAAAyBBBBzBBBB"), (2, Some(1)));
+        // A..A..B: one completion.
+        assert_eq!(count("41414141*42424242", b"AAAA.AAAA.BBBB"), (1, Some(0)));
+        // A bounded gap: the first A is too far, the second continues.
+        assert_eq!(
+            count("41414141{0-4}42424242", b"AAAA..AAAA..BBBB"),
+            (1, Some(6))
+        );
+        // No chain at all.
+        assert_eq!(count("41414141*42424242", b"BBBB.AAAA"), (0, None));
+        // Three parts: the middle one must come between.
+        assert_eq!(
+            count("41414141*42424242*43434343", b"AAAA.CCCC.BBBB.CCCC"),
+            (1, Some(0))
+        );
+    }
+
+    #[test]
+    fn a_full_track_keeps_its_first_slot() {
+        let mut t = Track::default();
+        for i in 0..20u64 {
+            t.record(i, i + 4);
+        }
+        assert_eq!(t.ends.len(), TRACK);
+        // Slot 0 is the first match; slots 1.. were reused in turn.
+        assert_eq!(t.starts[0], 0);
+        // Matches 9..=16 went to slots 1..=8, then 17..=19 to slots 1..=3.
+        assert_eq!(t.cursor, 3);
+        assert_eq!(t.starts, [0, 17, 18, 19, 12, 13, 14, 15, 16]);
+    }
+
+    #[test]
+    fn a_part_without_bytes_of_its_own_makes_no_chain() {
+        let p = HexPattern::parse("41414141*42424242").expect("pattern");
+        assert!(Chain::compile(&p, false, false, NameId(0), 0).is_some());
+        let whole = HexPattern::parse("4141414142424242").expect("pattern");
+        assert!(Chain::compile(&whole, false, false, NameId(0), 0).is_none());
+    }
+}

@@ -2,7 +2,8 @@
 //! clamscan 1.4.6 reports with `--allmatch`, file by file, on clam.exe.html
 //! and on pages built here (base64 and percent-encoded URIs, quoted and
 //! not, in links and images, several per page, a zip inside a URI, one cut
-//! by the end of the page, pages over none), with `.ndb` markers that exist
+//! by the end of the page, text whose HTML tag comes after its first KiB,
+//! pages with none), with `.ndb` markers that exist
 //! only once a URI is decoded and `.hdb` hashes of decoded payloads.
 
 mod common;
@@ -162,6 +163,17 @@ fn data_uris_as_clamscan_scans_them() {
                 "<a href=\"data:application/zip;base64,{}\">z</a>",
                 base64(&zip_of("inner.bin", &payload("zip"))).replace('\n', "")
             )),
+        ),
+        (
+            // Text to the type table (its tag is past the first KiB), which
+            // ClamAV's raw scan then finds to be HTML.
+            "late.txt",
+            format!(
+                "{}<html><a href=\"data:;base64,{}\">x</a></html>\n",
+                "plain words first. ".repeat(100),
+                b64("late")
+            )
+            .into_bytes(),
         ),
         (
             "plain.html",

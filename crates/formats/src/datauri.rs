@@ -12,7 +12,7 @@
 
 use std::io::Cursor;
 
-use crate::normalize::html::{HtmlLimits, HtmlNormalizer, HtmlSink};
+use crate::normalize::html::{HtmlLimits, HtmlNormalizer, HtmlSink, has_html_tag};
 use crate::source::ReadAt;
 use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
 
@@ -20,8 +20,14 @@ use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
 /// applies to the members anyway).
 const MAX_URIS: usize = 10_000;
 
-/// Bytes of input fed to the normalizer at a time.
-const READ: usize = 64 * 1024;
+/// Whether `page` spells `dat` in any case, or has a numeric character
+/// reference (which could spell it): every `data:` URI does.
+fn has_data(page: &[u8]) -> bool {
+    memchr::memchr3_iter(b'd', b'D', b'&', page).any(|i| {
+        page.get(i..i + 3)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"dat") || w.starts_with(b"&#"))
+    })
+}
 
 #[derive(Default)]
 struct Uris {
@@ -41,25 +47,29 @@ impl HtmlSink for Uris {
     }
 }
 
-/// Walks the `data:` URIs of `src`, an HTML page. Pages over ClamAV's
-/// `MaxHTMLNormalize` are not normalized by ClamAV, and give none.
-pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+/// Walks the `data:` URIs of `src`, an HTML page, or text in which
+/// ClamAV's raw scan finds an HTML tag (it then scans the file as HTML).
+/// Pages over ClamAV's `MaxHTMLNormalize` are not normalized by ClamAV, and
+/// give none.
+pub(crate) fn walk(
+    src: &dyn ReadAt,
+    html: bool,
+    visitor: &mut dyn Visitor,
+) -> Result<(), FormatError> {
     let limits = HtmlLimits::default();
     if src.size() > limits.max_normalize {
         return Ok(());
     }
+    let len = usize::try_from(src.size()).unwrap_or(usize::MAX);
+    let mut page = vec![0u8; len];
+    src.read_exact_at(&mut page, 0)?;
+    // Most pages have no `data` at all: they need no second normalization.
+    if !has_data(&page) || (!html && !has_html_tag(&page)) {
+        return Ok(());
+    }
     let mut norm = HtmlNormalizer::new(limits);
     let mut uris = Uris::default();
-    let mut buf = vec![0u8; READ];
-    let mut at = 0u64;
-    loop {
-        let n = src.read_at(&mut buf, at)?;
-        if n == 0 {
-            break;
-        }
-        norm.feed(&buf[..n], &mut uris);
-        at += n as u64;
-    }
+    norm.feed(&page, &mut uris);
     norm.finish(&mut uris);
     if uris.dropped > 0
         && visitor.problem(Problem::Unsupported {

@@ -215,6 +215,9 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Pdf
             | FileType::Rtf
             | FileType::Html
+            | FileType::Text
+            | FileType::TextUtf8
+            | FileType::Gif
             | FileType::Nulsft
             | FileType::IshieldMsi
             | FileType::AutoIt
@@ -254,7 +257,8 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Tnef => tnef::walk(src, visitor),
         FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
-        FileType::Html => datauri::walk(src, visitor),
+        FileType::Html => datauri::walk(src, true, visitor),
+        FileType::Text | FileType::TextUtf8 | FileType::Gif => datauri::walk(src, false, visitor),
         FileType::Nulsft => nsis::walk(src, visitor),
         FileType::IshieldMsi => ishield::walk_msi(src, visitor),
         FileType::AutoIt => autoit::walk(src, visitor),

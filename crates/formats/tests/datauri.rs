@@ -85,3 +85,21 @@ fn damaged_pages_never_panic() {
     }
     assert_eq!(walked_as(FileType::Html, &many).members.len(), 5000);
 }
+
+#[test]
+fn text_with_an_html_tag_is_searched_as_html() {
+    // Past the head that types the file: text to the type table.
+    let mut text = b"plain words first. ".repeat(100);
+    text.extend_from_slice(b"then <html> and <a href=\"data:;base64,QUJD\">");
+    let w = walked(FileType::Text, &text);
+    assert_eq!(w.members.len(), 1);
+    // Without a tag the same text has no URIs: ClamAV scans it as text.
+    let w = walked(
+        FileType::Text,
+        b"plain words and <p href=\"data:;base64,QUJD\">",
+    );
+    assert!(w.members.is_empty());
+    // A reference can spell the value's name.
+    let w = walked(FileType::Html, b"<html><a href=\"dat&#97;:;base64,QUJD\">");
+    assert_eq!(w.members.len(), 1, "{:?}", w.members);
+}

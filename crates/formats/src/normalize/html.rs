@@ -136,6 +136,54 @@ pub fn normalize_html(input: &[u8], limits: HtmlLimits) -> HtmlOutput {
     out
 }
 
+/// Whether `data` holds one of the HTML tags of ClamAV's file-type
+/// signatures (`types.ftm`: `<html`, `<head`, `<body`, `<!doctype html`,
+/// `<script`, `<iframe`, `<object`, `<table`, `<img`, each followed by one
+/// of its delimiters, or `<a ` with `href=` anywhere after it), letters in
+/// either case.
+pub fn has_html_tag(data: &[u8]) -> bool {
+    const SHORT_END: &[u8] = b"> \t\n\r";
+    const LONG_END: &[u8] = b"> \t\n\x0b\x0c\r/";
+    const TAGS: &[(&[u8], &[u8])] = &[
+        (b"html", SHORT_END),
+        (b"head", SHORT_END),
+        (b"body", SHORT_END),
+        (b"script", LONG_END),
+        (b"iframe", LONG_END),
+        (b"object", LONG_END),
+        (b"table", LONG_END),
+        (b"img", LONG_END),
+    ];
+    let eq = |got: &[u8], want: &[u8]| {
+        got.len() == want.len()
+            && got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| g.to_ascii_lowercase() == *w)
+    };
+    let mut anchor_seen = None;
+    for at in memchr::memchr_iter(b'<', data) {
+        let rest = data.get(at + 1..).unwrap_or_default();
+        let tagged = TAGS.iter().any(|(name, ends)| {
+            rest.get(..name.len()).is_some_and(|n| eq(n, name))
+                && rest.get(name.len()).is_some_and(|b| ends.contains(b))
+        });
+        if tagged || rest.get(..13).is_some_and(|d| eq(d, b"!doctype html")) {
+            return true;
+        }
+        if anchor_seen.is_none() && rest.get(..2).is_some_and(|a| eq(a, b"a ")) {
+            anchor_seen = Some(at + 3);
+        }
+    }
+    // `<a ` and, anywhere after it, `href=`.
+    anchor_seen.is_some_and(|from| {
+        data.get(from..)
+            .unwrap_or_default()
+            .windows(5)
+            .any(|w| eq(w, b"href="))
+    })
+}
+
 /// A streaming HTML normalizer: [`feed`](Self::feed) the input in pieces of
 /// any size, then [`finish`](Self::finish). It holds about two of ClamAV's
 /// 8 KiB chunks of input, its 8 KiB output buffers, and ClamAV's fixed-size
@@ -1393,5 +1441,22 @@ impl Machine {
         }
         self.o2.c(b'>', sink);
         self.tag_args = args;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_tags_anywhere() {
+        assert!(has_html_tag(b"text... <SCRIPT>x</script>"));
+        assert!(has_html_tag(b"<Img/src=x>"));
+        assert!(has_html_tag(b"<!DOCTYPE HTML>"));
+        assert!(has_html_tag(b"see <a  class=x HREF=y>"));
+        assert!(!has_html_tag(b"a < b, <html5 is not a tag"));
+        assert!(!has_html_tag(b"<head\x0b>"));
+        assert!(!has_html_tag(b"<a> and href= later"));
+        assert!(!has_html_tag(b"href= before <a "));
     }
 }

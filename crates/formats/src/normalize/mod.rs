@@ -37,7 +37,7 @@ mod js;
 mod screnc;
 
 pub use ascii::AsciiNormalizer;
-pub use html::{HtmlLimits, HtmlNormalizer, HtmlOutput, HtmlSink, normalize_html};
+pub use html::{HtmlLimits, HtmlNormalizer, HtmlOutput, HtmlSink, has_html_tag, normalize_html};
 
 /// ClamAV's default `MaxScriptNormalize` (clamscan `--max-scriptnormalize`):
 /// a text file larger than this is not normalized (nor matched against
