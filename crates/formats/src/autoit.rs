@@ -381,9 +381,11 @@ fn decompile(data: &mut [u8]) -> Vec<u8> {
                     break;
                 }
                 let chars = le32(data, at);
+                // ClamAV's 32-bit `chars * 2` wraps and it then copies `chars`
+                // bytes past its buffer: such a length ends the script here.
                 let dchars = chars.wrapping_mul(2) as usize;
                 at += 4;
-                if size < dchars || at >= size - dchars {
+                if size < dchars || at >= size - dchars || chars > 0x7fff_ffff {
                     break;
                 }
                 let prefix = [0, 0, b'@', b'$', 0, b'.', b'"', 0][usize::from(op - 0x30)];
@@ -607,6 +609,20 @@ mod tests {
         ] {
             assert_eq!(fmt_g(x), want, "{x}");
         }
+    }
+
+    #[test]
+    fn string_lengths_that_wrap_end_the_script() {
+        // One line: a string token of 0x80000001 characters (twice that
+        // wraps to 2 in 32 bits), then 2 bytes. Found by fuzzing.
+        let mut d = vec![1, 0, 0, 0, 0x36];
+        d.extend_from_slice(&0x8000_0001u32.to_le_bytes());
+        d.extend_from_slice(b"ab\x7f\x7f");
+        assert_eq!(decompile(&mut d), b"");
+        let mut d = vec![1, 0, 0, 0, 0x36];
+        d.extend_from_slice(&2u32.to_le_bytes());
+        d.extend_from_slice(&[b'h' ^ 2, 0, b'i' ^ 2, 0, 0x7f]);
+        assert_eq!(decompile(&mut d), b"\"hi\" \n");
     }
 
     #[test]
