@@ -95,9 +95,10 @@ fn sensor_events_reach_a_follower() {
         drop(c);
         let mut c = Client::connect(&ipc_path(&fx, "s")).await.unwrap();
         c.subscribe(0).await.unwrap();
-        // The journal starts with the gap record, then the lifecycle and the resync.
+        // The journal starts with the gap record, then the lifecycle and the
+        // sensor's snapshot of what runs.
         let head = collect_until(&mut c, 0, Duration::from_secs(30), |got| {
-            got.iter().any(|r| r.name == "resynced")
+            got.iter().any(|r| r.name == "snapshot_end")
         })
         .await;
         assert!(matches!(decode(&head[0]), Entry::WriterStarted(_)));
@@ -106,10 +107,14 @@ fn sensor_events_reach_a_follower() {
                 .any(|r| matches!(decode(r), Entry::Lifecycle(Lifecycle::Started { .. })))
         );
         let me = std::process::id();
+        let raw: Vec<(String, u8, Vec<u8>)> = head
+            .iter()
+            .map(|r| (r.name.clone(), r.kind as u8, r.data.clone()))
+            .collect();
+        let (_, listed) = snapshot(&raw).expect("a whole snapshot");
         assert!(
-            head.iter()
-                .any(|r| matches!(decode(r), Entry::Running(p) if p.task.pid == me)),
-            "the resync lists this test process"
+            listed.iter().any(|p| p.task.pid == me),
+            "the snapshot lists this test process"
         );
         // A process this test starts shows up as a fork and an exec of its pid.
         let marker = format!("aether-ipc-test-{me}");
@@ -782,7 +787,7 @@ fn every_process_of_a_burst_is_journaled_with_its_exec() {
         let mut c = Client::connect(&ipc_path(&fx, "b")).await.unwrap();
         c.subscribe(0).await.unwrap();
         let head = collect_until(&mut c, 0, Duration::from_secs(30), |got| {
-            got.iter().any(|r| r.name == "resynced")
+            got.iter().any(|r| r.name == "snapshot_end")
         })
         .await;
         let mut pids = std::collections::BTreeSet::new();
@@ -813,7 +818,7 @@ fn every_process_of_a_burst_is_journaled_with_its_exec() {
 }
 
 #[test]
-fn after_kill_9_the_gap_record_is_followed_by_a_proc_resync() {
+fn after_kill_9_the_gap_record_is_followed_by_a_snapshot() {
     let fx = Fixture::new();
     let mut d = Daemon::aetherd(&fx, "g", "Sensor = true\n");
     let mut child = d.child.take().unwrap();
@@ -824,12 +829,12 @@ fn after_kill_9_the_gap_record_is_followed_by_a_proc_resync() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let recs = loop {
         let recs = journal_records(&j);
-        // The first daemon may have died before its own resync was committed.
+        // The first daemon may have died before its own snapshot was committed.
         let restart = recs.iter().rposition(|r| r.name == "writer_started");
-        if restart.is_some_and(|g| g > 0 && recs[g..].iter().any(|r| r.name == "resynced")) {
+        if restart.is_some_and(|g| g > 0 && recs[g..].iter().any(|r| r.name == "snapshot_end")) {
             break recs;
         }
-        assert!(Instant::now() < deadline, "no resync after the restart");
+        assert!(Instant::now() < deadline, "no snapshot after the restart");
         std::thread::sleep(Duration::from_millis(50));
     };
     let gap = recs
@@ -843,38 +848,70 @@ fn after_kill_9_the_gap_record_is_followed_by_a_proc_resync() {
         Entry::WriterStarted(w) => assert!(!w.clean),
         other => panic!("{other:?}"),
     }
-    // In order after the gap: started, database_loaded, sensor_started, the running
-    // processes (this test's among them), resynced.
+    // In order after the gap: started, database_loaded, sensor_started, then the
+    // sensor's snapshot of the running processes (this test's among them), after
+    // at most the events the sensor published before it took the request.
     let names: Vec<&str> = recs[gap + 1..]
         .iter()
         .map(|r| r.name.as_str())
-        .filter(|n| *n != "running")
-        .take_while(|n| *n != "resynced")
+        .take(3)
         .collect();
     assert_eq!(names, ["started", "database_loaded", "sensor_started"]);
-    let me = std::process::id();
-    let running: Vec<_> = recs[gap + 1..]
+    let raw: Vec<(String, u8, Vec<u8>)> = recs[gap + 4..]
         .iter()
-        .take_while(|r| r.name != "resynced")
-        .filter(|r| r.name == "running")
+        .map(|r| (r.name.clone(), r.kind, r.data.clone()))
         .collect();
-    assert!(running.iter().any(|r| matches!(
-        Entry::decode(r.kind, &r.data).unwrap().unwrap(),
-        Entry::Running(p) if p.task.pid == me
-    )));
-    let resynced = recs[gap + 1..]
-        .iter()
-        .find(|r| r.name == "resynced")
-        .unwrap();
-    match Entry::decode(resynced.kind, &resynced.data)
-        .unwrap()
-        .unwrap()
-    {
-        Entry::Lifecycle(Lifecycle::Resynced { processes }) => {
-            assert_eq!(processes, running.len() as u64)
+    let (at, listed) = snapshot(&raw).expect("a whole snapshot after the restart");
+    assert!(
+        raw[..at]
+            .iter()
+            .all(|(_, kind, _)| *kind == aether_journal::Kind::Event as u8),
+        "only sensor events between sensor_started and the snapshot"
+    );
+    let me = std::process::id();
+    assert!(listed.iter().any(|p| p.task.pid == me));
+    assert!(listed.iter().any(|p| p.task.pid == 1), "init is listed");
+}
+
+/// The first whole snapshot among `(name, kind, data)` records: where it begins,
+/// and its processes. Checks that they follow the begin record without anything
+/// between, as many as it announced, numbered from 0 in pid order, then the end.
+fn snapshot(
+    recs: &[(String, u8, Vec<u8>)],
+) -> Option<(usize, Vec<aether_events::ProcessSnapshot>)> {
+    use aether_events::EventKind;
+    let event = |i: usize| match recs.get(i).map(|(_, k, d)| Entry::decode(*k, d)) {
+        Some(Some(Ok(Entry::Event(ev)))) => Some(ev.kind),
+        _ => None,
+    };
+    let at = recs.iter().position(|(n, _, _)| n == "snapshot_begin")?;
+    let Some(EventKind::SnapshotBegin(begin)) = event(at) else {
+        panic!("undecodable snapshot_begin");
+    };
+    let n = usize::try_from(begin.processes).unwrap();
+    let mut listed = Vec::new();
+    for i in 0..n {
+        match event(at + 1 + i) {
+            Some(EventKind::ProcessSnapshot(p)) => {
+                assert_eq!((p.snapshot, p.index), (begin.snapshot, i as u64));
+                listed.push(p);
+            }
+            None if at + 1 + i >= recs.len() => return None,
+            other => panic!("{other:?} inside the snapshot"),
         }
-        other => panic!("{other:?}"),
     }
+    match event(at + 1 + n) {
+        Some(EventKind::SnapshotEnd(end)) => {
+            assert_eq!(
+                (end.snapshot, end.processes),
+                (begin.snapshot, begin.processes)
+            )
+        }
+        None if at + 1 + n >= recs.len() => return None,
+        other => panic!("{other:?} instead of snapshot_end"),
+    }
+    assert!(listed.windows(2).all(|w| w[0].task.pid < w[1].task.pid));
+    Some((at, listed))
 }
 
 /// Runs aetherd through `wrapper` (unshare, setpriv) on sockets and a journal in
@@ -959,7 +996,11 @@ fn without_the_privileges_or_namespace_the_sensor_is_off_and_says_why() {
     assert!(why.contains("network namespace"), "{why}");
     let recs = journal_records(&netns.join("j.db"));
     assert!(recs.iter().any(|r| r.name == "sensor_unavailable"));
-    assert!(!recs.iter().any(|r| r.name == "resynced"));
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r.name == "resynced" || r.name == "snapshot_begin")
+    );
     // No CAP_NET_ADMIN: nobody, in a directory of its own.
     let unpriv = fx.path().join("nobody");
     std::fs::create_dir(&unpriv).unwrap();

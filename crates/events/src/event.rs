@@ -127,7 +127,8 @@ impl Event {
             Coredump(e) => Some(&e.task),
             ProcessFound(e) => Some(&e.task),
             ProcessVanished(e) => Some(&e.task),
-            Loss(_) | Resync(_) | Malformed(_) => None,
+            ProcessSnapshot(e) => Some(&e.task),
+            Loss(_) | Resync(_) | Malformed(_) | SnapshotBegin(_) | SnapshotEnd(_) => None,
         }
     }
 
@@ -145,7 +146,8 @@ impl Event {
             Coredump(e) => Some(&mut e.task),
             ProcessFound(e) => Some(&mut e.task),
             ProcessVanished(e) => Some(&mut e.task),
-            Loss(_) | Resync(_) | Malformed(_) => None,
+            ProcessSnapshot(e) => Some(&mut e.task),
+            Loss(_) | Resync(_) | Malformed(_) | SnapshotBegin(_) | SnapshotEnd(_) => None,
         }
     }
 
@@ -188,6 +190,16 @@ pub enum EventKind {
     Resync(Resync),
     /// The kernel (or something posing as it) sent bytes the decoder could not read.
     Malformed(Malformed),
+    /// A snapshot of every running process begins, asked for by a consumer that
+    /// lost track (a daemon after a restart or after falling behind): its
+    /// `processes` [`EventKind::ProcessSnapshot`] events follow at once, then an
+    /// [`EventKind::SnapshotEnd`], with no other event between them.
+    SnapshotBegin(SnapshotBegin),
+    /// One running process of a snapshot, as the sensor's table holds it after
+    /// every event numbered before the snapshot.
+    ProcessSnapshot(ProcessSnapshot),
+    /// The end of a snapshot.
+    SnapshotEnd(SnapshotEnd),
 }
 
 impl EventKind {
@@ -208,6 +220,9 @@ impl EventKind {
             EventKind::ProcessVanished(_) => "process_vanished",
             EventKind::Resync(_) => "resync",
             EventKind::Malformed(_) => "malformed",
+            EventKind::SnapshotBegin(_) => "snapshot_begin",
+            EventKind::ProcessSnapshot(_) => "process_snapshot",
+            EventKind::SnapshotEnd(_) => "snapshot_end",
         }
     }
 
@@ -227,6 +242,9 @@ impl EventKind {
         "process_vanished",
         "resync",
         "malformed",
+        "snapshot_begin",
+        "process_snapshot",
+        "snapshot_end",
     ];
 }
 
@@ -462,6 +480,41 @@ pub struct Resync {
     pub processes: u64,
 }
 
+/// The start of a snapshot: see [`EventKind::SnapshotBegin`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotBegin {
+    /// The snapshot's number, as [`crate::SnapshotEnd`] and each process repeat it:
+    /// 1 for a sensor's first snapshot, then one more for each.
+    pub snapshot: u64,
+    /// How many [`EventKind::ProcessSnapshot`] events follow.
+    pub processes: u64,
+}
+
+/// One process of a snapshot: see [`EventKind::ProcessSnapshot`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    /// The snapshot it belongs to.
+    pub snapshot: u64,
+    /// Its place in the snapshot, from 0; processes come in ascending pid order.
+    pub index: u64,
+    /// Its main thread, as the sensor's table holds it.
+    #[serde(flatten)]
+    pub task: Task,
+    /// What `/proc` showed of it while the snapshot was taken (`missing` says
+    /// why a part could not be read).
+    #[serde(flatten)]
+    pub details: ProcessDetails,
+}
+
+/// The end of a snapshot: see [`EventKind::SnapshotEnd`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotEnd {
+    /// The snapshot's number.
+    pub snapshot: u64,
+    /// How many processes it listed.
+    pub processes: u64,
+}
+
 /// Bytes that could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Malformed {
@@ -549,6 +602,54 @@ mod tests {
             lost_cpu: Some(0),
         });
         assert!(EventKind::NAMES.contains(&loss.name()));
-        assert_eq!(EventKind::NAMES.len(), 14);
+        assert_eq!(EventKind::NAMES.len(), 17);
+    }
+
+    #[test]
+    fn snapshot_events_are_flat_and_round_trip() {
+        let kinds = [
+            EventKind::SnapshotBegin(SnapshotBegin {
+                snapshot: 3,
+                processes: 1,
+            }),
+            EventKind::ProcessSnapshot(ProcessSnapshot {
+                snapshot: 3,
+                index: 0,
+                task: Task {
+                    pid: 1,
+                    tid: 1,
+                    ppid: Some(0),
+                    process: None,
+                    uid: Some(0),
+                    exe: Some("/sbin/init".into()),
+                },
+                details: ProcessDetails::default(),
+            }),
+            EventKind::SnapshotEnd(SnapshotEnd {
+                snapshot: 3,
+                processes: 1,
+            }),
+        ];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let name = kind.name();
+            assert!(EventKind::NAMES.contains(&name));
+            let ev = Event {
+                seq: i as u64,
+                time_ns: 1,
+                cpu: None,
+                kind,
+            };
+            let v = serde_json::to_value(&ev).unwrap();
+            assert_eq!(v["kind"], name);
+            assert_eq!(v["snapshot"], 3);
+            if name == "process_snapshot" {
+                assert_eq!((v["pid"].clone(), v["index"].clone()), (1.into(), 0.into()));
+                assert_eq!(ev.task().map(|t| t.pid), Some(1));
+            } else {
+                assert_eq!(v["processes"], 1);
+                assert!(ev.task().is_none());
+            }
+            assert_eq!(serde_json::from_value::<Event>(v).unwrap(), ev);
+        }
     }
 }

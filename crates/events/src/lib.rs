@@ -42,6 +42,6 @@ mod event;
 pub use bus::{Bus, Subscriber, error};
 pub use event::{
     BootId, Comm, Coredump, Event, EventKind, Exec, Exit, Fork, ForkKind, IdChange, Loss,
-    LossCause, Malformed, MissingReason, ProcessDetails, ProcessFound, ProcessKey, ProcessVanished,
-    Ptrace, Resync, Sid, Task,
+    LossCause, Malformed, MissingReason, ProcessDetails, ProcessFound, ProcessKey, ProcessSnapshot,
+    ProcessVanished, Ptrace, Resync, Sid, SnapshotBegin, SnapshotEnd, Task,
 };

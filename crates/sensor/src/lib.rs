@@ -19,6 +19,12 @@ Brief overview of how a message travels:
    ([`table`]), turns loss into [`Loss`](aether_events::Loss) events followed by a
    resync of the table against `/proc`, and publishes numbered events.
 
+A consumer that lost track of the stream (a daemon after a restart, or after falling
+behind the bus) asks for a snapshot ([`Sensor::request_snapshot`]): the processor
+publishes its table as `snapshot_begin`, one `process_snapshot` per process, and
+`snapshot_end`, in order with the other events, so what follows continues from exactly
+the listed state.
+
 [`decode`] is the pure bytes-to-message decoder that tests and the fuzzer feed.
 [`filter`] and [`monitor`] hold the logic of `aether monitor`.
 
@@ -137,6 +143,11 @@ pub struct Stats {
     pub lost_queue: AtomicU64,
     /// Resyncs completed.
     pub resyncs: AtomicU64,
+    /// Snapshots published ([`Sensor::request_snapshot`]).
+    pub snapshots: AtomicU64,
+    /// Snapshot requests made; the processor serves them while this is ahead of
+    /// what it served.
+    pub(crate) snapshot_requests: AtomicU64,
     /// Datagrams that did not decode.
     pub malformed: AtomicU64,
     /// Datagrams not sent by the kernel, ignored.
@@ -161,6 +172,7 @@ pub struct StatsSnapshot {
     pub overruns: u64,
     pub lost_queue: u64,
     pub resyncs: u64,
+    pub snapshots: u64,
     pub malformed: u64,
     pub foreign: u64,
     pub published: u64,
@@ -176,6 +188,7 @@ impl Stats {
             overruns: l(&self.overruns),
             lost_queue: l(&self.lost_queue),
             resyncs: l(&self.resyncs),
+            snapshots: l(&self.snapshots),
             malformed: l(&self.malformed),
             foreign: l(&self.foreign),
             published: l(&self.published),
@@ -377,6 +390,20 @@ fn subscribe(
     }
 }
 
+/// Asks a running sensor for snapshots ([`Sensor::request_snapshot`]); cheap to
+/// clone, for any thread. After the sensor stopped, requests do nothing.
+#[derive(Clone, Debug)]
+pub struct SnapshotRequester {
+    stats: Arc<Stats>,
+}
+
+impl SnapshotRequester {
+    /// See [`Sensor::request_snapshot`].
+    pub fn request(&self) {
+        self.stats.snapshot_requests.fetch_add(1, Ordering::Release);
+    }
+}
+
 /// A running sensor. Dropping it stops it, like [`Sensor::stop`].
 pub struct Sensor {
     stats: Arc<Stats>,
@@ -399,6 +426,27 @@ impl Sensor {
     /// the kernel counts its bookkeeping in it).
     pub fn rcvbuf(&self) -> usize {
         self.rcvbuf
+    }
+
+    /// Asks for a snapshot of every running process, published on the bus in
+    /// order with the other events: a `snapshot_begin` event, one
+    /// `process_snapshot` per process in ascending pid order, a `snapshot_end`,
+    /// and nothing else between them. The snapshot is the sensor's own table
+    /// after every event numbered before it (after a loss, once the resync that
+    /// follows it has repaired the table), so a consumer that lost track, after
+    /// a restart or after falling behind the bus, gets the state the events that
+    /// follow continue from. Requests made before a snapshot begins are served
+    /// by that one snapshot. Never waits; the snapshot follows within the
+    /// processor's next turn (at most about 200 ms when idle).
+    pub fn request_snapshot(&self) {
+        self.snapshots().request();
+    }
+
+    /// A handle to [`Sensor::request_snapshot`] from another thread.
+    pub fn snapshots(&self) -> SnapshotRequester {
+        SnapshotRequester {
+            stats: Arc::clone(&self.stats),
+        }
     }
 
     /// Lets a reader started [`paused`](SensorBuilder::paused) drain the socket.

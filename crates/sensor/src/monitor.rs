@@ -191,6 +191,14 @@ pub fn format_line(ev: &Event) -> String {
             r.found, r.vanished, r.processes
         ),
         EventKind::Malformed(m) => m.error.clone(),
+        EventKind::SnapshotBegin(b) => format!("snapshot={} processes={}", b.snapshot, b.processes),
+        EventKind::ProcessSnapshot(p) => format!(
+            "snapshot={} index={} exe={}",
+            p.snapshot,
+            p.index,
+            p.task.exe.as_deref().unwrap_or("-")
+        ),
+        EventKind::SnapshotEnd(e) => format!("snapshot={} processes={}", e.snapshot, e.processes),
         _ => String::new(),
     };
     format!(

@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 
 use aether_events::{
     BootId, Bus, Comm, Coredump, Event, EventKind, Exec, Exit, Fork, ForkKind, IdChange, Loss,
-    LossCause, Malformed, MissingReason, ProcessFound, ProcessKey, ProcessVanished, Ptrace, Resync,
-    Sid, Task,
+    LossCause, Malformed, MissingReason, ProcessFound, ProcessKey, ProcessSnapshot,
+    ProcessVanished, Ptrace, Resync, Sid, SnapshotBegin, SnapshotEnd, Task,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
@@ -115,6 +115,8 @@ pub(crate) struct Processor {
     held: VecDeque<(Event, Option<Unconfirmed>)>,
     /// The latest kernel timestamp of a message handled so far.
     handled_ns: u64,
+    /// Snapshot requests served so far (see `Stats::snapshot_requests`).
+    snapshot_served: u64,
 }
 
 impl Processor {
@@ -143,6 +145,7 @@ impl Processor {
             recent_order: VecDeque::new(),
             held: VecDeque::new(),
             handled_ns: 0,
+            snapshot_served: 0,
         }
     }
 
@@ -153,6 +156,7 @@ impl Processor {
         let mut handled: u32 = 0;
         loop {
             self.release();
+            self.serve_snapshot();
             let item = match self.batch.pop_front().or_else(|| self.rx.try_recv().ok()) {
                 Some(i) => i,
                 None => {
@@ -721,6 +725,70 @@ impl Processor {
             }),
             unconfirmed,
         );
+    }
+
+    /// Publishes a snapshot of the table if one was asked for and the table is
+    /// whole (no resync pending: after a loss, the snapshot waits for the
+    /// resync that repairs it).
+    fn serve_snapshot(&mut self) {
+        let requested = self.stats.snapshot_requests.load(Ordering::Acquire);
+        if requested == self.snapshot_served || self.resync.is_some() {
+            return;
+        }
+        self.snapshot_served = requested;
+        let number = self.stats.snapshots.load(Ordering::Relaxed) + 1;
+        let now = sys::monotonic_ns();
+        let mut pids: Vec<(u32, StartCheck)> = self
+            .table
+            .iter()
+            .map(|e| {
+                let start = e.key.start_time;
+                let check = if e.exact {
+                    StartCheck::Exact(start)
+                } else {
+                    StartCheck::Near(start)
+                };
+                (e.key.pid, check)
+            })
+            .collect();
+        pids.sort_unstable_by_key(|(pid, _)| *pid);
+        let processes = pids.len() as u64;
+        self.emit(
+            now,
+            None,
+            EventKind::SnapshotBegin(SnapshotBegin {
+                snapshot: number,
+                processes,
+            }),
+        );
+        for (index, (pid, check)) in pids.into_iter().enumerate() {
+            let read = self.procfs.read(pid, check);
+            let mut details = read.details;
+            if read.stat.is_none() && details.missing.is_none() {
+                details.missing = Some(MissingReason::Gone);
+            }
+            let task = self.task(pid, pid);
+            self.emit(
+                now,
+                None,
+                EventKind::ProcessSnapshot(ProcessSnapshot {
+                    snapshot: number,
+                    index: index as u64,
+                    task,
+                    details,
+                }),
+            );
+        }
+        self.emit(
+            now,
+            None,
+            EventKind::SnapshotEnd(SnapshotEnd {
+                snapshot: number,
+                processes,
+            }),
+        );
+        self.stats.snapshots.store(number, Ordering::Relaxed);
+        self.bus.wake();
     }
 
     fn remember_exit(&mut self, pid: u32, start: u64) {

@@ -554,6 +554,26 @@ fn event_details(ev: &Event) -> String {
             "found {} vanished {} processes {}",
             r.found, r.vanished, r.processes
         ),
+        EventKind::SnapshotBegin(b) => {
+            format!("snapshot {}: {} processes", b.snapshot, b.processes)
+        }
+        EventKind::ProcessSnapshot(p) => format!(
+            "snapshot {} #{}: {}{}",
+            p.snapshot,
+            p.index,
+            p.task.exe.as_deref().unwrap_or("-"),
+            p.details
+                .argv
+                .as_ref()
+                .map(|a| format!(" {a:?}"))
+                .unwrap_or_default()
+        ),
+        EventKind::SnapshotEnd(e) => {
+            format!(
+                "snapshot {} complete: {} processes",
+                e.snapshot, e.processes
+            )
+        }
         _ => String::new(),
     }
 }
