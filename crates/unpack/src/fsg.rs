@@ -38,36 +38,61 @@ pub(crate) fn unfsg(src: &[u8], dst: &mut [u8]) -> Option<(usize, usize)> {
     if src.is_empty() || dst.is_empty() {
         return None;
     }
+    let mut buf = Vec::with_capacity(src.len() + dst.len());
+    buf.extend_from_slice(src);
+    buf.extend_from_slice(dst);
+    let (slen, dlen) = (src.len(), dst.len());
+    let r = unfsg_in(&mut buf, 0, slen, slen, dlen);
+    dst.copy_from_slice(&buf[slen..]);
+    r
+}
+
+/// [`unfsg`] within one buffer: the source is `buf[s0..s0 + slen]`, the
+/// destination `buf[d0..d0 + dlen]`; they may overlap (MEW decompresses in
+/// place), and every read sees earlier writes, as in ClamAV.
+pub(crate) fn unfsg_in(
+    buf: &mut [u8],
+    s0: usize,
+    slen: usize,
+    d0: usize,
+    dlen: usize,
+) -> Option<(usize, usize)> {
+    if slen == 0 || dlen == 0 || s0 + slen > buf.len() || d0 + dlen > buf.len() {
+        return None;
+    }
     let mut dl: u8 = 0x80;
     let (mut s, mut d) = (1usize, 1usize);
-    dst[0] = src[0];
+    buf[d0] = buf[s0];
     let mut oldback: u32 = 0;
     let mut lostbit: u32 = 1;
-    let dsize = dst.len() as i64;
+    let dsize = dlen as i64;
     loop {
-        if bit(src, &mut s, &mut dl)? == 0 {
+        if bit(&buf[s0..s0 + slen], &mut s, &mut dl)? == 0 {
             // A literal.
-            if d >= dst.len() || s >= src.len() {
+            if d >= dlen || s >= slen {
                 return None;
             }
-            dst[d] = src[s];
+            buf[d0 + d] = buf[s0 + s];
             d += 1;
             s += 1;
             lostbit = 1;
             continue;
         }
         let (backbytes, backsize);
-        if bit(src, &mut s, &mut dl)? == 1 {
-            if bit(src, &mut s, &mut dl)? == 1 {
+        if bit(&buf[s0..s0 + slen], &mut s, &mut dl)? == 1 {
+            if bit(&buf[s0..s0 + slen], &mut s, &mut dl)? == 1 {
                 // A byte from 1 to 15 back, or a zero.
                 lostbit = 1;
                 let mut b: u32 = 0x10;
                 while b < 0x100 {
-                    b = b * 2 + bit(src, &mut s, &mut dl)?;
+                    b = b * 2 + bit(&buf[s0..s0 + slen], &mut s, &mut dl)?;
                 }
                 b &= 0xff;
                 if b == 0 {
-                    *dst.get_mut(d)? = 0;
+                    if d >= dlen {
+                        return None;
+                    }
+                    buf[d0 + d] = 0;
                     d += 1;
                     continue;
                 }
@@ -75,7 +100,10 @@ pub(crate) fn unfsg(src: &[u8], dst: &mut [u8]) -> Option<(usize, usize)> {
                 backsize = 1;
             } else {
                 // A short match: 2 or 3 bytes up to 127 back; 0 ends.
-                let b = u32::from(*src.get(s)?);
+                if s >= slen {
+                    return None;
+                }
+                let b = u32::from(buf[s0 + s]);
                 s += 1;
                 backbytes = b >> 1;
                 if backbytes == 0 {
@@ -86,17 +114,20 @@ pub(crate) fn unfsg(src: &[u8], dst: &mut [u8]) -> Option<(usize, usize)> {
                 lostbit = 0;
             }
         } else {
-            let g = gamma(src, &mut s, &mut dl)?
+            let g = gamma(&buf[s0..s0 + slen], &mut s, &mut dl)?
                 .wrapping_sub(1)
                 .wrapping_sub(lostbit);
             if g == 0 {
-                backsize = gamma(src, &mut s, &mut dl)?;
+                backsize = gamma(&buf[s0..s0 + slen], &mut s, &mut dl)?;
                 backbytes = oldback;
             } else {
-                let b = u32::from(*src.get(s)?);
+                if s >= slen {
+                    return None;
+                }
+                let b = u32::from(buf[s0 + s]);
                 s += 1;
                 backbytes = b.wrapping_add(g.wrapping_sub(1) << 8);
-                let mut n = gamma(src, &mut s, &mut dl)?;
+                let mut n = gamma(&buf[s0..s0 + slen], &mut s, &mut dl)?;
                 if backbytes >= 0x7d00 {
                     n = n.wrapping_add(1);
                 }
@@ -117,7 +148,7 @@ pub(crate) fn unfsg(src: &[u8], dst: &mut [u8]) -> Option<(usize, usize)> {
             return None;
         }
         for k in 0..n as usize {
-            dst[d + k] = dst[from as usize + k];
+            buf[d0 + d + k] = buf[d0 + from as usize + k];
         }
         d += n as usize;
     }

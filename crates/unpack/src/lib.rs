@@ -29,6 +29,7 @@ is written anew.
 
 mod aspack;
 mod fsg;
+mod mew;
 mod pe;
 mod petite;
 mod rebuild;
@@ -48,6 +49,7 @@ pub const MAX_ALLOCATION: u32 = 1 << 30;
 pub enum Packer {
     Upx,
     Aspack,
+    Mew,
     Petite,
     PeSpin,
     WwPack,
@@ -59,6 +61,7 @@ impl fmt::Display for Packer {
         f.write_str(match self {
             Packer::Upx => "UPX",
             Packer::Aspack => "ASPack",
+            Packer::Mew => "MEW",
             Packer::Petite => "Petite",
             Packer::PeSpin => "PESpin",
             Packer::WwPack => "WWPack",
@@ -206,11 +209,6 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
         .sections
         .windows(2)
         .position(|w| w[0].rsz == 0 && w[0].vsz != 0 && w[1].rsz != 0 && w[1].vsz != 0);
-    // (MEW is tried here.) ClamAV tries nothing else when fewer than 168
-    // bytes follow the entry point.
-    if epsize < MIN_EP_BYTES {
-        return Ok(None);
-    }
     let mut failure = None;
     let mut step = |s: Step| -> Option<Result<Option<Unpacked>, UnpackError>> {
         match s {
@@ -223,6 +221,17 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
             Step::Done(packer, image) => Some(Ok(Some(Unpacked { packer, image }))),
         }
     };
+    if let Some(i) = empty
+        && epsize >= 16
+        && let Some(r) = step(mew::unpack(file, &pe, &epbuff, i, limits)?)
+    {
+        return r;
+    }
+    // ClamAV tries nothing else when fewer than 168 bytes follow the entry
+    // point.
+    if epsize < MIN_EP_BYTES {
+        return failure.map_or(Ok(None), Err);
+    }
     if let Some(i) = empty
         && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)
     {

@@ -61,6 +61,10 @@ const REBUILT: &[(&str, Rebuilt)] = &[
         "clam-pespin.exe",
         Some((Packer::PeSpin, "ea58113cd88ec4715020f5189529d35b", 6656)),
     ),
+    (
+        "clam-mew.exe",
+        Some((Packer::Mew, "eb55c7b07f6c22b7c09ea52a8eeaddec", 21504)),
+    ),
     ("clam-fsg.exe", None),
     ("clam.exe", None),
 ];
@@ -205,6 +209,11 @@ fn aspack_damaged_copies() {
 #[test]
 fn pespin_damaged_copies() {
     hostile("clam-pespin.exe", 1);
+}
+
+#[test]
+fn mew_damaged_copies() {
+    hostile("clam-mew.exe", 1);
 }
 
 #[test]
