@@ -130,8 +130,11 @@ fn encrypted(e: &Encryption, tag: &str, exe: &[u8]) -> Vec<u8> {
     document_with(&objects, &e.trailer(9))
 }
 
+/// Named bytes: files by name, or streams by signature name.
+type Named = Vec<(String, Vec<u8>)>;
+
 /// The documents, by file name, and the hashes of streams as they decode.
-fn documents() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+fn documents() -> (Named, Named) {
     let exe =
         std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("Debian's clamav-testfiles");
     let t = text_with;
