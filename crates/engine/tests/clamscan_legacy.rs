@@ -11,7 +11,11 @@
 
 #[path = "../../formats/tests/arj_common/mod.rs"]
 mod arj_common;
+#[path = "../../formats/tests/binhex_common/mod.rs"]
+mod binhex_common;
 mod common;
+#[path = "../../formats/tests/implode_common/mod.rs"]
+mod implode_common;
 #[path = "../../formats/tests/legacy_common/mod.rs"]
 mod legacy_common;
 #[path = "../../formats/tests/rtf_common/mod.rs"]
@@ -120,6 +124,29 @@ fn differential(
         differ.join("\n")
     );
     want
+}
+
+/// Copies of a zip with a bit flipped inside its first member's packed data
+/// only: a cut or a flip elsewhere reaches the central directory, where
+/// aether's zip reader (which trusts the central directory, and reads the
+/// local headers of an archive that has none) and clamscan 1.4.6 (which
+/// takes method, flags and sizes from the local header, and finds no
+/// member in a zip without a central directory) part ways for every
+/// method, not only implode.
+fn flipped_in_first_member(name: &str, zip: &[u8], every: usize) -> Vec<(String, Vec<u8>)> {
+    let le16 = |at: usize| usize::from(u16::from_le_bytes([zip[at], zip[at + 1]]));
+    let packed = u32::from_le_bytes([zip[18], zip[19], zip[20], zip[21]]) as usize;
+    let start = 30 + le16(26) + le16(28);
+    let step = (packed / every).max(1);
+    (start..start + packed)
+        .step_by(step)
+        .enumerate()
+        .map(|(k, at)| {
+            let mut f = zip.to_vec();
+            f[at] ^= 1 << (k % 8);
+            (format!("{name}.flip{k}"), f)
+        })
+        .collect()
 }
 
 /// `files` and damaged copies of each.
@@ -296,6 +323,114 @@ fn szdd_files_match_clamscan() {
             ("exe.szdd", &["Legacy.Hash.ClamExe"]),
             ("short.szdd", &[]),
             ("named.szdd", &[]),
+        ],
+    );
+}
+
+#[test]
+fn binhex_forks_match_clamscan() {
+    use binhex_common::binhex;
+    let a = marked("hqx-a", 300);
+    let r = marked("hqx-rsrc", 5);
+    let exe = legacy_common::clam_exe();
+    let mut runs = vec![0x90u8; 3000];
+    runs.extend_from_slice(&marked("hqx-runs", 1));
+    let files = vec![
+        (
+            "clam.exe.binhex".to_string(),
+            legacy_common::testfile("clam.exe.binhex"),
+        ),
+        ("forks.hqx".into(), binhex("a.txt", &a, &r)),
+        ("exe.hqx".into(), binhex("clam.exe", &exe, b"")),
+        ("runs.hqx".into(), binhex("runs", &runs, &exe)),
+        ("trailer.hqx".into(), {
+            let mut f = binhex("clam.exe", &exe, b"");
+            f.extend_from_slice(b"-- signature\n");
+            f
+        }),
+    ];
+    differential(
+        &["hqx-a", "hqx-rsrc", "hqx-runs"],
+        &[("HqxA", &a)],
+        &with_damaged(files, 24),
+        &[
+            ("clam.exe.binhex", &["Legacy.Hash.ClamExe"]),
+            (
+                "forks.hqx",
+                &[
+                    "Legacy.Hash.HqxA",
+                    "Legacy.Marker.hqx-a",
+                    "Legacy.Marker.hqx-rsrc",
+                ],
+            ),
+            ("exe.hqx", &["Legacy.Hash.ClamExe"]),
+            (
+                "runs.hqx",
+                &["Legacy.Hash.ClamExe", "Legacy.Marker.hqx-runs"],
+            ),
+            ("trailer.hqx", &[]),
+        ],
+    );
+}
+
+#[test]
+fn imploded_zip_members_match_clamscan() {
+    use implode_common::{Entry, imploded, zip};
+    let a = marked("implode-a", 300);
+    let exe = legacy_common::clam_exe();
+    let mut files = vec![(
+        "clam.impl.zip".to_string(),
+        legacy_common::testfile("clam.impl.zip"),
+    )];
+    for (large, lits) in [(false, false), (true, false), (false, true), (true, true)] {
+        files.push((
+            format!("i{}{}.zip", u8::from(large), u8::from(lits)),
+            zip(&[
+                imploded("a.txt", &a, large, lits),
+                imploded("exe", &exe, large, lits),
+            ]),
+        ));
+    }
+    let mut bad = imploded("exe", &exe, false, false);
+    bad.packed[0] = 0x04;
+    files.push((
+        "corrupt.zip".into(),
+        zip(&[
+            bad,
+            Entry {
+                name: "stored.txt",
+                data: &a,
+                method: 0,
+                packed: a.clone(),
+                flags: 0,
+            },
+        ]),
+    ));
+    let both: &[&str] = &[
+        "Legacy.Hash.ClamExe",
+        "Legacy.Hash.ImplodeA",
+        "Legacy.Marker.implode-a",
+    ];
+    differential(
+        &["implode-a"],
+        &[("ImplodeA", &a)],
+        &{
+            let mut all = files.clone();
+            for (name, data) in &files {
+                all.extend(flipped_in_first_member(name, data, 24));
+            }
+            all
+        },
+        &[
+            ("clam.impl.zip", &["Legacy.Hash.ClamExe"]),
+            ("i00.zip", both),
+            ("i10.zip", both),
+            ("i01.zip", both),
+            ("i11.zip", both),
+            (
+                "corrupt.zip",
+                &["Legacy.Hash.ImplodeA", "Legacy.Marker.implode-a"],
+            ),
         ],
     );
 }

@@ -32,11 +32,13 @@ visitor by name while the walk goes on.
 mod ar;
 mod autoit;
 mod arj;
+mod binhex;
 mod cab;
 mod cpio;
 mod datauri;
 mod embedded;
 pub mod filetype;
+mod implode;
 mod ishield;
 mod mail;
 pub mod normalize;

@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 
 use crate::arj;
 use crate::autoit;
+use crate::binhex;
 use crate::cab;
 use crate::datauri;
 use crate::embedded;
@@ -209,6 +210,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::MsCab
             | FileType::Ole2
             | FileType::Mail
+            | FileType::BinHex
             | FileType::MsSzdd
             | FileType::Arj
             | FileType::Tnef
@@ -252,6 +254,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
+        FileType::BinHex => binhex::walk(src, visitor),
         FileType::MsSzdd => szdd::walk(src, visitor),
         FileType::Arj => arj::walk(src, visitor),
         FileType::Tnef => tnef::walk(src, visitor),

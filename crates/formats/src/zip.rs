@@ -367,6 +367,13 @@ impl Packed {
         let raw = move || BufReader::with_capacity(64 << 10, SourceReader::new(src, start, end));
         Some(match self.method {
             0 => Body::Read(Box::new(raw())),
+            6 => {
+                // PKZIP implode (crate::implode).
+                let flags = self.flags;
+                Body::Push(Box::new(move |out: &mut dyn Write| {
+                    crate::implode::explode(src, start, end, flags, out)
+                }))
+            }
             8 => Body::Read(Box::new(flate2::read::DeflateDecoder::new(raw()))),
             9 => Body::Read(Box::new(deflate64::Deflate64Decoder::with_buffer(raw()))),
             12 => Body::Read(Box::new(bzip2::read::BzDecoder::new(raw()))),

@@ -62,7 +62,7 @@ pub fn mixed(n: usize, seed: u64) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             out.push(x as u8);
         } else {
             out.extend_from_slice(b"words and words ");
