@@ -49,6 +49,11 @@ fn emulate(
         let at = bounded(filesize, code, i)?;
         let mut al = byte(buf, at)?;
         let mut j: u32 = 0;
+        // The decryptor's jumps do not depend on the data: more than one
+        // per instruction slot for a byte means it loops for ever, which
+        // ClamAV finds out only after its 100,000,000 jumps. Same result,
+        // sooner.
+        let mut byte_jumps = 0u32;
         while j < 0x30 {
             let op = byte(buf, bounded(filesize, dec, j)?)?;
             let operand = |j: &mut u32| -> Result<u8, Emu> {
@@ -58,10 +63,11 @@ fn emulate(
             match op {
                 0xeb => {
                     let d = operand(&mut j)?;
-                    if jumps == 0 {
+                    if jumps == 0 || byte_jumps > 0x30 {
                         return Err(Emu::Bounds);
                     }
                     jumps -= 1;
+                    byte_jumps += 1;
                     j = j.wrapping_add(d as i8 as u32);
                 }
                 0xfe => {
@@ -259,5 +265,42 @@ fn emu_error(what: &str, e: Emu) -> String {
     match e {
         Emu::Bounds => format!("decrypting {what} runs past the end of the file"),
         Emu::Opcode(op) => format!("decrypting {what}: unknown decryptor instruction {op:#04x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decryptor_ops() {
+        // sub al, 5; xor al, cl; rol al, 1; nop to the end of the slots.
+        let mut buf = vec![0x90u8; 0x40];
+        buf[..7].copy_from_slice(&[0x2c, 0x05, 0x32, 0xc1, 0xc0, 0xc0, 0x01]);
+        buf[0x30] = 0x10;
+        assert!(emulate(&mut buf, 0x40, 0, 0x30, 1, 1).is_ok());
+        // cl is the length (1): ((0x10 - 5) ^ 1).rotate_left(1)
+        assert_eq!(buf[0x30], ((0x10u8 - 5) ^ 1).rotate_left(1));
+    }
+
+    #[test]
+    fn a_decryptor_that_jumps_in_place_fails() {
+        // jmp $ (EB FE): ClamAV gives up after 100,000,000 jumps.
+        let mut buf = vec![0x90u8; 0x40];
+        buf[..2].copy_from_slice(&[0xeb, 0xfe]);
+        assert!(matches!(
+            emulate(&mut buf, 0x40, 0, 0x30, 4, 4),
+            Err(Emu::Bounds)
+        ));
+    }
+
+    #[test]
+    fn unknown_instruction() {
+        let mut buf = vec![0x90u8; 0x40];
+        buf[3] = 0xcc;
+        assert!(matches!(
+            emulate(&mut buf, 0x40, 0, 0x30, 1, 1),
+            Err(Emu::Opcode(0xcc))
+        ));
     }
 }
