@@ -153,3 +153,93 @@ pub(crate) fn unfsg_in(
         d += n as usize;
     }
 }
+
+/// FSG 2.0 (ClamAV's first FSG layout): the stub swaps the stack to a
+/// table in the packed section that gives the destination (the empty
+/// section), the source, and the original entry point; the program is one
+/// block, rebuilt as one section. When the rebuild fails, ClamAV scans the
+/// decompressed data as it is.
+pub(crate) fn unpack_v200(
+    file: &[u8],
+    pe: &crate::pe::PeHeader,
+    epbuff: &[u8],
+    i: usize,
+    limits: &crate::UnpackLimits,
+) -> Result<crate::Step, crate::UnpackError> {
+    use crate::pe::u32_at;
+    use crate::{Packer, Step, UnpackError};
+    let (Some(s0), Some(s1)) = (pe.sections.get(i), pe.sections.get(i + 1)) else {
+        return Ok(Step::Next);
+    };
+    if epbuff.get(..2) != Some(b"\x87\x25") {
+        return Ok(Step::Next);
+    }
+    let fail = |d: &str| {
+        Ok(Step::Failed(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: d.to_string(),
+        }))
+    };
+    let (ssize, dsize) = (s1.rsz, s0.vsz);
+    limits.check(Packer::Fsg, u64::from(dsize.max(ssize)), file.len() as u64)?;
+    if ssize <= 0x19 || dsize <= ssize {
+        // ClamAV stops looking at the file here.
+        return Ok(Step::Stop);
+    }
+    let ib = pe.image_base;
+    let in_s1 = |v: u32, n: i64| contained(i64::from(s1.rva), i64::from(s1.rsz), i64::from(v), n);
+    let newedx = u32_at(epbuff, 2).unwrap_or(0).wrapping_sub(ib);
+    if !in_s1(newedx, 4) {
+        return fail("the stack swap points outside the packed section");
+    }
+    let Some(src) = file.get(s1.raw as usize..s1.raw as usize + ssize as usize) else {
+        return Err(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: "the packed section is past the end of the file".to_string(),
+        });
+    };
+    let at = |v: u32| i64::from(v) - i64::from(s1.rva);
+    let rd = |o: i64| {
+        usize::try_from(o)
+            .ok()
+            .and_then(|o| u32_at(src, o))
+            .unwrap_or(0)
+    };
+    if newedx < s1.rva || !contained(0, i64::from(ssize), at(newedx), 4) {
+        return fail("the new stack is outside the packed section");
+    }
+    let esp = rd(at(newedx)).wrapping_sub(ib);
+    if !in_s1(esp, 4) {
+        return fail("the new stack is outside the packed section");
+    }
+    let table = at(esp);
+    if !contained(0, i64::from(ssize), table, 32) {
+        return fail("the new stack is outside the packed section");
+    }
+    let newedi = rd(table).wrapping_sub(ib);
+    let newesi = rd(table + 4).wrapping_sub(ib);
+    let newebx = rd(table + 16).wrapping_sub(ib);
+    if newedi != s0.rva {
+        return fail("the destination is not the empty section");
+    }
+    if newesi < s1.rva || newesi - s1.rva >= s1.rsz {
+        return fail("the source is outside the packed section");
+    }
+    if !in_s1(newebx, 16) {
+        return fail("the function table is outside the packed section");
+    }
+    let oep = rd(at(newebx) + 12).wrapping_sub(ib);
+    let mut dest = vec![0u8; dsize as usize];
+    if unfsg(&src[(newesi - s1.rva) as usize..], &mut dest).is_none() {
+        return fail("the compressed data is broken");
+    }
+    let section = crate::rebuild::RSect {
+        raw: 0,
+        rsz: dsize,
+        vsz: dsize,
+        rva: newedi,
+    };
+    let image = crate::rebuild::rebuild(&dest, &[section], ib, oep, 0, 0, 0, limits.output_cap())
+        .unwrap_or(dest);
+    Ok(Step::Done(Packer::Fsg, image))
+}

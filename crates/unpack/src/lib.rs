@@ -49,6 +49,7 @@ pub const MAX_ALLOCATION: u32 = 1 << 30;
 pub enum Packer {
     Upx,
     Aspack,
+    Fsg,
     Mew,
     Petite,
     PeSpin,
@@ -61,6 +62,7 @@ impl fmt::Display for Packer {
         f.write_str(match self {
             Packer::Upx => "UPX",
             Packer::Aspack => "ASPack",
+            Packer::Fsg => "FSG",
             Packer::Mew => "MEW",
             Packer::Petite => "Petite",
             Packer::PeSpin => "PESpin",
@@ -231,6 +233,11 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
     // point.
     if epsize < MIN_EP_BYTES {
         return failure.map_or(Ok(None), Err);
+    }
+    if let Some(i) = empty
+        && let Some(r) = step(fsg::unpack_v200(file, &pe, &epbuff, i, limits)?)
+    {
+        return r;
     }
     if let Some(i) = empty
         && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)

@@ -380,3 +380,123 @@ pub fn code(parts: &[&[u8]]) -> Vec<u8> {
     }
     c
 }
+
+/// FSG's bit stream: bytes of 8 bits, top bit first, each taken from the
+/// stream when its first bit is needed.
+struct FsgBits {
+    out: Vec<u8>,
+    at: usize,
+    used: u32,
+}
+
+impl FsgBits {
+    fn bit(&mut self, b: u32) {
+        if self.used == 8 {
+            self.at = self.out.len();
+            self.out.push(0);
+            self.used = 0;
+        }
+        self.out[self.at] |= ((b & 1) as u8) << (7 - self.used);
+        self.used += 1;
+    }
+    /// FSG's gamma code: the bits of `v >= 2` after its top one, each
+    /// followed by 1 when more follow, else 0.
+    fn gamma(&mut self, v: u32) {
+        assert!(v >= 2);
+        let top = 31 - v.leading_zeros();
+        for i in (0..top).rev() {
+            self.bit((v >> i) & 1);
+            self.bit(u32::from(i != 0));
+        }
+    }
+}
+
+/// Compresses `data` in FSG's format (literals and long matches only).
+pub fn fsg(data: &[u8]) -> Vec<u8> {
+    let mut w = FsgBits {
+        out: vec![data[0]],
+        at: 0,
+        used: 8,
+    };
+    let mut lostbit = 1u32;
+    let mut i = 1;
+    while i < data.len() {
+        let (mut best_len, mut best_off) = (0usize, 0usize);
+        for j in (i.saturating_sub(0x4000)..i).rev() {
+            let mut l = 0;
+            while i + l < data.len() && data[j + l] == data[i + l] && l < 0x1000 {
+                l += 1;
+            }
+            if l > best_len {
+                best_len = l;
+                best_off = i - j;
+            }
+        }
+        let adj = usize::from(best_off >= 0x7d00)
+            + usize::from(best_off >= 0x500)
+            + 2 * usize::from(best_off <= 0x7f);
+        if best_len < 4 || best_len < adj + 2 {
+            w.bit(0);
+            w.out.push(data[i]);
+            lostbit = 1;
+            i += 1;
+            continue;
+        }
+        w.bit(1);
+        w.bit(0);
+        let g = (best_off as u32 >> 8) + 1;
+        w.gamma(g + 1 + lostbit);
+        w.out.push(best_off as u8);
+        w.gamma((best_len - adj) as u32);
+        lostbit = 0;
+        i += best_len;
+    }
+    // End: a short match of offset 0.
+    w.bit(1);
+    w.bit(1);
+    w.bit(0);
+    w.out.push(0);
+    w.out
+}
+
+/// An FSG 2.0-packed PE holding `code` (one section at 0x1000): the empty
+/// destination section, then the packed one with the compressed data, the
+/// stub's stack table, its function table, and the stub (`xchg [ptr], esp`).
+pub fn fsg_packed(code: &[u8]) -> Vec<u8> {
+    let compressed = fsg(code);
+    let dsize = ((code.len() as u32).div_ceil(0x1000) + 1) * 0x1000;
+    let s1_rva = 0x1000 + dsize;
+    let mut s1 = compressed;
+    s1.resize(s1.len().div_ceil(16) * 16, 0);
+    let table_at = s1.len() as u32;
+    let funcs_at = table_at + 32;
+    let ptr_at = funcs_at + 16;
+    let ep_at = ptr_at + 16;
+    s1.resize(ep_at as usize + 0x100, 0x90);
+    let va = |off: u32| IMAGE_BASE + s1_rva + off;
+    put32(&mut s1, table_at as usize, IMAGE_BASE + 0x1000); // edi
+    put32(&mut s1, table_at as usize + 4, va(0)); // esi
+    put32(&mut s1, table_at as usize + 16, va(funcs_at)); // ebx
+    put32(&mut s1, funcs_at as usize + 12, IMAGE_BASE + 0x1000); // the old EP
+    put32(&mut s1, ptr_at as usize, va(table_at));
+    s1[ep_at as usize] = 0x87;
+    s1[ep_at as usize + 1] = 0x25;
+    put32(&mut s1, ep_at as usize + 2, va(ptr_at));
+    let rsz = (s1.len() as u32).div_ceil(0x200) * 0x200;
+    s1.resize(rsz as usize, 0);
+    let vsz1 = rsz.div_ceil(0x1000) * 0x1000;
+    let header = pe_header(
+        &[
+            (b"FSG!\0\0\0\0", dsize, 0x1000, 0, 0x400),
+            (b"FSG!\0\0\0\0", vsz1, s1_rva, rsz, 0x400),
+        ],
+        s1_rva + ep_at,
+        s1_rva + vsz1,
+    );
+    let mut file = vec![0u8; 0x400];
+    file[..2].copy_from_slice(b"MZ");
+    put32(&mut file, 60, 0x80);
+    file[0x80..0x80 + header.len()].copy_from_slice(&header);
+    file.extend_from_slice(&s1);
+    file
+}
