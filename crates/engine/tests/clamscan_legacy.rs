@@ -13,6 +13,8 @@
 mod arj_common;
 #[path = "../../formats/tests/binhex_common/mod.rs"]
 mod binhex_common;
+#[path = "../../formats/tests/chm_common/mod.rs"]
+mod chm_common;
 mod common;
 #[path = "../../formats/tests/implode_common/mod.rs"]
 mod implode_common;
@@ -20,6 +22,8 @@ mod implode_common;
 mod legacy_common;
 #[path = "../../formats/tests/rtf_common/mod.rs"]
 mod rtf_common;
+#[path = "../../formats/tests/sis_common/mod.rs"]
+mod sis_common;
 #[path = "../../formats/tests/szdd_common/mod.rs"]
 mod szdd_common;
 #[path = "../../formats/tests/tnef_common/mod.rs"]
@@ -430,6 +434,114 @@ fn imploded_zip_members_match_clamscan() {
             (
                 "corrupt.zip",
                 &["Legacy.Hash.ImplodeA", "Legacy.Marker.implode-a"],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn sis_files_match_clamscan() {
+    use sis_common::{File, sis};
+    let a = marked("sis-a", 300);
+    let b = marked("sis-b", 3);
+    let exe = legacy_common::clam_exe();
+    let file = |name, copies, ftype| File {
+        name,
+        copies,
+        ftype,
+    };
+    let files = vec![
+        ("clam.sis".to_string(), legacy_common::testfile("clam.sis")),
+        (
+            "two_langs.sis".into(),
+            sis(
+                2,
+                &[
+                    file("!:\\app.exe", vec![&a, &b], 0),
+                    file("null", vec![&exe, &exe], 4),
+                ],
+                false,
+                &[3, 8, 1, 2],
+            ),
+        ),
+        (
+            "stored.sis".into(),
+            // clam.exe after 20 KiB: in the first bytes, its PE header
+            // would make clamscan type the package as binary data (with
+            // an embedded PE), and not open it as SIS.
+            sis(
+                1,
+                &[file("a", vec![&a], 0), file("exe", vec![&exe], 0)],
+                true,
+                &[],
+            ),
+        ),
+    ];
+    differential(
+        &["sis-a", "sis-b"],
+        &[("SisA", &a)],
+        &with_damaged(files, 24),
+        &[
+            ("clam.sis", &["Legacy.Hash.ClamExe"]),
+            (
+                "two_langs.sis",
+                &[
+                    "Legacy.Hash.SisA",
+                    "Legacy.Marker.sis-a",
+                    "Legacy.Marker.sis-b",
+                ],
+            ),
+            (
+                "stored.sis",
+                &[
+                    "Legacy.Hash.ClamExe",
+                    "Legacy.Hash.SisA",
+                    "Legacy.Marker.sis-a",
+                ],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn chm_files_match_clamscan() {
+    use chm_common::chm;
+    let a = marked("chm-a", 1200);
+    let b = marked("chm-b", 3);
+    let exe = legacy_common::clam_exe();
+    let files = vec![
+        ("clam.chm".to_string(), legacy_common::testfile("clam.chm")),
+        (
+            "mixed.chm".into(),
+            chm(&[
+                ("/index.html", &b, false),
+                ("/a.txt", &a, true),
+                ("/exe", &exe, true),
+            ]),
+        ),
+        (
+            "stored.chm".into(),
+            chm(&[("/exe", &exe, false), ("/b", &b, true)]),
+        ),
+    ];
+    differential(
+        &["chm-a", "chm-b"],
+        &[("ChmA", &a)],
+        &with_damaged(files, 24),
+        &[
+            ("clam.chm", &["Legacy.Hash.ClamExe"]),
+            (
+                "mixed.chm",
+                &[
+                    "Legacy.Hash.ChmA",
+                    "Legacy.Hash.ClamExe",
+                    "Legacy.Marker.chm-a",
+                    "Legacy.Marker.chm-b",
+                ],
+            ),
+            (
+                "stored.chm",
+                &["Legacy.Hash.ClamExe", "Legacy.Marker.chm-b"],
             ),
         ],
     );

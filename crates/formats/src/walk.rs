@@ -6,6 +6,7 @@ use crate::arj;
 use crate::autoit;
 use crate::binhex;
 use crate::cab;
+use crate::chm;
 use crate::datauri;
 use crate::embedded;
 use crate::filetype::FileType;
@@ -16,6 +17,7 @@ use crate::ole2;
 use crate::pdf;
 use crate::rar;
 use crate::rtf;
+use crate::sis;
 use crate::source::ReadAt;
 use crate::szdd;
 use crate::tnef;
@@ -210,6 +212,8 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::MsCab
             | FileType::Ole2
             | FileType::Mail
+            | FileType::MsChm
+            | FileType::Sis
             | FileType::BinHex
             | FileType::MsSzdd
             | FileType::Arj
@@ -254,6 +258,8 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::MsCab => cab::walk(src, visitor),
         FileType::Ole2 => ole2::walk(src, visitor),
         FileType::Mail => mail::walk(src, visitor),
+        FileType::MsChm => chm::walk(src, visitor),
+        FileType::Sis => sis::walk(src, visitor),
         FileType::BinHex => binhex::walk(src, visitor),
         FileType::MsSzdd => szdd::walk(src, visitor),
         FileType::Arj => arj::walk(src, visitor),
