@@ -16,6 +16,9 @@ fuzzed on its own:
   OLE2 compound documents (Office 97-2003, MSI) give their streams and what
   ClamAV derives from them: embedded objects, and VBA and Word 6 macros
   ([`vba`]), which a [`Content`] other than `File` marks.
+  RTF embedded objects, TNEF attachments, ARJ, SZDD, BinHex, CHM and
+  Symbian SIS files give their members as ClamAV extracts them, quirks
+  included (zip's implode method too).
   PDF documents give the objects ClamAV scans: streams decoded through
   their filters (Flate, LZW, ASCIIHex, ASCII85, RunLength), object streams
   opened, JavaScript strings and page text.
