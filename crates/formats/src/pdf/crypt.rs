@@ -174,6 +174,9 @@ impl Security {
                 oe = read_string(q, 0, len, b"/OE", false).map(|(s, _)| s);
             }
         }
+        if length == u32::MAX {
+            length = 40;
+        }
         let o = read_string(q, 0, len, b"/O", false)?.0;
         let u = read_string(q, 0, len, b"/U", false)?.0;
         for v in [&o, &u] {

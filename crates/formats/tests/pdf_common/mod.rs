@@ -378,9 +378,11 @@ impl Encryption {
                 if !decryptable {
                     u[0] ^= 0xff;
                 }
+                // Revision 2 without `/Length`, as writers leave it out (40
+                // bits is the default).
                 let dict = match r {
                     2 => format!(
-                        "<< /Filter /Standard /V 1 /R 2 /Length 40 /O <{}> /U <{}> /P {p} >>",
+                        "<< /Filter /Standard /V 1 /R 2 /O <{}> /U <{}> /P {p} >>",
                         hexs(&o),
                         hexs(&u)
                     ),
