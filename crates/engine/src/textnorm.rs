@@ -12,6 +12,8 @@
 //! | HTML | raw bytes | none |
 //! | | `nocomment`, then `notags` | 0 and 3 |
 //! | | `javascript` | 0 and 3, then 0 and 7 |
+//! | HTML in UTF-16 (`HTML_UTF16`) | raw bytes | 0 |
+//! | | the HTML outputs of its ASCII (`cli_utf16toascii`) | as HTML |
 //! | either, 5 bytes or less | | nothing at all |
 //!
 //! ClamAV types a file by its first KiB, but its raw scan of text (and of
@@ -167,6 +169,24 @@ pub(crate) fn scan_normalized(
             } else {
                 Ok(0)
             }
+        }
+        // ClamAV makes ASCII of UTF-16 HTML two bytes a character and
+        // scans that as HTML (`cli_scanhtml_utf16`).
+        FileType::HtmlUtf16 => {
+            let Some(data) = whole(
+                input,
+                size,
+                2 * normalize::MAX_HTML_NORMALIZE + 1,
+                &mut owned,
+            )?
+            else {
+                return Ok(0);
+            };
+            let ascii = aether_formats::filetype::utf16_to_ascii(data);
+            if ascii.len() as u64 > normalize::MAX_HTML_NORMALIZE {
+                return Ok(0);
+            }
+            scan_html(scanner, &ascii, all_match, containers)
         }
         FileType::TextUtf16Le | FileType::TextUtf16Be => {
             let Some(data) = whole(input, size, normalize::MAX_SCRIPT_NORMALIZE, &mut owned)?

@@ -12,6 +12,7 @@
 
 use std::io::Cursor;
 
+use crate::filetype::utf16_to_ascii;
 use crate::normalize::html::{HtmlLimits, HtmlNormalizer, HtmlSink, has_html_tag};
 use crate::source::ReadAt;
 use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
@@ -56,20 +57,51 @@ pub(crate) fn walk(
     html: bool,
     visitor: &mut dyn Visitor,
 ) -> Result<(), FormatError> {
-    let limits = HtmlLimits::default();
-    if src.size() > limits.max_normalize {
+    let Some(page) = read(src, 1)? else {
         return Ok(());
+    };
+    walk_page(&page, html, visitor)
+}
+
+/// Walks the `data:` URIs of `src`, an HTML page in UTF-16
+/// (`CL_TYPE_HTML_UTF16`): ClamAV makes ASCII of it two bytes a character
+/// (`cli_utf16toascii`) and scans that as HTML.
+pub(crate) fn walk_utf16(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+    let Some(page) = read(src, 2)? else {
+        return Ok(());
+    };
+    walk_page(&utf16_to_ascii(&page), true, visitor)
+}
+
+/// The whole of `src` when, read `per_char` bytes a character, it is within
+/// ClamAV's `MaxHTMLNormalize`.
+fn read(src: &dyn ReadAt, per_char: u64) -> Result<Option<Vec<u8>>, FormatError> {
+    if src.size() / per_char > HtmlLimits::default().max_normalize {
+        return Ok(None);
     }
     let len = usize::try_from(src.size()).unwrap_or(usize::MAX);
     let mut page = vec![0u8; len];
     src.read_exact_at(&mut page, 0)?;
+    Ok(Some(page))
+}
+
+fn walk_page(page: &[u8], html: bool, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+    let limits = HtmlLimits::default();
     // Most pages have no `data` at all: they need no second normalization.
-    if !has_data(&page) || (!html && !has_html_tag(&page)) {
+    // The normalizer skips zero bytes (UTF-16BE pages are HTML to ClamAV).
+    let stripped: Vec<u8>;
+    let probe = if memchr::memchr(0, page).is_some() {
+        stripped = page.iter().copied().filter(|b| *b != 0).collect();
+        &stripped[..]
+    } else {
+        page
+    };
+    if !has_data(probe) || (!html && !has_html_tag(page)) {
         return Ok(());
     }
     let mut norm = HtmlNormalizer::new(limits);
     let mut uris = Uris::default();
-    norm.feed(&page, &mut uris);
+    norm.feed(page, &mut uris);
     norm.finish(&mut uris);
     if uris.dropped > 0
         && visitor.problem(Problem::Unsupported {

@@ -53,6 +53,7 @@ file_types! {
     MachO => "CL_TYPE_MACHO",
     Text => "CL_TYPE_TEXT_ASCII",
     Html => "CL_TYPE_HTML",
+    HtmlUtf16 => "CL_TYPE_HTML_UTF16",
     TextUtf8 => "CL_TYPE_TEXT_UTF8",
     TextUtf16Le => "CL_TYPE_TEXT_UTF16LE",
     TextUtf16Be => "CL_TYPE_TEXT_UTF16BE",
@@ -229,16 +230,49 @@ impl Table {
             return FileType::OldTar;
         }
         if let Some(text) = text_type(head) {
-            let html = self
-                .patterns
-                .iter()
-                .any(|r| r.ty == FileType::Html && r.matches(head));
-            return if html { FileType::Html } else { text };
+            if self.is_html(head) {
+                return FileType::Html;
+            }
+            return self.unicode_html(head).unwrap_or(text);
         }
         self.patterns
             .iter()
             .find(|r| r.ty != FileType::Html && r.matches(head))
-            .map_or(FileType::BinaryData, |r| r.ty)
+            .map_or_else(
+                || self.unicode_html(head).unwrap_or(FileType::BinaryData),
+                |r| r.ty,
+            )
+    }
+
+    fn is_html(&self, head: &[u8]) -> bool {
+        self.patterns
+            .iter()
+            .any(|r| r.ty == FileType::Html && r.matches(head))
+    }
+
+    /// HTML in UTF-16, as ClamAV finds it in text and binary data: the head
+    /// read two bytes a character by its `cli_utf16toascii` (which makes
+    /// ASCII of UTF-16LE) holding an HTML tag is `CL_TYPE_HTML_UTF16`;
+    /// otherwise a UTF-16BE head (its byte-order mark, or `<?` without one)
+    /// that holds a tag once decoded is plain `CL_TYPE_HTML`, whose
+    /// normalizer skips the zero bytes.
+    fn unicode_html(&self, head: &[u8]) -> Option<FileType> {
+        if head.len() < 2 {
+            return None;
+        }
+        if self.is_html(&utf16_to_ascii(head)) {
+            return Some(FileType::HtmlUtf16);
+        }
+        let be = head.starts_with(b"\xfe\xff") && head.get(2..4) != Some(&[0, 0])
+            || head.starts_with(b"\x00<\x00?");
+        if !be {
+            return None;
+        }
+        let ascii: Vec<u8> = head
+            .chunks_exact(2)
+            .map(|p| if p[0] == 0 && p[1] < 0x80 { p[1] } else { 0xff })
+            .collect();
+        self.is_html(&ascii).then_some(FileType::Html)
     }
 }
 
@@ -431,6 +465,15 @@ fn class(b: u8) -> Class {
     }
 }
 
+/// ClamAV's `cli_utf16toascii`: each two bytes `lo, hi` become one,
+/// `(hi << 4) + lo` in 8 bits (the ASCII of UTF-16LE text, and noise
+/// otherwise); an odd last byte is dropped.
+pub fn utf16_to_ascii(data: &[u8]) -> Vec<u8> {
+    data.chunks_exact(2)
+        .map(|p| (p[1] << 4).wrapping_add(p[0]))
+        .collect()
+}
+
 /// Text as ClamAV's `cli_texttype` decides it from the same bytes, in its
 /// order: "ASCII" is any bytes but C0 controls and DEL (Latin-1 and UTF-8
 /// text included), then UTF-8, then UTF-16; `None` for binary data.
@@ -537,6 +580,26 @@ mod tests {
             .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .count();
         assert_eq!(t.exact.len() + t.patterns.len(), lines);
+    }
+
+    #[test]
+    fn html_in_utf16() {
+        let le = |s: &str| -> Vec<u8> { s.bytes().flat_map(|b| [b, 0]).collect() };
+        let be = |s: &str| -> Vec<u8> { s.bytes().flat_map(|b| [0, b]).collect() };
+        // UTF-16LE, with or without its mark: ClamAV's HTML_UTF16.
+        assert_eq!(detect(&le("<html><body>x")), FileType::HtmlUtf16);
+        let mut marked = b"\xff\xfe".to_vec();
+        marked.extend(le("hello <script>x</script>"));
+        assert_eq!(detect(&marked), FileType::HtmlUtf16);
+        // UTF-16BE with its mark: plain HTML (the normalizer skips zeros).
+        let mut marked = b"\xfe\xff".to_vec();
+        marked.extend(be("<html><body>x"));
+        assert_eq!(detect(&marked), FileType::Html);
+        assert_eq!(detect(&be("<?xml?><html>")), FileType::Html);
+        // Without a tag, UTF-16 text stays text; BE without a mark too.
+        assert!(detect(&le("hello there")).is_text());
+        assert!(detect(&be("<html> but no mark")).is_text());
+        assert_eq!(utf16_to_ascii(b"a\x00\x01\x02z"), vec![b'a', 0x21]);
     }
 
     #[test]

@@ -221,6 +221,7 @@ pub fn is_container(ty: FileType) -> bool {
             | FileType::Pdf
             | FileType::Rtf
             | FileType::Html
+            | FileType::HtmlUtf16
             | FileType::Text
             | FileType::TextUtf8
             | FileType::Gif
@@ -267,6 +268,7 @@ fn walk_own(ty: FileType, src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result
         FileType::Pdf => pdf::walk(src, visitor),
         FileType::Rtf => rtf::walk(src, visitor),
         FileType::Html => datauri::walk(src, true, visitor),
+        FileType::HtmlUtf16 => datauri::walk_utf16(src, visitor),
         FileType::Text | FileType::TextUtf8 | FileType::Gif => datauri::walk(src, false, visitor),
         FileType::Nulsft => nsis::walk(src, visitor),
         FileType::IshieldMsi => ishield::walk_msi(src, visitor),
