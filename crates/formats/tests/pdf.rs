@@ -5,6 +5,8 @@
 
 use std::io::{self, Write};
 
+use md5::Digest;
+
 use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
 use pdf_common::{
     Encryption, Security, ascii_hex, ascii85, document, document_with, flate, frame, lzw, obj,
@@ -556,7 +558,11 @@ fn dump() {
         walk(FileType::Pdf, &pdf, &mut c).expect("walk");
         println!("== {path}");
         for (n, d) in &c.members {
-            println!("{n}: {} bytes", d.len());
+            let md5: String = md5::Md5::digest(d)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            println!("{n}: {} bytes {md5}", d.len());
         }
         for p in &c.problems {
             println!("{p:?}");
