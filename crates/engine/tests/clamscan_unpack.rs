@@ -81,20 +81,27 @@ fn packed_test_files_as_clamscan() {
     assert_eq!(compare(&db, &files), Vec::<String>::new());
 }
 
-/// UPX files built here, one per method, each holding clam.exe and a
+/// UPX files built here, one per method, and an FSG 2.0 file, each holding clam.exe and a
 /// marker in its program: clamscan finds the marker (an `.ndb` signature)
 /// and the image aether rebuilds (its MD5 in an `.hdb`) only if both
 /// unpack the same bytes.
 fn built(dir: &Path) -> Vec<(PathBuf, String, usize)> {
     let clam = std::fs::read(Path::new(TESTFILES).join("clam.exe")).expect("clam.exe");
-    upx_common::METHODS
+    let mut files: Vec<(String, Vec<u8>)> = upx_common::METHODS
         .iter()
         .map(|&m| {
             // A program of its own per method: an .hdb keeps one name per
             // hash in clamscan.
             let marker = format!("AETHER-UPX-MARKER-{}", m.name());
             let code = upx_common::code(&[&clam, marker.as_bytes()]);
-            let file = upx_common::packed(m, &code);
+            (m.name().to_string(), upx_common::packed(m, &code))
+        })
+        .collect();
+    let code = upx_common::code(&[&clam, b"AETHER-UPX-MARKER-fsg"]);
+    files.push(("fsg".to_string(), upx_common::fsg_packed(&code)));
+    files
+        .into_iter()
+        .map(|(name, file)| {
             let image = aether_unpack::unpack(&file, &aether_unpack::UnpackLimits::default())
                 .expect("unpacks")
                 .expect("recognised")
@@ -103,7 +110,7 @@ fn built(dir: &Path) -> Vec<(PathBuf, String, usize)> {
                 use md5::{Digest, Md5};
                 hex(&Md5::digest(&image))
             };
-            let p = dir.join(format!("built-{}.exe", m.name()));
+            let p = dir.join(format!("built-{name}.exe"));
             std::fs::write(&p, &file).expect("write");
             (p, md5, image.len())
         })
@@ -155,6 +162,7 @@ fn damaged_copies_as_clamscan() {
         "clam-petite.exe",
         "clam-aspack.exe",
         "clam-pespin.exe",
+        "clam-mew.exe",
     ]
     .iter()
     .map(|n| {
