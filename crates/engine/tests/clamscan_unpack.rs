@@ -20,13 +20,25 @@ const TESTFILES: &str = "/usr/share/clamav-testfiles";
 const FILES: &[&str] = &[
     "clam-upx.exe",
     "clam-wwpack.exe",
+    "clam-yc.exe",
+    "clam-petite.exe",
+    "clam-aspack.exe",
+    "clam-pespin.exe",
+    "clam-mew.exe",
     "clam-fsg.exe",
     "clam.exe",
 ];
 
 /// The rebuilt files ClamAV scans (MD5, size), as `--debug` reports them.
-const REBUILT: &[(&str, &str, u64)] =
-    &[("clam-upx.exe", "3b03bc19b1f39587a0650c7b6fe35d38", 20480)];
+const REBUILT: &[(&str, &str, u64)] = &[
+    ("clam-upx.exe", "3b03bc19b1f39587a0650c7b6fe35d38", 20480),
+    ("clam-wwpack.exe", "7b8cd3dd6a198ec191afce0206665d2d", 20480),
+    ("clam-yc.exe", "8822fca1f7b0cb5506f15f8088956197", 3072),
+    ("clam-petite.exe", "8a2bf11929515746f3df244a4ac91c7c", 6144),
+    ("clam-aspack.exe", "4a4477a6d2d866b38806e9bfa5a6bb2e", 17408),
+    ("clam-pespin.exe", "ea58113cd88ec4715020f5189529d35b", 6656),
+    ("clam-mew.exe", "eb55c7b07f6c22b7c09ea52a8eeaddec", 21504),
+];
 
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
@@ -78,6 +90,13 @@ fn packed_test_files_as_clamscan() {
     assert!(upx.contains("Rebuilt.clam-upx.exe.UNOFFICIAL"), "{upx:?}");
     assert!(upx.contains("Clam.Original.UNOFFICIAL"), "{upx:?}");
     assert!(upx.contains("Clam.Body.UNOFFICIAL"), "{upx:?}");
+    for (file, _, _) in REBUILT {
+        let found = ours.get(*file).cloned().unwrap_or_default();
+        assert!(
+            found.contains(&format!("Rebuilt.{file}.UNOFFICIAL")),
+            "{file}: {found:?}"
+        );
+    }
     assert_eq!(compare(&db, &files), Vec::<String>::new());
 }
 
