@@ -12,19 +12,25 @@ it matches in ClamAV, the rebuilt file must be the same bytes, so this crate
 reproduces ClamAV's recognition, its order and its rebuild, quirks included
 (each module says which).
 
-Supported: UPX (NRV2B, NRV2D, NRV2E and LZMA). [`unpack`] returns `Ok(None)`
-for a file that is not a PE, or whose packer is not recognised; an error when
-a packer was recognised but its data is broken, or when unpacking would pass
-[`UnpackLimits`].
+Supported, in ClamAV's order: MEW 11 (not its LZMA variant), FSG 2.0, UPX
+(NRV2B, NRV2D, NRV2E and LZMA), Petite 2.x, PESpin 1.1, yC 1.x, WWPack32 and
+ASPack 2.12-2.42; not yet: FSG 1.31/1.33, Upack, NsPack. [`unpack`] returns
+`Ok(None)` for a file that is not a PE32, or whose packer is not recognised;
+an error when a packer was recognised but its data is broken (and no later
+packer succeeded), or when unpacking would pass [`UnpackLimits`]. The image
+of one packer may itself be packed (yC holds UPX): the caller unpacks again,
+one level down, as ClamAV scans each rebuilt file as a file of its own.
 
 Everything is bounded: the output by ClamAV's own size limit (what it checks
 before unpacking: `MaxFileSize`, what is left of `MaxScanSize`), by an
 optional ratio to the input's size, and by 1 GiB (ClamAV's largest
-allocation); every loop by the input or the output. Corrupt input gives an
-error or a different image, never a panic.
+allocation); every loop by the input or the output, and the emulated
+decryptors by ClamAV's jump limit (a decryptor that loops is stopped at
+once). Corrupt input gives an error or a different image, never a panic.
 
-The formats were learnt from ClamAV's `libclamav/upx.c` and `pe.c`; the code
-is written anew.
+The formats were learnt from ClamAV's `libclamav` (`pe.c`, `upx.c`, `fsg.c`,
+`packlibs.c`, `mew.c`, `petite.c`, `spin.c`, `yc.c`, `wwunpack.c`,
+`aspack.c`, `rebuildpe.c`); the code is written anew.
 */
 
 mod aspack;
