@@ -420,6 +420,22 @@ fn references_among_many_objects_stay_fast() {
 }
 
 #[test]
+fn one_long_length_object_for_many_streams() {
+    // Every stream's `/Length` points to one object whose number ClamAV
+    // looks for past a 2 MiB comment line: read once.
+    let mut long = vec![b'%'; 2 << 20];
+    long.extend_from_slice(b"\n12");
+    let mut objects = vec![obj(5, &long)];
+    for n in 0..20_000u32 {
+        objects.push(stream_obj(n + 10, "", b"data", Some("5 0 R")));
+    }
+    let started = std::time::Instant::now();
+    let c = members(&document(&objects));
+    assert_eq!(c.members.len(), 20_000);
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+#[test]
 fn chains_stop_at_64_filters() {
     let mut data = TEXT.to_vec();
     for _ in 0..70 {

@@ -46,6 +46,7 @@ mod crypt;
 mod filters;
 mod syntax;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Cursor;
 
@@ -243,6 +244,8 @@ struct Pdf<'m> {
     /// The indices of the objects of each id, in order: ClamAV looks
     /// references up by a linear search, which 65536 objects make slow.
     index: HashMap<u32, Vec<usize>>,
+    /// Values of objects referenced by `/Length`, by object index.
+    lengths: RefCell<HashMap<usize, Option<usize>>>,
     stms: Vec<ObjStm>,
     too_many: bool,
     /// A trailer names an `/Encrypt` dictionary.
@@ -288,6 +291,7 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
         map: &data[at..],
         objs: Vec::new(),
         index: HashMap::new(),
+        lengths: RefCell::new(HashMap::new()),
         stms: Vec::new(),
         too_many: false,
         encrypted: false,
@@ -867,6 +871,28 @@ impl<'m> Pdf<'m> {
 
     /// The value of `/Length`, direct or indirect (`find_length`), before
     /// ClamAV checks it against the stream.
+    /// The number object `j` holds, as `find_length` reads a `/Length`
+    /// reference. Remembered: ClamAV reads up to the end of the buffer for
+    /// it, and every stream may point to the same object.
+    fn length_value(&self, j: usize) -> Option<usize> {
+        if let Some(&v) = self.lengths.borrow().get(&j) {
+            return v;
+        }
+        let o = &self.objs[j];
+        let b = self.buf(o.buf);
+        let value = (|| {
+            if o.start.saturating_add(o.size) > b.len() {
+                return None;
+            }
+            let rest = b.len() - o.start;
+            let v = next_object(b, o.start, rest)?;
+            let l = strtol(b, v, rest - (v - o.start)).filter(|&v| v >= 0)?;
+            Some(l as usize)
+        })();
+        self.lengths.borrow_mut().insert(j, value);
+        value
+    }
+
     fn find_length(&self, i: usize, start: usize, dict_len: usize) -> usize {
         let map = self.map;
         if dict_len < 8 {
@@ -915,19 +941,10 @@ impl<'m> Pdf<'m> {
                 let Some(j) = self.find_obj(i, id) else {
                     return 0;
                 };
-                let o = &self.objs[j];
-                let b = self.buf(o.buf);
-                if o.start.saturating_add(o.size) > b.len() {
-                    return 0;
+                match self.length_value(j) {
+                    Some(l) => length = l,
+                    None => return 0,
                 }
-                let rest = b.len() - o.start;
-                let Some(v) = next_object(b, o.start, rest) else {
-                    return 0;
-                };
-                let Some(l) = strtol(b, v, rest - (v - o.start)).filter(|&v| v >= 0) else {
-                    return 0;
-                };
-                length = l as usize;
             }
         }
         // ClamAV bounds it by the document, from where the value was read.
