@@ -173,7 +173,7 @@ fn damaged_copies_as_clamscan() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = database(dir.path());
     let mut files = Vec::new();
-    let mut rng = Rng(0x5eed_0f_0a_c4ed);
+    let mut rng = Rng(0x5eed_0f0a_c4ed);
     let mut inputs: Vec<(String, Vec<u8>)> = [
         "clam-upx.exe",
         "clam-wwpack.exe",
