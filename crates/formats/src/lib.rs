@@ -21,7 +21,8 @@ fuzzed on its own:
   included (zip's implode method too).
   PDF documents give the objects ClamAV scans: streams decoded through
   their filters (Flate, LZW, ASCIIHex, ASCII85, RunLength), object streams
-  opened, JavaScript strings and page text.
+  opened, JavaScript strings and page text, encrypted documents decrypted
+  with the empty password.
 
 Everything here reads untrusted bytes. Nothing panics on them, nothing is
 written to disk, and no length taken from a header is trusted for an
