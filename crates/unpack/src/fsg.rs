@@ -243,3 +243,154 @@ pub(crate) fn unpack_v200(
         .unwrap_or(dest);
     Ok(Step::Done(Packer::Fsg, image))
 }
+
+/// `unfsg_133`: `count + 1` streams one after the other, each into the
+/// next part of `dest`; the sections (RVAs given) get their sizes from
+/// what each stream wrote, are sorted by RVA, and rebuilt. `Err(())` where
+/// ClamAV's returns -1; `Ok(None)` where its rebuild fails (then the raw
+/// data is scanned).
+fn unfsg_133(
+    src: &[u8],
+    dsize: u32,
+    rvas: &[u32],
+    base: u32,
+    ep: u32,
+    cap: u64,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), ()> {
+    use crate::rebuild::{RSect, rebuild};
+    let mut dest = vec![0u8; dsize as usize];
+    let (mut s, mut d) = (0usize, 0usize);
+    let mut sections: Vec<RSect> = Vec::with_capacity(rvas.len());
+    for &rva in rvas {
+        let (src_part, dst_part) = (src.get(s..).unwrap_or(&[]), &mut dest[d..]);
+        let (read, written) = unfsg(src_part, dst_part).ok_or(())?;
+        sections.push(RSect {
+            rva,
+            vsz: 0,
+            raw: d as u32,
+            rsz: written as u32,
+        });
+        s += read;
+        d += written;
+    }
+    // Bubble sort by RVA, as ClamAV's (every field but the size moves).
+    let mut upd = true;
+    while upd {
+        upd = false;
+        for t in 0..sections.len() - 1 {
+            if sections[t].rva > sections[t + 1].rva {
+                sections.swap(t, t + 1);
+                upd = true;
+            }
+        }
+    }
+    let mut lastsz = dsize;
+    for t in 0..sections.len() {
+        if t + 1 < sections.len() {
+            let v = sections[t + 1].rva.wrapping_sub(sections[t].rva);
+            sections[t].vsz = v;
+            lastsz = lastsz.wrapping_sub(v);
+        } else {
+            sections[t].vsz = lastsz;
+        }
+    }
+    let rebuilt = rebuild(&dest, &sections, base, ep, 0, 0, 0, cap);
+    Ok((dest, rebuilt))
+}
+
+/// FSG 1.33: a table before the packed section gives the destination, the
+/// source and the RVAs of the other original sections, each its own
+/// stream.
+pub(crate) fn unpack_v133(
+    file: &[u8],
+    pe: &crate::pe::PeHeader,
+    epbuff: &[u8],
+    i: usize,
+    limits: &crate::UnpackLimits,
+) -> Result<crate::Step, crate::UnpackError> {
+    use crate::pe::{rawaddr, u32_at};
+    use crate::{Packer, Step, UnpackError};
+    let (Some(s0), Some(s1)) = (pe.sections.get(i), pe.sections.get(i + 1)) else {
+        return Ok(Step::Next);
+    };
+    let ib = pe.image_base;
+    let table_rva = u32_at(epbuff, 1).unwrap_or(0).wrapping_sub(ib);
+    if epbuff.first() != Some(&0xbe) || table_rva >= pe.min {
+        return Ok(Step::Next);
+    }
+    let fail = |d: &str| {
+        Ok(Step::Failed(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: d.to_string(),
+        }))
+    };
+    let (ssize, dsize) = (s1.rsz, s0.vsz);
+    limits.check(Packer::Fsg, u64::from(dsize.max(ssize)), file.len() as u64)?;
+    if ssize <= 0x19 || dsize <= ssize {
+        return Ok(Step::Stop);
+    }
+    // The table is in the headers (an RVA below them is its file offset).
+    let Some(t) = rawaddr(table_rva, &[], file.len() as u64, pe.hdr_size) else {
+        return fail("the section table is not in the headers");
+    };
+    let gp = s1.raw.wrapping_sub(t);
+    limits.check(Packer::Fsg, u64::from(gp), file.len() as u64)?;
+    let Some(support) = file.get(t as usize..t as usize + gp as usize) else {
+        return Err(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: "the section table is past the end of the file".to_string(),
+        });
+    };
+    let rd = |o: u32| u32_at(support, o as usize).unwrap_or(0);
+    let newedi = rd(4).wrapping_sub(ib);
+    let newesi = rd(8).wrapping_sub(ib);
+    if newesi < s1.rva || newesi - s1.rva >= s1.rsz {
+        return fail("the source is outside the packed section");
+    }
+    if newedi != s0.rva {
+        return fail("the destination is not the empty section");
+    }
+    let mut count = 0u32;
+    let mut t = 12u32;
+    while t < gp.wrapping_sub(4) {
+        let rva = rd(t);
+        if rva == 0 {
+            break;
+        }
+        let rva = rva.wrapping_sub(ib.wrapping_add(1));
+        count += 1;
+        if rva < s0.rva || rva - s0.rva >= s0.vsz {
+            break;
+        }
+        t += 4;
+    }
+    if t >= gp.wrapping_sub(4) || rd(t) != 0 {
+        return fail("the section table does not end");
+    }
+    let mut rvas = vec![newedi];
+    for k in 1..=count {
+        rvas.push(rd(8 + k * 4).wrapping_sub(1).wrapping_sub(ib));
+    }
+    let Some(src) = file.get(s1.raw as usize..s1.raw as usize + ssize as usize) else {
+        return Err(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: "the packed section is past the end of the file".to_string(),
+        });
+    };
+    let oep = pe
+        .vep
+        .wrapping_add(161 + 6)
+        .wrapping_add(u32_at(epbuff, 163).unwrap_or(0));
+    match unfsg_133(
+        &src[(newesi - s1.rva) as usize..],
+        dsize,
+        &rvas,
+        ib,
+        oep,
+        limits.output_cap(),
+    ) {
+        Ok((_, Some(image))) => Ok(Step::Done(Packer::Fsg, image)),
+        Ok((raw, None)) => Ok(Step::Done(Packer::Fsg, raw)),
+        Err(()) => fail("the compressed data is broken"),
+    }
+}

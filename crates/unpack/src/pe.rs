@@ -24,6 +24,8 @@ pub(crate) struct Section {
 pub(crate) struct PeHeader {
     pub e_lfanew: u32,
     pub opt_hdr_size: u16,
+    /// `SizeOfHeaders` rounded up to the section alignment.
+    pub hdr_size: u32,
     /// The lowest section RVA and the highest end of a section's raw data
     /// in memory (`rva + rsz`).
     pub min: u32,
@@ -232,6 +234,7 @@ fn parse_sized(file: &[u8], fsize: u64) -> Option<PeHeader> {
     Some(PeHeader {
         e_lfanew,
         opt_hdr_size,
+        hdr_size,
         min,
         max,
         dirs,

@@ -52,3 +52,19 @@ fn damaged_fsg_files() {
         "{errors} errors, {changed} changed"
     );
 }
+
+#[test]
+fn fsg133_unpacks_every_section() {
+    let clam = std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("clam.exe");
+    let a = upx_common::code(&[&clam, b"AETHER-FSG133-A"]);
+    let b = upx_common::code(&[b"AETHER-FSG133-B"]);
+    let file = upx_common::fsg133_packed(&[&a, &b]);
+    let u = unpack(&file, &UnpackLimits::default())
+        .expect("unpacks")
+        .expect("recognised");
+    assert_eq!(u.packer, Packer::Fsg);
+    assert_eq!(&u.image[0x1c8..0x1cf], b".clam01");
+    assert_eq!(&u.image[0x1f0..0x1f7], b".clam02");
+    let find = |p: &[u8]| u.image.windows(p.len()).any(|w| w == p);
+    assert!(find(&a) && find(&b), "a section is missing from the image");
+}

@@ -500,3 +500,51 @@ pub fn fsg_packed(code: &[u8]) -> Vec<u8> {
     file.extend_from_slice(&s1);
     file
 }
+
+/// An FSG 1.33-packed PE holding `parts` as its program's sections (each at
+/// its own 0x1000-aligned RVA from 0x1000 on, one FSG stream each): the
+/// stub's table (destination, source, the other sections' RVAs) lies in the
+/// headers, as FSG 1.33 puts it.
+pub fn fsg133_packed(parts: &[&[u8]]) -> Vec<u8> {
+    let mut rvas = Vec::new();
+    let mut rva = 0x1000u32;
+    let mut s1 = Vec::new();
+    for p in parts {
+        rvas.push(rva);
+        rva += (p.len() as u32).div_ceil(0x1000).max(1) * 0x1000;
+        s1.extend_from_slice(&fsg(p));
+    }
+    let dsize = rva; // up to the last section's end, plus the headers' page
+    let s1_rva = 0x1000 + dsize;
+    s1.resize(s1.len().div_ceil(16) * 16, 0);
+    let ep_at = s1.len() as u32;
+    let mut stub = vec![0x90u8; 0x100];
+    stub[0] = 0xbe; // mov esi, table
+    put32(&mut stub, 1, IMAGE_BASE + 0x300);
+    put32(&mut stub, 163, 0);
+    s1.extend_from_slice(&stub);
+    let rsz = (s1.len() as u32).div_ceil(0x200) * 0x200;
+    s1.resize(rsz as usize, 0);
+    let vsz1 = rsz.div_ceil(0x1000) * 0x1000;
+    let header = pe_header(
+        &[
+            (b"FSG!\0\0\0\0", dsize, 0x1000, 0, 0x400),
+            (b"FSG!\0\0\0\0", vsz1, s1_rva, rsz, 0x400),
+        ],
+        s1_rva + ep_at,
+        s1_rva + vsz1,
+    );
+    let mut file = vec![0u8; 0x400];
+    file[..2].copy_from_slice(b"MZ");
+    put32(&mut file, 60, 0x80);
+    file[0x80..0x80 + header.len()].copy_from_slice(&header);
+    // The table: (ebx), destination, source, then each other section's
+    // RVA + 1, and a zero.
+    put32(&mut file, 0x304, IMAGE_BASE + 0x1000);
+    put32(&mut file, 0x308, IMAGE_BASE + s1_rva);
+    for (k, r) in rvas.iter().enumerate().skip(1) {
+        put32(&mut file, 0x308 + 4 * k, IMAGE_BASE + r + 1);
+    }
+    file.extend_from_slice(&s1);
+    file
+}
