@@ -100,7 +100,7 @@ fn packed_test_files_as_clamscan() {
     assert_eq!(compare(&db, &files), Vec::<String>::new());
 }
 
-/// UPX files built here, one per method, and FSG 2.0 and 1.33 files, each holding clam.exe and a
+/// UPX files built here, one per method, and FSG 2.0, 1.33 and 1.31 files, each holding clam.exe and a
 /// marker in its program: clamscan finds the marker (an `.ndb` signature)
 /// and the image aether rebuilds (its MD5 in an `.hdb`) only if both
 /// unpack the same bytes.
@@ -121,6 +121,8 @@ fn built(dir: &Path) -> Vec<(PathBuf, String, usize)> {
     let a = upx_common::code(&[&clam, b"AETHER-UPX-MARKER-fsg133"]);
     let b = upx_common::code(&[b"a second section"]);
     files.push(("fsg133".to_string(), upx_common::fsg133_packed(&[&a, &b])));
+    let a = upx_common::code(&[&clam, b"AETHER-UPX-MARKER-fsg131"]);
+    files.push(("fsg131".to_string(), upx_common::fsg131_packed(&[&a, &b])));
     files
         .into_iter()
         .map(|(name, file)| {

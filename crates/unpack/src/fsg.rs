@@ -394,3 +394,112 @@ pub(crate) fn unpack_v133(
         Err(()) => fail("the compressed data is broken"),
     }
 }
+
+/// FSG 1.31: as 1.33, with the other sections' addresses as 16-bit page
+/// numbers in a table before the packed section.
+pub(crate) fn unpack_v131(
+    file: &[u8],
+    pe: &crate::pe::PeHeader,
+    epbuff: &[u8],
+    i: usize,
+    limits: &crate::UnpackLimits,
+) -> Result<crate::Step, crate::UnpackError> {
+    use crate::pe::{rawaddr, u32_at};
+    use crate::{Packer, Step, UnpackError};
+    let (Some(s0), Some(s1)) = (pe.sections.get(i), pe.sections.get(i + 1)) else {
+        return Ok(Step::Next);
+    };
+    let ib = pe.image_base;
+    let b = |o: usize| epbuff.get(o).copied().unwrap_or(0);
+    let rd_ep = |o: usize| u32_at(epbuff, o).unwrap_or(0);
+    let table_rva = rd_ep(1).wrapping_sub(ib);
+    if b(0) != 0xbb
+        || table_rva >= pe.min
+        || b(5) != 0xbf
+        || b(10) != 0xbe
+        || pe.vep < s1.rva
+        || pe.vep - s1.rva <= s1.rva.wrapping_sub(0xe0)
+    {
+        return Ok(Step::Next);
+    }
+    let fail = |d: &str| {
+        Ok(Step::Failed(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: d.to_string(),
+        }))
+    };
+    let Some(t) = rawaddr(table_rva, &[], file.len() as u64, pe.hdr_size) else {
+        return fail("the section table is not in the headers");
+    };
+    let newesi = rd_ep(11).wrapping_sub(ib);
+    let newedi = rd_ep(6).wrapping_sub(ib);
+    let ep_off = pe.vep - s1.rva;
+    // (ClamAV compares with the raw offset here, not the raw size.)
+    if newesi < s1.rva || newesi - s1.rva >= s1.raw {
+        return fail("the source is outside the packed section");
+    }
+    if newedi != s0.rva {
+        return fail("the destination is not the empty section");
+    }
+    let (ssize, dsize) = (s1.rsz, s0.vsz);
+    limits.check(Packer::Fsg, u64::from(dsize.max(ssize)), file.len() as u64)?;
+    if ssize <= 0x19 || dsize <= ssize {
+        return Ok(Step::Stop);
+    }
+    let gp = s1.raw.wrapping_sub(t);
+    limits.check(Packer::Fsg, u64::from(gp), file.len() as u64)?;
+    let Some(support) = file.get(t as usize..t as usize + gp as usize) else {
+        return Err(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: "the section table is past the end of the file".to_string(),
+        });
+    };
+    // Signed chars in ClamAV: a byte over 0x7f spreads its sign.
+    let page = |o: usize| -> u32 {
+        let lo = i32::from(support.get(o).copied().unwrap_or(0) as i8);
+        let hi = i32::from(support.get(o + 1).copied().unwrap_or(0) as i8);
+        (lo | (hi << 8)) as u32
+    };
+    let mut count = 0u32;
+    let mut t = 0u32;
+    while t < gp.wrapping_sub(2) {
+        let v = page(t as usize);
+        if v == 1 || v == 2 {
+            break;
+        }
+        let rva = (v.wrapping_sub(2) << 12).wrapping_sub(ib);
+        count += 1;
+        if rva < s0.rva || rva - s0.rva >= s0.vsz {
+            break;
+        }
+        t += 2;
+    }
+    if t >= gp.wrapping_sub(10) || u32_at(support, t as usize + 6) != Some(2) || count == 0 {
+        return fail("the section table does not end");
+    }
+    let mut rvas = vec![newedi];
+    for k in 0..count as usize {
+        rvas.push((page(k * 2).wrapping_sub(2) << 12).wrapping_sub(ib));
+    }
+    let Some(src) = file.get(s1.raw as usize..s1.raw as usize + ssize as usize) else {
+        return Err(UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: "the packed section is past the end of the file".to_string(),
+        });
+    };
+    let g: u32 = 0xda + 6 * u32::from(b(16) == 0xe8);
+    let jmp = u32_at(src, (g + 2 + ep_off) as usize).unwrap_or(0);
+    let oep = pe.vep.wrapping_add(g + 6).wrapping_add(jmp);
+    match unfsg_133(
+        &src[(newesi - s1.rva) as usize..],
+        dsize,
+        &rvas,
+        ib,
+        oep,
+        limits.output_cap(),
+    ) {
+        Ok((_, Some(image))) => Ok(Step::Done(Packer::Fsg, image)),
+        Ok((raw, None)) => Ok(Step::Done(Packer::Fsg, raw)),
+        Err(()) => fail("the compressed data is broken"),
+    }
+}

@@ -251,6 +251,11 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
         return r;
     }
     if let Some(i) = empty
+        && let Some(r) = step(fsg::unpack_v131(file, &pe, &epbuff, i, limits)?)
+    {
+        return r;
+    }
+    if let Some(i) = empty
         && let Some(r) = step(upx::unpack(file, &pe, &epbuff, i, limits)?)
     {
         return r;

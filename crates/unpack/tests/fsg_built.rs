@@ -68,3 +68,19 @@ fn fsg133_unpacks_every_section() {
     let find = |p: &[u8]| u.image.windows(p.len()).any(|w| w == p);
     assert!(find(&a) && find(&b), "a section is missing from the image");
 }
+
+#[test]
+fn fsg131_unpacks_every_section() {
+    let a = upx_common::code(&[b"AETHER-FSG131-A"]);
+    let b = upx_common::code(&[b"AETHER-FSG131-B"]);
+    let file = upx_common::fsg131_packed(&[&a, &b]);
+    let u = unpack(&file, &UnpackLimits::default())
+        .expect("unpacks")
+        .expect("recognised");
+    assert_eq!(u.packer, Packer::Fsg);
+    // The program starts past the headers' page: an "empty" section first.
+    assert_eq!(&u.image[0x1c8..0x1cd], b"empty");
+    assert_eq!(&u.image[0x218..0x21f], b".clam02");
+    let find = |p: &[u8]| u.image.windows(p.len()).any(|w| w == p);
+    assert!(find(&a) && find(&b), "a section is missing from the image");
+}

@@ -548,3 +548,64 @@ pub fn fsg133_packed(parts: &[&[u8]]) -> Vec<u8> {
     file.extend_from_slice(&s1);
     file
 }
+
+/// An FSG 1.31-packed PE holding `parts` as its sections, as
+/// [`fsg133_packed`], with FSG 1.31's stub and table (16-bit page numbers).
+/// ClamAV wants 1.31's entry point more than the packed section's RVA less
+/// 0xe0 into that section, and the empty section larger than the packed
+/// one: so the packed section comes first in memory (at 0x1000) and the
+/// empty one, which gets the program, after it.
+pub fn fsg131_packed(parts: &[&[u8]]) -> Vec<u8> {
+    let s1_rva = 0x1000u32;
+    let s1_vsz = 0x2000u32;
+    let s0_rva = s1_rva + s1_vsz;
+    let mut rvas = Vec::new();
+    let mut rva = s0_rva;
+    let mut s1 = Vec::new();
+    for p in parts {
+        rvas.push(rva);
+        rva += (p.len() as u32).div_ceil(0x1000).max(1) * 0x1000;
+        s1.extend_from_slice(&fsg(p));
+    }
+    let dsize = rva - s0_rva;
+    let ep_at = s1_rva - 0xe0 + 0x10;
+    assert!(
+        s1.len() < ep_at as usize,
+        "the compressed program is too large"
+    );
+    s1.resize(ep_at as usize, 0);
+    let mut stub = vec![0x90u8; 0x100];
+    stub[0] = 0xbb; // mov ebx, table
+    put32(&mut stub, 1, IMAGE_BASE + 0x300);
+    stub[5] = 0xbf; // mov edi, destination
+    put32(&mut stub, 6, IMAGE_BASE + s0_rva);
+    stub[10] = 0xbe; // mov esi, source
+    put32(&mut stub, 11, IMAGE_BASE + s1_rva);
+    put32(&mut stub, 0xdc, 0); // the jump to the old entry point
+    s1.extend_from_slice(&stub);
+    let rsz = (s1.len() as u32).div_ceil(0x200) * 0x200;
+    assert!(rsz < dsize && rsz <= s1_vsz);
+    s1.resize(rsz as usize, 0);
+    let header = pe_header(
+        &[
+            (b"FSG!\0\0\0\0", dsize, s0_rva, 0, 0x400),
+            (b"FSG!\0\0\0\0", s1_vsz, s1_rva, rsz, 0x400),
+        ],
+        s1_rva + ep_at,
+        s0_rva + dsize,
+    );
+    let mut file = vec![0u8; 0x400];
+    file[..2].copy_from_slice(b"MZ");
+    put32(&mut file, 60, 0x80);
+    file[0x80..0x80 + header.len()].copy_from_slice(&header);
+    // The table: each other section's page + 2, then 1, and 2 six bytes on.
+    let mut at = 0x300;
+    for r in rvas.iter().skip(1) {
+        put16(&mut file, at, (((IMAGE_BASE + r) >> 12) + 2) as u16);
+        at += 2;
+    }
+    put16(&mut file, at, 1);
+    put32(&mut file, at + 6, 2);
+    file.extend_from_slice(&s1);
+    file
+}
