@@ -32,7 +32,7 @@ use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
 const PIECE: usize = 8192;
 /// Nested groups whose state must be kept, at most (ClamAV stops when its
 /// allocation limit refuses a larger stack).
-const MAX_GROUPS: usize = 1 << 20;
+const MAX_GROUPS: usize = 1 << 18;
 /// The OLE1 header's class name is kept up to this length; a longer one
 /// derails the decoder (as in ClamAV).
 const MAX_CLASS: usize = 64;
@@ -290,8 +290,6 @@ struct State {
     data: Option<Box<Object>>,
     /// Groups opened in a state that had nothing to keep, not pushed.
     defaults: usize,
-    word: Vec<u8>,
-    param: i64,
 }
 
 impl State {
@@ -302,8 +300,6 @@ impl State {
             objdata: false,
             data: None,
             defaults: 0,
-            word: Vec::new(),
-            param: 0,
         }
     }
 
@@ -320,6 +316,8 @@ pub(crate) fn walk(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), Fo
         stack: Vec::new(),
         done: Vec::new(),
         count: 0,
+        word: Vec::with_capacity(33),
+        param: 0,
     };
     let size = src.size();
     let mut piece = vec![0u8; PIECE];
@@ -362,6 +360,10 @@ struct Rtf<'v> {
     stack: Vec<State>,
     done: Vec<Found>,
     count: usize,
+    /// The control word being read and its parameter. ClamAV keeps them
+    /// per group, but a group opens and closes only between control words.
+    word: Vec<u8>,
+    param: i64,
 }
 
 impl Rtf<'_> {
@@ -462,7 +464,7 @@ impl Rtf<'_> {
                 Parse::Control => {
                     if c.is_ascii_alphabetic() {
                         self.state.parse = Parse::Word;
-                        self.state.word.clear();
+                        self.word.clear();
                     } else {
                         self.state.parse = Parse::Symbol;
                     }
@@ -472,24 +474,24 @@ impl Rtf<'_> {
                     self.state.parse = Parse::Main;
                 }
                 Parse::Word => {
-                    if self.state.word.len() == 32 {
+                    if self.word.len() == 32 {
                         self.state.parse = Parse::Main;
                     } else if c.is_ascii_alphabetic() {
-                        self.state.word.push(c);
+                        self.word.push(c);
                         at += 1;
                     } else if is_space(c) {
                         // The space belongs to the word: `\objdata ` is
                         // what ClamAV looks for.
-                        self.state.word.push(c);
+                        self.word.push(c);
                         at += 1;
                         self.state.parse = Parse::Interpret;
                     } else if c.is_ascii_digit() {
                         self.state.parse = Parse::Param;
-                        self.state.param = 0;
+                        self.param = 0;
                     } else if c == b'-' {
                         at += 1;
                         self.state.parse = Parse::Param;
-                        self.state.param = 0;
+                        self.param = 0;
                     } else {
                         self.state.parse = Parse::Interpret;
                     }
@@ -497,14 +499,9 @@ impl Rtf<'_> {
                 Parse::Param => {
                     if c.is_ascii_digit() {
                         let d = i64::from(c - b'0');
-                        match self
-                            .state
-                            .param
-                            .checked_mul(10)
-                            .and_then(|p| p.checked_add(d))
-                        {
+                        match self.param.checked_mul(10).and_then(|p| p.checked_add(d)) {
                             Some(p) => {
-                                self.state.param = p;
+                                self.param = p;
                                 at += 1;
                             }
                             None => self.state.parse = Parse::Main,
@@ -516,9 +513,8 @@ impl Rtf<'_> {
                     }
                 }
                 Parse::Interpret => {
-                    let word = std::mem::take(&mut self.state.word);
-                    let object = word == b"object";
-                    let objdata = word == b"objdata ";
+                    let object = self.word == b"object";
+                    let objdata = self.word == b"objdata ";
                     if object || objdata {
                         // A new action ends the object being read.
                         if self.state.data.is_some() {
@@ -531,7 +527,6 @@ impl Rtf<'_> {
                             self.state.objdata = true;
                         }
                     }
-                    self.state.word = word;
                     self.state.parse = Parse::Main;
                 }
             }
