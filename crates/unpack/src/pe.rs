@@ -265,14 +265,29 @@ pub(crate) fn probe(head: &[u8], fsize: u64) -> bool {
     {
         return true;
     }
-    // The others by their stubs' first bytes: WWPack (push ebx), yC (push
-    // ebp / pusha), ASPack (pusha), Petite (mov eax, imm), PESpin (a call
-    // at +4).
+    // The others by their stubs, as each unpacker recognises them; an entry
+    // point past the head: unsure.
     let ep = pe.ep as usize;
-    match (head.get(ep), head.get(ep + 4..ep + 9)) {
-        (_, Some(b"\xe8\0\0\0\0")) => true,
-        (Some(0x53 | 0x55 | 0x60 | 0xb8), _) => true,
-        (Some(_), Some(_)) => false,
-        _ => !whole,
+    let Some(code) = head.get(ep..ep.saturating_add(24).min(head.len())) else {
+        return !whole;
+    };
+    if code.len() < 14 && !whole {
+        return true;
     }
+    let last = pe.sections.last().map_or(0, |s| s.rva);
+    let at = |o: usize, b: &[u8]| code.get(o..o + b.len()) == Some(b);
+    let imm = u32_at(code, 1).unwrap_or(0);
+    // yC: the entry point 0x60 into the last section.
+    (pe.sections.len() > 1 && pe.vep == last.wrapping_add(0x60))
+        // WWPack
+        || (pe.vep == last && at(0, b"\x53\x55\x8b\xe8\x33\xdb\xeb"))
+        // ASPack
+        || at(0, b"\x60\xe8\x03\x00\x00\x00\xe9\xeb")
+        // PESpin
+        || at(4, b"\xe8\x00\x00\x00\x00\x8b\x1c\x24\x83\xc3")
+        // Petite: mov eax, the last or the one but last section.
+        || (code.first() == Some(&0xb8)
+            && pe.sections.iter().rev().take(2).any(|s| {
+                imm == s.rva.wrapping_add(pe.image_base)
+            }))
 }

@@ -106,8 +106,10 @@ fn probe_admits_every_packed_file() {
             );
         }
     }
-    // Not a PE, and all of it seen: no.
+    // Not a PE, and all of it seen: no; nor clam.exe, which is not packed.
     assert!(!aether_unpack::probe(b"MZ not a PE at all", 18));
+    let clam = read("clam.exe");
+    assert!(!aether_unpack::probe(&clam, clam.len() as u64));
 }
 
 #[test]
