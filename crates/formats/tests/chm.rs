@@ -55,7 +55,7 @@ fn a_cut_file_gives_what_it_has() {
 
 #[test]
 fn damaged_copies_never_panic() {
-    assert!(damaged(FileType::MsChm, &testfile("clam.chm"), 7) > 2000);
+    assert!(damaged(FileType::MsChm, &testfile("clam.chm"), 13) > 1500);
     let h = chm(&[("/x", b"xxxx", true), ("/y", b"yy", false)]);
-    assert!(damaged(FileType::MsChm, &h, 5) > 1000);
+    assert!(damaged(FileType::MsChm, &h, 101) > 500);
 }
