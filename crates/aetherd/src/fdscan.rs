@@ -105,6 +105,7 @@ fn options(config: &Config, asked: &ScanRequestOptions) -> ScanOptions {
         l.max_scantime = Some(l.max_scantime.map_or(theirs, |mine| mine.min(theirs)));
     }
     opts.alert_encrypted = asked.alert_encrypted;
+    opts.alert_encrypted_doc = asked.alert_encrypted;
     opts.alert_exceeds_max = asked.alert_exceeds_max;
     opts
 }

@@ -49,8 +49,12 @@ pub const PARALLEL_MIN: u64 = 8 << 20;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Alerts {
     /// Report encrypted archive members as `Heuristics.Encrypted.*`
-    /// (`--alert-encrypted`).
+    /// (`--alert-encrypted`, `--alert-encrypted-archive`).
     pub encrypted: bool,
+    /// Report documents that cannot be decrypted (PDF) as
+    /// `Heuristics.Encrypted.PDF` (`--alert-encrypted`,
+    /// `--alert-encrypted-doc`).
+    pub encrypted_doc: bool,
 }
 
 /// A problem met inside a container, with where it was met.
@@ -480,6 +484,11 @@ struct MemberVisitor<'s, 'e, 't, 'a, 'l, 'j> {
 impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
     fn problem(&mut self, problem: Problem) -> Flow {
         match &problem {
+            Problem::Encrypted { .. } if self.container == FileType::Pdf => {
+                if self.scanner.alerts.encrypted_doc {
+                    self.tree.detect("Heuristics.Encrypted.PDF");
+                }
+            }
             Problem::Encrypted { .. } if self.scanner.alerts.encrypted => {
                 let name = match self.container {
                     FileType::Rar => "Heuristics.Encrypted.RAR",
@@ -488,6 +497,8 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
                 };
                 self.tree.detect(name);
             }
+            // Raised by default, as clamscan does (a PDF's obfuscated names).
+            Problem::Heuristic { name } => self.tree.detect(name),
             Problem::Overlapping { .. } => self.tree.detect("Heuristics.Zip.OverlappingFiles"),
             _ => {}
         }

@@ -41,6 +41,7 @@ impl<'e> FileScanner<'e> {
         let mut scanner = engine.scanner();
         scanner.set_alerts(Alerts {
             encrypted: opts.alert_encrypted,
+            encrypted_doc: opts.alert_encrypted_doc,
         });
         FileScanner { scanner, opts }
     }

@@ -89,6 +89,10 @@ pub struct ScanOptions {
     /// Report encrypted archive members as `Heuristics.Encrypted.*`
     /// (`--alert-encrypted`, `--alert-encrypted-archive`).
     pub alert_encrypted: bool,
+    /// Report documents that cannot be decrypted (PDF) as
+    /// `Heuristics.Encrypted.PDF` (`--alert-encrypted`,
+    /// `--alert-encrypted-doc`).
+    pub alert_encrypted_doc: bool,
     /// Push results in walk order (clamscan's order) even with several
     /// threads: a file that finishes early waits for those before it. Off,
     /// results come as files finish (less latency per file, e.g. for a
@@ -114,6 +118,7 @@ impl Default for ScanOptions {
             limits: Limits::default(),
             alert_exceeds_max: false,
             alert_encrypted: false,
+            alert_encrypted_doc: false,
             ordered: true,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())

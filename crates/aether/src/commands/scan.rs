@@ -100,10 +100,14 @@ pub struct ScanArgs {
     #[arg(long = "alert-encrypted", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
     alert_encrypted: bool,
 
-    /// The same, for archives only (clamscan's narrower form; aether opens no
-    /// encrypted documents, so both flags mean the same here).
+    /// Report encrypted archive members only (Heuristics.Encrypted.Zip, .RAR, .7Zip).
     #[arg(long = "alert-encrypted-archive", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
     alert_encrypted_archive: bool,
+
+    /// Report encrypted documents only: PDFs the empty password does not
+    /// open (Heuristics.Encrypted.PDF).
+    #[arg(long = "alert-encrypted-doc", value_name = "yes/no", num_args = 0..=1, require_equals = true, default_missing_value = "yes", value_parser = yes_no, default_value = "no")]
+    alert_encrypted_doc: bool,
 
     /// Follow directory symlinks: 0 never, 1 only given on the command line, 2 always.
     #[arg(long = "follow-dir-symlinks", value_name = "0/1/2", default_value = "1", value_parser = follow)]
@@ -216,6 +220,7 @@ impl ScanArgs {
             },
             alert_exceeds_max: self.alert_exceeds_max,
             alert_encrypted: self.alert_encrypted || self.alert_encrypted_archive,
+            alert_encrypted_doc: self.alert_encrypted || self.alert_encrypted_doc,
             ordered: true,
             threads,
         }

@@ -115,7 +115,8 @@ fn request_options(opts: &ScanOptions) -> ScanRequestOptions {
     let wish = |v: u64| if v == u64::MAX { 0 } else { v };
     ScanRequestOptions {
         all_match: l.all_match,
-        alert_encrypted: opts.alert_encrypted,
+        // One flag on the wire: the daemon alerts on both kinds.
+        alert_encrypted: opts.alert_encrypted || opts.alert_encrypted_doc,
         alert_exceeds_max: opts.alert_exceeds_max,
         max_scansize: wish(l.max_scansize),
         max_files: wish(l.max_files),
