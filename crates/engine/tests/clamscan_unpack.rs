@@ -25,6 +25,7 @@ const FILES: &[&str] = &[
     "clam-aspack.exe",
     "clam-pespin.exe",
     "clam-mew.exe",
+    "clam-upack.exe",
     "clam-fsg.exe",
     "clam.exe",
 ];
@@ -38,6 +39,7 @@ const REBUILT: &[(&str, &str, u64)] = &[
     ("clam-aspack.exe", "4a4477a6d2d866b38806e9bfa5a6bb2e", 17408),
     ("clam-pespin.exe", "ea58113cd88ec4715020f5189529d35b", 6656),
     ("clam-mew.exe", "eb55c7b07f6c22b7c09ea52a8eeaddec", 21504),
+    ("clam-upack.exe", "de4f18d10798acf90ab81dc899dffb14", 17408),
 ];
 
 fn hex(data: &[u8]) -> String {
@@ -187,6 +189,7 @@ fn damaged_copies_as_clamscan() {
         "clam-aspack.exe",
         "clam-pespin.exe",
         "clam-mew.exe",
+        "clam-upack.exe",
     ]
     .iter()
     .map(|n| {

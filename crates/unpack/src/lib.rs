@@ -40,6 +40,7 @@ mod pe;
 mod petite;
 mod rebuild;
 mod spin;
+mod upack;
 mod upx;
 mod wwpack;
 mod yc;
@@ -59,6 +60,7 @@ pub enum Packer {
     Mew,
     Petite,
     PeSpin,
+    Upack,
     WwPack,
     Yc,
 }
@@ -72,6 +74,7 @@ impl fmt::Display for Packer {
             Packer::Mew => "MEW",
             Packer::Petite => "Petite",
             Packer::PeSpin => "PESpin",
+            Packer::Upack => "Upack",
             Packer::WwPack => "WWPack",
             Packer::Yc => "yC",
         })
@@ -239,6 +242,9 @@ pub fn unpack(file: &[u8], limits: &UnpackLimits) -> Result<Option<Unpacked>, Un
     // point.
     if epsize < MIN_EP_BYTES {
         return failure.map_or(Ok(None), Err);
+    }
+    if let Some(r) = step(upack::unpack(file, &pe, &epbuff, limits)?) {
+        return r;
     }
     if let Some(i) = empty
         && let Some(r) = step(fsg::unpack_v200(file, &pe, &epbuff, i, limits)?)

@@ -285,6 +285,8 @@ pub(crate) fn probe(head: &[u8], fsize: u64) -> bool {
         || at(0, b"\x60\xe8\x03\x00\x00\x00\xe9\xeb")
         // PESpin
         || at(4, b"\xe8\x00\x00\x00\x00\x8b\x1c\x24\x83\xc3")
+        // Upack: mov esi, in a 0x148-byte optional header's three sections.
+        || (pe.opt_hdr_size == 0x148 && pe.sections.len() == 3 && code.first() == Some(&0xbe))
         // Petite: mov eax, the last or the one but last section.
         || (code.first() == Some(&0xb8)
             && pe.sections.iter().rev().take(2).any(|s| {

@@ -65,6 +65,10 @@ const REBUILT: &[(&str, Rebuilt)] = &[
         "clam-mew.exe",
         Some((Packer::Mew, "eb55c7b07f6c22b7c09ea52a8eeaddec", 21504)),
     ),
+    (
+        "clam-upack.exe",
+        Some((Packer::Upack, "de4f18d10798acf90ab81dc899dffb14", 17408)),
+    ),
     ("clam-fsg.exe", None),
     ("clam.exe", None),
 ];
@@ -216,6 +220,11 @@ fn pespin_damaged_copies() {
 #[test]
 fn mew_damaged_copies() {
     hostile("clam-mew.exe", 1);
+}
+
+#[test]
+fn upack_damaged_copies() {
+    hostile("clam-upack.exe", 1);
 }
 
 #[test]
