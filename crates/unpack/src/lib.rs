@@ -12,9 +12,10 @@ it matches in ClamAV, the rebuilt file must be the same bytes, so this crate
 reproduces ClamAV's recognition, its order and its rebuild, quirks included
 (each module says which).
 
-Supported, in ClamAV's order: MEW 11 (not its LZMA variant), FSG 2.0, 1.33
-and 1.31, UPX (NRV2B, NRV2D, NRV2E and LZMA), Petite 2.x, PESpin 1.1, yC 1.x,
-WWPack32 and ASPack 2.12-2.42; not yet: Upack, NsPack. [`unpack`] returns
+Supported, in ClamAV's order: MEW 11 (not its LZMA variant), Upack 0.39
+(three sections; not the two-section layouts), FSG 2.0, 1.33 and 1.31, UPX
+(NRV2B, NRV2D, NRV2E and LZMA), Petite 2.x, PESpin 1.1, yC 1.x, WWPack32 and
+ASPack 2.12-2.42; not yet: NsPack. [`unpack`] returns
 `Ok(None)` for a file that is not a PE32, or whose packer is not recognised;
 an error when a packer was recognised but its data is broken (and no later
 packer succeeded), or when unpacking would pass [`UnpackLimits`]. The image
@@ -29,8 +30,8 @@ decryptors by ClamAV's jump limit (a decryptor that loops is stopped at
 once). Corrupt input gives an error or a different image, never a panic.
 
 The formats were learnt from ClamAV's `libclamav` (`pe.c`, `upx.c`, `fsg.c`,
-`packlibs.c`, `mew.c`, `petite.c`, `spin.c`, `yc.c`, `wwunpack.c`,
-`aspack.c`, `rebuildpe.c`); the code is written anew.
+`packlibs.c`, `mew.c`, `upack.c`, `petite.c`, `spin.c`, `yc.c`,
+`wwunpack.c`, `aspack.c`, `rebuildpe.c`); the code is written anew.
 */
 
 mod aspack;
