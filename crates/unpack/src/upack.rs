@@ -596,12 +596,12 @@ pub(crate) fn unpack(
     let Some(head) = file.get(..ssize as usize) else {
         return fail("the first section is past the end of the file");
     };
-    let to = (s2.rva - s0.rva) as usize;
+    let to = s2.rva.wrapping_sub(s0.rva) as usize;
     img.b[to..to + head.len()].copy_from_slice(head);
     let Some(raw) = file.get(s1.uraw as usize..s1.uraw as usize + s1.ursz as usize) else {
         return fail("the second section is past the end of the file");
     };
-    let at = (s1.rva - off) as usize;
+    let at = s1.rva.wrapping_sub(off) as usize;
     img.b[at..at + raw.len()].copy_from_slice(raw);
     // ClamAV copies the headers to the front first, then moves them up: the
     // front keeps them too.
