@@ -207,7 +207,9 @@ impl Shared {
         if let Some(c) = self.refused.get(i) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        tracing::info!(
+        // Debug only: the journal has every refusal, and a flood of them must not
+        // flood the log.
+        tracing::debug!(
             "refused {} from uid {} pid {}: {reason}",
             what.name(),
             peer.uid,
