@@ -484,12 +484,14 @@ struct MemberVisitor<'s, 'e, 't, 'a, 'l, 'j> {
 impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
     fn problem(&mut self, problem: Problem) -> Flow {
         match &problem {
-            Problem::Encrypted { .. } if self.container == FileType::Pdf => {
-                if self.scanner.alerts.encrypted_doc {
-                    self.tree.detect("Heuristics.Encrypted.PDF");
-                }
+            Problem::Encrypted { .. }
+                if self.container == FileType::Pdf && self.scanner.alerts.encrypted_doc =>
+            {
+                self.tree.detect("Heuristics.Encrypted.PDF");
             }
-            Problem::Encrypted { .. } if self.scanner.alerts.encrypted => {
+            Problem::Encrypted { .. }
+                if self.container != FileType::Pdf && self.scanner.alerts.encrypted =>
+            {
                 let name = match self.container {
                     FileType::Rar => "Heuristics.Encrypted.RAR",
                     FileType::SevenZip => "Heuristics.Encrypted.7Zip",

@@ -336,7 +336,10 @@ fn encrypted_rar_members_alert() {
     };
     for alert in [false, true] {
         let mut scanner = engine.scanner();
-        scanner.set_alerts(aether_engine::Alerts { encrypted: alert });
+        scanner.set_alerts(aether_engine::Alerts {
+            encrypted: alert,
+            ..Default::default()
+        });
         for path in &c.files {
             let file = std::fs::File::open(path).expect("open");
             let outcome = scanner.scan_file(&file, &limits).expect("scan");

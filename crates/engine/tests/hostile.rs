@@ -107,7 +107,10 @@ fn peak_rss() -> u64 {
 #[test]
 fn hostile_archives() {
     let f = fixture();
-    let enc = Alerts { encrypted: true };
+    let enc = Alerts {
+        encrypted: true,
+        ..Alerts::default()
+    };
 
     // Overlapping entries: named as clamscan names them, nothing extracted.
     let o = f.scan("overlap.zip", &all(), Alerts::default(), 10);
