@@ -202,7 +202,14 @@ fn built(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         ("text_zip".into(), cat(&[b"hello, some text\n", &marked])),
     ];
     let files: [(&str, &[u8]); 1] = [("clam.exe", &clam)];
-    for comp in ["zlib", "lzma", "/SOLID lzma", "/SOLID zlib"] {
+    for comp in [
+        "zlib",
+        "lzma",
+        "/SOLID lzma",
+        "/SOLID zlib",
+        "bzip2",
+        "/SOLID bzip2",
+    ] {
         v.push((
             format!("nsis_{}", comp.replace(['/', ' '], "")),
             makensis(dir, comp, &files),
@@ -240,11 +247,14 @@ fn installers_and_sfx_match_clamscan() {
     let (want, got) = compare(&c);
     // clamscan must find what the files were built to hold, or the
     // comparison proves nothing.
-    for name in DEBIAN
-        .iter()
-        .copied()
-        .chain(["elf_zip", "pe_cab", "pe_7z", "nsis_lzma"])
-    {
+    for name in DEBIAN.iter().copied().chain([
+        "elf_zip",
+        "pe_cab",
+        "pe_7z",
+        "nsis_lzma",
+        "nsis_bzip2",
+        "nsis_SOLIDbzip2",
+    ]) {
         assert!(want.contains_key(name), "clamscan found nothing in {name}");
     }
     for (name, script) in [("clam.ea05.exe", "EA05"), ("clam.ea06.exe", "EA06")] {

@@ -13,11 +13,14 @@
 //! lengths do not chain up to the data's size, and then from the stream's
 //! first bytes; else by a vote over each compressed block's first bytes.
 //! NSIS's zlib is a raw deflate stream, its LZMA a properties byte, a 32-bit
-//! dictionary size and a raw LZMA stream without a length. NSIS's bzip2
-//! (blocks without the stream header, block magic and checksums) is not
-//! decoded: such blocks are reported as unsupported.
+//! dictionary size and a raw LZMA stream without a length, its bzip2 bzip2
+//! blocks without the stream header, block magic and checksums (decoded by
+//! `nsis_bzip2.rs`: the `bzip2` crate cannot read them).
 
 use std::io::{self, Read};
+
+#[path = "nsis_bzip2.rs"]
+mod bzip2;
 
 use crate::source::{ReadAt, SourceReader};
 use crate::walk::{Body, Content, Flow, FormatError, Member, Problem, Visitor, visit};
@@ -142,7 +145,7 @@ fn decoder<'a>(comp: Comp, input: Box<dyn Read + 'a>) -> io::Result<Option<Box<d
             let r = lzma_rust2::LzmaReader::new_with_props(input, u64::MAX, p[0], dict, None)?;
             Ok(Some(Box::new(r)))
         }
-        Comp::Bzip2 => Ok(None),
+        Comp::Bzip2 => Ok(Some(Box::new(bzip2::Decoder::new(input)))),
     }
 }
 
