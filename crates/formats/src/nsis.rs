@@ -133,19 +133,19 @@ fn layout(src: &dyn ReadAt) -> Result<Layout, String> {
     Ok(Layout { size, solid, comp })
 }
 
-/// A decoder of `comp` over `input`; `None` for bzip2.
-fn decoder<'a>(comp: Comp, input: Box<dyn Read + 'a>) -> io::Result<Option<Box<dyn Read + 'a>>> {
+/// A decoder of `comp` over `input`.
+fn decoder<'a>(comp: Comp, input: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a>> {
     match comp {
-        Comp::Zlib => Ok(Some(Box::new(flate2::read::DeflateDecoder::new(input)))),
+        Comp::Zlib => Ok(Box::new(flate2::read::DeflateDecoder::new(input))),
         Comp::Lzma => {
             let mut input = input;
             let mut p = [0u8; 5];
             input.read_exact(&mut p)?;
             let dict = u32::from_le_bytes([p[1], p[2], p[3], p[4]]).min(MAX_DICT);
             let r = lzma_rust2::LzmaReader::new_with_props(input, u64::MAX, p[0], dict, None)?;
-            Ok(Some(Box::new(r)))
+            Ok(Box::new(r))
         }
-        Comp::Bzip2 => Ok(Some(Box::new(bzip2::Decoder::new(input)))),
+        Comp::Bzip2 => Ok(Box::new(bzip2::Decoder::new(input))),
     }
 }
 
@@ -216,17 +216,7 @@ fn blocks(src: &dyn ReadAt, layout: &Layout, visitor: &mut dyn Visitor) {
             input
         } else {
             match decoder(layout.comp, input) {
-                Ok(Some(d)) => d,
-                Ok(None) => {
-                    if visitor.problem(Problem::Unsupported {
-                        member: name(n),
-                        detail: "NSIS bzip2 data".into(),
-                    }) == Flow::Stop
-                    {
-                        return;
-                    }
-                    continue;
-                }
+                Ok(d) => d,
                 Err(e) => {
                     if visitor.problem(Problem::Broken {
                         member: Some(name(n)),
@@ -329,14 +319,7 @@ fn solid(src: &dyn ReadAt, layout: &Layout, visitor: &mut dyn Visitor) {
         FIRST_HEADER + u64::from(layout.size),
     ));
     let stream = match decoder(layout.comp, input) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            visitor.problem(Problem::Unsupported {
-                member: name(1),
-                detail: "NSIS solid bzip2 data".into(),
-            });
-            return;
-        }
+        Ok(d) => d,
         Err(e) => {
             visitor.problem(broken(format!("NSIS: solid stream: {e}")));
             return;
