@@ -233,6 +233,7 @@ fn walk_parallel(
             container: ty,
             jobs: Some(&tx),
             index: 0,
+            at_limit: false,
         };
         if let Err(e) = aether_formats::walk(ty, src, &mut v) {
             v.tree.note(Problem::Broken {
@@ -344,10 +345,11 @@ fn walk(
     depth: u32,
     tree: &mut Tree<'_, '_>,
 ) {
-    if depth >= tree.shared.limits.max_recursion {
-        tree.shared.limit(LimitExceeded::MaxRecursion);
-        return;
-    }
+    // Members this deep are not scanned. The limit is met, as in ClamAV,
+    // only when there is a member to scan: most files of most types (text
+    // searched for `data:` URIs, files searched for embedded archives, PE
+    // files that are not packed) have none.
+    let at_limit = depth >= tree.shared.limits.max_recursion;
     // A compressed stream has one member: the split is worth it one level down.
     let single = matches!(
         ty,
@@ -355,13 +357,17 @@ fn walk(
     );
     tree.types.push(ty);
     if ty == FileType::MachOUniversal {
-        walk_universal(scanner, src, depth, tree);
+        if at_limit {
+            tree.shared.limit(LimitExceeded::MaxRecursion);
+        } else {
+            walk_universal(scanner, src, depth, tree);
+        }
         tree.types.pop();
         return;
     }
     if !aether_formats::is_container(ty) {
         // (packed executables) Not a container, only packed.
-    } else if tree.parallel && !single && src.size() >= PARALLEL_MIN {
+    } else if !at_limit && tree.parallel && !single && src.size() >= PARALLEL_MIN {
         walk_parallel(scanner, src, ty, depth, tree);
     } else {
         let mut v = MemberVisitor {
@@ -371,6 +377,7 @@ fn walk(
             container: ty,
             jobs: None,
             index: 0,
+            at_limit,
         };
         if let Err(e) = aether_formats::walk(ty, src, &mut v) {
             v.tree.note(Problem::Broken {
@@ -380,7 +387,7 @@ fn walk(
         }
     }
     if crate::unpacked::has_unpacked(ty) {
-        walk_unpacked(scanner, src, depth, tree);
+        walk_unpacked(scanner, src, depth, tree, at_limit);
     }
     tree.types.pop();
 }
@@ -401,6 +408,7 @@ fn walk_unpacked(
     src: &(dyn ReadAt + Sync),
     depth: u32,
     tree: &mut Tree<'_, '_>,
+    at_limit: bool,
 ) {
     use crate::unpacked::NoImage;
     if tree.shared.stopped() {
@@ -428,6 +436,10 @@ fn walk_unpacked(
             return;
         }
     };
+    if at_limit {
+        tree.shared.limit(LimitExceeded::MaxRecursion);
+        return;
+    }
     let files = tree.shared.files.fetch_add(1, Ordering::Relaxed);
     if limits.max_files != 0 && files >= limits.max_files {
         tree.shared.limit(LimitExceeded::MaxFiles);
@@ -479,6 +491,9 @@ struct MemberVisitor<'s, 'e, 't, 'a, 'l, 'j> {
     container: FileType,
     jobs: Option<&'j SyncSender<Job>>,
     index: usize,
+    /// The members are past MaxRecursion: the first one meets the limit
+    /// and ends the walk.
+    at_limit: bool,
 }
 
 impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
@@ -513,6 +528,10 @@ impl Visitor for MemberVisitor<'_, '_, '_, '_, '_, '_> {
     }
 
     fn member(&mut self, m: &mut Member<'_>) -> Flow {
+        if self.at_limit {
+            self.tree.shared.limit(LimitExceeded::MaxRecursion);
+            return Flow::Stop;
+        }
         // (OLE2 macros) What ClamAV makes of a document is scanned here.
         if m.content != Content::File {
             return self.derived(m);
