@@ -34,8 +34,8 @@ visitor by name while the walk goes on.
 */
 
 mod ar;
-mod autoit;
 mod arj;
+mod autoit;
 mod binhex;
 mod cab;
 mod chm;
