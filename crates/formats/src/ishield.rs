@@ -174,7 +174,10 @@ pub(crate) fn pe_overlay(src: &dyn ReadAt) -> Option<u64> {
     if falign != 0x200 {
         let odd = hdrs.iter().any(|s| {
             let raw = le32(s, 20);
-            falign != 0 && le32(s, 16) != 0 && !raw.is_multiple_of(falign) && raw.is_multiple_of(0x200)
+            falign != 0
+                && le32(s, 16) != 0
+                && !raw.is_multiple_of(falign)
+                && raw.is_multiple_of(0x200)
         });
         if odd {
             falign = 0x200;
