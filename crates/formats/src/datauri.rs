@@ -21,12 +21,15 @@ use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
 /// applies to the members anyway).
 const MAX_URIS: usize = 10_000;
 
-/// Whether `page` spells `dat` in any case, or has a numeric character
-/// reference (which could spell it): every `data:` URI does.
+/// Whether `page` may hold a `data:` URI: `data:` or `data&` in any case
+/// (the colon may be a reference), or a numeric reference (which could
+/// spell the letters). Pages full of `data-` attributes (documentation
+/// generators) need no second normalization.
 fn has_data(page: &[u8]) -> bool {
     memchr::memchr3_iter(b'd', b'D', b'&', page).any(|i| {
-        page.get(i..i + 3)
-            .is_some_and(|w| w.eq_ignore_ascii_case(b"dat") || w.starts_with(b"&#"))
+        page.get(i..i + 5)
+            .is_some_and(|w| w[..4].eq_ignore_ascii_case(b"data") && (w[4] == b':' || w[4] == b'&'))
+            || page.get(i..i + 2) == Some(b"&#")
     })
 }
 
