@@ -719,6 +719,25 @@ fn options_the_daemon_refuses_end_the_scan() {
     );
 }
 
+/// Waits (at most 10 s) until every thread of `pid` is stopped (`T`).
+fn wait_stopped(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+        let all_stopped = tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the command name's closing parenthesis.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(Instant::now() < deadline, "aetherd {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_daemon_that_stops_answering_is_an_error_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
@@ -752,6 +771,9 @@ fn a_daemon_that_stops_answering_is_an_error_not_a_hang() {
     let pid = d.child.as_ref().unwrap().id() as i32;
     // SAFETY: kill on the daemon this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    // kill() returns before every thread has stopped: wait until the
+    // kernel shows each one stopped, or a request sent now may be answered.
+    wait_stopped(pid);
     let started = Instant::now();
     let mut stdin = client.stdin.take().unwrap();
     stdin.write_all(b"data").unwrap();

@@ -198,6 +198,10 @@ impl Drop for Checkpointer {
     }
 }
 
+/// Tries of a held writer's lock after the first, and the pause between.
+const LOCK_ATTEMPTS: u32 = 25;
+const LOCK_RETRY: Duration = Duration::from_millis(20);
+
 /// Takes the writer's lock on the journal file (`flock`, which SQLite's own
 /// `fcntl` locks do not touch).
 fn lock_writer(path: &Path) -> Result<std::fs::File, JournalError> {
@@ -210,22 +214,31 @@ fn lock_writer(path: &Path) -> Result<std::fs::File, JournalError> {
             what: "opening for the writer's lock",
             source,
         })?;
-    // SAFETY: flock on a descriptor we own.
-    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r != 0 {
+    // A lock just released can still be held for a moment: a process forked
+    // by another thread of the last writer's process shares its descriptor
+    // until it executes (close-on-exec). So a held lock is tried again for
+    // up to half a second; a live writer still holds it then.
+    for attempt in 0..=LOCK_ATTEMPTS {
+        // SAFETY: flock on a descriptor we own.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(file);
+        }
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(JournalError::InUse {
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(JournalError::Io {
                 path: path.to_path_buf(),
+                what: "locking for the writer",
+                source: e,
             });
         }
-        return Err(JournalError::Io {
-            path: path.to_path_buf(),
-            what: "locking for the writer",
-            source: e,
-        });
+        if attempt < LOCK_ATTEMPTS {
+            std::thread::sleep(LOCK_RETRY);
+        }
     }
-    Ok(file)
+    Err(JournalError::InUse {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Nanoseconds since the Unix epoch, now.
