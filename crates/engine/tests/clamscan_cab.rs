@@ -15,6 +15,7 @@
 #[path = "../../formats/tests/cab_common/mod.rs"]
 mod cab_common;
 mod common;
+mod exe_common;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use aether_sigs::{LoadOptions, Loader};
 use cab::CompressionType;
 use cab_common::cabinet;
 use common::{aether, clamscan, engine};
+use exe_common::stored_zip;
 use md5::{Digest, Md5};
 
 fn hex(b: &[u8]) -> String {
@@ -31,51 +33,6 @@ fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{x:02x}");
         s
     })
-}
-
-/// A zip of stored members.
-fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in files {
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        let offset = out.len() as u32;
-        let fixed = |sig: u32, h: &mut Vec<u8>, central: bool| {
-            h.extend_from_slice(&sig.to_le_bytes());
-            if central {
-                h.extend_from_slice(&20u16.to_le_bytes());
-            }
-            for v in [20u16, 0, 0, 0, 0] {
-                h.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in [crc.sum(), data.len() as u32, data.len() as u32] {
-                h.extend_from_slice(&v.to_le_bytes());
-            }
-            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes());
-        };
-        fixed(0x0403_4b50, &mut out, false);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(data);
-        fixed(0x0201_4b50, &mut central, true);
-        for v in [0u16, 0, 0] {
-            central.extend_from_slice(&v.to_le_bytes());
-        }
-        central.extend_from_slice(&0u32.to_le_bytes());
-        central.extend_from_slice(&offset.to_le_bytes());
-        central.extend_from_slice(name.as_bytes());
-    }
-    let cd_offset = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    for v in [0u16, 0, files.len() as u16, files.len() as u16] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
 }
 
 struct Corpus {

@@ -7,6 +7,7 @@
 //! only once a URI is decoded and `.hdb` hashes of decoded payloads.
 
 mod common;
+mod exe_common;
 #[path = "../../formats/tests/mail_common/mod.rs"]
 mod mail_common;
 
@@ -14,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::{aether, clamscan, engine};
+use exe_common::stored_zip;
 use mail_common::base64;
 use md5::{Digest, Md5};
 
@@ -45,44 +47,6 @@ fn percent(data: &[u8]) -> String {
         }
         s
     })
-}
-
-/// A zip of one stored member.
-fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut crc = flate2::Crc::new();
-    crc.update(data);
-    let mut out = Vec::new();
-    let header = |sig: u32, h: &mut Vec<u8>, central: bool| {
-        h.extend_from_slice(&sig.to_le_bytes());
-        if central {
-            h.extend_from_slice(&20u16.to_le_bytes());
-        }
-        for v in [20u16, 0, 0, 0, 0] {
-            h.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [crc.sum(), data.len() as u32, data.len() as u32] {
-            h.extend_from_slice(&v.to_le_bytes());
-        }
-        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        h.extend_from_slice(&0u16.to_le_bytes());
-    };
-    header(0x0403_4b50, &mut out, false);
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(data);
-    let cd = out.len() as u32;
-    let mut central = Vec::new();
-    header(0x0201_4b50, &mut central, true);
-    central.extend_from_slice(&[0; 12]);
-    central.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    for v in [0u16, 0, 1, 1] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
 }
 
 fn page(body: &str) -> Vec<u8> {
@@ -161,7 +125,7 @@ fn data_uris_as_clamscan_scans_them() {
             "zip.html",
             page(&format!(
                 "<a href=\"data:application/zip;base64,{}\">z</a>",
-                base64(&zip_of("inner.bin", &payload("zip"))).replace('\n', "")
+                base64(&stored_zip(&[("inner.bin", &payload("zip"))])).replace('\n', "")
             )),
         ),
         (
