@@ -12,9 +12,8 @@ mod exe_common;
 mod mail_common;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use common::{aether, clamscan, engine};
+use common::{aether, clamscan, corpus, engine};
 use exe_common::stored_zip;
 use mail_common::base64;
 use md5::{Digest, Md5};
@@ -144,19 +143,15 @@ fn data_uris_as_clamscan_scans_them() {
             page("<a href=\"https://example.org/data:;base64,AAAA\">no uri</a>"),
         ),
     ];
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    std::fs::write(db.join("markers.ndb"), &ndb).expect("ndb");
-    std::fs::write(db.join("payloads.hdb"), &hdb).expect("hdb");
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for (name, data) in &files {
-        let p = dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        paths.push(p);
-    }
-    let want = clamscan(&db, &paths);
-    let got = aether(&engine(&db), &paths);
+    let c = corpus(
+        &[
+            ("markers.ndb", ndb.as_str()),
+            ("payloads.hdb", hdb.as_str()),
+        ],
+        &files,
+    );
+    let want = clamscan(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
     assert_eq!(got, want, "aether (left) vs clamscan (right)");
     // Each page holds what it was built with, so the comparison means
     // something: every marker and both hashes are found by clamscan.

@@ -10,9 +10,8 @@ mod common;
 mod mail_common;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use common::{aether, clamscan, engine};
+use common::{aether, clamscan, corpus, engine};
 use md5::{Digest, Md5};
 
 fn hex(b: &[u8]) -> String {
@@ -76,19 +75,12 @@ fn utf16_pages_as_clamscan_scans_them() {
         let _ = writeln!(s, "{:x}:{}:Hash.{name}", Md5::digest(data), data.len());
         s
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    std::fs::write(db.join("markers.ndb"), &ndb).expect("ndb");
-    std::fs::write(db.join("files.hdb"), &hdb).expect("hdb");
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for (name, data) in &files {
-        let p = dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        paths.push(p);
-    }
-    let want = clamscan(&db, &paths);
-    let got = aether(&engine(&db), &paths);
+    let c = corpus(
+        &[("markers.ndb", ndb.as_str()), ("files.hdb", hdb.as_str())],
+        &files,
+    );
+    let want = clamscan(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
     assert_eq!(got, want, "aether (left) vs clamscan (right)");
     let has = |f: &str, n: &str| {
         want.get(f)

@@ -10,9 +10,8 @@ mod common;
 mod exe_common;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use common::{aether, clamscan, engine};
+use common::{aether, clamscan, corpus, engine};
 use exe_common::{pe_with_version_info, utf16z, version_info};
 
 fn hex(b: &[u8]) -> String {
@@ -94,19 +93,12 @@ fn vi_signatures_match_where_clamscan_matches_them() {
             std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("clamav-testfiles"),
         ),
     ];
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    std::fs::write(db.join("vi.ndb"), &ndb).expect("ndb");
-    std::fs::write(db.join("vi.ldb"), &ldb).expect("ldb");
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for (name, data) in &files {
-        let p = dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        paths.push(p);
-    }
-    let want = clamscan(&db, &paths);
-    let got = aether(&engine(&db), &paths);
+    let c = corpus(
+        &[("vi.ndb", ndb.as_str()), ("vi.ldb", ldb.as_str())],
+        &files,
+    );
+    let want = clamscan(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
     assert_eq!(got, want, "aether (left) vs clamscan (right)");
     // The files hold what they were built with: VI matches and misses both.
     let has = |f: &str, n: &str| {

@@ -107,3 +107,38 @@ pub fn aether(engine: &aether_engine::Engine, files: &[PathBuf]) -> Verdicts {
     }
     v
 }
+
+/// Database files and test files written to a temporary directory.
+#[allow(dead_code)]
+pub struct Corpus {
+    pub dir: tempfile::TempDir,
+    /// The database directory.
+    pub db: PathBuf,
+    /// The files, in the order given.
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes `db` (file name, text) into a database directory and `files`
+/// (name, bytes) next to it.
+#[allow(dead_code)]
+pub fn corpus(db: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> Corpus {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_dir = dir.path().join("db");
+    std::fs::create_dir(&db_dir).expect("db dir");
+    for (name, text) in db {
+        std::fs::write(db_dir.join(name), text).expect("database file");
+    }
+    let files = files
+        .iter()
+        .map(|(name, data)| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, data).expect("test file");
+            p
+        })
+        .collect();
+    Corpus {
+        dir,
+        db: db_dir,
+        files,
+    }
+}
