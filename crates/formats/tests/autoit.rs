@@ -2,38 +2,11 @@
 //! their script and the file they install (clam.exe), decrypted and
 //! decompressed as ClamAV's autoit.c does.
 
-use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
+use aether_formats::{FileType, detect};
 
-const TESTFILES: &str = "/usr/share/clamav-testfiles";
+mod legacy_common;
 
-fn testfile(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{TESTFILES}/{name}")).expect("Debian's clamav-testfiles")
-}
-
-#[derive(Default)]
-struct Collect {
-    members: Vec<(String, Vec<u8>)>,
-    problems: Vec<Problem>,
-}
-
-impl Visitor for Collect {
-    fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let mut out = Vec::new();
-        let _ = m.extract(&mut out);
-        self.members.push((m.name.clone(), out));
-        Flow::Continue
-    }
-    fn problem(&mut self, p: Problem) -> Flow {
-        self.problems.push(p);
-        Flow::Continue
-    }
-}
-
-fn collect(ty: FileType, data: &[u8]) -> Collect {
-    let mut c = Collect::default();
-    walk(ty, &data, &mut c).expect("walk");
-    c
-}
+use legacy_common::{testfile, walked_ok as collect};
 
 /// The AutoIt data in an executable, as the embedded-file search finds it.
 fn autoit_data(exe: &[u8]) -> Vec<u8> {

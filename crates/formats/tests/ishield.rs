@@ -2,38 +2,11 @@
 //! after `InstallShield\0`, found by the embedded-file search) and older
 //! ones (files in the executable's overlay, InstallShield cabinets).
 
-use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, is_container, walk};
+use aether_formats::{FileType, detect, is_container};
 
-const TESTFILES: &str = "/usr/share/clamav-testfiles";
+mod legacy_common;
 
-fn testfile(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{TESTFILES}/{name}")).expect("Debian's clamav-testfiles")
-}
-
-#[derive(Default)]
-struct Collect {
-    members: Vec<(String, Vec<u8>)>,
-    problems: Vec<Problem>,
-}
-
-impl Visitor for Collect {
-    fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let mut out = Vec::new();
-        let _ = m.extract(&mut out);
-        self.members.push((m.name.clone(), out));
-        Flow::Continue
-    }
-    fn problem(&mut self, p: Problem) -> Flow {
-        self.problems.push(p);
-        Flow::Continue
-    }
-}
-
-fn collect(ty: FileType, data: &[u8]) -> Collect {
-    let mut c = Collect::default();
-    walk(ty, &data, &mut c).expect("walk");
-    c
-}
+use legacy_common::{testfile, walked_ok as collect};
 
 /// Every file below `data` (itself first) as (type of its container, name, bytes).
 fn tree(data: &[u8], depth: u32, out: &mut Vec<(FileType, String, Vec<u8>)>) {
