@@ -8,6 +8,7 @@ use tokio::net::UnixStream;
 
 use crate::frame::{self, DEFAULT_MAX_FRAME, Decoder, FrameError};
 use crate::msg::{Body, Control, ControlReply, Frame, Subscribe, Welcome};
+use crate::subscription::Subscription;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +91,18 @@ impl Client {
 
     /// Asks for every record from `since` on; read them with [`Client::next_frame`].
     pub async fn subscribe(&mut self, since: u64) -> Result<(), ClientError> {
-        self.send(&Frame::new(Body::Subscribe(Subscribe { since })))
-            .await
+        self.send(&Frame::new(Body::Subscribe(Subscribe {
+            since,
+            shared_memory: false,
+        })))
+        .await
+    }
+
+    /// Asks for every record from `since` on, live ones through the server's
+    /// shared-memory ring when it has one (the socket otherwise); the
+    /// connection then belongs to the subscription.
+    pub async fn subscribe_shared(self, since: u64) -> Result<Subscription, ClientError> {
+        Subscription::start(self.stream, self.dec, since).await
     }
 
     /// Sends a control command and waits for its reply.

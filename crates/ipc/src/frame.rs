@@ -178,6 +178,44 @@ fn record_fast(payload: &[u8], r: &mut Record) -> bool {
     true
 }
 
+/// Decodes one payload into `frame`, reusing its allocations (see
+/// [`Decoder::next_frame_into`]).
+fn decode_payload_into(payload: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+    // Records, the frames a subscriber gets by the hundred thousand, are read
+    // here without prost when they are in the plain shape this crate writes
+    // (prost copies each byte field twice, through an allocation); anything
+    // else, including anything malformed, goes through prost.
+    if let Some(Body::Record(r)) = &mut frame.body
+        && record_fast(payload, r)
+    {
+        return Ok(());
+    }
+    // Anything else starts from nothing: a payload may leave the body out (a
+    // newer peer's message), and no field of the last frame may survive.
+    frame.body = None;
+    if let Err(e) = frame.merge(payload) {
+        frame.body = None;
+        return Err(FrameError::Decode(e.to_string()));
+    }
+    Ok(())
+}
+
+/// Decodes `bytes`, one whole frame with its header and nothing after it, into
+/// `frame` (reusing its allocations), refusing payloads over `max` bytes.
+pub fn decode_frame_into(bytes: &[u8], frame: &mut Frame, max: usize) -> Result<(), FrameError> {
+    let Some(header) = bytes.first_chunk::<HEADER_LEN>() else {
+        return Err(FrameError::Truncated(bytes.len()));
+    };
+    let len = parse_header(header, max)?;
+    match bytes.get(HEADER_LEN..) {
+        Some(payload) if payload.len() == len => decode_payload_into(payload, frame),
+        _ => Err(FrameError::Decode(format!(
+            "a frame of {} bytes announcing {len}",
+            bytes.len()
+        ))),
+    }
+}
+
 /// An incremental decoder: feed it bytes as they arrive ([`Decoder::buffer`]), take
 /// frames out ([`Decoder::next_frame`]). It holds at most one frame's bytes plus what
 /// one read returned, and checks the header before waiting for the payload, so an
@@ -255,23 +293,7 @@ impl Decoder {
             .buf
             .get(self.start + HEADER_LEN..self.start + HEADER_LEN + len)
             .unwrap_or(&[]);
-        // Records, the frames a subscriber gets by the hundred thousand, are
-        // read here without prost when they are in the plain shape this crate
-        // writes (prost copies each byte field twice, through an allocation);
-        // anything else, including anything malformed, goes through prost.
-        if let Some(Body::Record(r)) = &mut frame.body
-            && record_fast(payload, r)
-        {
-            self.consume(len);
-            return Ok(true);
-        }
-        // Anything else starts from nothing: a payload may leave the body out
-        // (a newer peer's message), and no field of the last frame may survive.
-        frame.body = None;
-        if let Err(e) = frame.merge(payload) {
-            frame.body = None;
-            return Err(FrameError::Decode(e.to_string()));
-        }
+        decode_payload_into(payload, frame)?;
         self.consume(len);
         Ok(true)
     }
@@ -325,7 +347,10 @@ mod tests {
     use crate::msg::{Body, Subscribe};
 
     fn sub(since: u64) -> Frame {
-        Frame::new(Body::Subscribe(Subscribe { since }))
+        Frame::new(Body::Subscribe(Subscribe {
+            since,
+            shared_memory: false,
+        }))
     }
 
     #[test]

@@ -22,6 +22,11 @@ forge them, and the decoder built arbitrary types from the wire. Here:
   and continue live from the [`Hub`] with no gap and no duplicate. A subscriber that
   falls too far behind is told ([`msg::Lagged`]) and catches up from the journal on its
   own; the publisher never waits.
+- Live records for local subscribers through one shared-memory ring
+  ([`Subscription`]): a sealed, read-only `memfd` the publisher writes each
+  record into once, instead of copying it through the kernel once per
+  subscriber; a subscriber overrun in it is told it lagged and replays from
+  the journal, as on the socket.
 - The UDP transport ([`udp`]) is kept for processes that speak datagrams, with what
   it lacked: an HMAC-SHA256 on every datagram under a per-install key from a root-only
   file, per-stream sequence numbers with replay rejection, counters for everything
@@ -38,15 +43,19 @@ mod client;
 mod fdpass;
 pub mod frame;
 pub mod msg;
+mod ring;
 mod scan_client;
 mod server;
+mod subscription;
 pub mod udp;
 
 pub use auth::{Authorize, GroupPolicy, PeerCred};
 pub use client::{Client, ClientError};
 pub use frame::{Decoder, FrameError};
+pub use ring::RingError;
 pub use scan_client::{ScanClient, ScanReceiver, ScanSender};
 pub use server::{
-    ControlHandler, Hub, MAX_BATCH, RefusalLog, Refused, Replay, ScanFuture, ScanHandler, Server,
-    ServerConfig,
+    ControlHandler, DEFAULT_RING_CAPACITY, Hub, MAX_BATCH, RefusalLog, Refused, Replay, ScanFuture,
+    ScanHandler, Server, ServerConfig,
 };
+pub use subscription::Subscription;

@@ -7,7 +7,7 @@
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Frame {
     /// What the frame carries.
-    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
+    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
     pub body: Option<Body>,
 }
 
@@ -47,6 +47,10 @@ pub enum Body {
     /// Server -> client: the answer to a [`ScanFd`].
     #[prost(message, tag = "11")]
     ScanResult(ScanResult),
+    /// Server -> client, with the ring's descriptor passed alongside: live
+    /// records continue in shared memory (see the `ring` module).
+    #[prost(message, tag = "12")]
+    RingAttach(RingAttach),
 }
 
 /// Who the client is (for logs only).
@@ -84,6 +88,23 @@ pub struct Subscribe {
     /// The first sequence number wanted.
     #[prost(uint64, tag = "1")]
     pub since: u64,
+    /// Live records through the shared-memory ring rather than the socket,
+    /// if the server offers one. Sent again on a subscribed connection (after
+    /// the client was overrun in the ring), it restarts the replay there.
+    #[prost(bool, tag = "2")]
+    pub shared_memory: bool,
+}
+
+/// Live records continue in the ring passed with this frame, at `position`;
+/// records numbered below `next_seq` found there were already sent.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct RingAttach {
+    /// Where to start reading in the ring.
+    #[prost(uint64, tag = "1")]
+    pub position: u64,
+    /// The next record the client is owed.
+    #[prost(uint64, tag = "2")]
+    pub next_seq: u64,
 }
 
 /// One journal record.
@@ -364,9 +385,30 @@ mod tests {
     // Golden bytes, from the protobuf wire format (tag = field << 3 | wire type).
     #[test]
     fn encoding_matches_the_proto_schema() {
-        let f = Frame::new(Body::Subscribe(Subscribe { since: 300 }));
+        let f = Frame::new(Body::Subscribe(Subscribe {
+            since: 300,
+            shared_memory: false,
+        }));
         // field 3, length-delimited (0x1a), len 3: field 1 varint (0x08) 300 = ac 02.
         assert_eq!(f.encode_to_vec(), [0x1a, 0x03, 0x08, 0xac, 0x02]);
+        let f = Frame::new(Body::Subscribe(Subscribe {
+            since: 300,
+            shared_memory: true,
+        }));
+        // ... and field 2 varint (0x10) true.
+        assert_eq!(
+            f.encode_to_vec(),
+            [0x1a, 0x05, 0x08, 0xac, 0x02, 0x10, 0x01]
+        );
+        let f = Frame::new(Body::RingAttach(RingAttach {
+            position: 4096,
+            next_seq: 7,
+        }));
+        // field 12, length-delimited (0x62), len 5: 4096 = 80 20, then 7.
+        assert_eq!(
+            f.encode_to_vec(),
+            [0x62, 0x05, 0x08, 0x80, 0x20, 0x10, 0x07]
+        );
 
         let f = Frame::new(Body::Record(Record {
             seq: 1,
@@ -499,7 +541,13 @@ mod tests {
         // A Subscribe with an extra field 15 (varint 1) a newer client might send.
         let bytes = [0x1a, 0x04, 0x08, 0x05, 0x78, 0x01];
         let f = Frame::decode(&bytes[..]).unwrap();
-        assert_eq!(f.body, Some(Body::Subscribe(Subscribe { since: 5 })));
+        assert_eq!(
+            f.body,
+            Some(Body::Subscribe(Subscribe {
+                since: 5,
+                shared_memory: false
+            }))
+        );
         // A body case 20 this version does not know.
         let bytes = [0xa2, 0x01, 0x00];
         assert_eq!(Frame::decode(&bytes[..]).unwrap().body, None);

@@ -4,65 +4,15 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
+use aether_ipc::Client;
 use aether_ipc::frame::{self, Decoder};
-use aether_ipc::msg::{Body, Control, ControlReply, ErrorCode, Frame};
-use aether_ipc::{Client, ControlHandler, GroupPolicy, Hub, PeerCred, Server, ServerConfig};
-use common::{MemJournal, journal};
+use aether_ipc::msg::{Body, Control, ErrorCode, Frame};
+use common::{GROUP, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-
-struct Obey;
-
-impl ControlHandler for Obey {
-    fn control(&self, peer: &PeerCred, c: &Control) -> ControlReply {
-        ControlReply {
-            id: c.id,
-            ok: true,
-            message: format!("{} done for uid {}", c.command, peer.uid),
-        }
-    }
-}
-
-const GROUP: u32 = 4242;
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    hub: Hub,
-    journal: Arc<MemJournal>,
-}
-
-fn start(capacity: usize) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    // Let other uids reach the socket: the refusals tested are the server's own.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.path().join("aetherd.sock");
-    let hub = Hub::new(capacity);
-    let journal = journal();
-    let config = ServerConfig {
-        max_frame: 4096,
-        frame_timeout: Duration::from_millis(300),
-        authorize: Arc::new(GroupPolicy { group: Some(GROUP) }),
-        control: Some(Arc::new(Obey)),
-        scan: None,
-        max_scans_in_flight: 0,
-        refusals: None,
-    };
-    let server = Server::bind(&path, 0o666, config, hub.clone(), journal.clone()).unwrap();
-    tokio::spawn(server.run());
-    Setup {
-        _dir: dir,
-        path,
-        hub,
-        journal,
-    }
-}
 
 /// Reads records until `last` arrives; returns their seqs and the Lagged cursors seen.
 async fn read_until(client: &mut Client, last: u64) -> (Vec<u64>, Vec<u64>) {

@@ -3,11 +3,13 @@
 
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use aether_ipc::Hub;
-use aether_ipc::Replay;
-use aether_ipc::msg::Record;
+use aether_ipc::msg::{Control, ControlReply, Record};
+use aether_ipc::{ControlHandler, GroupPolicy, Hub, PeerCred, Replay, Server, ServerConfig};
 
 #[derive(Default)]
 pub struct MemJournal {
@@ -71,4 +73,57 @@ impl Replay for MemJournal {
 
 pub fn journal() -> Arc<MemJournal> {
     Arc::new(MemJournal::default())
+}
+
+pub struct Obey;
+
+impl ControlHandler for Obey {
+    fn control(&self, peer: &PeerCred, c: &Control) -> ControlReply {
+        ControlReply {
+            id: c.id,
+            ok: true,
+            message: format!("{} done for uid {}", c.command, peer.uid),
+        }
+    }
+}
+
+pub const GROUP: u32 = 4242;
+
+pub struct Setup {
+    pub _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub hub: Hub,
+    pub journal: Arc<MemJournal>,
+}
+
+pub fn start(capacity: usize) -> Setup {
+    start_with_ring(capacity, aether_ipc::DEFAULT_RING_CAPACITY)
+}
+
+/// A server whose hub keeps `capacity` batches for socket subscribers and a
+/// shared-memory ring of `ring` bytes.
+pub fn start_with_ring(capacity: usize, ring: usize) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    // Let other uids reach the socket: the refusals tested are the server's own.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("aetherd.sock");
+    let hub = Hub::new(capacity).with_ring_capacity(ring);
+    let journal = journal();
+    let config = ServerConfig {
+        max_frame: 4096,
+        frame_timeout: Duration::from_millis(300),
+        authorize: Arc::new(GroupPolicy { group: Some(GROUP) }),
+        control: Some(Arc::new(Obey)),
+        scan: None,
+        max_scans_in_flight: 0,
+        refusals: None,
+    };
+    let server = Server::bind(&path, 0o666, config, hub.clone(), journal.clone()).unwrap();
+    tokio::spawn(server.run());
+    Setup {
+        _dir: dir,
+        path,
+        hub,
+        journal,
+    }
 }
