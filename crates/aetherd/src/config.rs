@@ -146,6 +146,8 @@ pub struct RawConfig {
     pub journal_sync: Option<bool>,
     #[serde(rename = "Sensor")]
     pub sensor: Option<bool>,
+    #[serde(rename = "SensorBuffer")]
+    pub sensor_buffer: Option<u64>,
     #[serde(rename = "UdpPeer")]
     pub udp_peer: Option<String>,
     #[serde(rename = "UdpBind")]
@@ -197,6 +199,8 @@ pub struct Config {
     pub journal_path: Option<PathBuf>,
     pub journal_options: aether_journal::Options,
     pub sensor: bool,
+    /// Sensor events held for the journal's forwarding thread (see sensor.rs).
+    pub sensor_buffer: usize,
     pub udp_peer: Option<std::net::SocketAddr>,
     pub udp_bind: std::net::SocketAddr,
     pub udp_key_file: PathBuf,
@@ -207,6 +211,9 @@ pub struct Config {
 pub const DEFAULT_IPC_SOCKET: &str = "/run/aether/aetherd.sock";
 /// The default journal.
 pub const DEFAULT_JOURNAL: &str = "/var/lib/aether/journal.db";
+/// The default of `SensorBuffer`, and the range it may be set in.
+pub const DEFAULT_SENSOR_BUFFER: u64 = 1 << 18;
+const SENSOR_BUFFER_RANGE: std::ops::RangeInclusive<u64> = 4096..=(1 << 24);
 /// The default UDP key file.
 pub const DEFAULT_UDP_KEY: &str = "/etc/aether/udp.key";
 
@@ -376,6 +383,17 @@ impl Config {
                 "needs the journal (JournalPath): lost datagrams are refilled from it".into(),
             ));
         }
+        let sensor_buffer = r.sensor_buffer.unwrap_or(DEFAULT_SENSOR_BUFFER);
+        if !SENSOR_BUFFER_RANGE.contains(&sensor_buffer) {
+            return Err(invalid(
+                "SensorBuffer",
+                format!(
+                    "{sensor_buffer} is not between {} and {} events",
+                    SENSOR_BUFFER_RANGE.start(),
+                    SENSOR_BUFFER_RANGE.end()
+                ),
+            ));
+        }
         Ok(Config {
             ipc_socket,
             ipc_socket_mode,
@@ -388,6 +406,8 @@ impl Config {
             journal_path,
             journal_options,
             sensor: r.sensor.unwrap_or(true),
+            // At most 2^24, checked above.
+            sensor_buffer: sensor_buffer as usize,
             udp_peer,
             udp_bind,
             udp_key_file: r
@@ -499,7 +519,24 @@ mod tests {
         assert_eq!(c.ipc_group.as_deref(), Some("aether"));
         assert_eq!(c.journal_path.as_deref(), Some(Path::new(DEFAULT_JOURNAL)));
         assert!(c.sensor);
+        assert_eq!(c.sensor_buffer, 1 << 18);
         assert_eq!(c.udp_peer, None);
+    }
+
+    #[test]
+    fn sensor_buffer_is_bounded() {
+        let c = Config::parse("SensorBuffer = 4096", Path::new("t.toml")).unwrap();
+        assert_eq!(c.sensor_buffer, 4096);
+        for bad in [
+            "SensorBuffer = 4095",
+            "SensorBuffer = 16777217",
+            "SensorBuffer = 0",
+        ] {
+            let e = Config::parse(bad, Path::new("t.toml")).unwrap_err();
+            assert!(e.to_string().contains("SensorBuffer"), "{e}");
+        }
+        let e = Config::parse("SensorBuffer = -1", Path::new("t.toml")).unwrap_err();
+        assert!(e.to_string().contains("SensorBuffer"), "{e}");
     }
 
     #[test]

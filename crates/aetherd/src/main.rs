@@ -199,7 +199,7 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
     let sensor_state = match (&shared.recorder, sensor_wanted) {
         (_, false) => SensorState::Unavailable("turned off (Sensor = false)".into()),
         (None, true) => SensorState::Unavailable("no journal to record events in".into()),
-        (Some(rec), true) => match sensor::start(rec) {
+        (Some(rec), true) => match sensor::start(rec, shared.config.sensor_buffer) {
             Ok(running) => {
                 tracing::info!("process sensor running");
                 SensorState::Running(running)

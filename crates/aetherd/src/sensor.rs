@@ -21,10 +21,6 @@ use aether_sensor::{Sensor, SensorBuilder, StatsSnapshot};
 
 use crate::recorder::Recorder;
 
-/// Events held for the forwarder at most; past it, the oldest are lost to it and
-/// journaled as an `events_lost` record.
-const BUS: usize = 1 << 18;
-
 /// The sensor and its forwarding thread.
 pub struct Running {
     sensor: Sensor,
@@ -45,8 +41,13 @@ impl Running {
 }
 
 /// Starts the sensor, or says why it cannot run here (the daemon runs without it).
-pub fn start(recorder: &Recorder) -> Result<Running, String> {
-    let bus: Bus<Event> = Bus::new(BUS);
+///
+/// `buffer` (`SensorBuffer`) is how many events the sensor holds for the
+/// forwarder at most: when the forwarder falls further behind (the journal's
+/// queue full, its disk stalled), the oldest are lost to it, journaled as an
+/// `events_lost` record with their exact count, and a snapshot follows.
+pub fn start(recorder: &Recorder, buffer: usize) -> Result<Running, String> {
+    let bus: Bus<Event> = Bus::new(buffer);
     let mut events = bus.subscribe();
     let sensor = SensorBuilder::new().start(bus).map_err(|e| e.to_string())?;
     recorder.lifecycle(Lifecycle::SensorStarted {

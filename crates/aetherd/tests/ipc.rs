@@ -883,47 +883,6 @@ fn after_kill_9_the_gap_record_is_followed_by_a_snapshot() {
     assert!(listed.iter().any(|p| p.task.pid == 1), "init is listed");
 }
 
-/// The first whole snapshot among `(name, kind, data)` records: where it begins,
-/// and its processes. Checks that they follow the begin record without anything
-/// between, as many as it announced, numbered from 0 in pid order, then the end.
-fn snapshot(
-    recs: &[(String, u8, Vec<u8>)],
-) -> Option<(usize, Vec<aether_events::ProcessSnapshot>)> {
-    use aether_events::EventKind;
-    let event = |i: usize| match recs.get(i).map(|(_, k, d)| Entry::decode(*k, d)) {
-        Some(Some(Ok(Entry::Event(ev)))) => Some(ev.kind),
-        _ => None,
-    };
-    let at = recs.iter().position(|(n, _, _)| n == "snapshot_begin")?;
-    let Some(EventKind::SnapshotBegin(begin)) = event(at) else {
-        panic!("undecodable snapshot_begin");
-    };
-    let n = usize::try_from(begin.processes).unwrap();
-    let mut listed = Vec::new();
-    for i in 0..n {
-        match event(at + 1 + i) {
-            Some(EventKind::ProcessSnapshot(p)) => {
-                assert_eq!((p.snapshot, p.index), (begin.snapshot, i as u64));
-                listed.push(p);
-            }
-            None if at + 1 + i >= recs.len() => return None,
-            other => panic!("{other:?} inside the snapshot"),
-        }
-    }
-    match event(at + 1 + n) {
-        Some(EventKind::SnapshotEnd(end)) => {
-            assert_eq!(
-                (end.snapshot, end.processes),
-                (begin.snapshot, begin.processes)
-            )
-        }
-        None if at + 1 + n >= recs.len() => return None,
-        other => panic!("{other:?} instead of snapshot_end"),
-    }
-    assert!(listed.windows(2).all(|w| w[0].task.pid < w[1].task.pid));
-    Some((at, listed))
-}
-
 /// Runs aetherd through `wrapper` (unshare, setpriv) on sockets and a journal in
 /// `dir`, waits for its IPC status, and returns the status and the child.
 fn wrapped_status(

@@ -1062,6 +1062,48 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_asked_for_after_a_loss_waits_for_the_resync() {
+        // The fake /proc is empty: the resync that follows the loss finds 50 gone.
+        let (mut p, mut sub) = processor();
+        p.my_tid = 99;
+        known(&mut p, 50);
+        p.handle(Item::Overrun);
+        p.stats.snapshot_requests.fetch_add(1, Ordering::Release);
+        // The table still lists 50: no snapshot while the resync is under way,
+        // at either marker.
+        p.serve_snapshot();
+        let first = fence_msg(&p);
+        p.handle(first);
+        p.serve_snapshot();
+        assert!(p.resync.is_some());
+        assert_eq!(p.stats.snapshots.load(Ordering::Relaxed), 0);
+        let second = fence_msg(&p);
+        p.handle(second);
+        p.serve_snapshot();
+        let got = kinds(&mut sub);
+        let names: Vec<&str> = got.iter().map(EventKind::name).collect();
+        assert_eq!(
+            names,
+            [
+                "loss",
+                "process_vanished",
+                "resync",
+                "snapshot_begin",
+                "snapshot_end"
+            ]
+        );
+        assert!(matches!(&got[1], EventKind::ProcessVanished(v) if v.task.pid == 50));
+        assert_eq!(
+            got[3],
+            EventKind::SnapshotBegin(SnapshotBegin {
+                snapshot: 1,
+                processes: 0
+            })
+        );
+        assert_eq!(p.stats.snapshots.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
     fn a_vanished_candidate_whose_exit_arrives_late_is_not_reported() {
         // The fake /proc is empty: both processes look gone at the first marker.
         let (mut p, mut sub) = processor();
