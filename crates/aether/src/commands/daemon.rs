@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aether_events::{Event, EventKind};
-use aether_ipc::msg::{Body, Record};
+use aether_ipc::msg::{Body, Frame, Record};
 use aether_ipc::{Client, ClientError};
 use aether_journal::{Entry, Lifecycle, Verdict};
 use anyhow::{Context, bail};
@@ -311,7 +311,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
     }
     let mut reconnecting = false;
     loop {
-        let mut client = match connect(&args.socket).await {
+        let client = match connect(&args.socket).await {
             Ok(c) => c,
             Err(e) if reconnecting => {
                 let _ = e;
@@ -323,18 +323,21 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
         if reconnecting {
             eprintln!("aether events: reconnected; resuming at {next}");
         }
-        client.subscribe(next).await?;
+        // Live records through the daemon's shared-memory ring when it has
+        // one: followers then cost the daemon nothing per record.
+        let mut sub = client.subscribe_shared(next).await?;
+        let mut frame = Frame::default();
         loop {
-            let frame = match client.next_frame().await {
-                Ok(f) => f,
+            match sub.next_frame_into(&mut frame).await {
+                Ok(()) => {}
                 Err(ClientError::Closed | ClientError::Io(_)) if args.follow => {
                     eprintln!("aether events: aetherd went away; reconnecting");
                     reconnecting = true;
                     break;
                 }
                 Err(e) => return Err(e.into()),
-            };
-            match frame.body {
+            }
+            match &frame.body {
                 Some(Body::Record(rec)) => {
                     if rec.seq < next {
                         continue;
@@ -346,7 +349,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<u8> {
                         );
                     }
                     next = rec.seq + 1;
-                    print_record(&mut out, &rec, args.json)?;
+                    print_record(&mut out, rec, args.json)?;
                     if end.is_some_and(|e| rec.seq >= e) {
                         out.flush()?;
                         return Ok(0);
