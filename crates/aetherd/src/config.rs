@@ -136,6 +136,8 @@ pub struct RawConfig {
     pub ipc_group: Option<String>,
     #[serde(rename = "SubscriberBuffer")]
     pub subscriber_buffer: Option<u64>,
+    #[serde(rename = "SubscriberRing")]
+    pub subscriber_ring: Option<Size>,
     #[serde(rename = "JournalPath")]
     pub journal_path: Option<PathBuf>,
     #[serde(rename = "JournalMaxSize")]
@@ -196,6 +198,8 @@ pub struct Config {
     pub ipc_socket_mode: u32,
     pub ipc_group: Option<String>,
     pub subscriber_buffer: usize,
+    /// Bytes of the shared-memory ring for live records; 0: none.
+    pub subscriber_ring: usize,
     pub journal_path: Option<PathBuf>,
     pub journal_options: aether_journal::Options,
     pub sensor: bool,
@@ -214,6 +218,8 @@ pub const DEFAULT_JOURNAL: &str = "/var/lib/aether/journal.db";
 /// The default of `SensorBuffer`, and the range it may be set in.
 pub const DEFAULT_SENSOR_BUFFER: u64 = 1 << 18;
 const SENSOR_BUFFER_RANGE: std::ops::RangeInclusive<u64> = 4096..=(1 << 24);
+/// The sizes `SubscriberRing` may have (besides 0).
+const SUBSCRIBER_RING_RANGE: std::ops::RangeInclusive<u64> = (1 << 16)..=(1 << 30);
 /// The default UDP key file.
 pub const DEFAULT_UDP_KEY: &str = "/etc/aether/udp.key";
 
@@ -383,6 +389,21 @@ impl Config {
                 "needs the journal (JournalPath): lost datagrams are refilled from it".into(),
             ));
         }
+        let subscriber_ring = size(
+            &r.subscriber_ring,
+            "SubscriberRing",
+            aether_ipc::DEFAULT_RING_CAPACITY as u64,
+        )?;
+        if subscriber_ring != 0 && !SUBSCRIBER_RING_RANGE.contains(&subscriber_ring) {
+            return Err(invalid(
+                "SubscriberRing",
+                format!(
+                    "{subscriber_ring} bytes is not 0 (no ring) or between {} and {}",
+                    SUBSCRIBER_RING_RANGE.start(),
+                    SUBSCRIBER_RING_RANGE.end()
+                ),
+            ));
+        }
         let sensor_buffer = r.sensor_buffer.unwrap_or(DEFAULT_SENSOR_BUFFER);
         if !SENSOR_BUFFER_RANGE.contains(&sensor_buffer) {
             return Err(invalid(
@@ -403,6 +424,8 @@ impl Config {
                 None => Some("aether".to_string()),
             },
             subscriber_buffer: r.subscriber_buffer.unwrap_or(512).clamp(4, 1 << 16) as usize,
+            // At most 1 GiB, checked above.
+            subscriber_ring: subscriber_ring as usize,
             journal_path,
             journal_options,
             sensor: r.sensor.unwrap_or(true),
@@ -537,6 +560,24 @@ mod tests {
         }
         let e = Config::parse("SensorBuffer = -1", Path::new("t.toml")).unwrap_err();
         assert!(e.to_string().contains("SensorBuffer"), "{e}");
+    }
+
+    #[test]
+    fn subscriber_ring_is_zero_or_bounded() {
+        let c = Config::parse("", Path::new("t.toml")).unwrap();
+        assert_eq!(c.subscriber_ring, aether_ipc::DEFAULT_RING_CAPACITY);
+        for (text, bytes) in [
+            ("SubscriberRing = 0", 0),
+            ("SubscriberRing = \"64K\"", 1 << 16),
+            ("SubscriberRing = \"1G\"", 1 << 30),
+        ] {
+            let c = Config::parse(text, Path::new("t.toml")).unwrap();
+            assert_eq!(c.subscriber_ring, bytes, "{text}");
+        }
+        for bad in ["SubscriberRing = 65535", "SubscriberRing = \"2G\""] {
+            let e = Config::parse(bad, Path::new("t.toml")).unwrap_err();
+            assert!(e.to_string().contains("SubscriberRing"), "{e}");
+        }
     }
 
     #[test]

@@ -159,7 +159,8 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
 
     // The journal, opened after the fork (SQLite connections do not survive one):
     // its first record is the gap since the last writer.
-    let hub = aether_ipc::Hub::new(config.subscriber_buffer);
+    let hub =
+        aether_ipc::Hub::new(config.subscriber_buffer).with_ring_capacity(config.subscriber_ring);
     let (udp_tx, udp_rx) = match config.udp_peer {
         Some(_) => {
             let (tx, rx) = tokio::sync::mpsc::channel(1 << 16);
