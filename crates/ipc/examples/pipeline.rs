@@ -108,9 +108,30 @@ fn writer(
     committed_at: Arc<Vec<AtomicU64>>,
 ) -> Result<(Journal, Vec<u64>), String> {
     journal.keep_committed(true);
+    if let Ok(n) = std::env::var("NICE") {
+        unsafe {
+            libc::setpriority(
+                libc::PRIO_PROCESS,
+                libc::gettid() as u32,
+                n.parse().unwrap(),
+            );
+        }
+    }
     // How long each commit took.
     let mut commits = Vec::new();
+    let retain = std::env::var("RETAIN").is_ok();
+    let mut last_hk = Instant::now();
     while let Ok(first) = rx.recv() {
+        if retain && last_hk.elapsed() >= Duration::from_secs(1) {
+            last_hk = Instant::now();
+            let t = Instant::now();
+            let r = journal.enforce_retention(wall_ns());
+            eprintln!(
+                "retention {:?} took {:?}",
+                r.map(|t| t.removed),
+                t.elapsed()
+            );
+        }
         let mut next = Some(first);
         let mut n = 0;
         while let Some((entry, t)) = next.take() {
@@ -152,7 +173,11 @@ fn writer(
 async fn run(subscribers: usize, n: u64, pace: Option<u64>) -> Result<Run, Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("journal.db");
-    let journal = Journal::open(&db, Options::default())?;
+    let mut options = Options::default();
+    if let Ok(b) = std::env::var("RETAIN") {
+        options.retention.max_bytes = Some(b.parse()?);
+    }
+    let journal = Journal::open(&db, options)?;
     // The WriterStarted record is 0; events are 1..=n.
     let last = n;
     let hub = Hub::new(512);

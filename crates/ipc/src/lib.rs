@@ -51,11 +51,11 @@ pub mod udp;
 
 pub use auth::{Authorize, GroupPolicy, PeerCred};
 pub use client::{Client, ClientError};
-pub use frame::{Decoder, FrameError};
+pub use frame::{Decoder, FrameError, RecordRef};
 pub use ring::RingError;
 pub use scan_client::{ScanClient, ScanReceiver, ScanSender};
 pub use server::{
     ControlHandler, DEFAULT_RING_CAPACITY, Hub, MAX_BATCH, RefusalLog, Refused, Replay, ScanFuture,
     ScanHandler, Server, ServerConfig,
 };
-pub use subscription::Subscription;
+pub use subscription::{Delivery, Subscription};

@@ -245,7 +245,7 @@ impl Hub {
             };
             for record in records.by_ref().take(MAX_BATCH) {
                 p.seqs.push(record.seq);
-                frame::encode_into(&Frame::new(Body::Record(record)), &mut p.frames);
+                frame::encode_record_into(&record, &mut p.frames);
                 p.ends.push(p.frames.len());
             }
             if let Ok(mut slot) = self.ring.lock()
@@ -918,7 +918,7 @@ impl Conn {
             for rec in batch {
                 if rec.seq >= *next {
                     *next = rec.seq + 1;
-                    frame::encode_into(&Frame::new(Body::Record(rec)), &mut frames);
+                    frame::encode_record_into(&rec, &mut frames);
                 }
             }
             self.wr.write_all(&frames).await?;

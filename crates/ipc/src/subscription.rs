@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, Weak};
@@ -22,17 +23,39 @@ use tokio::sync::Notify;
 
 use crate::client::ClientError;
 use crate::fdpass::{self, Received};
-use crate::frame::{self, DEFAULT_MAX_FRAME, Decoder};
+use crate::frame::{self, DEFAULT_MAX_FRAME, Decoder, RecordRef};
 use crate::msg::{Body, Frame, Lagged, RingAttach, Subscribe};
 use crate::ring::{Entry, Fill, RingReader, RingWake};
 
 /// Descriptors kept waiting for their [`RingAttach`] at most.
 const MAX_PENDING_FDS: usize = 2;
 
-/// A subscription from a cursor; read it with [`Subscription::next_frame_into`].
+/// What [`Subscription::next`] gives.
+#[derive(Debug)]
+pub enum Delivery<'a> {
+    /// A record.
+    Record(RecordRef<'a>),
+    /// Any other frame: a [`Lagged`] notice, a reply.
+    Other(&'a Frame),
+}
+
+/// Where the next delivery is, once found.
+enum Step {
+    /// Look again.
+    Again,
+    /// The payload of a record in the ring's copy.
+    RingRecord(Range<usize>),
+    /// In `Subscription::frame`.
+    Frame,
+}
+
+/// A subscription from a cursor; read it with [`Subscription::next`] or
+/// [`Subscription::next_frame_into`].
 pub struct Subscription {
     stream: UnixStream,
     dec: Decoder,
+    /// The last frame read from the socket (or made here: `Lagged`).
+    frame: Frame,
     /// The next record owed.
     next: u64,
     /// Descriptors received and not yet taken by a [`RingAttach`].
@@ -109,6 +132,7 @@ impl Subscription {
         Ok(Subscription {
             stream,
             dec,
+            frame: Frame::default(),
             next: since,
             fds: VecDeque::new(),
             ring: None,
@@ -129,40 +153,85 @@ impl Subscription {
     /// `resume_from`), or whatever else the server sent. Decoded into `frame`
     /// to reuse its allocations.
     pub async fn next_frame_into(&mut self, frame: &mut Frame) -> Result<(), ClientError> {
+        match self.next().await? {
+            Delivery::Record(r) => match &mut frame.body {
+                Some(Body::Record(mine)) => r.copy_into(mine),
+                _ => frame.body = Some(Body::Record(r.to_record())),
+            },
+            Delivery::Other(f) => frame.clone_from(f),
+        }
+        Ok(())
+    }
+
+    /// The next record (borrowed from this subscription's buffers until the
+    /// next call: nothing is copied out of the ring but into one buffer) or
+    /// other frame, as [`Subscription::next_frame_into`] gives them.
+    pub async fn next(&mut self) -> Result<Delivery<'_>, ClientError> {
         loop {
-            if self.in_ring() {
-                if self.read_ring(frame).await? {
-                    return Ok(());
+            let step = if self.in_ring() {
+                self.ring_step().await?
+            } else {
+                self.socket_step().await?
+            };
+            match step {
+                Step::Again => continue,
+                Step::RingRecord(payload) => {
+                    let view = self
+                        .ring
+                        .as_ref()
+                        .and_then(|r| frame::record_ref(r.reader.bytes(payload)));
+                    if let Some(view) = view {
+                        return Ok(Delivery::Record(view));
+                    }
+                    // ring_step parsed it already: unreachable in practice.
+                    return Err(ClientError::Unexpected("a ring record vanished".into()));
                 }
-            } else if self.read_frame_from_socket(frame).await? {
-                return Ok(());
+                Step::Frame => {
+                    return Ok(match &self.frame.body {
+                        Some(Body::Record(r)) => Delivery::Record(RecordRef {
+                            seq: r.seq,
+                            time_ns: r.time_ns,
+                            kind: r.kind,
+                            name: &r.name,
+                            data: &r.data,
+                        }),
+                        _ => Delivery::Other(&self.frame),
+                    });
+                }
             }
         }
     }
 
-    /// One step of reading the ring; `true` when `frame` holds something.
-    async fn read_ring(&mut self, frame: &mut Frame) -> Result<bool, ClientError> {
+    /// One step of reading the ring.
+    async fn ring_step(&mut self) -> Result<Step, ClientError> {
         let Some(ring) = self.ring.as_mut() else {
-            return Ok(false);
+            return Ok(Step::Again);
         };
         let lost = match ring.reader.next_entry() {
-            Ok(Some(Entry::Frame(bytes))) => {
-                match frame::decode_frame_into(bytes, frame, DEFAULT_MAX_FRAME) {
-                    Ok(()) => match &frame.body {
-                        Some(Body::Record(r)) if r.seq < self.next => return Ok(false),
-                        Some(Body::Record(r)) if r.seq == self.next => {
-                            self.next += 1;
-                            return Ok(true);
-                        }
-                        // A gap, or something a ring does not hold.
-                        _ => true,
-                    },
-                    Err(_) => true,
+            Ok(Some(Entry::Frame(at))) => {
+                let bytes = ring.reader.bytes(at.clone());
+                let payload = bytes
+                    .first_chunk::<{ frame::HEADER_LEN }>()
+                    .and_then(|h| frame::parse_header(h, DEFAULT_MAX_FRAME).ok())
+                    .filter(|&len| len + frame::HEADER_LEN == bytes.len())
+                    .map(|_| at.start + frame::HEADER_LEN..at.end);
+                let seq = payload
+                    .clone()
+                    .and_then(|p| frame::record_ref(ring.reader.bytes(p)))
+                    .map(|r| r.seq);
+                match (payload, seq) {
+                    (Some(_), Some(seq)) if seq < self.next => return Ok(Step::Again),
+                    (Some(p), Some(seq)) if seq == self.next => {
+                        self.next += 1;
+                        return Ok(Step::RingRecord(p));
+                    }
+                    // A gap, or something a ring does not hold.
+                    _ => true,
                 }
             }
             Ok(Some(Entry::Skipped(seq))) => seq >= self.next,
             Ok(None) => match ring.reader.fill() {
-                Fill::Copied => return Ok(false),
+                Fill::Copied => return Ok(Step::Again),
                 Fill::Overrun => true,
                 Fill::Closed => return Err(ClientError::Closed),
                 Fill::Empty(_) => {
@@ -173,7 +242,7 @@ impl Subscription {
                     tokio::pin!(notified);
                     notified.as_mut().enable();
                     if !matches!(ring.reader.fill(), Fill::Empty(_)) {
-                        return Ok(false);
+                        return Ok(Step::Again);
                     }
                     tokio::select! {
                         _ = notified => {}
@@ -184,62 +253,58 @@ impl Subscription {
                             if self.try_read_socket()? == Some(0) {
                                 return Err(ClientError::Closed);
                             }
-                            if let Some(f) = self.dec.next_frame()? {
-                                return match f.body {
-                                    Some(Body::Error(e)) => Err(ClientError::Refused {
+                            if self.dec.next_frame_into(&mut self.frame)? {
+                                if let Some(Body::Error(e)) = &self.frame.body {
+                                    return Err(ClientError::Refused {
                                         code: e.code,
-                                        message: e.message,
-                                    }),
-                                    other => {
-                                        frame.body = other;
-                                        Ok(true)
-                                    }
-                                };
+                                        message: e.message.clone(),
+                                    });
+                                }
+                                return Ok(Step::Frame);
                             }
                         }
                     }
-                    return Ok(false);
+                    return Ok(Step::Again);
                 }
             },
             Err(_) => true,
         };
         if !lost {
-            return Ok(false);
+            return Ok(Step::Again);
         }
         // Overrun (or a ring that makes no sense): tell the reader, and get
         // the records from the journal again.
         ring.reading = false;
         send_subscribe(&mut self.stream, self.next).await?;
-        frame.body = Some(Body::Lagged(Lagged {
+        self.frame.body = Some(Body::Lagged(Lagged {
             resume_from: self.next,
         }));
-        Ok(true)
+        Ok(Step::Frame)
     }
 
-    /// One frame from the socket; `true` when `frame` holds something for
-    /// the reader, `false` after a [`RingAttach`] was taken.
-    async fn read_frame_from_socket(&mut self, frame: &mut Frame) -> Result<bool, ClientError> {
-        while !self.dec.next_frame_into(frame)? {
+    /// One frame from the socket.
+    async fn socket_step(&mut self) -> Result<Step, ClientError> {
+        while !self.dec.next_frame_into(&mut self.frame)? {
             if self.read_socket().await? == 0 {
                 self.dec.finish()?;
                 return Err(ClientError::Closed);
             }
         }
-        match &frame.body {
+        match &self.frame.body {
             Some(Body::Record(r)) => {
                 self.next = self.next.max(r.seq + 1);
-                Ok(true)
+                Ok(Step::Frame)
             }
             Some(Body::RingAttach(a)) => {
                 let a = a.clone();
                 self.attach(&a)?;
-                Ok(false)
+                Ok(Step::Again)
             }
             Some(Body::Error(e)) => Err(ClientError::Refused {
                 code: e.code,
                 message: e.message.clone(),
             }),
-            _ => Ok(true),
+            _ => Ok(Step::Frame),
         }
     }
 
