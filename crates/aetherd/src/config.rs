@@ -150,6 +150,8 @@ pub struct RawConfig {
     pub sensor: Option<bool>,
     #[serde(rename = "SensorBuffer")]
     pub sensor_buffer: Option<u64>,
+    #[serde(rename = "SensorReceiveBuffer")]
+    pub sensor_receive_buffer: Option<Size>,
     #[serde(rename = "UdpPeer")]
     pub udp_peer: Option<String>,
     #[serde(rename = "UdpBind")]
@@ -205,6 +207,8 @@ pub struct Config {
     pub sensor: bool,
     /// Sensor events held for the journal's forwarding thread (see sensor.rs).
     pub sensor_buffer: usize,
+    /// The sensor's socket receive buffer to ask for, in bytes.
+    pub sensor_receive_buffer: usize,
     pub udp_peer: Option<std::net::SocketAddr>,
     pub udp_bind: std::net::SocketAddr,
     pub udp_key_file: PathBuf,
@@ -218,6 +222,8 @@ pub const DEFAULT_JOURNAL: &str = "/var/lib/aether/journal.db";
 /// The default of `SensorBuffer`, and the range it may be set in.
 pub const DEFAULT_SENSOR_BUFFER: u64 = 1 << 18;
 const SENSOR_BUFFER_RANGE: std::ops::RangeInclusive<u64> = 4096..=(1 << 24);
+/// The range of `SensorReceiveBuffer` (its default is the sensor's).
+const SENSOR_RCVBUF_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 << 30);
 /// The sizes `SubscriberRing` may have (besides 0).
 const SUBSCRIBER_RING_RANGE: std::ops::RangeInclusive<u64> = (1 << 16)..=(1 << 30);
 /// The default UDP key file.
@@ -415,6 +421,17 @@ impl Config {
                 ),
             ));
         }
+        let sensor_receive_buffer = size(
+            &r.sensor_receive_buffer,
+            "SensorReceiveBuffer",
+            aether_sensor::DEFAULT_RCVBUF as u64,
+        )?;
+        if !SENSOR_RCVBUF_RANGE.contains(&sensor_receive_buffer) {
+            return Err(invalid(
+                "SensorReceiveBuffer",
+                format!("{sensor_receive_buffer} bytes is not between 64K and 1G"),
+            ));
+        }
         Ok(Config {
             ipc_socket,
             ipc_socket_mode,
@@ -431,6 +448,8 @@ impl Config {
             sensor: r.sensor.unwrap_or(true),
             // At most 2^24, checked above.
             sensor_buffer: sensor_buffer as usize,
+            // At most 1 GiB, checked above.
+            sensor_receive_buffer: sensor_receive_buffer as usize,
             udp_peer,
             udp_bind,
             udp_key_file: r
@@ -543,6 +562,7 @@ mod tests {
         assert_eq!(c.journal_path.as_deref(), Some(Path::new(DEFAULT_JOURNAL)));
         assert!(c.sensor);
         assert_eq!(c.sensor_buffer, 1 << 18);
+        assert_eq!(c.sensor_receive_buffer, aether_sensor::DEFAULT_RCVBUF);
         assert_eq!(c.udp_peer, None);
     }
 
@@ -560,6 +580,16 @@ mod tests {
         }
         let e = Config::parse("SensorBuffer = -1", Path::new("t.toml")).unwrap_err();
         assert!(e.to_string().contains("SensorBuffer"), "{e}");
+        let c = Config::parse("SensorReceiveBuffer = \"1M\"", Path::new("t.toml")).unwrap();
+        assert_eq!(c.sensor_receive_buffer, 1 << 20);
+        for bad in [
+            "SensorReceiveBuffer = \"32K\"",
+            "SensorReceiveBuffer = \"2G\"",
+            "SensorReceiveBuffer = \"lots\"",
+        ] {
+            let e = Config::parse(bad, Path::new("t.toml")).unwrap_err();
+            assert!(e.to_string().contains("SensorReceiveBuffer"), "{e}");
+        }
     }
 
     #[test]

@@ -200,7 +200,11 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
     let sensor_state = match (&shared.recorder, sensor_wanted) {
         (_, false) => SensorState::Unavailable("turned off (Sensor = false)".into()),
         (None, true) => SensorState::Unavailable("no journal to record events in".into()),
-        (Some(rec), true) => match sensor::start(rec, shared.config.sensor_buffer) {
+        (Some(rec), true) => match sensor::start(
+            rec,
+            shared.config.sensor_buffer,
+            shared.config.sensor_receive_buffer,
+        ) {
             Ok(running) => {
                 tracing::info!("process sensor running");
                 SensorState::Running(running)

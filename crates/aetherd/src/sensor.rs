@@ -46,10 +46,17 @@ impl Running {
 /// forwarder at most: when the forwarder falls further behind (the journal's
 /// queue full, its disk stalled), the oldest are lost to it, journaled as an
 /// `events_lost` record with their exact count, and a snapshot follows.
-pub fn start(recorder: &Recorder, buffer: usize) -> Result<Running, String> {
+/// `rcvbuf` (`SensorReceiveBuffer`) is the kernel socket's buffer, in bytes, where
+/// events wait while the sensor itself is not reading (the daemon stopped or
+/// starved of CPU); past it the kernel drops them and the sensor's `loss` and
+/// resync events say so.
+pub fn start(recorder: &Recorder, buffer: usize, rcvbuf: usize) -> Result<Running, String> {
     let bus: Bus<Event> = Bus::new(buffer);
     let mut events = bus.subscribe();
-    let sensor = SensorBuilder::new().start(bus).map_err(|e| e.to_string())?;
+    let sensor = SensorBuilder::new()
+        .rcvbuf(rcvbuf)
+        .start(bus)
+        .map_err(|e| e.to_string())?;
     recorder.lifecycle(Lifecycle::SensorStarted {
         detail: format!("receive buffer {} bytes", sensor.rcvbuf()),
     });

@@ -1,29 +1,44 @@
-//! The daemon after a real loss: when its forwarding thread falls behind the sensor
-//! and loses events, the journal says so (`events_lost`, with the exact count),
-//! then holds a whole snapshot of what runs: the process that ran throughout and
-//! the one started while events were lost are listed, the one that ended meanwhile
-//! is not.
+//! The daemon after a real loss, both kinds of it.
 //!
-//! How the loss is made: the daemon runs with a small `SensorBuffer` (the events
-//! the sensor holds for the forwarder), and the test holds only the forwarding
-//! thread (`aetherd-events`) in a ptrace stop, as a stalled journal disk would,
-//! while the sensor goes on publishing the fork and exit events of threads the
-//! test creates and joins. The daemon's status counts what the sensor published,
-//! so the test knows that more than the buffer went by before it lets the thread
-//! go: if no `events_lost` follows, the daemon failed to say so.
+//! Lost to the journal: when the daemon's forwarding thread falls behind the
+//! sensor, the journal says so (`events_lost`, with the exact count), then holds a
+//! whole snapshot of what runs: the process that ran throughout and the one started
+//! while events were lost are listed, the one that ended meanwhile is not. The
+//! daemon runs with a small `SensorBuffer` (the events the sensor holds for the
+//! forwarder), and the test holds only the forwarding thread (`aetherd-events`) in
+//! a ptrace stop, as a stalled journal disk would, while the sensor goes on
+//! publishing the fork and exit events of threads the test creates and joins. The
+//! daemon's status counts what the sensor published, so the test knows that more
+//! than the buffer went by before it lets the thread go: if no `events_lost`
+//! follows, the daemon failed to say so.
 //!
-//! A binary of its own, so no other test's processes add to the flood. Needs root
-//! and the initial namespaces (CI has both).
+//! Lost in the kernel: the whole daemon stopped (`SIGSTOP`) with a small
+//! `SensorReceiveBuffer` while a burst of events goes by. The kernel drops what the
+//! socket cannot hold; the journal then holds the sensor's `loss` events and its
+//! resync: the process started unseen is `process_found`, the one that ended
+//! unseen `process_vanished`, then `resync`. (No snapshot is needed there: the
+//! resync's events repair the journal's picture.)
+//!
+//! A binary of its own, its tests one at a time, so no other test's processes add
+//! to the bursts. Needs root and the initial namespaces (CI has both).
 
 mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use aether_events::{EventKind, LossCause};
 use aether_ipc::Client;
 use aether_journal::{Entry, Kind, Lifecycle, RawRecord, Reader};
 use common::*;
+
+/// Each test floods the machine with events; they run one after the other.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// `SensorBuffer` for the test daemon: the smallest allowed.
 const BUFFER: u64 = 4096;
@@ -246,6 +261,7 @@ fn exec_of(recs: &[RawRecord], pid: u32) -> bool {
 
 #[test]
 fn events_lost_by_the_forwarder_are_journaled_then_a_whole_snapshot() {
+    let _one = one_at_a_time();
     let fx = Fixture::new();
     let d = Daemon::aetherd(
         &fx,
@@ -393,6 +409,145 @@ fn events_lost_by_the_forwarder_are_journaled_then_a_whole_snapshot() {
         "this test's process is in the snapshot"
     );
     survivor.end();
+    drop(born);
+    drop(d);
+}
+
+/// Waits until every thread of `pid` is stopped (`kill` returns before they are).
+fn wait_stopped(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the threads");
+        let all_stopped = tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the command name's closing parenthesis.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(Instant::now() < deadline, "aetherd {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until `pid` sleeps in nanosleep: past its exec, whose event the kernel
+/// sends before the program runs.
+fn wait_sleeping(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        if wchan.contains("nanosleep") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sleep {pid} never started sleeping"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The sensor event of a journal record, if it is one.
+fn event(r: &RawRecord) -> Option<EventKind> {
+    match decode(r) {
+        Entry::Event(ev) => Some(ev.kind),
+        _ => None,
+    }
+}
+
+#[test]
+fn events_the_kernel_dropped_while_the_daemon_was_stopped_are_journaled_as_loss_and_resync() {
+    let _one = one_at_a_time();
+    let fx = Fixture::new();
+    let d = Daemon::aetherd(&fx, "k", "Sensor = true\nSensorReceiveBuffer = \"64K\"\n");
+    let journal = fx.path().join("k.journal.db");
+    let (recs, ()) = wait_for(&journal, "the snapshot after the start", |recs| {
+        snapshot(&triples(recs)).map(|_| ())
+    });
+    // The kernel doubles the size asked for (it counts its bookkeeping in it).
+    let started = recs
+        .iter()
+        .find_map(|r| match decode(r) {
+            Entry::Lifecycle(Lifecycle::SensorStarted { detail }) => Some(detail),
+            _ => None,
+        })
+        .expect("a sensor_started record: the sensor must run here (root, initial namespaces)");
+    assert_eq!(started, "receive buffer 131072 bytes");
+    let mut ends = Kid::sleep();
+    wait_for(&journal, "the exec of sleep", |recs| {
+        exec_of(recs, ends.pid()).then_some(())
+    });
+    let ends_key = start_time(ends.pid());
+    let mark = journal_records(&journal).len();
+
+    let pid = d.pid();
+    // SAFETY: kill on the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    wait_stopped(pid);
+    // About 4 events in the buffer per KiB: 2,000 fill it many times over.
+    thread_burst(1000);
+    let born = Kid::sleep();
+    wait_sleeping(born.pid());
+    ends.end();
+    // The kernel sends the exit event just after the parent could reap; more
+    // events into the still-full buffer leave it ample time to be sent (and dropped).
+    thread_burst(200);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+
+    let found = |k: &EventKind| matches!(k, EventKind::ProcessFound(f) if f.task.pid == born.pid());
+    let vanished = |k: &EventKind| {
+        matches!(k, EventKind::ProcessVanished(v)
+            if v.task.process.is_some_and(|p| (p.pid, p.start_time) == (ends.pid(), ends_key)))
+    };
+    let (recs, (f, v)) = wait_for(
+        &journal,
+        "process_found of the sleep started unseen and process_vanished of the one that ended unseen, then resync",
+        |recs| {
+            let kinds: Vec<Option<EventKind>> = recs[mark..].iter().map(event).collect();
+            let f = kinds.iter().position(|k| k.as_ref().is_some_and(found))?;
+            let v = kinds
+                .iter()
+                .position(|k| k.as_ref().is_some_and(vanished))?;
+            kinds[f.max(v)..]
+                .iter()
+                .any(|k| matches!(k, Some(EventKind::Resync(_))))
+                .then_some((mark + f, mark + v))
+        },
+    );
+    // The kernel's loss was said before the resync's findings.
+    let losses: Vec<(usize, LossCause)> = recs[mark..]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match event(r) {
+            Some(EventKind::Loss(l)) => Some((mark + i, l.cause)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        losses.first().is_some_and(|(at, _)| *at < f.min(v)),
+        "no loss record before the resync's findings: {losses:?}"
+    );
+    assert!(
+        losses
+            .iter()
+            .all(|(_, c)| matches!(c, LossCause::KernelOverrun | LossCause::SequenceGap)),
+        "lost in the kernel, not in the sensor's queue: {losses:?}"
+    );
+    // What the resync found carries what /proc showed.
+    let Some(EventKind::ProcessFound(pf)) = event(&recs[f]) else {
+        unreachable!("found above")
+    };
+    assert_eq!(
+        pf.task.process.map(|k| (k.pid, k.start_time)),
+        Some((born.pid(), start_time(born.pid())))
+    );
+    assert_eq!(
+        pf.details.argv.as_deref(),
+        Some(&["/bin/sleep".to_string(), "120".to_string()][..])
+    );
     drop(born);
     drop(d);
 }
