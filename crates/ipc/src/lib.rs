@@ -53,6 +53,8 @@ pub use auth::{Authorize, GroupPolicy, PeerCred};
 pub use client::{Client, ClientError};
 pub use frame::{Decoder, FrameError, RecordRef};
 pub use ring::RingError;
+#[doc(hidden)]
+pub use ring::read_arbitrary_ring;
 pub use scan_client::{ScanClient, ScanReceiver, ScanSender};
 pub use server::{
     ControlHandler, DEFAULT_RING_CAPACITY, Hub, MAX_BATCH, RefusalLog, Refused, Replay, ScanFuture,
