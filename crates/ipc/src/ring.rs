@@ -838,7 +838,9 @@ mod tests {
                 b[16..24].copy_from_slice(&(rand() % 8192 * 8).to_le_bytes());
                 let at = 24 + (u64::from_le_bytes(b[..8].try_into().unwrap()) as usize);
                 if let Some(w) = b.get_mut(at..at + 8) {
-                    w.copy_from_slice(&(rand() % 512 | u64::from(KIND_FRAME) << 32).to_ne_bytes());
+                    w.copy_from_slice(
+                        &((rand() % 512) | (u64::from(KIND_FRAME) << 32)).to_ne_bytes(),
+                    );
                 }
             }
             taken += read_arbitrary_ring(&b).unwrap();
