@@ -18,51 +18,13 @@ mod common;
 mod exe_common;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use aether_engine::{EngineBuilder, Limits};
 use aether_sigs::{LoadOptions, Loader};
 use cab::CompressionType;
 use cab_common::cabinet;
-use common::{aether, clamscan, engine};
+use common::{aether, compare, corpus, engine, hdb_line, hex, names};
 use exe_common::stored_zip;
-use md5::{Digest, Md5};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-struct Corpus {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    files: Vec<PathBuf>,
-}
-
-/// Writes the database and files into a temporary directory.
-fn corpus(ndb: &str, hdb: &str, files: &[(&str, Vec<u8>)]) -> Corpus {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    std::fs::write(db.join("markers.ndb"), ndb).expect("ndb");
-    // An empty database file is an error, as in ClamAV.
-    if !hdb.is_empty() {
-        std::fs::write(db.join("members.hdb"), hdb).expect("hdb");
-    }
-    let mut paths = Vec::new();
-    for (name, data) in files {
-        let p = dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        paths.push(p);
-    }
-    Corpus {
-        _dir: dir,
-        db,
-        files: paths,
-    }
-}
 
 fn marker(tag: &str) -> Vec<u8> {
     format!("<<aether-cab-marker-{tag}>>").into_bytes()
@@ -145,18 +107,12 @@ fn cabinets_match_clamscan() {
     for tag in ["mszip", "stored", "inner", "zipped"] {
         let _ = writeln!(ndb, "Cab.Marker.{tag}:0:*:{}", hex(&marker(tag)));
     }
-    let mut hdb = String::new();
-    for (name, data) in [("ClamExe", &clam_exe), ("MszipMember", &mszip_member)] {
-        let _ = writeln!(
-            hdb,
-            "{}:{}:Cab.Hash.{name}",
-            hex(&Md5::digest(data)),
-            data.len()
-        );
-    }
-    let c = corpus(
-        &ndb,
-        &hdb,
+    let hdb = [("ClamExe", &clam_exe), ("MszipMember", &mszip_member)]
+        .iter()
+        .map(|(name, data)| hdb_line(&format!("Cab.Hash.{name}"), data))
+        .collect::<String>();
+    let (want, got) = compare(
+        &[("markers.ndb", ndb.as_str()), ("members.hdb", hdb.as_str())],
         &[
             ("clam.cab", clam_cab),
             ("plain.cab", plain),
@@ -166,18 +122,11 @@ fn cabinets_match_clamscan() {
             ("clean.cab", clean),
         ],
     );
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
     // clamscan must find what the files were built to hold, or the
     // comparison proves nothing.
-    let names = |f: &str| -> Vec<&str> {
-        want.get(f)
-            .map(|s| s.iter().map(String::as_str).collect())
-            .unwrap_or_default()
-    };
-    assert_eq!(names("clam.cab"), ["Cab.Hash.ClamExe.UNOFFICIAL"]);
+    assert_eq!(names(&want, "clam.cab"), ["Cab.Hash.ClamExe.UNOFFICIAL"]);
     assert_eq!(
-        names("plain.cab"),
+        names(&want, "plain.cab"),
         [
             "Cab.Hash.ClamExe.UNOFFICIAL",
             "Cab.Hash.MszipMember.UNOFFICIAL",
@@ -185,10 +134,10 @@ fn cabinets_match_clamscan() {
             "Cab.Marker.stored.UNOFFICIAL"
         ]
     );
-    assert_eq!(names("nested.cab"), ["Cab.Marker.inner.UNOFFICIAL"]);
-    assert_eq!(names("in.zip"), ["Cab.Marker.inner.UNOFFICIAL"]);
-    assert_eq!(names("zip_in.cab"), ["Cab.Marker.zipped.UNOFFICIAL"]);
-    assert!(names("clean.cab").is_empty());
+    assert_eq!(names(&want, "nested.cab"), ["Cab.Marker.inner.UNOFFICIAL"]);
+    assert_eq!(names(&want, "in.zip"), ["Cab.Marker.inner.UNOFFICIAL"]);
+    assert_eq!(names(&want, "zip_in.cab"), ["Cab.Marker.zipped.UNOFFICIAL"]);
+    assert!(names(&want, "clean.cab").is_empty());
     assert_eq!(got, want);
 }
 
@@ -208,11 +157,7 @@ fn rar_members_are_scanned() {
         let _ = writeln!(ndb, "Rar.Marker.{tag}:0:*:{}", hex(&marker(tag)));
     }
     let member_b = text_with("rar-b", 300);
-    let hdb = format!(
-        "{}:{}:Rar.Hash.b\n",
-        hex(&Md5::digest(&member_b)),
-        member_b.len()
-    );
+    let hdb = hdb_line("Rar.Hash.b", &member_b);
     let files = [
         ("first.txt", text_with("rar-a", 300)),
         ("nothing.txt", b"nothing to see ".repeat(1000)),
@@ -235,19 +180,14 @@ fn rar_members_are_scanned() {
             corpus_files.push((format!("{tag}-solid{solid}.zip"), zipped));
         }
     }
-    let refs: Vec<(&str, Vec<u8>)> = corpus_files
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.clone()))
-        .collect();
-    let c = corpus(&ndb, &hdb, &refs);
+    let c = corpus(
+        &[("markers.ndb", ndb.as_str()), ("members.hdb", hdb.as_str())],
+        &corpus_files,
+    );
     let got = aether(&engine(&c.db), &c.files);
     for (name, _) in &corpus_files {
-        let found: Vec<&str> = got
-            .get(name)
-            .map(|s| s.iter().map(String::as_str).collect())
-            .unwrap_or_default();
         assert_eq!(
-            found,
+            names(&got, name),
             [
                 "Rar.Hash.b.UNOFFICIAL",
                 "Rar.Marker.rar-a.UNOFFICIAL",
@@ -276,11 +216,8 @@ fn encrypted_rar_members_alert() {
         corpus_files.push((format!("{tag}.rar"), data));
     }
     let ndb = format!("Rar.Marker.rar-a:0:*:{}\n", hex(&marker("rar-a")));
-    let refs: Vec<(&str, Vec<u8>)> = corpus_files
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.clone()))
-        .collect();
-    let c = corpus(&ndb, "", &refs);
+    // No hash database: an empty one is an error, as in ClamAV.
+    let c = corpus(&[("markers.ndb", ndb.as_str())], &corpus_files);
     let mut loader = Loader::new(LoadOptions::default());
     let mut builder = EngineBuilder::new();
     loader

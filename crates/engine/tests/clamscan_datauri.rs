@@ -13,17 +13,9 @@ mod mail_common;
 
 use std::fmt::Write as _;
 
-use common::{aether, clamscan, corpus, engine};
+use common::{compare, hdb_line, hex};
 use exe_common::stored_zip;
 use mail_common::base64;
-use md5::{Digest, Md5};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
 
 fn marker(tag: &str) -> Vec<u8> {
     format!("<<aether-datauri-marker-{tag}>>").into_bytes()
@@ -62,17 +54,8 @@ fn data_uris_as_clamscan_scans_them() {
         let _ = writeln!(ndb, "DataUri.Marker.{t}:0:*:{}", hex(&marker(t)));
     }
     let hashed = payload("b64");
-    let hdb = format!(
-        "{:x}:{}:DataUri.Payload.Hash\n",
-        Md5::digest(&hashed),
-        hashed.len()
-    );
     let clam_exe = std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("clamav-testfiles");
-    let hdb = format!(
-        "{hdb}{:x}:{}:DataUri.ClamExe\n",
-        Md5::digest(&clam_exe),
-        clam_exe.len()
-    );
+    let hdb = hdb_line("DataUri.Payload.Hash", &hashed) + &hdb_line("DataUri.ClamExe", &clam_exe);
     let b64 = |t: &str| base64(&payload(t)).replace('\n', "");
     let files: Vec<(&str, Vec<u8>)> = vec![
         (
@@ -143,15 +126,13 @@ fn data_uris_as_clamscan_scans_them() {
             page("<a href=\"https://example.org/data:;base64,AAAA\">no uri</a>"),
         ),
     ];
-    let c = corpus(
+    let (want, got) = compare(
         &[
             ("markers.ndb", ndb.as_str()),
             ("payloads.hdb", hdb.as_str()),
         ],
         &files,
     );
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
     assert_eq!(got, want, "aether (left) vs clamscan (right)");
     // Each page holds what it was built with, so the comparison means
     // something: every marker and both hashes are found by clamscan.

@@ -10,24 +10,15 @@
 mod common;
 mod exe_common;
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Rng, Verdicts, aether, clamscan, engine};
+use common::{Rng, Verdicts, compare, hdb_line, hex};
 use exe_common::stored_zip;
 
 const TESTFILES: &str = "/usr/share/clamav-testfiles";
 
 fn testfile(name: &str) -> Vec<u8> {
     std::fs::read(format!("{TESTFILES}/{name}")).expect("Debian's clamav-testfiles")
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
 }
 
 /// Debian's test files of installers and self-extracting archives.
@@ -77,58 +68,6 @@ fn makensis(dir: &std::path::Path, compressor: &str, files: &[(&str, &[u8])]) ->
         .success();
     assert!(ok, "makensis {compressor}");
     std::fs::read(work.join("out.exe")).expect("installer")
-}
-
-struct Corpus {
-    dir: tempfile::TempDir,
-    db: PathBuf,
-    files: Vec<PathBuf>,
-}
-
-fn corpus() -> Corpus {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    let clam = testfile("clam.exe");
-    let md5 = Command::new("md5sum")
-        .arg(format!("{TESTFILES}/clam.exe"))
-        .output()
-        .expect("md5sum");
-    let md5 = String::from_utf8_lossy(&md5.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    std::fs::write(
-        db.join("t.hdb"),
-        // clam.exe, and the scripts of Debian's AutoIt test files as
-        // clamscan writes them out (EA05 as stored, EA06 decompiled).
-        format!(
-            "{md5}:{}:ClamAV-Test-File\n\
-             144d97bc59d6944c6cf31e3fca78f432:22502:AutoIt.Script.EA05\n\
-             8903cae272bf36a778c2f361ba282d42:11960:AutoIt.Script.EA06\n",
-            clam.len()
-        ),
-    )
-    .expect("hdb");
-    std::fs::write(
-        db.join("m.ndb"),
-        format!("Embedded.Marker:0:*:{}\n", hex(MARKER)),
-    )
-    .expect("ndb");
-    Corpus {
-        dir,
-        db,
-        files: Vec::new(),
-    }
-}
-
-impl Corpus {
-    fn add(&mut self, name: &str, data: &[u8]) {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        self.files.push(p);
-    }
 }
 
 /// The built files: archives after stubs, in several nestings.
@@ -185,23 +124,27 @@ fn built(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-fn compare(c: &Corpus) -> (Verdicts, Verdicts) {
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
-    (want, got)
+/// Scans `files` with clamscan and the engine, for clam.exe's hash, the
+/// scripts of Debian's AutoIt test files as clamscan writes them out (EA05
+/// as stored, EA06 decompiled) and the marker: (clamscan's verdicts, the
+/// engine's).
+fn scanned(files: &[(String, Vec<u8>)]) -> (Verdicts, Verdicts) {
+    let hdb = hdb_line("ClamAV-Test-File", &testfile("clam.exe"))
+        + "144d97bc59d6944c6cf31e3fca78f432:22502:AutoIt.Script.EA05\n\
+           8903cae272bf36a778c2f361ba282d42:11960:AutoIt.Script.EA06\n";
+    let ndb = format!("Embedded.Marker:0:*:{}\n", hex(MARKER));
+    compare(&[("t.hdb", hdb.as_str()), ("m.ndb", ndb.as_str())], files)
 }
 
 #[test]
 fn installers_and_sfx_match_clamscan() {
-    let mut c = corpus();
-    for name in DEBIAN {
-        c.add(name, &testfile(name));
-    }
-    let built = built(c.dir.path());
-    for (name, data) in &built {
-        c.add(name, data);
-    }
-    let (want, got) = compare(&c);
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<(String, Vec<u8>)> = DEBIAN
+        .iter()
+        .map(|n| (n.to_string(), testfile(n)))
+        .collect();
+    files.extend(built(work.path()));
+    let (want, got) = scanned(&files);
     // clamscan must find what the files were built to hold, or the
     // comparison proves nothing.
     for name in DEBIAN.iter().copied().chain([
@@ -226,8 +169,8 @@ fn installers_and_sfx_match_clamscan() {
 
 #[test]
 fn cut_and_flipped_copies_match_clamscan() {
-    let mut c = corpus();
-    let built = built(c.dir.path());
+    let work = tempfile::tempdir().expect("tempdir");
+    let built = built(work.path());
     let mut rng = Rng(0x5eed);
     let mut variants = Vec::new();
     let debian: Vec<(String, Vec<u8>)> =
@@ -247,10 +190,7 @@ fn cut_and_flipped_copies_match_clamscan() {
             variants.push((format!("{name}.flip{i}"), f));
         }
     }
-    for (name, data) in &variants {
-        c.add(name, data);
-    }
-    let (want, got) = compare(&c);
+    let (want, got) = scanned(&variants);
     let mut differ = Vec::new();
     for (name, _) in &variants {
         if want.get(name) != got.get(name) {

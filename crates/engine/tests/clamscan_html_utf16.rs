@@ -11,15 +11,7 @@ mod mail_common;
 
 use std::fmt::Write as _;
 
-use common::{aether, clamscan, corpus, engine};
-use md5::{Digest, Md5};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
+use common::{compare, hdb_line, hex};
 
 fn le(s: &str) -> Vec<u8> {
     s.bytes().flat_map(|b| [b, 0]).collect()
@@ -71,16 +63,14 @@ fn utf16_pages_as_clamscan_scans_them() {
         "DataUri.Marker:0:*:{}",
         hex(b"<<utf16-datauri-marker>>")
     );
-    let hdb = files.iter().fold(String::new(), |mut s, (name, data)| {
-        let _ = writeln!(s, "{:x}:{}:Hash.{name}", Md5::digest(data), data.len());
-        s
-    });
-    let c = corpus(
+    let hdb: String = files
+        .iter()
+        .map(|(name, data)| hdb_line(&format!("Hash.{name}"), data))
+        .collect();
+    let (want, got) = compare(
         &[("markers.ndb", ndb.as_str()), ("files.hdb", hdb.as_str())],
         &files,
     );
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
     assert_eq!(got, want, "aether (left) vs clamscan (right)");
     let has = |f: &str, n: &str| {
         want.get(f)

@@ -30,17 +30,8 @@ mod szdd_common;
 mod tnef_common;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use common::{Verdicts, aether, clamscan, engine};
-use md5::{Digest, Md5};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
+use common::{Verdicts, compare, hdb_line, hex};
 
 /// A member that only matches once decoded: text around a marker.
 fn marked(tag: &str, repeat: usize) -> Vec<u8> {
@@ -50,29 +41,21 @@ fn marked(tag: &str, repeat: usize) -> Vec<u8> {
     t
 }
 
-/// The signatures: clam.exe's hash, a marker per tag, and the hash of each
-/// of `hashed`.
-fn database(dir: &std::path::Path, tags: &[&str], hashed: &[(&str, &[u8])]) -> PathBuf {
-    let db = dir.join("db");
-    std::fs::create_dir(&db).expect("db dir");
+/// The signatures: a marker per tag (`.ndb`), and clam.exe's hash and the
+/// hash of each of `hashed` (`.hdb`).
+fn databases(tags: &[&str], hashed: &[(&str, &[u8])]) -> (String, String) {
     let mut ndb = String::new();
     for tag in tags {
         let marker = format!("<<aether-legacy-marker-{tag}>>");
         let _ = writeln!(ndb, "Legacy.Marker.{tag}:0:*:{}", hex(marker.as_bytes()));
     }
-    let mut hdb = String::new();
     let exe = legacy_common::clam_exe();
-    for (name, data) in [("ClamExe", exe.as_slice())].iter().chain(hashed) {
-        let _ = writeln!(
-            hdb,
-            "{}:{}:Legacy.Hash.{name}",
-            hex(&Md5::digest(data)),
-            data.len()
-        );
-    }
-    std::fs::write(db.join("markers.ndb"), ndb).expect("ndb");
-    std::fs::write(db.join("members.hdb"), hdb).expect("hdb");
-    db
+    let hdb = [("ClamExe", exe.as_slice())]
+        .iter()
+        .chain(hashed)
+        .map(|(name, data)| hdb_line(&format!("Legacy.Hash.{name}"), data))
+        .collect();
+    (ndb, hdb)
 }
 
 /// Cut copies and copies with a bit flipped, at `every` places of `data`.
@@ -97,29 +80,20 @@ fn differential(
     files: &[(String, Vec<u8>)],
     expect: &[(&str, &[&str])],
 ) -> Verdicts {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = database(dir.path(), tags, hashed);
-    let mut paths = Vec::new();
-    for (name, data) in files {
-        let p = dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        paths.push(p);
-    }
-    let want = clamscan(&db, &paths);
+    let (ndb, hdb) = databases(tags, hashed);
+    let (want, got) = compare(
+        &[("markers.ndb", ndb.as_str()), ("members.hdb", hdb.as_str())],
+        files,
+    );
     for (file, names) in expect {
-        let found: Vec<&str> = want
-            .get(*file)
-            .map(|s| s.iter().map(String::as_str).collect())
-            .unwrap_or_default();
         let names: Vec<String> = names.iter().map(|n| format!("{n}.UNOFFICIAL")).collect();
-        assert_eq!(found, names, "clamscan on {file}");
+        assert_eq!(common::names(&want, file), names, "clamscan on {file}");
     }
-    let got = aether(&engine(&db), &paths);
-    let differ: Vec<_> = paths
+    let differ: Vec<_> = files
         .iter()
-        .map(|p| common::file_name(p))
-        .filter(|f| want.get(f) != got.get(f))
-        .map(|f| format!("{f}: clamscan {:?}, aether {:?}", want.get(&f), got.get(&f)))
+        .map(|(f, _)| f)
+        .filter(|f| want.get(*f) != got.get(*f))
+        .map(|f| format!("{f}: clamscan {:?}, aether {:?}", want.get(f), got.get(f)))
         .collect();
     assert!(
         differ.is_empty(),

@@ -14,21 +14,12 @@ mod common;
 mod pdf_common;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use common::{aether, clamscan, engine};
-use md5::{Digest, Md5};
+use common::{compare, hdb_line, hex, names};
 use pdf_common::{
     Encryption, Security, ascii_hex, ascii85, document, document_with, flate, frame, lzw, obj,
     objstm_data, run_length, stream_obj,
 };
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
 
 fn marker(tag: &str) -> Vec<u8> {
     format!("aether-pdf-marker-{tag}.").into_bytes()
@@ -46,31 +37,6 @@ fn with(objects: Vec<Vec<u8>>) -> Vec<u8> {
     let mut all = frame();
     all.extend(objects);
     document(&all)
-}
-
-struct Corpus {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    files: Vec<PathBuf>,
-}
-
-fn corpus(ndb: &str, hdb: &str, files: &[(String, Vec<u8>)]) -> Corpus {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).expect("db dir");
-    std::fs::write(db.join("markers.ndb"), ndb).expect("ndb");
-    std::fs::write(db.join("streams.hdb"), hdb).expect("hdb");
-    let mut paths = Vec::new();
-    for (name, data) in files {
-        let p = dir.path().join(name);
-        std::fs::write(&p, data).expect("file");
-        paths.push(p);
-    }
-    Corpus {
-        _dir: dir,
-        db,
-        files: paths,
-    }
 }
 
 const TAGS: &[&str] = &[
@@ -318,15 +284,10 @@ fn databases(hashed: &[(String, Vec<u8>)]) -> (String, String) {
     for tag in TAGS {
         let _ = writeln!(ndb, "Pdf.Marker.{tag}:0:*:{}", hex(&marker(tag)));
     }
-    let mut hdb = String::new();
-    for (name, data) in hashed {
-        let _ = writeln!(
-            hdb,
-            "{}:{}:Pdf.Hash.{name}",
-            hex(&Md5::digest(data)),
-            data.len()
-        );
-    }
+    let hdb = hashed
+        .iter()
+        .map(|(name, data)| hdb_line(&format!("Pdf.Hash.{name}"), data))
+        .collect();
     (ndb, hdb)
 }
 
@@ -351,18 +312,14 @@ fn pdfs_match_clamscan() {
         std::fs::read("/usr/share/clamav-testfiles/clam.pdf").expect("Debian's clamav-testfiles"),
     ));
     let (ndb, hdb) = databases(&hashed);
-    let c = corpus(&ndb, &hdb, &docs);
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
-    let names = |f: &str| -> Vec<&str> {
-        want.get(f)
-            .map(|s| s.iter().map(String::as_str).collect())
-            .unwrap_or_default()
-    };
+    let (want, got) = compare(
+        &[("markers.ndb", ndb.as_str()), ("streams.hdb", hdb.as_str())],
+        &docs,
+    );
     // clamscan must find what the documents were built to hold, or the
     // comparison proves little.
-    assert_eq!(names("clam.pdf"), ["Pdf.Hash.ClamExe.UNOFFICIAL"]);
-    assert_eq!(names("exe.pdf"), ["Pdf.Hash.ClamExe.UNOFFICIAL"]);
+    assert_eq!(names(&want, "clam.pdf"), ["Pdf.Hash.ClamExe.UNOFFICIAL"]);
+    assert_eq!(names(&want, "exe.pdf"), ["Pdf.Hash.ClamExe.UNOFFICIAL"]);
     for tag in [
         "ahx",
         "rl",
@@ -375,29 +332,29 @@ fn pdfs_match_clamscan() {
         "js",
     ] {
         assert_eq!(
-            names(&format!("{tag}.pdf")),
+            names(&want, &format!("{tag}.pdf")),
             [format!("Pdf.Marker.{tag}.UNOFFICIAL")],
             "{tag}"
         );
     }
     // The page's text only, and its stream.
     assert_eq!(
-        names("contents.pdf"),
+        names(&want, "contents.pdf"),
         [
             "Pdf.Hash.Contents.UNOFFICIAL",
             "Pdf.Marker.contents.UNOFFICIAL"
         ]
     );
-    assert!(names("not-dumped.pdf").is_empty());
+    assert!(names(&want, "not-dumped.pdf").is_empty());
     for tag in ["r2", "r3", "r4", "r5", "r6"] {
         assert!(
-            names(&format!("enc-{tag}.pdf")).contains(&"Pdf.Hash.ClamExe.UNOFFICIAL"),
+            names(&want, &format!("enc-{tag}.pdf")).contains(&"Pdf.Hash.ClamExe.UNOFFICIAL"),
             "{tag}: {:?}",
-            names(&format!("enc-{tag}.pdf"))
+            names(&want, &format!("enc-{tag}.pdf"))
         );
     }
-    assert!(names("enc-locked.pdf").is_empty());
-    assert!(names("lies.pdf").contains(&"Pdf.Hash.Lies.UNOFFICIAL"));
+    assert!(names(&want, "enc-locked.pdf").is_empty());
+    assert!(names(&want, "lies.pdf").contains(&"Pdf.Hash.Lies.UNOFFICIAL"));
     assert_eq!(got, want);
 }
 
@@ -491,15 +448,12 @@ fn cut_and_flipped_pdfs_match_clamscan() {
         }
     }
     let (ndb, hdb) = databases(&hashed);
-    let c = corpus(&ndb, &hdb, &files);
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
-    let base_names: Vec<&str> = want
-        .get("base.pdf")
-        .map(|s| s.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let (want, got) = compare(
+        &[("markers.ndb", ndb.as_str()), ("streams.hdb", hdb.as_str())],
+        &files,
+    );
     assert_eq!(
-        base_names,
+        names(&want, "base.pdf"),
         [
             "Pdf.Hash.ClamExe.UNOFFICIAL",
             "Pdf.Hash.Flate.UNOFFICIAL",

@@ -11,15 +11,8 @@ mod exe_common;
 
 use std::fmt::Write as _;
 
-use common::{aether, clamscan, corpus, engine};
+use common::{compare, hex};
 use exe_common::{pe_with_version_info, utf16z, version_info};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
 
 /// UTF-16LE without the terminator.
 fn utf16(s: &str) -> Vec<u8> {
@@ -93,12 +86,10 @@ fn vi_signatures_match_where_clamscan_matches_them() {
             std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("clamav-testfiles"),
         ),
     ];
-    let c = corpus(
+    let (want, got) = compare(
         &[("vi.ndb", ndb.as_str()), ("vi.ldb", ldb.as_str())],
         &files,
     );
-    let want = clamscan(&c.db, &c.files);
-    let got = aether(&engine(&c.db), &c.files);
     assert_eq!(got, want, "aether (left) vs clamscan (right)");
     // The files hold what they were built with: VI matches and misses both.
     let has = |f: &str, n: &str| {

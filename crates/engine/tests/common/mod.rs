@@ -1,5 +1,6 @@
 //! Shared by the engine's tests.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// xorshift64*: a deterministic generator without a dependency, so every run
@@ -119,9 +120,10 @@ pub struct Corpus {
 }
 
 /// Writes `db` (file name, text) into a database directory and `files`
-/// (name, bytes) next to it.
+/// (name, bytes) next to it. Leave out an empty database file: ClamAV
+/// refuses one.
 #[allow(dead_code)]
-pub fn corpus(db: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> Corpus {
+pub fn corpus<N: AsRef<Path>, D: AsRef<[u8]>>(db: &[(&str, &str)], files: &[(N, D)]) -> Corpus {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_dir = dir.path().join("db");
     std::fs::create_dir(&db_dir).expect("db dir");
@@ -141,4 +143,43 @@ pub fn corpus(db: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> Corpus {
         db: db_dir,
         files,
     }
+}
+
+/// Writes `db` and `files` as [`corpus`] does and scans the files with
+/// Debian's clamscan and with the engine: (clamscan's verdicts, the
+/// engine's).
+#[allow(dead_code)]
+pub fn compare<N: AsRef<Path>, D: AsRef<[u8]>>(
+    db: &[(&str, &str)],
+    files: &[(N, D)],
+) -> (Verdicts, Verdicts) {
+    let c = corpus(db, files);
+    let want = clamscan(&c.db, &c.files);
+    let got = aether(&engine(&c.db), &c.files);
+    (want, got)
+}
+
+/// Lower-case hex, as signatures write bytes.
+#[allow(dead_code)]
+pub fn hex(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+/// An `.hdb` line: `data`'s MD5 and size, named `name`.
+#[allow(dead_code)]
+pub fn hdb_line(name: &str, data: &[u8]) -> String {
+    use md5::Digest as _;
+    format!("{}:{}:{name}\n", hex(&md5::Md5::digest(data)), data.len())
+}
+
+/// The signature names `verdicts` gives `file`, sorted; none if it has none.
+#[allow(dead_code)]
+pub fn names<'a>(verdicts: &'a Verdicts, file: &str) -> Vec<&'a str> {
+    verdicts
+        .get(file)
+        .map(|s| s.iter().map(String::as_str).collect())
+        .unwrap_or_default()
 }
