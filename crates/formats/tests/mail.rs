@@ -3,52 +3,30 @@
 //! attached messages, uuencoded blocks, mbox files of several messages), and
 //! garbage, cut and deeply nested mails that must neither panic nor run away.
 
-use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
+use aether_formats::{FileType, Problem, detect, walk};
+use legacy_common::{Walked, clam_exe, testfile, walked_ok};
 use mail_common::base64;
 
+mod legacy_common;
 mod mail_common;
 
-#[derive(Default)]
-struct Collect {
-    members: Vec<(String, Vec<u8>)>,
-    problems: Vec<Problem>,
+/// The walk of a mail, every member extracted.
+fn members(data: &[u8]) -> Walked {
+    walked_ok(FileType::Mail, data).extracted()
 }
 
-impl Visitor for Collect {
-    fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let mut out = Vec::new();
-        m.extract(&mut out).expect("in-memory member");
-        self.members.push((m.name.clone(), out));
-        Flow::Continue
-    }
-    fn problem(&mut self, p: Problem) -> Flow {
-        self.problems.push(p);
-        Flow::Continue
-    }
-}
-
-fn members(data: &[u8]) -> Collect {
-    let mut c = Collect::default();
-    walk(FileType::Mail, &data, &mut c).expect("walk");
-    c
-}
-
-fn find<'a>(c: &'a Collect, data: &[u8]) -> Option<&'a str> {
+fn find<'a>(c: &'a Walked, data: &[u8]) -> Option<&'a str> {
     c.members
         .iter()
         .find(|(_, d)| d == data)
         .map(|(n, _)| n.as_str())
 }
 
-fn clam_exe() -> Vec<u8> {
-    std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("Debian's clamav-testfiles")
-}
-
 #[test]
 fn debian_test_mails_give_clam_exe() {
     let exe = clam_exe();
     for f in ["clam.mail", "clam.exe.mbox.base64", "clam.exe.mbox.uu"] {
-        let data = std::fs::read(format!("/usr/share/clamav-testfiles/{f}")).expect("test file");
+        let data = testfile(f);
         assert_eq!(detect(&data), FileType::Mail, "{f}");
         let c = members(&data);
         assert!(find(&c, &exe).is_some(), "{f}: {:?}", c.members);
@@ -56,7 +34,7 @@ fn debian_test_mails_give_clam_exe() {
     }
     // The text body as ClamAV writes it, final newline included (a hash
     // signature of those 50 bytes matches in clamscan).
-    let mail = std::fs::read("/usr/share/clamav-testfiles/clam.mail").expect("test file");
+    let mail = testfile("clam.mail");
     let c = members(&mail);
     assert!(find(&c, b"This is a ClamAV test file with embedded clam.exe\n").is_some());
 }
@@ -215,7 +193,7 @@ fn deep_nesting_and_garbage_do_not_run_away() {
     members(fuzzed);
 
     // Garbage and cuts of a real mail.
-    let real = std::fs::read("/usr/share/clamav-testfiles/clam.mail").expect("test file");
+    let real = testfile("clam.mail");
     for cut in 0..real.len() {
         members(&real[..cut]);
     }
@@ -249,7 +227,7 @@ impl aether_formats::ReadAt for Huge {
 
 #[test]
 fn mails_over_64_mib_are_reported_not_read() {
-    let mut c = Collect::default();
+    let mut c = Walked::default();
     walk(FileType::Mail, &Huge((64 << 20) + 1), &mut c).expect("walk");
     assert!(c.members.is_empty());
     assert!(

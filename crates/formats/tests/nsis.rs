@@ -4,47 +4,17 @@
 
 use std::process::Command;
 
-use aether_formats::{
-    Content, FileType, Flow, Member, Problem, Visitor, detect, is_container, walk,
-};
+use aether_formats::{Content, FileType, detect, is_container};
+use legacy_common::{testfile, walked_ok as collect};
 
-const TESTFILES: &str = "/usr/share/clamav-testfiles";
-
-fn testfile(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{TESTFILES}/{name}")).expect("Debian's clamav-testfiles")
-}
-
-#[derive(Default)]
-struct Collect {
-    members: Vec<(String, Content, Vec<u8>)>,
-    problems: Vec<Problem>,
-}
-
-impl Visitor for Collect {
-    fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let mut out = Vec::new();
-        let _ = m.extract(&mut out);
-        self.members.push((m.name.clone(), m.content, out));
-        Flow::Continue
-    }
-    fn problem(&mut self, p: Problem) -> Flow {
-        self.problems.push(p);
-        Flow::Continue
-    }
-}
-
-fn collect(ty: FileType, data: &[u8]) -> Collect {
-    let mut c = Collect::default();
-    walk(ty, &data, &mut c).expect("walk");
-    c
-}
+mod legacy_common;
 
 /// The NSIS data an installer holds, as the embedded-file search finds it.
 fn nsis_data(exe: &[u8]) -> Vec<u8> {
     let c = collect(FileType::Pe, exe);
     c.members
         .into_iter()
-        .map(|(_, _, d)| d)
+        .map(|(_, d)| d)
         .find(|d| detect(d) == FileType::Nulsft)
         .expect("NSIS data found in the installer")
 }
@@ -56,7 +26,8 @@ fn tree(data: &[u8], depth: u32, out: &mut Vec<Vec<u8>>) {
     if depth == 0 || !is_container(ty) {
         return;
     }
-    for (_, content, m) in collect(ty, data).members {
+    let c = collect(ty, data);
+    for ((_, m), content) in c.members.into_iter().zip(c.contents) {
         if content == Content::File {
             tree(&m, depth - 1, out);
         } else {
@@ -112,8 +83,8 @@ fn debian_installer_holds_clam_exe() {
     assert!(c.problems.is_empty(), "{:?}", c.problems);
     // The script header first, scanned raw, then the files.
     assert_eq!(c.members[0].0, "headers");
-    assert_eq!(c.members[0].1, Content::Raw);
-    assert!(c.members[1..].iter().all(|m| m.1 == Content::File));
+    assert_eq!(c.contents[0], Content::Raw);
+    assert!(c.contents[1..].iter().all(|&k| k == Content::File));
     assert!(reaches(&exe, &clam));
 }
 

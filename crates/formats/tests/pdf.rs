@@ -7,41 +7,22 @@ use std::io::{self, Write};
 
 use md5::Digest;
 
-use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
+use aether_formats::{FileType, Problem};
+use legacy_common::{Walked, clam_exe, testfile, walked, walked_as, walked_ok};
 use pdf_common::{
     Encryption, Security, ascii_hex, ascii85, document, document_with, flate, frame, lzw, obj,
     objstm_data, run_length, stream_obj,
 };
 
+mod legacy_common;
 mod pdf_common;
 
-#[derive(Default)]
-struct Collect {
-    members: Vec<(String, Vec<u8>)>,
-    problems: Vec<Problem>,
+/// The walk of a document detected as PDF, every member extracted.
+fn members(pdf: &[u8]) -> Walked {
+    walked(FileType::Pdf, pdf).extracted()
 }
 
-impl Visitor for Collect {
-    fn member(&mut self, m: &mut Member<'_>) -> Flow {
-        let mut out = Vec::new();
-        m.extract(&mut out).expect("in memory");
-        self.members.push((m.name.clone(), out));
-        Flow::Continue
-    }
-    fn problem(&mut self, p: Problem) -> Flow {
-        self.problems.push(p);
-        Flow::Continue
-    }
-}
-
-fn members(pdf: &[u8]) -> Collect {
-    assert_eq!(detect(pdf), FileType::Pdf);
-    let mut c = Collect::default();
-    walk(FileType::Pdf, &pdf, &mut c).expect("walk");
-    c
-}
-
-fn get<'a>(c: &'a Collect, name: &str) -> Option<&'a [u8]> {
+fn get<'a>(c: &'a Walked, name: &str) -> Option<&'a [u8]> {
     c.members
         .iter()
         .find(|(n, _)| n == name)
@@ -56,7 +37,7 @@ fn is(got: Option<&[u8]>, want: &[u8]) -> bool {
     got.is_some_and(|g| g == want || g.strip_suffix(b"\n") == Some(want))
 }
 
-fn sizes(c: &Collect) -> Vec<(&str, usize)> {
+fn sizes(c: &Walked) -> Vec<(&str, usize)> {
     c.members
         .iter()
         .map(|(n, d)| (n.as_str(), d.len()))
@@ -74,10 +55,8 @@ const TEXT: &[u8] = b"some stream text, long enough to compress: abcabcabcabcabc
 
 #[test]
 fn clam_pdf_gives_clam_exe() {
-    let pdf =
-        std::fs::read("/usr/share/clamav-testfiles/clam.pdf").expect("Debian's clamav-testfiles");
-    let exe =
-        std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("Debian's clamav-testfiles");
+    let pdf = testfile("clam.pdf");
+    let exe = clam_exe();
     let c = members(&pdf);
     assert!(
         c.members.iter().any(|(_, d)| d == &exe),
@@ -351,8 +330,7 @@ fn cuts_and_flips_never_panic() {
         obj(9, b"<< /Type /Page /Contents 4 0 R >>"),
     ]);
     for cut in 0..pdf.len() {
-        let mut c = Collect::default();
-        let _ = walk(FileType::Pdf, &&pdf[..cut], &mut c);
+        walked_as(FileType::Pdf, &pdf[..cut]).extracted();
     }
     let mut x = 0x1234_5678u32;
     for _ in 0..3000 {
@@ -364,8 +342,7 @@ fn cuts_and_flips_never_panic() {
             let at = x as usize % p.len();
             p[at] ^= 1 << (x >> 29);
         }
-        let mut c = Collect::default();
-        let _ = walk(FileType::Pdf, &p, &mut c);
+        walked_as(FileType::Pdf, &p).extracted();
     }
 }
 
@@ -457,19 +434,12 @@ fn chains_stop_at_64_filters() {
 
 #[test]
 fn a_pdf_that_is_not_one() {
-    let mut c = Collect::default();
-    walk(
-        FileType::Pdf,
-        &&b"no header here, 1 0 obj << >> endobj"[..],
-        &mut c,
-    )
-    .expect("walk");
+    let c = walked_ok(FileType::Pdf, b"no header here, 1 0 obj << >> endobj").extracted();
     assert!(c.members.is_empty());
     // The header may come late (up to 1 KiB in), as ClamAV's type says.
     let mut late = vec![b' '; 600];
     late.extend(with(vec![stream_obj(4, "", TEXT, None)]));
-    let mut c = Collect::default();
-    walk(FileType::Pdf, &&late[..], &mut c).expect("walk");
+    let c = walked_ok(FileType::Pdf, &late).extracted();
     assert!(is(get(&c, "obj 4 0"), TEXT), "{:?}", sizes(&c));
 }
 
@@ -570,8 +540,7 @@ fn dump() {
     let paths = std::env::var("PDF_DUMP").expect("PDF_DUMP=file:file...");
     for path in paths.split(':') {
         let pdf = std::fs::read(path).expect("read");
-        let mut c = Collect::default();
-        walk(FileType::Pdf, &pdf, &mut c).expect("walk");
+        let c = walked_ok(FileType::Pdf, &pdf).extracted();
         println!("== {path}");
         for (n, d) in &c.members {
             let md5: String = md5::Md5::digest(d)

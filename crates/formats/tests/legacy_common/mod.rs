@@ -1,15 +1,19 @@
-//! Shared by the tests of the smaller formats (RTF, TNEF, ARJ, SZDD,
-//! BinHex, zip implode, CHM, SIS, AutoIt, InstallShield): a visitor that keeps every member and
-//! problem, and the Debian test files.
+//! Shared by the tests of the walkers (RTF, TNEF, ARJ, SZDD, BinHex, zip
+//! implode, CHM, SIS, AutoIt, InstallShield, mail, PDF, NSIS and the
+//! readers of `readers.rs`): a visitor that keeps every member and problem,
+//! and the Debian test files.
 
 #![allow(dead_code)]
 
-use aether_formats::{FileType, Flow, Member, Problem, Visitor, detect, walk};
+use aether_formats::{Content, FileType, Flow, Member, Problem, Visitor, detect, walk};
 
 /// Every member (name, bytes) and problem of one walk.
 #[derive(Default)]
 pub struct Walked {
     pub members: Vec<(String, Vec<u8>)>,
+    /// What each member is (a file, or bytes scanned raw), in the order of
+    /// `members`.
+    pub contents: Vec<Content>,
     pub problems: Vec<Problem>,
     /// Members whose extraction failed, with the error.
     pub errors: Vec<String>,
@@ -41,11 +45,21 @@ impl Visitor for Walked {
             self.errors.push(format!("{}: {e}", m.name));
         }
         self.members.push((m.name.clone(), out));
+        self.contents.push(m.content);
         Flow::Continue
     }
     fn problem(&mut self, p: Problem) -> Flow {
         self.problems.push(p);
         Flow::Continue
+    }
+}
+
+impl Walked {
+    /// The walk, once every member has extracted whole (none failed, none
+    /// over [`CAP`]).
+    pub fn extracted(self) -> Self {
+        assert!(self.errors.is_empty(), "{:?}", self.errors);
+        self
     }
 }
 
