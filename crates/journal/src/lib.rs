@@ -24,7 +24,8 @@ saying how many records were lost. The caller (the daemon) reports it and keeps 
 
 Brief overview:
 - [`Journal`]: the single writer. [`Journal::append`], [`Journal::flush`],
-  [`Journal::enforce_retention`], [`Journal::close`].
+  [`Journal::enforce_retention`] (all at once), [`Journal::trim`] (a bounded step, for
+  a writer under load), [`Journal::close`].
 - [`Reader`]: a read-only view for other threads; [`Reader::read_from`] iterates from a
   sequence number, [`Reader::read_raw_from`] without decoding.
 - [`Record`], [`Entry`]: what is stored.
