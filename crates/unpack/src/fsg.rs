@@ -1,7 +1,8 @@
 //! The decompressor of FSG, also used by PESpin (ClamAV's `cli_unfsg`): an
 //! aPLib-like LZ77 whose control bits come a byte at a time.
 
-use crate::pe::contained;
+use crate::pe::{PeHeader, contained, rawaddr, u32_at};
+use crate::{Packer, Step, UnpackError, UnpackLimits};
 
 /// The bit reader: one byte of bits, top bit first, refilled from the
 /// stream when only the marker bit is left; the stream's last byte is never
@@ -154,6 +155,63 @@ pub(crate) fn unfsg_in(
     }
 }
 
+/// A layout recognised whose data does not hold up: ClamAV tries the next
+/// packer.
+fn failed(detail: &str) -> Result<Step, UnpackError> {
+    Ok(Step::Failed(UnpackError::Failed {
+        packer: Packer::Fsg,
+        detail: detail.to_string(),
+    }))
+}
+
+/// `file[at..at + len]`, or the error that the `what` is past its end.
+fn part<'f>(file: &'f [u8], at: u32, len: u32, what: &str) -> Result<&'f [u8], UnpackError> {
+    file.get(at as usize..at as usize + len as usize)
+        .ok_or_else(|| UnpackError::Failed {
+            packer: Packer::Fsg,
+            detail: format!("the {what} is past the end of the file"),
+        })
+}
+
+/// The table of FSG 1.31 and 1.33, from file offset `t` to the packed
+/// section: (its length, its bytes).
+fn section_table<'f>(
+    file: &'f [u8],
+    t: u32,
+    s1_raw: u32,
+    limits: &UnpackLimits,
+) -> Result<(u32, &'f [u8]), UnpackError> {
+    let gp = s1_raw.wrapping_sub(t);
+    limits.check(Packer::Fsg, u64::from(gp), file.len() as u64)?;
+    Ok((gp, part(file, t, gp, "section table")?))
+}
+
+/// The end of FSG 1.31 and 1.33: the streams from `src[from..]` into
+/// `dsize` bytes, rebuilt as the sections at `rvas` (the raw data when the
+/// rebuild fails).
+fn finish_133(
+    src: &[u8],
+    from: u32,
+    dsize: u32,
+    rvas: &[u32],
+    pe: &PeHeader,
+    oep: u32,
+    limits: &UnpackLimits,
+) -> Result<Step, UnpackError> {
+    match unfsg_133(
+        &src[from as usize..],
+        dsize,
+        rvas,
+        pe.image_base,
+        oep,
+        limits.output_cap(),
+    ) {
+        Ok((_, Some(image))) => Ok(Step::Done(Packer::Fsg, image)),
+        Ok((raw, None)) => Ok(Step::Done(Packer::Fsg, raw)),
+        Err(()) => failed("the compressed data is broken"),
+    }
+}
+
 /// FSG 2.0 (ClamAV's first FSG layout): the stub swaps the stack to a
 /// table in the packed section that gives the destination (the empty
 /// section), the source, and the original entry point; the program is one
@@ -161,25 +219,17 @@ pub(crate) fn unfsg_in(
 /// decompressed data as it is.
 pub(crate) fn unpack_v200(
     file: &[u8],
-    pe: &crate::pe::PeHeader,
+    pe: &PeHeader,
     epbuff: &[u8],
     i: usize,
-    limits: &crate::UnpackLimits,
-) -> Result<crate::Step, crate::UnpackError> {
-    use crate::pe::u32_at;
-    use crate::{Packer, Step, UnpackError};
+    limits: &UnpackLimits,
+) -> Result<Step, UnpackError> {
     let (Some(s0), Some(s1)) = (pe.sections.get(i), pe.sections.get(i + 1)) else {
         return Ok(Step::Next);
     };
     if epbuff.get(..2) != Some(b"\x87\x25") {
         return Ok(Step::Next);
     }
-    let fail = |d: &str| {
-        Ok(Step::Failed(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: d.to_string(),
-        }))
-    };
     let (ssize, dsize) = (s1.rsz, s0.vsz);
     limits.check(Packer::Fsg, u64::from(dsize.max(ssize)), file.len() as u64)?;
     if ssize <= 0x19 || dsize <= ssize {
@@ -190,14 +240,9 @@ pub(crate) fn unpack_v200(
     let in_s1 = |v: u32, n: i64| contained(i64::from(s1.rva), i64::from(s1.rsz), i64::from(v), n);
     let newedx = u32_at(epbuff, 2).unwrap_or(0).wrapping_sub(ib);
     if !in_s1(newedx, 4) {
-        return fail("the stack swap points outside the packed section");
+        return failed("the stack swap points outside the packed section");
     }
-    let Some(src) = file.get(s1.raw as usize..s1.raw as usize + ssize as usize) else {
-        return Err(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: "the packed section is past the end of the file".to_string(),
-        });
-    };
+    let src = part(file, s1.raw, ssize, "packed section")?;
     let at = |v: u32| i64::from(v) - i64::from(s1.rva);
     let rd = |o: i64| {
         usize::try_from(o)
@@ -206,32 +251,32 @@ pub(crate) fn unpack_v200(
             .unwrap_or(0)
     };
     if newedx < s1.rva || !contained(0, i64::from(ssize), at(newedx), 4) {
-        return fail("the new stack is outside the packed section");
+        return failed("the new stack is outside the packed section");
     }
     let esp = rd(at(newedx)).wrapping_sub(ib);
     if !in_s1(esp, 4) {
-        return fail("the new stack is outside the packed section");
+        return failed("the new stack is outside the packed section");
     }
     let table = at(esp);
     if !contained(0, i64::from(ssize), table, 32) {
-        return fail("the new stack is outside the packed section");
+        return failed("the new stack is outside the packed section");
     }
     let newedi = rd(table).wrapping_sub(ib);
     let newesi = rd(table + 4).wrapping_sub(ib);
     let newebx = rd(table + 16).wrapping_sub(ib);
     if newedi != s0.rva {
-        return fail("the destination is not the empty section");
+        return failed("the destination is not the empty section");
     }
     if newesi < s1.rva || newesi - s1.rva >= s1.rsz {
-        return fail("the source is outside the packed section");
+        return failed("the source is outside the packed section");
     }
     if !in_s1(newebx, 16) {
-        return fail("the function table is outside the packed section");
+        return failed("the function table is outside the packed section");
     }
     let oep = rd(at(newebx) + 12).wrapping_sub(ib);
     let mut dest = vec![0u8; dsize as usize];
     if unfsg(&src[(newesi - s1.rva) as usize..], &mut dest).is_none() {
-        return fail("the compressed data is broken");
+        return failed("the compressed data is broken");
     }
     let section = crate::rebuild::RSect {
         raw: 0,
@@ -303,13 +348,11 @@ fn unfsg_133(
 /// stream.
 pub(crate) fn unpack_v133(
     file: &[u8],
-    pe: &crate::pe::PeHeader,
+    pe: &PeHeader,
     epbuff: &[u8],
     i: usize,
-    limits: &crate::UnpackLimits,
-) -> Result<crate::Step, crate::UnpackError> {
-    use crate::pe::{rawaddr, u32_at};
-    use crate::{Packer, Step, UnpackError};
+    limits: &UnpackLimits,
+) -> Result<Step, UnpackError> {
     let (Some(s0), Some(s1)) = (pe.sections.get(i), pe.sections.get(i + 1)) else {
         return Ok(Step::Next);
     };
@@ -318,12 +361,6 @@ pub(crate) fn unpack_v133(
     if epbuff.first() != Some(&0xbe) || table_rva >= pe.min {
         return Ok(Step::Next);
     }
-    let fail = |d: &str| {
-        Ok(Step::Failed(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: d.to_string(),
-        }))
-    };
     let (ssize, dsize) = (s1.rsz, s0.vsz);
     limits.check(Packer::Fsg, u64::from(dsize.max(ssize)), file.len() as u64)?;
     if ssize <= 0x19 || dsize <= ssize {
@@ -331,24 +368,17 @@ pub(crate) fn unpack_v133(
     }
     // The table is in the headers (an RVA below them is its file offset).
     let Some(t) = rawaddr(table_rva, &[], file.len() as u64, pe.hdr_size) else {
-        return fail("the section table is not in the headers");
+        return failed("the section table is not in the headers");
     };
-    let gp = s1.raw.wrapping_sub(t);
-    limits.check(Packer::Fsg, u64::from(gp), file.len() as u64)?;
-    let Some(support) = file.get(t as usize..t as usize + gp as usize) else {
-        return Err(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: "the section table is past the end of the file".to_string(),
-        });
-    };
+    let (gp, support) = section_table(file, t, s1.raw, limits)?;
     let rd = |o: u32| u32_at(support, o as usize).unwrap_or(0);
     let newedi = rd(4).wrapping_sub(ib);
     let newesi = rd(8).wrapping_sub(ib);
     if newesi < s1.rva || newesi - s1.rva >= s1.rsz {
-        return fail("the source is outside the packed section");
+        return failed("the source is outside the packed section");
     }
     if newedi != s0.rva {
-        return fail("the destination is not the empty section");
+        return failed("the destination is not the empty section");
     }
     let mut count = 0u32;
     let mut t = 12u32;
@@ -365,47 +395,29 @@ pub(crate) fn unpack_v133(
         t += 4;
     }
     if t >= gp.wrapping_sub(4) || rd(t) != 0 {
-        return fail("the section table does not end");
+        return failed("the section table does not end");
     }
     let mut rvas = vec![newedi];
     for k in 1..=count {
         rvas.push(rd(8 + k * 4).wrapping_sub(1).wrapping_sub(ib));
     }
-    let Some(src) = file.get(s1.raw as usize..s1.raw as usize + ssize as usize) else {
-        return Err(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: "the packed section is past the end of the file".to_string(),
-        });
-    };
+    let src = part(file, s1.raw, ssize, "packed section")?;
     let oep = pe
         .vep
         .wrapping_add(161 + 6)
         .wrapping_add(u32_at(epbuff, 163).unwrap_or(0));
-    match unfsg_133(
-        &src[(newesi - s1.rva) as usize..],
-        dsize,
-        &rvas,
-        ib,
-        oep,
-        limits.output_cap(),
-    ) {
-        Ok((_, Some(image))) => Ok(Step::Done(Packer::Fsg, image)),
-        Ok((raw, None)) => Ok(Step::Done(Packer::Fsg, raw)),
-        Err(()) => fail("the compressed data is broken"),
-    }
+    finish_133(src, newesi - s1.rva, dsize, &rvas, pe, oep, limits)
 }
 
 /// FSG 1.31: as 1.33, with the other sections' addresses as 16-bit page
 /// numbers in a table before the packed section.
 pub(crate) fn unpack_v131(
     file: &[u8],
-    pe: &crate::pe::PeHeader,
+    pe: &PeHeader,
     epbuff: &[u8],
     i: usize,
-    limits: &crate::UnpackLimits,
-) -> Result<crate::Step, crate::UnpackError> {
-    use crate::pe::{rawaddr, u32_at};
-    use crate::{Packer, Step, UnpackError};
+    limits: &UnpackLimits,
+) -> Result<Step, UnpackError> {
     let (Some(s0), Some(s1)) = (pe.sections.get(i), pe.sections.get(i + 1)) else {
         return Ok(Step::Next);
     };
@@ -422,38 +434,25 @@ pub(crate) fn unpack_v131(
     {
         return Ok(Step::Next);
     }
-    let fail = |d: &str| {
-        Ok(Step::Failed(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: d.to_string(),
-        }))
-    };
     let Some(t) = rawaddr(table_rva, &[], file.len() as u64, pe.hdr_size) else {
-        return fail("the section table is not in the headers");
+        return failed("the section table is not in the headers");
     };
     let newesi = rd_ep(11).wrapping_sub(ib);
     let newedi = rd_ep(6).wrapping_sub(ib);
     let ep_off = pe.vep - s1.rva;
     // (ClamAV compares with the raw offset here, not the raw size.)
     if newesi < s1.rva || newesi - s1.rva >= s1.raw {
-        return fail("the source is outside the packed section");
+        return failed("the source is outside the packed section");
     }
     if newedi != s0.rva {
-        return fail("the destination is not the empty section");
+        return failed("the destination is not the empty section");
     }
     let (ssize, dsize) = (s1.rsz, s0.vsz);
     limits.check(Packer::Fsg, u64::from(dsize.max(ssize)), file.len() as u64)?;
     if ssize <= 0x19 || dsize <= ssize {
         return Ok(Step::Stop);
     }
-    let gp = s1.raw.wrapping_sub(t);
-    limits.check(Packer::Fsg, u64::from(gp), file.len() as u64)?;
-    let Some(support) = file.get(t as usize..t as usize + gp as usize) else {
-        return Err(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: "the section table is past the end of the file".to_string(),
-        });
-    };
+    let (gp, support) = section_table(file, t, s1.raw, limits)?;
     // Signed chars in ClamAV: a byte over 0x7f spreads its sign.
     let page = |o: usize| -> u32 {
         let lo = i32::from(support.get(o).copied().unwrap_or(0) as i8);
@@ -475,31 +474,15 @@ pub(crate) fn unpack_v131(
         t += 2;
     }
     if t >= gp.wrapping_sub(10) || u32_at(support, t as usize + 6) != Some(2) || count == 0 {
-        return fail("the section table does not end");
+        return failed("the section table does not end");
     }
     let mut rvas = vec![newedi];
     for k in 0..count as usize {
         rvas.push((page(k * 2).wrapping_sub(2) << 12).wrapping_sub(ib));
     }
-    let Some(src) = file.get(s1.raw as usize..s1.raw as usize + ssize as usize) else {
-        return Err(UnpackError::Failed {
-            packer: Packer::Fsg,
-            detail: "the packed section is past the end of the file".to_string(),
-        });
-    };
+    let src = part(file, s1.raw, ssize, "packed section")?;
     let g: u32 = 0xda + 6 * u32::from(b(16) == 0xe8);
     let jmp = u32_at(src, (g + 2 + ep_off) as usize).unwrap_or(0);
     let oep = pe.vep.wrapping_add(g + 6).wrapping_add(jmp);
-    match unfsg_133(
-        &src[(newesi - s1.rva) as usize..],
-        dsize,
-        &rvas,
-        ib,
-        oep,
-        limits.output_cap(),
-    ) {
-        Ok((_, Some(image))) => Ok(Step::Done(Packer::Fsg, image)),
-        Ok((raw, None)) => Ok(Step::Done(Packer::Fsg, raw)),
-        Err(()) => fail("the compressed data is broken"),
-    }
+    finish_133(src, newesi - s1.rva, dsize, &rvas, pe, oep, limits)
 }
