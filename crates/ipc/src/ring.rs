@@ -447,21 +447,17 @@ const MAX_POSITION: u64 = 1 << 62;
 /// records are decoded, with 16 subscribers copying at once.
 const COPY_CHUNK: u64 = 32 * 1024;
 
-/// A subscriber's read-only view of a ring, and its position in it.
-pub(crate) struct RingReader {
+/// A ring mapped read-only, checked; shared by every reader of it in a
+/// process (one mapping: its pages are faulted in once).
+#[derive(Clone)]
+pub(crate) struct RingMap {
     map: Arc<Mapping>,
     capacity: u64,
-    /// The next position to copy from.
-    pos: u64,
-    /// The copy (words, as the ring holds them), and how many of its bytes
-    /// entries have been taken from.
-    copy: Vec<u64>,
-    taken: usize,
 }
 
-impl RingReader {
-    /// Maps a ring received from the server, read-only, reading from `pos`.
-    pub(crate) fn open(fd: &OwnedFd, pos: u64) -> Result<RingReader, RingError> {
+impl RingMap {
+    /// Maps a ring received from the server, checking its header and size.
+    pub(crate) fn open(fd: &OwnedFd) -> Result<RingMap, RingError> {
         let file = std::fs::File::from(fd.try_clone()?);
         let size = file.metadata()?.len();
         let header = u64::try_from(HEADER_LEN).unwrap_or(u64::MAX);
@@ -483,13 +479,45 @@ impl RingReader {
                 "capacity {capacity} in a file of {size} bytes"
             )));
         }
-        Ok(RingReader {
+        Ok(RingMap {
             map: Arc::new(map),
             capacity,
+        })
+    }
+
+    /// A reader of this ring starting at `pos`.
+    pub(crate) fn reader(&self, pos: u64) -> RingReader {
+        RingReader {
+            map: self.map.clone(),
+            capacity: self.capacity,
             pos,
             copy: Vec::new(),
             taken: 0,
-        })
+        }
+    }
+
+    /// What another thread may wait on for publications.
+    pub(crate) fn waker(&self) -> RingWake {
+        RingWake(self.map.clone())
+    }
+}
+
+/// A subscriber's read-only view of a ring, and its position in it.
+pub(crate) struct RingReader {
+    map: Arc<Mapping>,
+    capacity: u64,
+    /// The next position to copy from.
+    pos: u64,
+    /// The copy (words, as the ring holds them), and how many of its bytes
+    /// entries have been taken from.
+    copy: Vec<u64>,
+    taken: usize,
+}
+
+impl RingReader {
+    /// Maps a ring received from the server, read-only, reading from `pos`.
+    pub(crate) fn open(fd: &OwnedFd, pos: u64) -> Result<RingReader, RingError> {
+        Ok(RingMap::open(fd)?.reader(pos))
     }
 
     /// Moves to position `pos` (a new attachment), dropping what was copied.
@@ -501,11 +529,6 @@ impl RingReader {
 
     fn wake_word(&self) -> u32 {
         self.map.word32(OFF_WAKE).load(Ordering::Acquire)
-    }
-
-    /// What another thread may wait on for publications.
-    pub(crate) fn waker(&self) -> RingWake {
-        RingWake(self.map.clone())
     }
 
     fn load(&self, pos: u64) -> u64 {
@@ -913,14 +936,15 @@ mod tests {
     #[test]
     fn a_waiter_is_woken_by_a_publication() {
         let mut w = RingWriter::new(MIN_CAPACITY).unwrap();
-        let mut r = reader(&w, 0);
+        let map = RingMap::open(&w.fd.try_clone().unwrap()).unwrap();
+        let mut r = map.reader(0);
         let Fill::Empty(seen) = r.fill() else {
             panic!("empty ring");
         };
         let t = std::thread::spawn(move || {
             // Bounded: a minute at most, and the test fails if it times out.
             let start = std::time::Instant::now();
-            r.waker().wait(seen, Duration::from_secs(60));
+            map.waker().wait(seen, Duration::from_secs(60));
             (start.elapsed(), r.fill())
         });
         // The waiter may or may not be asleep yet: either way it must see it.

@@ -25,7 +25,7 @@ use crate::client::ClientError;
 use crate::fdpass::{self, Received};
 use crate::frame::{self, DEFAULT_MAX_FRAME, Decoder, RecordRef};
 use crate::msg::{Body, Frame, Lagged, RingAttach, Subscribe};
-use crate::ring::{Entry, Fill, RingReader, RingWake};
+use crate::ring::{Entry, Fill, RingMap, RingReader};
 
 /// Descriptors kept waiting for their [`RingAttach`] at most.
 const MAX_PENDING_FDS: usize = 2;
@@ -73,21 +73,24 @@ struct Attached {
 /// How long the waiter sleeps before looking whether it should stop.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
-/// A thread that turns a ring's futex into tokio wake-ups, one per ring and
-/// process however many subscriptions read it: the reading tasks cannot block,
-/// and each publication then wakes one thread, not one per subscription.
+/// A ring as this process maps it, once however many subscriptions read it,
+/// and a thread that turns its futex into tokio wake-ups: the reading tasks
+/// cannot block, and each publication then wakes one thread, not one per
+/// subscription.
 struct Waiter {
+    map: RingMap,
     notify: Notify,
 }
 
 /// A ring's device and inode numbers: which ring a descriptor is.
 type RingId = (u64, u64);
 
-/// The waiters of this process, by ring.
+/// The rings this process reads, by ring.
 static WAITERS: Mutex<Vec<(RingId, Weak<Waiter>)>> = Mutex::new(Vec::new());
 
-/// The waiter of the ring `fd` maps, started if there is none.
-fn waiter_for(fd: &OwnedFd, wake: RingWake) -> io::Result<Arc<Waiter>> {
+/// This process's mapping and waiter of the ring `fd` is, made if there is
+/// none.
+fn waiter_for(fd: &OwnedFd) -> Result<Arc<Waiter>, ClientError> {
     let meta = std::fs::File::from(fd.try_clone()?).metadata()?;
     let key = (meta.dev(), meta.ino());
     let mut all = WAITERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -99,7 +102,10 @@ fn waiter_for(fd: &OwnedFd, wake: RingWake) -> io::Result<Arc<Waiter>> {
     {
         return Ok(w);
     }
+    let map = RingMap::open(fd).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+    let wake = map.waker();
     let waiter = Arc::new(Waiter {
+        map,
         notify: Notify::new(),
     });
     let theirs = waiter.clone();
@@ -313,9 +319,8 @@ impl Subscription {
         self.next = self.next.max(a.next_seq);
         if let Some(fd) = self.fds.pop_back() {
             self.fds.clear();
-            let reader = RingReader::open(&fd, a.position)
-                .map_err(|e| ClientError::Unexpected(e.to_string()))?;
-            let waiter = waiter_for(&fd, reader.waker())?;
+            let waiter = waiter_for(&fd)?;
+            let reader = waiter.map.reader(a.position);
             self.ring = Some(Attached {
                 reader,
                 reading: true,
