@@ -194,18 +194,15 @@ fn finish_133(
     from: u32,
     dsize: u32,
     rvas: &[u32],
-    pe: &PeHeader,
+    base: u32,
     oep: u32,
     limits: &UnpackLimits,
 ) -> Result<Step, UnpackError> {
-    match unfsg_133(
-        &src[from as usize..],
-        dsize,
-        rvas,
-        pe.image_base,
-        oep,
-        limits.output_cap(),
-    ) {
+    // 1.31 checks the source against the packed section's raw offset, not
+    // its size, so `from` may be past the data: ClamAV's stream size is
+    // then negative and its decompressor fails at once.
+    let streams = src.get(from as usize..).unwrap_or(&[]);
+    match unfsg_133(streams, dsize, rvas, base, oep, limits.output_cap()) {
         Ok((_, Some(image))) => Ok(Step::Done(Packer::Fsg, image)),
         Ok((raw, None)) => Ok(Step::Done(Packer::Fsg, raw)),
         Err(()) => failed("the compressed data is broken"),
@@ -406,7 +403,7 @@ pub(crate) fn unpack_v133(
         .vep
         .wrapping_add(161 + 6)
         .wrapping_add(u32_at(epbuff, 163).unwrap_or(0));
-    finish_133(src, newesi - s1.rva, dsize, &rvas, pe, oep, limits)
+    finish_133(src, newesi - s1.rva, dsize, &rvas, ib, oep, limits)
 }
 
 /// FSG 1.31: as 1.33, with the other sections' addresses as 16-bit page
@@ -484,5 +481,32 @@ pub(crate) fn unpack_v131(
     let g: u32 = 0xda + 6 * u32::from(b(16) == 0xe8);
     let jmp = u32_at(src, (g + 2 + ep_off) as usize).unwrap_or(0);
     let oep = pe.vep.wrapping_add(g + 6).wrapping_add(jmp);
-    finish_133(src, newesi - s1.rva, dsize, &rvas, pe, oep, limits)
+    finish_133(src, newesi - s1.rva, dsize, &rvas, ib, oep, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FSG 1.31's source may point past the packed data (found with a
+    /// crafted file, which panicked): the unpacking fails, as in ClamAV.
+    #[test]
+    fn a_source_past_the_packed_data_fails() {
+        let src = [0u8; 0x200];
+        for from in [0x200, 0x300, u32::MAX] {
+            let step = finish_133(
+                &src,
+                from,
+                0x4000,
+                &[0x3000],
+                0x40_0000,
+                0x1000,
+                &UnpackLimits::default(),
+            );
+            assert!(
+                matches!(&step, Ok(Step::Failed(UnpackError::Failed { detail, .. })) if detail.contains("broken")),
+                "{from:#x}"
+            );
+        }
+    }
 }
