@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,6 +116,24 @@ pub trait ScanHandler: Send + Sync + 'static {
 pub struct Hub {
     tx: broadcast::Sender<Arc<Published>>,
     ring: Arc<Mutex<RingSlot>>,
+    /// Subscribers reading the ring now.
+    in_ring: Arc<AtomicUsize>,
+}
+
+/// Counts a subscriber as reading the ring while it lives.
+struct InRing(Arc<AtomicUsize>);
+
+impl InRing {
+    fn new(count: &Arc<AtomicUsize>) -> InRing {
+        count.fetch_add(1, Ordering::Relaxed);
+        InRing(count.clone())
+    }
+}
+
+impl Drop for InRing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The hub's shared-memory ring, made when the first subscriber asks for it.
@@ -184,6 +203,7 @@ impl Hub {
                 writer: None,
                 failed: None,
             })),
+            in_ring: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -260,9 +280,10 @@ impl Hub {
         }
     }
 
-    /// Subscribers currently receiving live records.
+    /// Subscribers currently receiving live records, on their sockets or
+    /// from the ring.
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.tx.receiver_count() + self.in_ring.load(Ordering::Relaxed)
     }
 }
 
@@ -802,6 +823,7 @@ impl Conn {
                     };
                     self.send_with_fd(&Frame::new(Body::RingAttach(attach)), &fd)
                         .await?;
+                    let _counted = InRing::new(&self.shared.hub.in_ring);
                     return self.attached().await;
                 }
                 Some((AttachAt::Behind, _)) => continue,
