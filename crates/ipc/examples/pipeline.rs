@@ -159,7 +159,7 @@ fn writer(
         }
         if trimming {
             let t = journal
-                .trim(wall_ns(), 2 * n as u64 + 256)
+                .trim(wall_ns(), n as u64 + 64)
                 .map_err(|e| e.to_string())?;
             trimming = t.more && t.removed > 0;
         }

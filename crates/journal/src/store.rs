@@ -753,7 +753,8 @@ impl Journal {
     /// The oldest record's sequence number, as stored.
     fn first_seq(&self) -> Result<Option<i64>, JournalError> {
         self.conn
-            .query_row("SELECT min(seq) FROM records", [], |r| r.get(0))
+            .prepare_cached("SELECT min(seq) FROM records")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .map_err(|e| JournalError::sqlite(&self.path, "reading the first record", 0, e))
     }
 
@@ -762,8 +763,8 @@ impl Journal {
     /// ([`Trimmed::more`]). Unlike [`Journal::enforce_retention`] it neither gives
     /// pages back to the file system nor checkpoints: the freed pages take the
     /// next records, so the file stops growing at the limit. A writer under a
-    /// sustained load calls it after each commit with about twice what it
-    /// committed, so that retention keeps pace with the records coming in at a
+    /// sustained load calls it after each commit with what it committed and a
+    /// little more, so that retention keeps pace with the records coming in at a
     /// small cost per commit: removing a second's worth at once (50,000 records)
     /// held the writer, and every record queued behind it, for 75 ms.
     pub fn trim(&mut self, now_ns: u64, max: u64) -> Result<Trimmed, JournalError> {
@@ -788,20 +789,16 @@ impl Journal {
             // later by a clock set back must not hold back those behind it.
             removed += self
                 .conn
-                .execute(
+                .prepare_cached(
                     "DELETE FROM records WHERE seq IN (SELECT seq FROM records \
                      WHERE time_ns < ?1 AND seq < ?2 ORDER BY time_ns LIMIT ?3)",
-                    params![cutoff, newest, limit],
                 )
+                .and_then(|mut st| st.execute(params![cutoff, newest, limit]))
                 .map_err(|e| err("removing old records", e))? as u64;
             more |= self
                 .conn
-                .query_row(
-                    "SELECT 1 FROM records WHERE time_ns < ?1 AND seq < ?2 LIMIT 1",
-                    params![cutoff, newest],
-                    |_| Ok(()),
-                )
-                .optional()
+                .prepare_cached("SELECT 1 FROM records WHERE time_ns < ?1 AND seq < ?2 LIMIT 1")
+                .and_then(|mut st| st.query_row(params![cutoff, newest], |_| Ok(())).optional())
                 .map_err(|e| err("looking for old records", e))?
                 .is_some();
         }
@@ -815,7 +812,8 @@ impl Journal {
                 let upto = first.saturating_add(n.min(limit)).min(newest);
                 removed += self
                     .conn
-                    .execute("DELETE FROM records WHERE seq < ?1", params![upto])
+                    .prepare_cached("DELETE FROM records WHERE seq < ?1")
+                    .and_then(|mut st| st.execute(params![upto]))
                     .map_err(|e| err("removing records over the size limit", e))?
                     as u64;
                 more |= upto < newest && self.used_bytes()? > max_bytes;
@@ -833,13 +831,15 @@ impl Journal {
     /// and the write-ahead log).
     pub fn used_bytes(&self) -> Result<u64, JournalError> {
         let err = |what, e| JournalError::sqlite(&self.path, what, 0, e);
+        // Cached: a writer trimming after each commit asks twice a commit.
         let q = |pragma: &str| -> Result<i64, JournalError> {
             self.conn
-                .query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+                .prepare_cached(pragma)
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
                 .map_err(|e| err("reading page counts", e))
         };
-        let pages = q("page_count")? - q("freelist_count")?;
-        Ok(u64::try_from(pages * q("page_size")?).unwrap_or(0))
+        let pages = q("PRAGMA page_count")? - q("PRAGMA freelist_count")?;
+        Ok(u64::try_from(pages * q("PRAGMA page_size")?).unwrap_or(0))
     }
 
     /// Commits a [`Lifecycle::Stopped`] record after everything pending, so that the
