@@ -34,11 +34,6 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// Small steps: a trim costs about 2 us a record, and a step of a few hundred
 /// held the next batch for 0.5 ms in a burst after each second.
 const TRIM_EXTRA: u64 = 64;
-/// The writer's nice value. It is the one thread every event waits for: on a
-/// shared 2-core machine, scans and subscribers' deliveries running beside it
-/// delayed its wake-ups by milliseconds (runnable, not running), which was
-/// the largest part of the journal path's p99.
-const WRITER_NICE: i32 = -10;
 
 enum Input {
     Entry(Entry),
@@ -180,7 +175,6 @@ fn run(
     outlets: Outlets,
     stats: Arc<JournalStats>,
 ) {
-    favour_this_thread();
     let mut last_housekeeping = Instant::now();
     let mut last_error: Option<Instant> = None;
     // At start, retention in full: records past the limits removed, the file
@@ -287,25 +281,6 @@ fn publish(records: Vec<RawRecord>, outlets: &Outlets, stats: &JournalStats) {
 fn housekeeping(journal: &mut Journal, stats: &JournalStats) {
     if let Ok(bytes) = journal.used_bytes() {
         stats.used_bytes.store(bytes, Ordering::Relaxed);
-    }
-}
-
-/// Raises the calling thread's priority to [`WRITER_NICE`] (aetherd runs as
-/// root; elsewhere the kernel refuses and the writer runs as it is).
-fn favour_this_thread() {
-    // SAFETY: setpriority on this thread's own id, no pointers.
-    let r = unsafe {
-        libc::setpriority(
-            libc::PRIO_PROCESS,
-            libc::gettid() as libc::id_t,
-            WRITER_NICE,
-        )
-    };
-    if r != 0 {
-        tracing::debug!(
-            "journal writer keeps its priority: {}",
-            std::io::Error::last_os_error()
-        );
     }
 }
 

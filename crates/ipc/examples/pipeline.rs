@@ -101,7 +101,7 @@ struct Run {
 
 /// The writer: drains the queue, appends with the event's creation time, commits,
 /// publishes the commit as one batch, and keeps the journal under its size limit
-/// a little at a time (aetherd's recorder loop, at aetherd's priority).
+/// a little at a time (aetherd's recorder loop).
 fn writer(
     mut journal: Journal,
     rx: crossbeam_channel::Receiver<(Entry, u64)>,
@@ -109,11 +109,6 @@ fn writer(
     committed_at: Arc<Vec<AtomicU64>>,
 ) -> Result<(Journal, Vec<u64>), String> {
     journal.keep_committed(true);
-    // As aetherd's writer (recorder.rs): nice -10 where allowed (root).
-    // SAFETY: setpriority on this thread's own id, no pointers.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10);
-    }
     // How long each commit took.
     let mut commits = Vec::new();
     let mut last_housekeeping = Instant::now();

@@ -58,7 +58,7 @@ pub struct Options {
     /// is [`JournalError::Full`], like a full disk. `None`: SQLite's default.
     pub max_pages: Option<u32>,
     /// Copy the write-ahead log into the database (checkpoint) on a thread of its
-    /// own, once a second or as soon as the log passes 4 MiB, instead of inside
+    /// own, once 4 MiB were added to the log or once a second, instead of inside
     /// the commit that crosses SQLite's 1,000-page mark. A checkpoint syncs the
     /// file to the disk: inside a commit it holds the writer, and every record
     /// queued behind it, for as long as the disk takes (tens of milliseconds on a
