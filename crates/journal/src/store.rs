@@ -207,16 +207,14 @@ impl LogState {
 
     /// Runs a passive checkpoint on `conn` (never waits for the writer or
     /// readers; what it cannot copy now is copied next time) and records how
-    /// far it got. Returns whether every frame of the log is in the database.
-    fn checkpoint(&self, conn: &Connection) -> rusqlite::Result<bool> {
-        let (log, copied): (i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(1)?, r.get(2)?))
-            })?;
-        let copied = u64::try_from(copied).unwrap_or(0);
-        self.backfilled
-            .store(copied, std::sync::atomic::Ordering::Relaxed);
-        Ok(log >= 0 && u64::try_from(log).unwrap_or(0) == copied)
+    /// far it got.
+    fn checkpoint(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let copied: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))?;
+        self.backfilled.store(
+            u64::try_from(copied).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 }
 
@@ -308,13 +306,12 @@ impl Checkpointer {
             self.state.checkpointing.try_lock().ok()
         };
         let Some(_held) = held else { return false };
-        match self.state.checkpoint(conn) {
-            // The next commit restarts the log; until then nothing to do.
-            Ok(true) => self.next_restart = self.restart_frames,
-            // A reader holds an older snapshot: try again a little later,
-            // not after every commit (each try syncs).
-            _ => self.next_restart = frames + RESTART_RESIDUAL,
-        }
+        // Copied or not, the next try comes a little later, not after every
+        // commit (each try syncs): all copied, the next commit restarts the log,
+        // unless a reader is inside it at that moment (SQLite then goes on
+        // appending); not all copied, a reader holds an older snapshot.
+        let _ = self.state.checkpoint(conn);
+        self.next_restart = frames + RESTART_RESIDUAL;
         true
     }
 }

@@ -696,3 +696,60 @@ fn trim_keeps_pace_in_bounded_steps() {
     assert_eq!(kept.len(), 11);
     assert_eq!(kept[1].seq, 31);
 }
+
+/// A reader inside the log (an open read transaction) keeps it from starting
+/// over: the writer goes on, nothing is lost, and once the reader is done the
+/// log starts over and its file is cut back to the limit.
+#[test]
+fn a_reader_holding_the_log_delays_its_restart_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let wal = dir.path().join("j.db-wal");
+    let restart: u64 = 1 << 20;
+    let options = Options {
+        wal_restart_bytes: restart,
+        ..Options::default()
+    };
+    let mut j = Journal::open(&path, options).unwrap();
+    let mut seq = 0;
+    let mut commit = |j: &mut Journal| {
+        for _ in 0..20 {
+            j.append(event(seq)).unwrap();
+            seq += 1;
+        }
+        j.flush().unwrap();
+    };
+    for _ in 0..10 {
+        commit(&mut j);
+    }
+    // A reader's snapshot, held: frames after it cannot be copied.
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(seen, 201);
+    for _ in 0..1000 {
+        commit(&mut j);
+    }
+    let held = std::fs::metadata(&wal).unwrap().len();
+    assert!(held > 3 * restart, "the log is {held} bytes");
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let mut largest_after = 0;
+    for i in 0..1000 {
+        commit(&mut j);
+        if i >= 500 {
+            largest_after = largest_after.max(std::fs::metadata(&wal).unwrap().len());
+        }
+    }
+    assert!(
+        largest_after <= 2 * restart + (256 << 10),
+        "the log stayed at {largest_after} bytes"
+    );
+    drop(commit);
+    j.close().unwrap();
+    let records = all(&path);
+    assert_eq!(records.len() as u64, seq + 2);
+    assert_contiguous(&records);
+}
