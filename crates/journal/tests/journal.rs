@@ -747,7 +747,6 @@ fn a_reader_holding_the_log_delays_its_restart_and_loses_nothing() {
         largest_after <= 2 * restart + (256 << 10),
         "the log stayed at {largest_after} bytes"
     );
-    drop(commit);
     j.close().unwrap();
     let records = all(&path);
     assert_eq!(records.len() as u64, seq + 2);
