@@ -63,11 +63,13 @@ for subs in " 1" "16"; do
     fi
   done
 done
+for tr in unix ring; do
 for subs in " 1" "16"; do
-  r=$(num "journal\+unix, $subs subscriber\(s\), flat out" "$out/pipe" '[0-9]+ events/s')
-  row "journal+unix, $subs sub, flat out (events/s end to end)" "$r" ">= 500,000" "$(verdict "$r >= 500000")"
-  p=$(num "journal\+unix, $subs subscriber\(s\), 50,000/s" "$out/pipe" 'p99 [0-9]+')
-  row "journal+unix, $subs sub, p99 at 50,000/s (us)" "$p" "< 1,000" "$(verdict "$p < 1000")"
+  r=$(num "^journal\+$tr, $subs subscriber\(s\), flat out" "$out/pipe" '[0-9]+ events/s')
+  row "journal+$tr, $subs sub, flat out (events/s end to end)" "$r" ">= 500,000" "$(verdict "$r >= 500000")"
+  p=$(num "^journal\+$tr, $subs subscriber\(s\), 50,000/s" "$out/pipe" 'p99 [0-9]+')
+  row "journal+$tr, $subs sub, p99 at 50,000/s (us)" "$p" "< 1,000" "$(verdict "$p < 1000")"
+done
 done
 u=$(num "udp" "$out/ipc" '[0-9]+ given up')
 refilled=$(num "udp" "$out/ipc" '[0-9]+ refilled')
