@@ -306,7 +306,12 @@ fn read_cache(
     // SAFETY: the map is read-only and the file is private to this user;
     // aether replaces caches by rename, never by rewriting them in place, so
     // the mapped file is not truncated under the map.
-    let map = Arc::new(unsafe { memmap2::MmapOptions::new().populate().map(&f)? });
+    //
+    // Not populated: the hash tables and names (most of the file) are used in
+    // place and only the pages a lookup reaches are read, so the process holds
+    // the few it uses, and the rest stays in the page cache, shared and
+    // reclaimable, instead of in every process's resident set.
+    let map = Arc::new(unsafe { memmap2::MmapOptions::new().map(&f)? });
     let data: &[u8] = &map;
     let n = data.len();
     let trailer = data

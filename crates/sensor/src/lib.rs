@@ -276,8 +276,11 @@ impl SensorBuilder {
         sock.set_recv_timeout(Duration::from_millis(100))?;
 
         let stats = Arc::new(Stats::default());
-        let (tx, rx) = crossbeam_channel::bounded(self.queue);
+        // Unbounded, limited by the reader: a bounded channel would allocate
+        // (and touch) all of its 2^18 slots at start, 19 MB held for storms.
+        let (tx, rx) = crossbeam_channel::unbounded();
         let mut state = ReaderState::new(tx, Arc::clone(&stats));
+        state.limit(self.queue);
         state.read_exec_details(procfs.clone());
         let tag = next_tag();
         subscribe(&sock, tag, self.ack_timeout, &mut state)?;

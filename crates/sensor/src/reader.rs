@@ -65,6 +65,10 @@ pub(crate) struct ReaderState {
     tracker: SeqTracker,
     backlog: Option<Backlog>,
     tx: Sender<Item>,
+    /// Items the queue may hold: the channel's own bound, or the one given to
+    /// [`ReaderState::limit`] for an unbounded channel (which allocates as it
+    /// fills instead of all at once).
+    cap: usize,
     stats: Arc<Stats>,
     gone: bool,
     /// Reads exec details on arrival when set (see the module doc).
@@ -82,6 +86,7 @@ impl ReaderState {
         ReaderState {
             tracker: SeqTracker::new(),
             backlog: None,
+            cap: tx.capacity().unwrap_or(usize::MAX),
             tx,
             stats,
             gone: false,
@@ -90,6 +95,20 @@ impl ReaderState {
             batch_execs: Vec::new(),
             index: 0,
         }
+    }
+
+    /// Holds at most `cap` items in the queue (the reader is its only sender,
+    /// so the count it sees only falls behind its back).
+    pub(crate) fn limit(&mut self, cap: usize) {
+        self.cap = self.cap.min(cap.max(1));
+    }
+
+    /// Sends unless the queue holds `cap` items.
+    fn try_send(&self, item: Item) -> Result<(), TrySendError<Item>> {
+        if self.tx.len() >= self.cap {
+            return Err(TrySendError::Full(item));
+        }
+        self.tx.try_send(item)
     }
 
     /// Reads exec details on arrival from this `/proc` when caught up.
@@ -148,7 +167,7 @@ impl ReaderState {
             self.hold(item);
             return !self.gone;
         }
-        match self.tx.try_send(item) {
+        match self.try_send(item) {
             Ok(()) => true,
             Err(TrySendError::Full(item)) => {
                 self.hold(item);
@@ -187,7 +206,7 @@ impl ReaderState {
         let Some(b) = self.backlog.take() else {
             return true;
         };
-        match self.tx.try_send(Item::Backlog(b)) {
+        match self.try_send(Item::Backlog(b)) {
             Ok(()) => true,
             Err(TrySendError::Full(Item::Backlog(b))) => {
                 self.backlog = Some(b);
