@@ -74,6 +74,8 @@ done
 u=$(num "udp" "$out/ipc" '[0-9]+ given up')
 refilled=$(num "udp" "$out/ipc" '[0-9]+ refilled')
 row "udp at 50,000/s: records given up (after $refilled refilled)" "$u" "0" "$(verdict "$u == 0")"
+p=$(num "^udp" "$out/ipc" 'p99 [0-9]+')
+row "udp, 1 receiver, p99 at 50,000/s (us)" "$p" "< 1,000" "$(verdict "$p < 1000")"
 loss=$(grep -c "no loss" "$out/ipc" "$out/pipe" | awk -F: '{s+=$2} END{print s}')
 runs=$(grep -cE "^(unix|ring|journal)" "$out/ipc" "$out/pipe" | awk -F: '{s+=$2} END{print s}')
 row "unix/ring runs that checked every record once, in order" "$loss/$runs" "all" "$(verdict "$loss == $runs")"

@@ -236,20 +236,22 @@ fn reload_reports_success_and_failure() {
     );
 }
 
-#[test]
-fn follow_survives_kill_9_without_gap_or_duplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(dir.path());
-    let ipc = d.ipc();
-    let mut follower = Command::new(BIN)
-        .args(["events", "--follow", "--json", "--since", "0", "--socket"])
-        .arg(&ipc)
+/// Starts an `aether events --json` command; its records arrive on the
+/// channel as the reader thread parses its lines.
+fn follow(
+    mut cmd: Command,
+) -> (
+    Child,
+    mpsc::Receiver<serde_json::Value>,
+    std::thread::JoinHandle<()>,
+) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (tx, rx) = mpsc::channel::<serde_json::Value>();
-    let stdout = follower.stdout.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
@@ -258,6 +260,18 @@ fn follow_survives_kill_9_without_gap_or_duplicate() {
             }
         }
     });
+    (child, rx, reader)
+}
+
+#[test]
+fn follow_survives_kill_9_without_gap_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path());
+    let ipc = d.ipc();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["events", "--follow", "--json", "--since", "0", "--socket"])
+        .arg(&ipc);
+    let (mut follower, rx, reader) = follow(cmd);
     let mut got: Vec<serde_json::Value> = Vec::new();
     let wait_for = |got: &mut Vec<serde_json::Value>,
                     what: &dyn Fn(&[serde_json::Value]) -> bool| {
@@ -306,6 +320,72 @@ fn follow_survives_kill_9_without_gap_or_duplicate() {
         let _ = e.read_to_string(&mut err);
     }
     assert!(err.contains("reconnected"), "{err}");
+}
+
+/// A member of the IPC group (not root) following live records gets them
+/// through the daemon's shared-memory ring, mapped read-only.
+#[test]
+fn a_group_member_follows_live_records_through_a_read_only_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    // Let nobody reach the sockets; the daemon lets in group nogroup (65534).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Daemon::start_with(
+        dir.path(),
+        "IpcGroup = \"nogroup\"\nIpcSocketMode = \"666\"\n",
+    );
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(BIN)
+        .args(["events", "--follow", "--json", "--socket"])
+        .arg(d.ipc());
+    let (mut follower, rx, reader) = follow(cmd);
+    // The follower's mappings of the ring (setpriv executes aether in place).
+    let ring_maps = |pid: u32| -> Vec<String> {
+        std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("aether-ring"))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut scans = 0;
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Scans until the follower has printed some and mapped the ring.
+    while scans < 5 || ring_maps(follower.id()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no ring mapped; {scans} scans seen"
+        );
+        d.clamd_scan(format!("scan {n}").as_bytes()).unwrap();
+        n += 1;
+        while let Ok(v) = rx.recv_timeout(Duration::from_millis(50)) {
+            scans += usize::from(v["name"] == "scan");
+        }
+    }
+    let maps = ring_maps(follower.id());
+    // Read-only, shared: `r--s`.
+    assert!(
+        maps.iter()
+            .all(|l| l.split_whitespace().nth(1) == Some("r--s")),
+        "{maps:?}"
+    );
+    // Live records go on arriving through it.
+    let before = scans;
+    for m in 0..20 {
+        d.clamd_scan(format!("live {m}").as_bytes()).unwrap();
+    }
+    while scans < before + 20 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{} of 20 live scans seen", scans - before);
+        if let Ok(v) = rx.recv_timeout(left) {
+            scans += usize::from(v["name"] == "scan");
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let _ = reader.join();
 }
 
 // ---- aether scan --daemon ----

@@ -224,7 +224,9 @@ async fn unix_run(
     })
 }
 
-async fn udp_run(n: u64) -> Result<(f64, u64, u64, u64), Box<dyn Error>> {
+/// UDP paced at 50,000/s: records/s received, refilled, NACKs sent, given up,
+/// and latency p50/p99 (µs) of the records that arrived first time.
+async fn udp_run(n: u64) -> Result<(f64, u64, u64, u64, f64, f64), Box<dyn Error>> {
     let key = Key::from_bytes(&[9u8; 32]).ok_or("key")?;
     let store = Arc::new(Store::default());
     let epoch = Instant::now();
@@ -257,7 +259,11 @@ async fn udp_run(n: u64) -> Result<(f64, u64, u64, u64), Box<dyn Error>> {
                 }
                 let rec = store.read_from(seq, 1).unwrap_or_default();
                 if let Some(r) = rec.first() {
-                    let _ = s.send(r).await;
+                    // Stamped as it goes, for latency (a refill carries the
+                    // stored stamp and is not timed).
+                    let mut r = r.clone();
+                    r.time_ns = epoch.elapsed().as_nanos() as u64;
+                    let _ = s.send(&r).await;
                 }
             }
             // A lost tail is found only by a heartbeat: send them until stopped.
@@ -270,23 +276,33 @@ async fn udp_run(n: u64) -> Result<(f64, u64, u64, u64), Box<dyn Error>> {
     // Until every record arrived or was given up (more than MAX_MISSING missing at
     // once), or 60 s passed.
     let mut got = 0u64;
+    let mut lat = Vec::with_capacity(n as usize);
     let lost = |rx: &UdpReceiver| rx.stats.lost.load(std::sync::atomic::Ordering::Relaxed);
     while got + lost(&rx) < n {
         match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
             Ok(r) => {
-                r?;
+                let r = r?;
+                if !r.refill {
+                    lat.push((epoch.elapsed().as_nanos() as u64).saturating_sub(r.record.time_ns));
+                }
                 got += 1;
             }
             Err(_) => break,
         }
     }
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |&ns| ns as f64 / 1000.0)
+    };
+    let (p50, p99) = (pct(0.50), pct(0.99));
     let secs = start.elapsed().as_secs_f64();
     let lost = lost(&rx);
     send.abort();
     nacks.abort();
     let refilled = rx.stats.refilled.load(std::sync::atomic::Ordering::Relaxed);
     let nacked = rx.stats.nacks.load(std::sync::atomic::Ordering::Relaxed);
-    Ok((got as f64 / secs, refilled, nacked, lost))
+    Ok((got as f64 / secs, refilled, nacked, lost, p50, p99))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -344,9 +360,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     // Loopback UDP drops what the receive buffer cannot hold: NACKs refill it.
-    let (rate, refilled, nacks, lost) = udp_run(n.min(100_000)).await?;
+    let (rate, refilled, nacks, lost, p50, p99) = udp_run(n.min(100_000)).await?;
     println!(
-        "udp, 1 receiver, paced at 50,000/s: {rate:.0} records/s received, {refilled} refilled after {nacks} NACKs, {lost} given up"
+        "udp, 1 receiver, paced at 50,000/s: {rate:.0} records/s received, p50 {p50:.0} us, p99 {p99:.0} us, {refilled} refilled after {nacks} NACKs, {lost} given up"
     );
     Ok(())
 }
