@@ -498,13 +498,7 @@ mod tests {
     #[test]
     fn the_fast_record_reader_agrees_with_prost() {
         use crate::msg::Record;
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rand = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut taken = 0;
         for i in 0..20_000 {
             let rec = Record {
@@ -560,13 +554,7 @@ mod tests {
     #[test]
     fn the_fast_record_writer_writes_what_prost_writes() {
         use crate::msg::Record;
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rand = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1du64);
         for i in 0..20_000 {
             let rec = Record {
                 seq: if i % 11 == 0 {

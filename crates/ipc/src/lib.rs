@@ -47,6 +47,8 @@ mod ring;
 mod scan_client;
 mod server;
 mod subscription;
+#[cfg(test)]
+mod test_rng;
 pub mod udp;
 
 pub use auth::{Authorize, GroupPolicy, PeerCred};

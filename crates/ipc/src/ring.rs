@@ -843,13 +843,7 @@ mod tests {
 
     #[test]
     fn garbage_rings_are_read_without_panic_or_end() {
-        let mut seed = 0x853c_49e6_748f_ea9bu64;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rand = crate::test_rng::xorshift(0x853c_49e6_748f_ea9bu64);
         let mut taken = 0;
         for i in 0..300 {
             let len = 24 + (rand() % 4096) as usize;
