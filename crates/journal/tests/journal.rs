@@ -561,6 +561,20 @@ fn running_records_and_new_lifecycle_kinds_round_trip() {
     );
 }
 
+/// The log restart bound of the tests below: 1 MiB.
+const RESTART: u64 = 1 << 20;
+
+/// A journal in `dir` whose log starts over at `bytes`, its path and its log's.
+fn restarting_at(dir: &Path, bytes: u64) -> (Journal, PathBuf, PathBuf) {
+    let path = dir.join("j.db");
+    let options = Options {
+        wal_restart_bytes: bytes,
+        ..Options::default()
+    };
+    let j = Journal::open(&path, options).unwrap();
+    (j, path, dir.join("j.db-wal"))
+}
+
 /// Under a sustained load (commits back to back, as in an event storm) the
 /// write-ahead log starts over once it reaches `wal_restart_bytes`: the
 /// checkpoint thread alone never catches up with such a writer, and SQLite
@@ -569,14 +583,8 @@ fn running_records_and_new_lifecycle_kinds_round_trip() {
 #[test]
 fn the_log_starts_over_under_a_sustained_load() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let wal = dir.path().join("j.db-wal");
-    let restart: u64 = 1 << 20;
-    let options = Options {
-        wal_restart_bytes: restart,
-        ..Options::default()
-    };
-    let mut j = Journal::open(&path, options).unwrap();
+    let (mut j, path, wal) = restarting_at(dir.path(), RESTART);
+    let restart = RESTART;
     let mut seq = 0;
     let mut largest = 0;
     // 3,000 commits rewrite at least 4 pages each (the last leaf, the index
@@ -703,14 +711,8 @@ fn trim_keeps_pace_in_bounded_steps() {
 #[test]
 fn a_reader_holding_the_log_delays_its_restart_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let wal = dir.path().join("j.db-wal");
-    let restart: u64 = 1 << 20;
-    let options = Options {
-        wal_restart_bytes: restart,
-        ..Options::default()
-    };
-    let mut j = Journal::open(&path, options).unwrap();
+    let (mut j, path, wal) = restarting_at(dir.path(), RESTART);
+    let restart = RESTART;
     let mut seq = 0;
     let mut commit = |j: &mut Journal| {
         for _ in 0..20 {
