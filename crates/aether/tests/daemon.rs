@@ -365,6 +365,12 @@ fn a_group_member_follows_live_records_through_a_read_only_ring() {
         }
     }
     let maps = ring_maps(follower.id());
+    // The daemon reports the ring and its reader.
+    let ipc = d.ipc();
+    let st = aether(&["status", "--json", "--socket", ipc.to_str().unwrap()]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["ring"]["bytes"], 16u64 << 20, "{st}");
+    assert_eq!(st["ring"]["readers"], 1, "{st}");
     // Read-only, shared: `r--s`.
     assert!(
         maps.iter()

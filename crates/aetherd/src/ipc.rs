@@ -34,8 +34,20 @@ pub struct Status {
     pub sensor: SensorStatus,
     pub journal: JournalStatus,
     pub subscribers: u64,
+    pub ring: RingStatus,
     pub rss_bytes: u64,
     pub refused: RefusedStatus,
+}
+
+/// The shared-memory ring live records go through (`SubscriberRing`).
+#[derive(Debug, Default, Serialize)]
+pub struct RingStatus {
+    /// Its size, once a subscriber has asked for it.
+    pub bytes: Option<u64>,
+    /// Subscribers reading it now (counted in `subscribers` too).
+    pub readers: u64,
+    /// Why it could not be made; its subscribers get records on their sockets.
+    pub failed: Option<String>,
 }
 
 /// Requests refused since start, each also journaled (`refused` records).

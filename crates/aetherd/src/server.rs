@@ -385,6 +385,14 @@ impl Shared {
             sensor,
             journal,
             subscribers: self.hub.subscribers() as u64,
+            ring: {
+                let r = self.hub.ring_status();
+                crate::ipc::RingStatus {
+                    bytes: r.bytes,
+                    readers: r.readers as u64,
+                    failed: r.failed,
+                }
+            },
             rss_bytes: resident_bytes(),
             refused: crate::ipc::RefusedStatus {
                 connect: self.refused[0].load(Ordering::Relaxed),

@@ -59,7 +59,7 @@ pub use ring::RingError;
 pub use ring::read_arbitrary_ring;
 pub use scan_client::{ScanClient, ScanReceiver, ScanSender};
 pub use server::{
-    ControlHandler, DEFAULT_RING_CAPACITY, Hub, MAX_BATCH, RefusalLog, Refused, Replay, ScanFuture,
-    ScanHandler, Server, ServerConfig,
+    ControlHandler, DEFAULT_RING_CAPACITY, Hub, MAX_BATCH, RefusalLog, Refused, Replay, RingStatus,
+    ScanFuture, ScanHandler, Server, ServerConfig,
 };
 pub use subscription::{Delivery, Subscription};

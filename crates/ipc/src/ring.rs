@@ -247,6 +247,11 @@ impl RingWriter {
         })
     }
 
+    /// The data area's size.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// The descriptor to pass to subscribers.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

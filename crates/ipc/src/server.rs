@@ -145,6 +145,18 @@ struct RingSlot {
     failed: Option<String>,
 }
 
+/// The shared-memory ring's state ([`Hub::ring_status`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RingStatus {
+    /// Its data bytes, once made (it is made for the first subscriber that
+    /// asks for it).
+    pub bytes: Option<u64>,
+    /// Subscribers reading live records from it now.
+    pub readers: usize,
+    /// Why it could not be made: its subscribers are served on their sockets.
+    pub failed: Option<String>,
+}
+
 /// The ring's size unless [`Hub::with_ring_capacity`] says otherwise: 16 MiB,
 /// about 60,000 exec events, over a second at 50,000 events a second.
 pub const DEFAULT_RING_CAPACITY: usize = 16 << 20;
@@ -246,6 +258,22 @@ impl Hub {
     /// Why the ring could not be made, if it could not.
     pub fn ring_failure(&self) -> Option<String> {
         self.ring.lock().ok()?.failed.clone()
+    }
+
+    /// The ring as `status` reports it.
+    pub fn ring_status(&self) -> RingStatus {
+        let (bytes, failed) = match self.ring.lock() {
+            Ok(slot) => (
+                slot.writer.as_ref().map(|w| w.capacity()),
+                slot.failed.clone(),
+            ),
+            Err(_) => (None, None),
+        };
+        RingStatus {
+            bytes,
+            readers: self.in_ring.load(Ordering::Relaxed),
+            failed,
+        }
     }
 
     /// Sends a committed record to the subscribers.

@@ -239,6 +239,22 @@ pub fn render_status(st: &Value) -> String {
         rows.push(("journal problem", p.to_string()));
     }
     rows.push(("subscribers", num(st, &["subscribers"])));
+    // Daemons before the shared-memory ring do not report it.
+    let ring = &st["ring"];
+    if let Some(why) = ring["failed"].as_str() {
+        rows.push(("ring", format!("could not be made: {why}")));
+    } else if ring["bytes"].is_u64() {
+        rows.push((
+            "ring",
+            format!(
+                "{}, {} readers",
+                bytes(ring, &["bytes"]),
+                num(ring, &["readers"])
+            ),
+        ));
+    } else if ring.is_object() {
+        rows.push(("ring", "not made yet (no subscriber asked for it)".into()));
+    }
     // Daemons before this field did not count refusals.
     if st["refused"].is_object() {
         rows.push((
@@ -602,9 +618,14 @@ mod tests {
             "journal": {"path": "/j.db", "problem": null, "last_seq": 41, "used_bytes": 8192,
                         "committed": 10, "dropped": 0},
             "subscribers": 2,
+            "ring": {"bytes": 16u64 << 20, "readers": 1, "failed": null},
             "refused": {"connect": 3, "control": 1, "scan": 0}
         });
         let text = render_status(&st);
+        assert!(
+            text.contains("ring:             16.0 MiB, 1 readers\n"),
+            "{text}"
+        );
         assert!(
             text.contains("refused:          3 connections, 1 control commands, 0 scans\n"),
             "{text}"
