@@ -7,6 +7,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "../../aetherd/tests/stopped_common/mod.rs"]
+mod stopped_common;
+use stopped_common::wait_stopped;
+
 const BIN: &str = env!("CARGO_BIN_EXE_aether");
 
 /// EICAR, assembled at run time.
@@ -803,25 +807,6 @@ fn options_the_daemon_refuses_end_the_scan() {
         text(&out.stdout),
         format!("{f}: Test.Eicar.UNOFFICIAL FOUND\n")
     );
-}
-
-/// Waits (at most 10 s) until every thread of `pid` is stopped (`T`).
-fn wait_stopped(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
-        let all_stopped = tasks.flatten().all(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            // The state follows the command name's closing parenthesis.
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('T'))
-        });
-        if all_stopped {
-            return;
-        }
-        assert!(Instant::now() < deadline, "aetherd {pid} did not stop");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -34,6 +34,10 @@ use aether_ipc::Client;
 use aether_journal::{Entry, Kind, Lifecycle, RawRecord, Reader};
 use common::*;
 
+#[path = "stopped_common/mod.rs"]
+mod stopped_common;
+use stopped_common::wait_stopped;
+
 /// Each test floods the machine with events; they run one after the other.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static ONE: Mutex<()> = Mutex::new(());
@@ -411,25 +415,6 @@ fn events_lost_by_the_forwarder_are_journaled_then_a_whole_snapshot() {
     survivor.end();
     drop(born);
     drop(d);
-}
-
-/// Waits until every thread of `pid` is stopped (`kill` returns before they are).
-fn wait_stopped(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the threads");
-        let all_stopped = tasks.flatten().all(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            // The state follows the command name's closing parenthesis.
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('T'))
-        });
-        if all_stopped {
-            return;
-        }
-        assert!(Instant::now() < deadline, "aetherd {pid} did not stop");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Waits until `pid` sleeps in nanosleep: past its exec, whose event the kernel

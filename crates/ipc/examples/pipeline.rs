@@ -311,6 +311,20 @@ async fn run(
     })
 }
 
+/// The figures of a run paced at 50,000/s, as `ipc_bench.sh` reads them.
+fn paced_figures(r: &Run) -> String {
+    format!(
+        "50,000/s: p50 {:.0} us, p99 {:.0} us (made->committed p99 {:.0} us, committed->received p99 {:.0} us; commits p99 {:.0} us, max {:.0} us), {} lag notices, no loss",
+        r.p50_us,
+        r.p99_us,
+        r.commit_p99_us,
+        r.deliver_p99_us,
+        r.flush_p99_us,
+        r.flush_max_us,
+        r.lags
+    )
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn Error>> {
     let n: u64 = std::env::args()
@@ -334,14 +348,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let paced = (n * 5 / 4).max(10_000);
         let r = run(subs, paced, Some(50_000), None, ring).await?;
         println!(
-            "journal+{t}, {subs:>2} subscriber(s), 50,000/s: p50 {:.0} us, p99 {:.0} us (made->committed p99 {:.0} us, committed->received p99 {:.0} us; commits p99 {:.0} us, max {:.0} us), {} lag notices, no loss",
-            r.p50_us,
-            r.p99_us,
-            r.commit_p99_us,
-            r.deliver_p99_us,
-            r.flush_p99_us,
-            r.flush_max_us,
-            r.lags
+            "journal+{t}, {subs:>2} subscriber(s), {}",
+            paced_figures(&r)
         );
     }
     // The journal at its size limit for most of 3 s: from the first second on
@@ -349,14 +357,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // JournalMaxSize under a storm).
     let r = run(1, 150_000, Some(50_000), Some(4 << 20), false).await?;
     println!(
-        "journal at its size limit (4 MiB)+unix,  1 subscriber(s), 50,000/s: p50 {:.0} us, p99 {:.0} us (made->committed p99 {:.0} us, committed->received p99 {:.0} us; commits p99 {:.0} us, max {:.0} us), {} lag notices, no loss",
-        r.p50_us,
-        r.p99_us,
-        r.commit_p99_us,
-        r.deliver_p99_us,
-        r.flush_p99_us,
-        r.flush_max_us,
-        r.lags
+        "journal at its size limit (4 MiB)+unix,  1 subscriber(s), {}",
+        paced_figures(&r)
     );
     Ok(())
 }

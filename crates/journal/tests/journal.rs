@@ -575,6 +575,21 @@ fn restarting_at(dir: &Path, bytes: u64) -> (Journal, PathBuf, PathBuf) {
     (j, path, dir.join("j.db-wal"))
 }
 
+/// Checks that the log stayed at most twice [`RESTART`] plus one commit's
+/// frames (`largest` bytes seen), then closes the journal and checks it holds
+/// the `events` appended, numbered without a hole, with its two lifecycle
+/// records.
+fn closed_bounded_and_whole(j: Journal, path: &Path, largest: u64, events: u64) {
+    assert!(
+        largest <= 2 * RESTART + (256 << 10),
+        "the log reached {largest} bytes"
+    );
+    j.close().unwrap();
+    let records = all(path);
+    assert_eq!(records.len() as u64, events + 2);
+    assert_contiguous(&records);
+}
+
 /// Under a sustained load (commits back to back, as in an event storm) the
 /// write-ahead log starts over once it reaches `wal_restart_bytes`: the
 /// checkpoint thread alone never catches up with such a writer, and SQLite
@@ -584,7 +599,6 @@ fn restarting_at(dir: &Path, bytes: u64) -> (Journal, PathBuf, PathBuf) {
 fn the_log_starts_over_under_a_sustained_load() {
     let dir = tempfile::tempdir().unwrap();
     let (mut j, path, wal) = restarting_at(dir.path(), RESTART);
-    let restart = RESTART;
     let mut seq = 0;
     let mut largest = 0;
     // 3,000 commits rewrite at least 4 pages each (the last leaf, the index
@@ -599,14 +613,7 @@ fn the_log_starts_over_under_a_sustained_load() {
     }
     // At most twice the mark (where the writer copies whatever is left itself)
     // plus one commit's frames.
-    assert!(
-        largest <= 2 * restart + (256 << 10),
-        "the log reached {largest} bytes"
-    );
-    j.close().unwrap();
-    let records = all(&path);
-    assert_eq!(records.len() as u64, seq + 2);
-    assert_contiguous(&records);
+    closed_bounded_and_whole(j, &path, largest, seq);
 }
 
 /// `trim` removes at most what it is allowed per call, oldest first, says
@@ -712,7 +719,6 @@ fn trim_keeps_pace_in_bounded_steps() {
 fn a_reader_holding_the_log_delays_its_restart_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut j, path, wal) = restarting_at(dir.path(), RESTART);
-    let restart = RESTART;
     let mut seq = 0;
     let mut commit = |j: &mut Journal| {
         for _ in 0..20 {
@@ -735,7 +741,7 @@ fn a_reader_holding_the_log_delays_its_restart_and_loses_nothing() {
         commit(&mut j);
     }
     let held = std::fs::metadata(&wal).unwrap().len();
-    assert!(held > 3 * restart, "the log is {held} bytes");
+    assert!(held > 3 * RESTART, "the log is {held} bytes");
     reader.execute_batch("COMMIT").unwrap();
     drop(reader);
     let mut largest_after = 0;
@@ -745,12 +751,5 @@ fn a_reader_holding_the_log_delays_its_restart_and_loses_nothing() {
             largest_after = largest_after.max(std::fs::metadata(&wal).unwrap().len());
         }
     }
-    assert!(
-        largest_after <= 2 * restart + (256 << 10),
-        "the log stayed at {largest_after} bytes"
-    );
-    j.close().unwrap();
-    let records = all(&path);
-    assert_eq!(records.len() as u64, seq + 2);
-    assert_contiguous(&records);
+    closed_bounded_and_whole(j, &path, largest_after, seq);
 }
