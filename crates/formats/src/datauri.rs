@@ -13,7 +13,8 @@
 use std::io::Cursor;
 
 use crate::filetype::utf16_to_ascii;
-use crate::normalize::html::{HtmlLimits, HtmlNormalizer, HtmlSink, has_html_tag};
+use crate::normalize::html::{HtmlLimits, HtmlNormalizer, HtmlSink, HtmlTagProbe};
+use crate::normalize::read_windows;
 use crate::source::ReadAt;
 use crate::walk::{Body, Flow, FormatError, Member, Problem, Visitor, visit};
 
@@ -51,6 +52,32 @@ impl HtmlSink for Uris {
     }
 }
 
+/// Whether a page may hold a `data:` URI, [`has_data`] of it with its NUL
+/// bytes left out (the normalizer skips them: UTF-16BE pages are HTML to
+/// ClamAV), over a page fed in pieces.
+#[derive(Default)]
+struct DataProbe {
+    /// The last bytes looked at, then the piece being looked at.
+    buf: Vec<u8>,
+    found: bool,
+}
+
+impl DataProbe {
+    /// The longest needle of [`has_data`] less one: what a needle cut by
+    /// the end of a piece can have in it.
+    const CARRY: usize = 4;
+
+    fn feed(&mut self, piece: &[u8]) -> bool {
+        if !self.found {
+            let carry = self.buf.len().saturating_sub(Self::CARRY);
+            self.buf.drain(..carry);
+            self.buf.extend(piece.iter().copied().filter(|b| *b != 0));
+            self.found = has_data(&self.buf);
+        }
+        self.found
+    }
+}
+
 /// Walks the `data:` URIs of `src`, an HTML page, or text in which
 /// ClamAV's raw scan finds an HTML tag (it then scans the file as HTML).
 /// Pages over ClamAV's `MaxHTMLNormalize` are not normalized by ClamAV, and
@@ -60,51 +87,52 @@ pub(crate) fn walk(
     html: bool,
     visitor: &mut dyn Visitor,
 ) -> Result<(), FormatError> {
-    let Some(page) = read(src, 1)? else {
-        return Ok(());
-    };
-    walk_page(&page, html, visitor)
+    walk_page(src, html, false, visitor)
 }
 
 /// Walks the `data:` URIs of `src`, an HTML page in UTF-16
 /// (`CL_TYPE_HTML_UTF16`): ClamAV makes ASCII of it two bytes a character
 /// (`cli_utf16toascii`) and scans that as HTML.
 pub(crate) fn walk_utf16(src: &dyn ReadAt, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
-    let Some(page) = read(src, 2)? else {
-        return Ok(());
-    };
-    walk_page(&utf16_to_ascii(&page), true, visitor)
+    walk_page(src, true, true, visitor)
 }
 
-/// The whole of `src` when, read `per_char` bytes a character, it is within
-/// ClamAV's `MaxHTMLNormalize`.
-fn read(src: &dyn ReadAt, per_char: u64) -> Result<Option<Vec<u8>>, FormatError> {
-    if src.size() / per_char > HtmlLimits::default().max_normalize {
-        return Ok(None);
-    }
-    let len = usize::try_from(src.size()).unwrap_or(usize::MAX);
-    let mut page = vec![0u8; len];
-    src.read_exact_at(&mut page, 0)?;
-    Ok(Some(page))
-}
-
-fn walk_page(page: &[u8], html: bool, visitor: &mut dyn Visitor) -> Result<(), FormatError> {
+/// Reads the page in windows, twice at most: once to see whether it may
+/// hold a `data:` URI at all (most pages have none, and need no second
+/// normalization), then to normalize it. `utf16`: each window is made
+/// ASCII two bytes a character first.
+fn walk_page(
+    src: &dyn ReadAt,
+    html: bool,
+    utf16: bool,
+    visitor: &mut dyn Visitor,
+) -> Result<(), FormatError> {
     let limits = HtmlLimits::default();
-    // Most pages have no `data` at all: they need no second normalization.
-    // The normalizer skips zero bytes (UTF-16BE pages are HTML to ClamAV).
-    let stripped: Vec<u8>;
-    let probe = if memchr::memchr(0, page).is_some() {
-        stripped = page.iter().copied().filter(|b| *b != 0).collect();
-        &stripped[..]
-    } else {
-        page
-    };
-    if !has_data(probe) || (!html && !has_html_tag(page)) {
+    let size = src.size();
+    let per_char = if utf16 { 2 } else { 1 };
+    if size / per_char > limits.max_normalize {
+        return Ok(());
+    }
+    let ascii = |w: &[u8]| utf16.then(|| utf16_to_ascii(w));
+    let mut data = DataProbe::default();
+    // Text is HTML to ClamAV when a tag is anywhere in its raw bytes.
+    let mut tag = (!html).then(HtmlTagProbe::new);
+    read_windows(src, size, &mut |w| {
+        let page = ascii(w);
+        let found = data.feed(page.as_deref().unwrap_or(w));
+        let tagged = tag.as_mut().is_none_or(|t| t.feed(w));
+        !(found && tagged)
+    })?;
+    if !data.found || tag.is_some_and(|t| !t.finish()) {
         return Ok(());
     }
     let mut norm = HtmlNormalizer::new(limits);
     let mut uris = Uris::default();
-    norm.feed(page, &mut uris);
+    read_windows(src, size, &mut |w| {
+        let page = ascii(w);
+        norm.feed(page.as_deref().unwrap_or(w), &mut uris);
+        true
+    })?;
     norm.finish(&mut uris);
     if uris.dropped > 0
         && visitor.problem(Problem::Unsupported {
@@ -129,4 +157,55 @@ fn walk_page(page: &[u8], html: bool, visitor: &mut dyn Visitor) -> Result<(), F
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cuts `page` at pseudo-random places.
+    fn pieces(page: &[u8], seed: u64) -> Vec<&[u8]> {
+        let mut x = seed | 1;
+        let mut rest = page;
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (1 + x % 9) as usize;
+            let (a, b) = rest.split_at(n.min(rest.len()));
+            out.push(a);
+            rest = b;
+        }
+        out
+    }
+
+    #[test]
+    fn data_probe_agrees_with_the_whole_page() {
+        let pages: &[&[u8]] = &[
+            b"<a href=\"data:text/plain,x\">",
+            b"<a href=\"DATA&#58;x\">",
+            b"d\0a\0t\0a\0:\0",
+            b"<p>&#x41;</p>",
+            b"<div data-x=1 data=2>metadata</div> d a t a :",
+            b"&\0#",
+            b"",
+        ];
+        for page in pages {
+            let stripped: Vec<u8> = page.iter().copied().filter(|b| *b != 0).collect();
+            let want = has_data(&stripped);
+            for seed in 1..40 {
+                let mut probe = DataProbe::default();
+                for p in pieces(page, seed) {
+                    probe.feed(p);
+                }
+                assert_eq!(
+                    probe.found,
+                    want,
+                    "{:?} seed {seed}",
+                    String::from_utf8_lossy(page)
+                );
+            }
+        }
+    }
 }

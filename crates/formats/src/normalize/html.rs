@@ -136,12 +136,21 @@ pub fn normalize_html(input: &[u8], limits: HtmlLimits) -> HtmlOutput {
     out
 }
 
-/// Whether `data` holds one of the HTML tags of ClamAV's file-type
-/// signatures (`types.ftm`: `<html`, `<head`, `<body`, `<!doctype html`,
-/// `<script`, `<iframe`, `<object`, `<table`, `<img`, each followed by one
-/// of its delimiters, or `<a ` with `href=` anywhere after it), letters in
-/// either case.
-pub fn has_html_tag(data: &[u8]) -> bool {
+/// Bytes after a `<` that decide whether it opens one of the tags
+/// [`has_html_tag`] looks for: `!doctype html`, the longest.
+const TAG_LOOKAHEAD: usize = 13;
+
+fn eq_folded(got: &[u8], want: &[u8]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(g, w)| g.to_ascii_lowercase() == *w)
+}
+
+/// Whether `rest`, the bytes after a `<`, opens one of the tags of
+/// [`has_html_tag`] other than `<a `.
+fn tag_at(rest: &[u8]) -> bool {
     const SHORT_END: &[u8] = b"> \t\n\r";
     const LONG_END: &[u8] = b"> \t\n\x0b\x0c\r/";
     const TAGS: &[(&[u8], &[u8])] = &[
@@ -154,34 +163,112 @@ pub fn has_html_tag(data: &[u8]) -> bool {
         (b"table", LONG_END),
         (b"img", LONG_END),
     ];
-    let eq = |got: &[u8], want: &[u8]| {
-        got.len() == want.len()
-            && got
-                .iter()
-                .zip(want)
-                .all(|(g, w)| g.to_ascii_lowercase() == *w)
-    };
+    TAGS.iter().any(|(name, ends)| {
+        rest.get(..name.len()).is_some_and(|n| eq_folded(n, name))
+            && rest.get(name.len()).is_some_and(|b| ends.contains(b))
+    }) || rest
+        .get(..TAG_LOOKAHEAD)
+        .is_some_and(|d| eq_folded(d, b"!doctype html"))
+}
+
+/// Whether `rest`, the bytes after a `<`, opens `<a `.
+fn anchor_at(rest: &[u8]) -> bool {
+    rest.get(..2).is_some_and(|a| eq_folded(a, b"a "))
+}
+
+/// Whether `data` holds `href=` in either case.
+fn has_href(data: &[u8]) -> bool {
+    data.windows(5).any(|w| eq_folded(w, b"href="))
+}
+
+/// Whether `data` holds one of the HTML tags of ClamAV's file-type
+/// signatures (`types.ftm`: `<html`, `<head`, `<body`, `<!doctype html`,
+/// `<script`, `<iframe`, `<object`, `<table`, `<img`, each followed by one
+/// of its delimiters, or `<a ` with `href=` anywhere after it), letters in
+/// either case. [`HtmlTagProbe`] answers the same for input in pieces.
+pub fn has_html_tag(data: &[u8]) -> bool {
     let mut anchor_seen = None;
     for at in memchr::memchr_iter(b'<', data) {
         let rest = data.get(at + 1..).unwrap_or_default();
-        let tagged = TAGS.iter().any(|(name, ends)| {
-            rest.get(..name.len()).is_some_and(|n| eq(n, name))
-                && rest.get(name.len()).is_some_and(|b| ends.contains(b))
-        });
-        if tagged || rest.get(..13).is_some_and(|d| eq(d, b"!doctype html")) {
+        if tag_at(rest) {
             return true;
         }
-        if anchor_seen.is_none() && rest.get(..2).is_some_and(|a| eq(a, b"a ")) {
+        if anchor_seen.is_none() && anchor_at(rest) {
             anchor_seen = Some(at + 3);
         }
     }
     // `<a ` and, anywhere after it, `href=`.
-    anchor_seen.is_some_and(|from| {
-        data.get(from..)
-            .unwrap_or_default()
-            .windows(5)
-            .any(|w| eq(w, b"href="))
-    })
+    anchor_seen.is_some_and(|from| has_href(data.get(from..).unwrap_or_default()))
+}
+
+/// [`has_html_tag`] over input fed in pieces of any size, so that a large
+/// file need not be held whole: it keeps the last few bytes of a piece,
+/// those a tag cut by the piece's end needs.
+#[derive(Debug, Default)]
+pub struct HtmlTagProbe {
+    /// Bytes not yet settled, then the piece being looked at.
+    buf: Vec<u8>,
+    /// The input offset of `buf[0]`.
+    base: u64,
+    /// The input offset from which `href=` completes an `<a `.
+    href_from: Option<u64>,
+    found: bool,
+}
+
+impl HtmlTagProbe {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Looks at the next piece of input; true once a tag was found (the
+    /// rest of the input need not be fed).
+    pub fn feed(&mut self, data: &[u8]) -> bool {
+        if !self.found {
+            self.buf.extend_from_slice(data);
+            self.look(false);
+        }
+        self.found
+    }
+
+    /// Ends the input: whether it holds a tag, as [`has_html_tag`] of the
+    /// whole input says.
+    pub fn finish(mut self) -> bool {
+        if !self.found {
+            self.look(true);
+        }
+        self.found
+    }
+
+    fn look(&mut self, eof: bool) {
+        let data = &self.buf;
+        // A `<` too near the end waits for the bytes that decide it.
+        let settled = if eof {
+            data.len()
+        } else {
+            data.len().saturating_sub(TAG_LOOKAHEAD)
+        };
+        for at in memchr::memchr_iter(b'<', data.get(..settled).unwrap_or_default()) {
+            let rest = data.get(at + 1..).unwrap_or_default();
+            if tag_at(rest) {
+                self.found = true;
+                return;
+            }
+            if self.href_from.is_none() && anchor_at(rest) {
+                self.href_from = Some(self.base + at as u64 + 3);
+            }
+        }
+        if let Some(from) = self.href_from {
+            let start = usize::try_from(from.saturating_sub(self.base)).unwrap_or(usize::MAX);
+            if has_href(data.get(start..).unwrap_or_default()) {
+                self.found = true;
+                return;
+            }
+        }
+        // Keep the unsettled bytes, and enough for an `href=` cut short.
+        let keep_from = settled.min(data.len().saturating_sub(4));
+        self.buf.drain(..keep_from);
+        self.base += keep_from as u64;
+    }
 }
 
 /// A streaming HTML normalizer: [`feed`](Self::feed) the input in pieces of

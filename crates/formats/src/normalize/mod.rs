@@ -26,7 +26,10 @@ differential tests against Debian's clamscan (`tests/normalize_clamscan.rs`),
 quirks included: they exist so that signatures written against ClamAV's
 normalized files match here too. Both stream, and nothing in them is
 quadratic; what they hold is bounded (see [`HtmlLimits`] for the one place,
-a script's tokens, where ClamAV's design needs more than a chunk).
+a script's tokens, where ClamAV's design needs more than a chunk). Callers
+feed them a file [`WINDOW`] bytes at a time ([`read_windows`]), so that a
+page of megabytes is never held whole: the outputs are the same however the
+input is cut.
 */
 
 pub mod ascii;
@@ -37,7 +40,37 @@ mod js;
 mod screnc;
 
 pub use ascii::AsciiNormalizer;
-pub use html::{HtmlLimits, HtmlNormalizer, HtmlOutput, HtmlSink, has_html_tag, normalize_html};
+pub use html::{
+    HtmlLimits, HtmlNormalizer, HtmlOutput, HtmlSink, HtmlTagProbe, has_html_tag, normalize_html,
+};
+
+use crate::source::ReadAt;
+
+/// Bytes of a file read and fed to a normalizer at a time.
+pub const WINDOW: usize = 64 << 10;
+
+/// Reads the first `len` bytes of `src` in windows of [`WINDOW`] bytes (the
+/// last one shorter) and hands each to `each`, until it returns false or the
+/// bytes run out. The windows are of an even size, so a window of UTF-16
+/// never splits a character.
+pub fn read_windows(
+    src: &dyn ReadAt,
+    len: u64,
+    each: &mut dyn FnMut(&[u8]) -> bool,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; WINDOW.min(usize::try_from(len).unwrap_or(usize::MAX))];
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from(len - at).map_or(buf.len(), |rest| rest.min(buf.len()));
+        let window = &mut buf[..n];
+        src.read_exact_at(window, at)?;
+        at += n as u64;
+        if !each(window) {
+            break;
+        }
+    }
+    Ok(())
+}
 
 /// ClamAV's default `MaxScriptNormalize` (clamscan `--max-scriptnormalize`):
 /// a text file larger than this is not normalized (nor matched against
