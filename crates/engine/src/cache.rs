@@ -26,12 +26,14 @@ use crate::bytes::Bytes;
 use crate::hashdb::{HashDb, HashTable};
 use crate::logical::{LogicalDb, Lsig, PcreSub, TypeCond};
 use crate::names::{NameId, NamePool};
-use crate::pattern::{Edge, Elem, NO_SLOT, Program, UNBOUNDED, anchorable};
+use crate::pattern::{
+    AltSet, BranchIter, Edge, Elem, Gap, NO_SLOT, Program, Side, UNBOUNDED, anchorable,
+};
 use crate::recount::Chain;
 
 const MAGIC: &[u8; 8] = b"AETHERDB";
 /// Bumped whenever the layout below changes.
-const FORMAT_VERSION: u32 = 6;
+const FORMAT_VERSION: u32 = 7;
 
 /// Why a cache file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -76,10 +78,6 @@ impl<W: std::io::Write> Writer<W> {
     fn u64(&mut self, v: u64) {
         self.put(&v.to_le_bytes());
     }
-    fn usize(&mut self, v: usize) {
-        // UNBOUNDED is usize::MAX; u64::MAX on every platform aether runs on.
-        self.u64(if v == UNBOUNDED { u64::MAX } else { v as u64 });
-    }
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
         self.put(b);
@@ -88,8 +86,8 @@ impl<W: std::io::Write> Writer<W> {
         self.u8(m.value);
         self.u8(m.mask);
     }
-    fn branches(&mut self, branches: &[Box<[ByteMatch]>]) {
-        self.u32(branches.len() as u32);
+    fn branches(&mut self, branches: BranchIter<'_>) {
+        self.u32(branches.clone().count() as u32);
         for br in branches {
             self.u32(br.len() as u32);
             for m in br.iter() {
@@ -163,31 +161,38 @@ impl<W: std::io::Write> Writer<W> {
         self.table(&h.sha1);
         self.table(&h.sha256);
     }
+    /// Elements with their gaps and alternatives inline (the side tables are
+    /// rebuilt on reading); the anchor's measures are recomputed on reading.
     fn program(&mut self, p: &Program) {
         self.u64(p.elems.len() as u64);
         for e in p.elems.iter() {
-            match e {
+            match *e {
                 Elem::Byte(m) => {
                     self.u8(0);
-                    self.byte_match(*m);
+                    self.byte_match(m);
                 }
-                Elem::Alt(br) => {
+                Elem::Alt(k) => {
                     self.u8(1);
-                    self.branches(br);
+                    self.branches(p.branches(k));
                 }
-                Elem::NegAlt { len, branches } => {
+                Elem::NegAlt(k) => {
                     self.u8(2);
-                    self.usize(*len);
-                    self.branches(branches);
+                    self.branches(p.branches(k));
                 }
                 Elem::Class { class, negated } => {
                     self.u8(3);
-                    self.class(*class, *negated);
+                    self.class(class, negated);
                 }
-                Elem::Gap { min, max } => {
+                Elem::Gap(k) => {
+                    // Compile makes every index; a missing one is written as
+                    // a gap the reader refuses.
+                    let g = p.gap(k).unwrap_or(Gap {
+                        min: UNBOUNDED,
+                        max: UNBOUNDED,
+                    });
                     self.u8(4);
-                    self.usize(*min);
-                    self.usize(*max);
+                    self.u32(g.min);
+                    self.u32(g.max);
                 }
             }
         }
@@ -197,12 +202,8 @@ impl<W: std::io::Write> Writer<W> {
         self.u8(p.target as u8);
         self.u32(p.name.0);
         self.u32(p.slot);
-        self.usize(p.anchor_at);
-        self.usize(p.anchor_len);
-        self.usize(p.back.0);
-        self.usize(p.back.1);
-        self.usize(p.fwd_max);
-        self.u8(p.anchor_is_pattern as u8);
+        self.u32(p.anchor_at);
+        self.u8(p.anchor_len);
     }
     fn i64(&mut self, v: i64) {
         self.put(&v.to_le_bytes());
@@ -405,10 +406,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array()?))
     }
     fn usize(&mut self) -> Result<usize> {
-        match self.u64()? {
-            u64::MAX => Ok(UNBOUNDED),
-            v => usize::try_from(v).map_err(|_| CacheError::Corrupt("value too large")),
-        }
+        usize::try_from(self.u64()?).map_err(|_| CacheError::Corrupt("value too large"))
     }
     /// A count of items at least `item_size` bytes each: bounded by what is left.
     fn count(&mut self, item_size: usize) -> Result<usize> {
@@ -440,12 +438,12 @@ impl<'a> Reader<'a> {
             mask: self.u8()?,
         })
     }
-    fn branches(&mut self) -> Result<Box<[Box<[ByteMatch]>]>> {
+    fn branches(&mut self) -> Result<AltSet> {
         let n = self.u32()? as usize;
         if n == 0 || n > self.data.len() - self.pos {
             return Err(CacheError::Corrupt("alternative count"));
         }
-        (0..n)
+        let branches = (0..n)
             .map(|_| {
                 let len = self.u32()? as usize;
                 if len.saturating_mul(2) > self.data.len() - self.pos {
@@ -453,9 +451,10 @@ impl<'a> Reader<'a> {
                 }
                 (0..len)
                     .map(|_| self.byte_match())
-                    .collect::<Result<Box<[ByteMatch]>>>()
+                    .collect::<Result<Vec<ByteMatch>>>()
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        AltSet::new(&branches).ok_or(CacheError::Corrupt("alternative length"))
     }
     fn class(&mut self) -> Result<(CharClass, bool)> {
         let b = self.u8()?;
@@ -536,31 +535,44 @@ impl<'a> Reader<'a> {
     }
     fn program(&mut self, names: usize) -> Result<Program> {
         let n = self.count(2)?;
-        let elems = (0..n)
-            .map(|_| {
-                Ok(match self.u8()? {
-                    0 => Elem::Byte(self.byte_match()?),
-                    1 => Elem::Alt(self.branches()?),
-                    2 => {
-                        let len = self.usize()?;
-                        let branches = self.branches()?;
-                        if branches.iter().any(|b| b.len() != len) {
-                            return Err(CacheError::Corrupt("negated alternative length"));
-                        }
-                        Elem::NegAlt { len, branches }
+        let mut side = Side::default();
+        let index = |len: usize| {
+            u16::try_from(len).map_err(|_| CacheError::Corrupt("gap or alternative count"))
+        };
+        // Sized up front: collecting through `Result` would grow the vector
+        // by doubling and shrink it again, for every program.
+        let mut elems = Vec::with_capacity(n);
+        for _ in 0..n {
+            elems.push(match self.u8()? {
+                0 => Elem::Byte(self.byte_match()?),
+                1 => {
+                    side.alts.push(self.branches()?);
+                    Elem::Alt(index(side.alts.len() - 1)?)
+                }
+                2 => {
+                    let set = self.branches()?;
+                    let len = set.branches().next().map_or(0, |b| b.len());
+                    if set.branches().any(|b| b.len() != len) {
+                        return Err(CacheError::Corrupt("negated alternative length"));
                     }
-                    3 => {
-                        let (class, negated) = self.class()?;
-                        Elem::Class { class, negated }
+                    side.alts.push(set);
+                    Elem::NegAlt(index(side.alts.len() - 1)?)
+                }
+                3 => {
+                    let (class, negated) = self.class()?;
+                    Elem::Class { class, negated }
+                }
+                4 => {
+                    let (min, max) = (self.u32()?, self.u32()?);
+                    if min == UNBOUNDED {
+                        return Err(CacheError::Corrupt("gap length"));
                     }
-                    4 => Elem::Gap {
-                        min: self.usize()?,
-                        max: self.usize()?,
-                    },
-                    _ => return Err(CacheError::Corrupt("element kind")),
-                })
-            })
-            .collect::<Result<Box<[Elem]>>>()?;
+                    side.gaps.push(Gap { min, max });
+                    Elem::Gap(index(side.gaps.len() - 1)?)
+                }
+                _ => return Err(CacheError::Corrupt("element kind")),
+            });
+        }
         let left = self.edge()?;
         let right = self.edge()?;
         let offset = self.offset()?;
@@ -568,26 +580,28 @@ impl<'a> Reader<'a> {
             TargetType::from_number(self.u8()? as u32).ok_or(CacheError::Corrupt("target type"))?;
         let name = self.name(names)?;
         let slot = self.u32()?;
-        let p = Program {
-            elems,
+        let mut p = Program {
+            elems: elems.into_boxed_slice(),
+            side: side.boxed(),
             left,
             right,
             offset,
             target,
             name,
             slot,
-            anchor_at: self.usize()?,
-            anchor_len: self.usize()?,
-            back: (self.usize()?, self.usize()?),
-            fwd_max: self.usize()?,
-            anchor_is_pattern: self.u8()? != 0,
+            anchor_at: self.u32()?,
+            anchor_len: self.u8()?,
+            anchor_is_pattern: false,
+            back: (0, 0),
+            fwd_max: 0,
         };
+        p.measure()
+            .ok_or(CacheError::Corrupt("pattern length or anchor"))?;
         // The scanner indexes elements by the anchor; it must lie inside them
         // and consist of exact bytes.
         let anchor = p
-            .anchor_at
-            .checked_add(p.anchor_len)
-            .and_then(|end| p.elems.get(p.anchor_at..end))
+            .elems
+            .get(p.anchor())
             .ok_or(CacheError::Corrupt("anchor outside the pattern"))?;
         if anchor.is_empty()
             || !anchor
@@ -809,10 +823,13 @@ pub(crate) fn decode(map: &Arc<Mmap>, end: usize, fingerprint: &[u8; 32]) -> Res
     let allow = r.hashdb(map)?;
     let sections = r.hashdb(map)?;
     let imports = r.hashdb(map)?;
-    let n = r.count(8)?;
-    let programs = (0..n)
-        .map(|_| r.program(name_count))
-        .collect::<Result<Vec<Program>>>()?;
+    // A program takes at least 28 bytes (an element and the fixed fields),
+    // which bounds what a damaged count can make this reserve.
+    let n = r.count(28)?;
+    let mut programs = Vec::with_capacity(n);
+    for _ in 0..n {
+        programs.push(r.program(name_count)?);
+    }
     let n = r.count(4)?;
     let anchor_programs = (0..n).map(|_| r.u32()).collect::<Result<Vec<u32>>>()?;
     if anchor_programs

@@ -44,8 +44,8 @@ fn segments(prog: &Program) -> Vec<Segment> {
     let mut out = Vec::new();
     let (mut lo, mut gap, mut min_len, mut max_len) = (0, 0u64, 0u64, 0u64);
     for (i, e) in prog.elems.iter().enumerate() {
-        match e {
-            Elem::Gap { min, max } if *max == UNBOUNDED => {
+        match (e, prog.len_range(e)) {
+            (Elem::Gap(_), (min, UNBOUNDED)) => {
                 out.push(Segment {
                     lo,
                     hi: i,
@@ -53,12 +53,11 @@ fn segments(prog: &Program) -> Vec<Segment> {
                     max_len,
                     gap,
                 });
-                (lo, gap, min_len, max_len) = (i + 1, *min as u64, 0, 0);
+                (lo, gap, min_len, max_len) = (i + 1, u64::from(min), 0, 0);
             }
-            e => {
-                let (a, b) = e.len_range();
-                min_len += a as u64;
-                max_len = max_len.saturating_add(b as u64);
+            (_, (a, b)) => {
+                min_len += u64::from(a);
+                max_len = max_len.saturating_add(u64::from(b));
             }
         }
     }
@@ -77,7 +76,7 @@ fn segments(prog: &Program) -> Vec<Segment> {
 pub(crate) fn has_unbounded_gap(prog: &Program) -> bool {
     prog.elems
         .iter()
-        .any(|e| matches!(e, Elem::Gap { max, .. } if *max == UNBOUNDED))
+        .any(|e| matches!(e, Elem::Gap(k) if prog.gap(*k).is_some_and(|g| g.max == UNBOUNDED)))
 }
 
 /// The exact bytes a segment starts with (`leading`) or ends with.
@@ -163,9 +162,11 @@ impl Chain<'_, '_, '_> {
     fn run(&mut self, anchor: u64) -> Result<Option<u64>, ScanError> {
         let prog = self.prog;
         let segs = segments(prog);
+        let anchor_elems = prog.anchor();
+        let anchor_len = anchor_elems.len();
         let Some(a) = segs
             .iter()
-            .position(|s| s.lo <= prog.anchor_at && prog.anchor_at < s.hi)
+            .position(|s| s.lo <= anchor_elems.start && anchor_elems.start < s.hi)
         else {
             return Ok(None);
         };
@@ -173,15 +174,16 @@ impl Chain<'_, '_, '_> {
         // The anchor's own segment, around the anchor.
         let part_len = |from: usize, to: usize| -> u64 {
             prog.elems.get(from..to).map_or(0, |es| {
-                es.iter()
-                    .fold(0u64, |n, e| n.saturating_add(e.len_range().1 as u64))
+                es.iter().fold(0u64, |n, e| {
+                    n.saturating_add(u64::from(prog.len_range(e).1))
+                })
             })
         };
-        let back = part_len(seg_a.lo, prog.anchor_at);
-        let fwd = part_len(prog.anchor_at + prog.anchor_len, seg_a.hi);
+        let back = part_len(seg_a.lo, anchor_elems.start);
+        let fwd = part_len(anchor_elems.end, seg_a.hi);
         let lo = anchor.saturating_sub(back.saturating_add(MARGIN));
         let hi = anchor
-            .saturating_add(prog.anchor_len as u64)
+            .saturating_add(anchor_len as u64)
             .saturating_add(fwd)
             .saturating_add(MARGIN);
         let mut buf = std::mem::take(&mut self.buf);
@@ -189,13 +191,13 @@ impl Chain<'_, '_, '_> {
         self.buf = buf;
         let at = (anchor - lo) as usize;
         let hay = hay_at(&self.buf, lo, self.src.size, self.offset);
-        if self.buf.get(at..at + prog.anchor_len).is_none() {
+        if self.buf.get(at..at + anchor_len).is_none() {
             return Ok(None);
         }
         let Some(end_a) = verify::reach_forward(
             prog,
             hay,
-            (prog.anchor_at + prog.anchor_len, at + prog.anchor_len),
+            (anchor_elems.end, at + anchor_len),
             seg_a.hi,
             self.scratch,
             &mut self.steps,
@@ -207,7 +209,7 @@ impl Chain<'_, '_, '_> {
         let Some(start_a) = verify::reach_backward(
             prog,
             hay,
-            (prog.anchor_at, at),
+            (anchor_elems.start, at),
             stop,
             self.scratch,
             &mut self.steps,
@@ -415,7 +417,7 @@ mod tests {
     /// Every anchor hit of `prog` in `data`: the whole-buffer verdict and the
     /// chained one (read through windows of `chunk` bytes).
     fn compare(prog: &Program, data: &[u8], chunk: u64) -> usize {
-        let anchor: Vec<u8> = prog.elems[prog.anchor_at..prog.anchor_at + prog.anchor_len]
+        let anchor: Vec<u8> = prog.elems[prog.anchor()]
             .iter()
             .map(|e| match e {
                 Elem::Byte(m) => m.value,

@@ -143,8 +143,8 @@ fn first_part_len(prog: &Program) -> u32 {
     for e in prog.elems.iter() {
         len += match e {
             Elem::Byte(_) | Elem::Class { .. } => 1,
-            Elem::Alt(branches) => branches.iter().map(|b| b.len()).min().unwrap_or(0),
-            Elem::NegAlt { len, .. } => *len,
+            Elem::Alt(k) => prog.branches(*k).map(|b| b.len()).min().unwrap_or(0),
+            Elem::NegAlt(k) => prog.neg_len(*k),
             Elem::Gap { .. } => break,
         };
     }

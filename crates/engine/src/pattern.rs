@@ -17,48 +17,99 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// shorter ones are the exception.
 pub(crate) const MAX_ANCHOR: usize = 4;
 
-/// Unbounded gap length.
-pub(crate) const UNBOUNDED: usize = usize::MAX;
+/// Unbounded gap length. Gap bounds are `u32` as in ClamAV; a bound of
+/// `u32::MAX` itself is refused at compile time (see [`gap_of`]).
+pub(crate) const UNBOUNDED: u32 = u32::MAX;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One pattern position. A million of these stay resident for a large
+/// database, so an element is 4 bytes: what does not fit (gap bounds,
+/// alternatives) lives in its [`Program`]'s [`Side`] tables, found by a
+/// `u16` index. ClamAV too counts a pattern's specials and parts in
+/// `uint16_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Elem {
     Byte(ByteMatch),
-    /// One of the branches (branch lengths may differ).
-    Alt(Box<[Box<[ByteMatch]>]>),
-    /// `len` bytes equal to none of the branches.
-    NegAlt {
-        len: usize,
-        branches: Box<[Box<[ByteMatch]>]>,
-    },
+    /// One of the branches of `Program::alts[i]` (lengths may differ).
+    Alt(u16),
+    /// As many bytes as each branch of `Program::alts[i]` (all of one
+    /// length), equal to none of them.
+    NegAlt(u16),
     /// A character class inside the pattern: consumes its byte(s).
     Class {
         class: CharClass,
         negated: bool,
     },
-    /// `min..=max` arbitrary bytes; `max == UNBOUNDED` for `*` and `{n-}`.
-    Gap {
-        min: usize,
-        max: usize,
-    },
+    /// `Program::gaps[i]`.
+    Gap(u16),
 }
 
-impl Elem {
-    /// (shortest, longest) number of bytes the element consumes.
-    pub(crate) fn len_range(&self) -> (usize, usize) {
-        match self {
-            Elem::Byte(_) => (1, 1),
-            Elem::Alt(branches) => {
-                let lens = branches.iter().map(|b| b.len());
-                (lens.clone().min().unwrap_or(0), lens.max().unwrap_or(0))
-            }
-            Elem::NegAlt { len, .. } => (*len, *len),
-            Elem::Class {
-                class: CharClass::Line,
-                negated: false,
-            } => (1, 2),
-            Elem::Class { .. } => (1, 1),
-            Elem::Gap { min, max } => (*min, *max),
+const _: () = assert!(std::mem::size_of::<Elem>() <= 4);
+
+/// `min..=max` arbitrary bytes; `max == UNBOUNDED` for `*` and `{n-}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    pub(crate) min: u32,
+    pub(crate) max: u32,
+}
+
+/// The branches of one alternative, `(aa|bb|cc)`, end to end in one
+/// allocation, each after a header element holding its length (`value` the
+/// low byte, `mask` the high one): most branches are a byte or two, and a box
+/// for each would cost more than its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AltSet(Box<[ByteMatch]>);
+
+impl AltSet {
+    /// `None` for a branch of more than 65535 bytes (ClamAV's limit too).
+    pub(crate) fn new<B: AsRef<[ByteMatch]>>(branches: &[B]) -> Option<AltSet> {
+        let mut flat = Vec::with_capacity(branches.iter().map(|b| b.as_ref().len() + 1).sum());
+        for b in branches {
+            let b = b.as_ref();
+            let [value, mask] = u16::try_from(b.len()).ok()?.to_le_bytes();
+            flat.push(ByteMatch { value, mask });
+            flat.extend_from_slice(b);
         }
+        Some(AltSet(flat.into_boxed_slice()))
+    }
+
+    pub(crate) fn branches(&self) -> BranchIter<'_> {
+        BranchIter(&self.0)
+    }
+}
+
+/// The branches of an [`AltSet`], in order.
+#[derive(Clone)]
+pub(crate) struct BranchIter<'a>(&'a [ByteMatch]);
+
+impl<'a> Iterator for BranchIter<'a> {
+    type Item = &'a [ByteMatch];
+
+    fn next(&mut self) -> Option<&'a [ByteMatch]> {
+        let (head, rest) = self.0.split_first()?;
+        let len = usize::from(u16::from_le_bytes([head.value, head.mask]));
+        let (branch, rest) = rest.split_at_checked(len)?;
+        self.0 = rest;
+        Some(branch)
+    }
+}
+
+/// A program's gaps and alternatives, in pattern order; boxed apart from
+/// the program, since most programs have neither.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Side {
+    pub(crate) gaps: Vec<Gap>,
+    pub(crate) alts: Vec<AltSet>,
+}
+
+impl Side {
+    /// The boxed form a [`Program`] holds: `None` when empty.
+    pub(crate) fn boxed(mut self) -> Option<Box<Side>> {
+        if self.gaps.is_empty() && self.alts.is_empty() {
+            return None;
+        }
+        self.gaps.shrink_to_fit();
+        self.alts.shrink_to_fit();
+        Some(Box::new(self))
     }
 }
 
@@ -72,10 +123,13 @@ pub(crate) struct Edge {
     pub(crate) wide: bool,
 }
 
-/// A compiled body signature.
+/// A compiled body signature. Lengths are `u32`: a pattern spanning 4 GiB
+/// or more is refused at compile time.
 #[derive(Debug, Clone)]
 pub(crate) struct Program {
     pub(crate) elems: Box<[Elem]>,
+    /// What `Elem::Gap`, `Elem::Alt` and `Elem::NegAlt` refer to.
+    pub(crate) side: Option<Box<Side>>,
     pub(crate) left: Option<Edge>,
     pub(crate) right: Option<Edge>,
     pub(crate) offset: Offset,
@@ -85,18 +139,132 @@ pub(crate) struct Program {
     /// signature, the counter its matches go to (see [`crate::logical`]).
     pub(crate) slot: u32,
     /// Index in `elems` of the anchor's first byte.
-    pub(crate) anchor_at: usize,
-    pub(crate) anchor_len: usize,
-    /// Bytes from the pattern's start to the anchor's start: shortest, longest.
-    pub(crate) back: (usize, usize),
-    /// Bytes from the anchor's start to the pattern's end: longest.
-    pub(crate) fwd_max: usize,
+    pub(crate) anchor_at: u32,
+    /// At most [`MAX_ANCHOR`].
+    pub(crate) anchor_len: u8,
     /// The anchor is the whole pattern: a hit is a match (offset aside).
     pub(crate) anchor_is_pattern: bool,
+    /// Bytes from the pattern's start to the anchor's start: shortest, longest.
+    pub(crate) back: (u32, u32),
+    /// Bytes from the anchor's start to the pattern's end: longest.
+    pub(crate) fwd_max: u32,
 }
 
-fn sat_add(a: usize, b: usize) -> usize {
-    a.saturating_add(b)
+impl Program {
+    /// `elems` indices of the anchor.
+    pub(crate) fn anchor(&self) -> std::ops::Range<usize> {
+        let at = self.anchor_at as usize;
+        at..at + usize::from(self.anchor_len)
+    }
+
+    /// The gap an element refers to; `None` for an index past the table,
+    /// which compile and the cache loader never produce.
+    pub(crate) fn gap(&self, i: u16) -> Option<Gap> {
+        self.side.as_ref()?.gaps.get(usize::from(i)).copied()
+    }
+
+    /// The branches an element refers to (none past the table).
+    pub(crate) fn branches(&self, i: u16) -> BranchIter<'_> {
+        self.side
+            .as_ref()
+            .and_then(|s| s.alts.get(usize::from(i)))
+            .map_or(BranchIter(&[]), AltSet::branches)
+    }
+
+    /// The length of a negated alternative: every branch has it.
+    pub(crate) fn neg_len(&self, i: u16) -> usize {
+        self.branches(i).next().map_or(0, |b| b.len())
+    }
+
+    /// (shortest, longest) number of bytes an element of this program
+    /// consumes; `UNBOUNDED` as the longest for an unbounded gap.
+    pub(crate) fn len_range(&self, e: &Elem) -> (u32, u32) {
+        let len = |n: usize| u32::try_from(n).unwrap_or(UNBOUNDED);
+        match *e {
+            Elem::Byte(_) => (1, 1),
+            Elem::Alt(i) => {
+                let lens = self.branches(i).map(|b| len(b.len()));
+                (lens.clone().min().unwrap_or(0), lens.max().unwrap_or(0))
+            }
+            Elem::NegAlt(i) => (len(self.neg_len(i)), len(self.neg_len(i))),
+            Elem::Class {
+                class: CharClass::Line,
+                negated: false,
+            } => (1, 2),
+            Elem::Class { .. } => (1, 1),
+            Elem::Gap(i) => self.gap(i).map_or((0, UNBOUNDED), |g| (g.min, g.max)),
+        }
+    }
+
+    /// Bytes `elems[range]` may span: shortest and longest, `UNBOUNDED` for
+    /// no limit; `None` when a finite bound reaches 4 GiB.
+    pub(crate) fn span(&self, elems: &[Elem]) -> Option<(u32, u32)> {
+        let (mut lo, mut hi) = (0u64, 0u64);
+        for e in elems {
+            let (a, b) = self.len_range(e);
+            lo += u64::from(a);
+            hi = if b == UNBOUNDED || hi == u64::MAX {
+                u64::MAX
+            } else {
+                hi + u64::from(b)
+            };
+        }
+        let lo = u32::try_from(lo).ok().filter(|v| *v != UNBOUNDED)?;
+        let hi = match hi {
+            u64::MAX => UNBOUNDED,
+            h => u32::try_from(h).ok().filter(|v| *v != UNBOUNDED)?,
+        };
+        Some((lo, hi))
+    }
+
+    /// Fills `back`, `fwd_max` and `anchor_is_pattern` from the elements and
+    /// the anchor; `None` when the pattern spans 4 GiB or more or the anchor
+    /// lies outside it.
+    pub(crate) fn measure(&mut self) -> Option<()> {
+        let anchor = self.anchor();
+        let before = self.elems.get(..anchor.start)?;
+        let after = self.elems.get(anchor.start..)?;
+        self.back = self.span(before)?;
+        self.fwd_max = self.span(after)?.1;
+        self.anchor_is_pattern =
+            anchor.len() == self.elems.len() && self.left.is_none() && self.right.is_none();
+        Some(())
+    }
+}
+
+/// A parsed gap as compiled: `u32::MAX` is the marker for "no maximum", so a
+/// bound of exactly that is refused rather than read as unbounded.
+fn gap_of(min: u32, max: Option<u32>) -> Result<Gap, Unsupported> {
+    if min == UNBOUNDED || max == Some(UNBOUNDED) {
+        return Err(Unsupported("gaps of 4 GiB or more"));
+    }
+    Ok(Gap {
+        min,
+        max: max.unwrap_or(UNBOUNDED),
+    })
+}
+
+/// Adjacent gaps merged: `{2}*` is one gap.
+fn merge_gaps(a: Gap, b: Gap) -> Result<Gap, Unsupported> {
+    let max = if a.max == UNBOUNDED || b.max == UNBOUNDED {
+        None
+    } else {
+        Some(
+            a.max
+                .checked_add(b.max)
+                .ok_or(Unsupported("gaps of 4 GiB or more"))?,
+        )
+    };
+    let min = a
+        .min
+        .checked_add(b.min)
+        .ok_or(Unsupported("gaps of 4 GiB or more"))?;
+    gap_of(min, max)
+}
+
+/// The next side-table index: ClamAV counts a pattern's specials in 16 bits.
+fn side_index(len: usize) -> Result<u16, Unsupported> {
+    u16::try_from(len).map_err(|_| Unsupported("more than 65536 gaps or alternatives in a pattern"))
 }
 
 /// Lowers a parsed signature into a [`Program`] and its anchor bytes.
@@ -172,17 +340,31 @@ pub(crate) fn compile_pattern(
         tokens = rest;
     }
     let mut elems = Vec::with_capacity(tokens.len());
+    let mut side = Side::default();
+    let alt_set = |branches: &[Vec<ByteMatch>]| {
+        AltSet::new(&branches.iter().map(|b| fold_all(b)).collect::<Vec<_>>())
+            .ok_or(Unsupported("alternatives longer than 65535 bytes"))
+    };
     for t in tokens {
         let e = match t {
             Token::Byte(b) => Elem::Byte(if nocase { fold(*b) } else { *b }),
-            Token::Gap { min, max } => Elem::Gap {
-                min: *min as usize,
-                max: max.map_or(UNBOUNDED, |m| m as usize),
-            },
+            Token::Gap { min, max } => {
+                let gap = gap_of(*min, *max)?;
+                // Merge adjacent gaps: `{2}*` is one gap.
+                if let (Some(Elem::Gap(_)), Some(last)) = (elems.last(), side.gaps.last_mut()) {
+                    *last = merge_gaps(*last, gap)?;
+                    continue;
+                }
+                side.gaps.push(gap);
+                Elem::Gap(side_index(side.gaps.len() - 1)?)
+            }
             Token::Alt {
                 branches,
                 negated: false,
-            } => Elem::Alt(branches.iter().map(|b| fold_all(b)).collect()),
+            } => {
+                side.alts.push(alt_set(branches)?);
+                Elem::Alt(side_index(side.alts.len() - 1)?)
+            }
             Token::Alt {
                 branches,
                 negated: true,
@@ -191,24 +373,14 @@ pub(crate) fn compile_pattern(
                 if branches.iter().any(|b| b.len() != len) {
                     return Err(Unsupported("negated alternatives of different lengths"));
                 }
-                Elem::NegAlt {
-                    len,
-                    branches: branches.iter().map(|b| fold_all(b)).collect(),
-                }
+                side.alts.push(alt_set(branches)?);
+                Elem::NegAlt(side_index(side.alts.len() - 1)?)
             }
             Token::Class { class, negated } => Elem::Class {
                 class: *class,
                 negated: *negated,
             },
         };
-        // Merge adjacent gaps: `{2}*` is one gap.
-        if let (Some(Elem::Gap { min: m0, max: x0 }), Elem::Gap { min, max }) =
-            (elems.last_mut(), &e)
-        {
-            *m0 = sat_add(*m0, *min);
-            *x0 = sat_add(*x0, *max);
-            continue;
-        }
         elems.push(e);
     }
     let (anchor_at, anchor_len) = best_anchor(&elems).ok_or(Unsupported(
@@ -259,33 +431,25 @@ pub(crate) fn compile_pattern(
             })
             .collect()
     };
-    let back = elems[..anchor_at]
-        .iter()
-        .fold((0usize, 0usize), |(lo, hi), e| {
-            let (a, b) = e.len_range();
-            (sat_add(lo, a), sat_add(hi, b))
-        });
-    let fwd_max = elems[anchor_at..]
-        .iter()
-        .fold(0usize, |acc, e| sat_add(acc, e.len_range().1));
-    let anchor_is_pattern = anchor_len == elems.len() && left.is_none() && right.is_none();
-    Ok((
-        Program {
-            elems: elems.into_boxed_slice(),
-            left,
-            right,
-            offset,
-            target,
-            name,
-            slot: NO_SLOT,
-            anchor_at,
-            anchor_len,
-            back,
-            fwd_max,
-            anchor_is_pattern,
-        },
-        anchors,
-    ))
+    let too_long = Unsupported("patterns of 4 GiB or more");
+    let mut prog = Program {
+        elems: elems.into_boxed_slice(),
+        side: side.boxed(),
+        left,
+        right,
+        offset,
+        target,
+        name,
+        slot: NO_SLOT,
+        anchor_at: u32::try_from(anchor_at).map_err(|_| too_long)?,
+        // best_anchor returns at most MAX_ANCHOR bytes.
+        anchor_len: u8::try_from(anchor_len).map_err(|_| too_long)?,
+        anchor_is_pattern: false,
+        back: (0, 0),
+        fwd_max: 0,
+    };
+    prog.measure().ok_or(too_long)?;
+    Ok((prog, anchors))
 }
 
 /// How much a byte tells about a position: zeros and padding bytes are common
@@ -342,16 +506,18 @@ mod tests {
     use super::*;
     use aether_sigs::HexPattern;
 
-    fn elems_of(tokens: Vec<Token>) -> Vec<Elem> {
+    fn compiled(tokens: Vec<Token>) -> Result<Program, Unsupported> {
         let sig = BodySig {
             name: "t",
             target: TargetType::Any,
             offset: Offset::Any,
             pattern: HexPattern { tokens },
         };
-        compile(&sig, NameId(0))
-            .map(|(p, _)| p.elems.into_vec())
-            .unwrap_or_default()
+        compile(&sig, NameId(0)).map(|(p, _)| p)
+    }
+
+    fn byte(b: u8) -> Token {
+        Token::Byte(ByteMatch::exact(b))
     }
 
     #[test]
@@ -360,7 +526,7 @@ mod tests {
             .iter()
             .map(|b| Elem::Byte(ByteMatch::exact(*b)))
             .collect();
-        elems.push(Elem::Gap { min: 1, max: 1 });
+        elems.push(Elem::Gap(0));
         elems.extend(b"MZ".iter().map(|b| Elem::Byte(ByteMatch::exact(*b))));
         assert_eq!(best_anchor(&elems), Some((5, 2)));
     }
@@ -368,23 +534,113 @@ mod tests {
     #[test]
     fn adjacent_gaps_merge() {
         let t = vec![
-            Token::Byte(ByteMatch::exact(1)),
+            byte(1),
             Token::Gap {
                 min: 2,
                 max: Some(2),
             },
             Token::Gap { min: 0, max: None },
-            Token::Byte(ByteMatch::exact(2)),
+            byte(2),
+            Token::Gap {
+                min: 1,
+                max: Some(3),
+            },
+            Token::Gap {
+                min: 4,
+                max: Some(5),
+            },
+            byte(3),
         ];
-        let e = elems_of(t);
-        assert_eq!(e.len(), 3);
+        let p = compiled(t).expect("compiles");
+        assert_eq!(p.elems.len(), 5);
+        assert_eq!(p.elems[1], Elem::Gap(0));
+        assert_eq!(p.elems[3], Elem::Gap(1));
         assert_eq!(
-            e[1],
-            Elem::Gap {
-                min: 2,
-                max: UNBOUNDED
-            }
+            (p.gap(0), p.gap(1), p.gap(2)),
+            (
+                Some(Gap {
+                    min: 2,
+                    max: UNBOUNDED
+                }),
+                Some(Gap { min: 5, max: 8 }),
+                None
+            )
         );
+    }
+
+    #[test]
+    fn alternatives_live_in_the_side_table() {
+        let alt = |branches: &[&[u8]], negated| Token::Alt {
+            branches: branches
+                .iter()
+                .map(|b| b.iter().map(|v| ByteMatch::exact(*v)).collect())
+                .collect(),
+            negated,
+        };
+        let t = vec![
+            alt(&[b"a", b"bc"], false),
+            byte(1),
+            byte(2),
+            alt(&[b"x", b"y"], true),
+        ];
+        let p = compiled(t).expect("compiles");
+        assert_eq!(p.elems[0], Elem::Alt(0));
+        assert_eq!(p.elems[3], Elem::NegAlt(1));
+        assert_eq!(p.len_range(&p.elems[0]), (1, 2));
+        assert_eq!(p.len_range(&p.elems[3]), (1, 1));
+        assert_eq!(p.neg_len(1), 1);
+        let branches: Vec<Vec<u8>> = p
+            .branches(0)
+            .map(|b| b.iter().map(|m| m.value).collect())
+            .collect();
+        assert_eq!(branches, [b"a".to_vec(), b"bc".to_vec()]);
+        assert_eq!(p.branches(2).count(), 0);
+        assert_eq!((p.anchor(), p.back, p.fwd_max), (1..3, (1, 2), 3));
+    }
+
+    #[test]
+    fn gaps_of_4_gib_are_refused_not_unbounded() {
+        let gap = |min, max| Token::Gap { min, max };
+        let with = |g: Vec<Token>| {
+            let mut t = vec![byte(1)];
+            t.extend(g);
+            t.push(byte(2));
+            compiled(t).map(|p| (p.back, p.fwd_max))
+        };
+        // The longest bounded pattern is kept as it is (anchored on its
+        // first byte: 1 + gap + 1 bytes from there).
+        assert_eq!(
+            with(vec![gap(0, Some(u32::MAX - 3))]),
+            Ok(((0, 0), u32::MAX - 1))
+        );
+        assert!(with(vec![gap(0, Some(u32::MAX))]).is_err());
+        assert!(with(vec![gap(u32::MAX, None)]).is_err());
+        // Merged, or summed over the pattern, past the limit.
+        assert!(with(vec![gap(3, Some(u32::MAX - 2)), gap(0, Some(3))]).is_err());
+        assert!(with(vec![gap(u32::MAX - 1, None), gap(1, None)]).is_err());
+        assert!(with(vec![gap(0, Some(u32::MAX - 2)), byte(3), gap(0, Some(9))]).is_err());
+        // Unbounded stays unbounded.
+        assert_eq!(
+            with(vec![gap(7, None), gap(0, Some(9))]),
+            Ok(((0, 0), UNBOUNDED))
+        );
+    }
+
+    #[test]
+    fn alt_set_round_trips_long_and_empty_branches() {
+        let long = vec![ByteMatch::exact(7); 300];
+        let set = AltSet::new(&[long.clone(), vec![], vec![ByteMatch::ANY]]).expect("fits");
+        let got: Vec<&[ByteMatch]> = set.branches().collect();
+        assert_eq!(got, [&long[..], &[][..], &[ByteMatch::ANY][..]]);
+        assert!(AltSet::new(&[vec![ByteMatch::ANY; 65536]]).is_none());
+    }
+
+    #[test]
+    fn programs_without_gaps_or_alternatives_have_no_side_table() {
+        let p = compiled(vec![byte(1), byte(2), byte(3)]).expect("compiles");
+        assert!(p.side.is_none());
+        assert_eq!((p.anchor(), p.back, p.fwd_max), (0..3, (0, 0), 3));
+        assert!(p.anchor_is_pattern);
     }
 
     #[test]

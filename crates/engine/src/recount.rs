@@ -107,7 +107,7 @@ impl Chain {
         if parts.len() < 2
             || parts
                 .iter()
-                .any(|(p, ..)| !matches!(p.elems.get(p.anchor_at), Some(Elem::Byte(_))))
+                .any(|(p, ..)| !matches!(p.elems.get(p.anchor().start), Some(Elem::Byte(_))))
         {
             return None;
         }
@@ -219,7 +219,7 @@ fn matches(
         offset: Offset::Any,
     };
     let mut out: Vec<(u64, u64)> = Vec::new();
-    let first = match prog.elems.get(prog.anchor_at) {
+    let first = match prog.elems.get(prog.anchor().start) {
         Some(Elem::Byte(m)) => *m,
         _ => return Some(out),
     };

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use aether_sigs::{ByteMatch, CharClass, Offset};
 
-use crate::pattern::{Edge, Elem, Program, UNBOUNDED};
+use crate::pattern::{Edge, Elem, Gap, Program, UNBOUNDED};
 
 /// Steps one verification may take before it gives up (and reports no match).
 const STEP_BUDGET: u64 = 4_000_000;
@@ -80,10 +80,7 @@ pub(crate) fn offset_range(offset: &Offset, len: u64) -> Option<(u64, u64)> {
 /// Whether the anchor's own elements match at `data[at]` (a folded-index
 /// hit proves only that the bytes agree outside bit 5).
 pub(crate) fn anchor_holds(prog: &Program, data: &[u8], at: usize) -> bool {
-    let elems = prog
-        .elems
-        .get(prog.anchor_at..prog.anchor_at + prog.anchor_len)
-        .unwrap_or(&[]);
+    let elems = prog.elems.get(prog.anchor()).unwrap_or(&[]);
     data.get(at..at + elems.len()).is_some_and(|d| {
         elems
             .iter()
@@ -112,13 +109,14 @@ pub(crate) fn verify(prog: &Program, hay: Hay<'_>, at: usize, scratch: &mut Veri
     scratch.failed.clear();
     scratch.cut = false;
     let mut v = Verifier::new(prog, hay, scratch, 0);
-    let end = at + prog.anchor_len;
+    let anchor = prog.anchor();
+    let end = at + anchor.len();
     if hay.data.get(at..end).is_none() {
         return false;
     }
-    let ok = v.forward(prog.anchor_at + prog.anchor_len, end) && {
+    let ok = v.forward(anchor.end, end) && {
         v.scratch.failed.clear();
-        v.backward(prog.anchor_at, at)
+        v.backward(anchor.start, at)
     };
     if v.steps > STEP_BUDGET {
         v.scratch.exhausted += 1;
@@ -368,7 +366,8 @@ impl<'a> Verifier<'a> {
 
     /// Matches `elems[i..]` from `pos` to the end of the pattern.
     fn forward(&mut self, mut i: usize, mut pos: usize) -> bool {
-        let elems = &self.prog.elems;
+        let prog = self.prog;
+        let elems = &prog.elems;
         loop {
             if !self.tick() {
                 return false;
@@ -384,7 +383,7 @@ impl<'a> Verifier<'a> {
                 }
                 return ok;
             };
-            match elem {
+            match *elem {
                 Elem::Byte(m) => match self.data().get(pos) {
                     Some(b) if m.matches(*b) => {
                         i += 1;
@@ -396,18 +395,19 @@ impl<'a> Verifier<'a> {
                         return false;
                     }
                 },
-                Elem::NegAlt { len, branches } => {
+                Elem::NegAlt(k) => {
+                    let len = prog.neg_len(k);
                     if pos + len > self.data().len() {
                         self.past_end(pos + len);
                         return false;
                     }
-                    if branches.iter().any(|br| matches_at(br, self.data(), pos)) {
+                    if prog.branches(k).any(|br| matches_at(br, self.data(), pos)) {
                         return false;
                     }
                     i += 1;
                     pos += len;
                 }
-                Elem::Class { class, negated } => match self.class_len(*class, *negated, pos) {
+                Elem::Class { class, negated } => match self.class_len(class, negated, pos) {
                     Some(n) => {
                         i += 1;
                         pos += n;
@@ -418,12 +418,12 @@ impl<'a> Verifier<'a> {
                         return false;
                     }
                 },
-                Elem::Alt(branches) => {
+                Elem::Alt(k) => {
                     let key = (i as u32, pos);
                     if self.scratch.failed.contains(&key) {
                         return false;
                     }
-                    for br in branches.iter() {
+                    for br in prog.branches(k) {
                         if pos + br.len() > self.data().len() {
                             self.past_end(pos + br.len());
                         }
@@ -434,23 +434,26 @@ impl<'a> Verifier<'a> {
                     self.scratch.failed.insert(key);
                     return false;
                 }
-                Elem::Gap { min, max } => {
+                Elem::Gap(k) => {
+                    let Some(Gap { min, max }) = prog.gap(k) else {
+                        return false;
+                    };
                     let key = (i as u32, pos);
                     if self.scratch.failed.contains(&key) {
                         return false;
                     }
                     let len = self.data().len();
-                    let Some(lo) = pos.checked_add(*min).filter(|lo| *lo <= len) else {
+                    let Some(lo) = pos.checked_add(min as usize).filter(|lo| *lo <= len) else {
                         self.past_end(len);
                         return false;
                     };
-                    if *max == UNBOUNDED || pos.saturating_add(*max) > len {
+                    if max == UNBOUNDED || pos.saturating_add(max as usize) > len {
                         self.past_end(len);
                     }
-                    let hi = if *max == UNBOUNDED {
+                    let hi = if max == UNBOUNDED {
                         len
                     } else {
-                        pos.saturating_add(*max).min(len)
+                        pos.saturating_add(max as usize).min(len)
                     };
                     // When an exact byte follows, jump between its occurrences.
                     let next_exact = match elems.get(i + 1) {
@@ -486,7 +489,8 @@ impl<'a> Verifier<'a> {
 
     /// Matches `elems[..i]` so that they end at `pos`, and checks the start.
     fn backward(&mut self, mut i: usize, mut pos: usize) -> bool {
-        let elems = &self.prog.elems;
+        let prog = self.prog;
+        let elems = &prog.elems;
         loop {
             if !self.tick() {
                 return false;
@@ -501,7 +505,7 @@ impl<'a> Verifier<'a> {
             let Some(elem) = elems.get(i - 1) else {
                 return false;
             };
-            match elem {
+            match *elem {
                 Elem::Byte(m) => match pos.checked_sub(1).and_then(|p| self.data().get(p)) {
                     Some(b) if m.matches(*b) => {
                         i -= 1;
@@ -513,12 +517,12 @@ impl<'a> Verifier<'a> {
                         return false;
                     }
                 },
-                Elem::NegAlt { len, branches } => {
-                    let Some(p) = pos.checked_sub(*len) else {
+                Elem::NegAlt(k) => {
+                    let Some(p) = pos.checked_sub(prog.neg_len(k)) else {
                         self.before_start(true);
                         return false;
                     };
-                    if branches.iter().any(|br| matches_at(br, self.data(), p)) {
+                    if prog.branches(k).any(|br| matches_at(br, self.data(), p)) {
                         return false;
                     }
                     i -= 1;
@@ -526,7 +530,7 @@ impl<'a> Verifier<'a> {
                 }
                 Elem::Class { class, negated } => {
                     // A line marker may have eaten "\n" or "\r\n"; try both.
-                    let cands: &[usize] = if *class == CharClass::Line && !negated {
+                    let cands: &[usize] = if class == CharClass::Line && !negated {
                         &[1, 2]
                     } else {
                         &[1]
@@ -539,7 +543,7 @@ impl<'a> Verifier<'a> {
                     self.before_start(pos < 2);
                     for (k, n) in cands.iter().enumerate() {
                         if let Some(p) = pos.checked_sub(*n)
-                            && self.class_len(*class, *negated, p) == Some(*n)
+                            && self.class_len(class, negated, p) == Some(*n)
                         {
                             ok_starts[k] = Some(p);
                         }
@@ -559,12 +563,12 @@ impl<'a> Verifier<'a> {
                         [None, None] => return false,
                     }
                 }
-                Elem::Alt(branches) => {
+                Elem::Alt(k) => {
                     let key = (u32::MAX - i as u32, pos);
                     if self.scratch.failed.contains(&key) {
                         return false;
                     }
-                    for br in branches.iter() {
+                    for br in prog.branches(k) {
                         self.before_start(pos < br.len());
                         if let Some(p) = pos.checked_sub(br.len())
                             && matches_at(br, self.data(), p)
@@ -576,20 +580,23 @@ impl<'a> Verifier<'a> {
                     self.scratch.failed.insert(key);
                     return false;
                 }
-                Elem::Gap { min, max } => {
+                Elem::Gap(k) => {
+                    let Some(Gap { min, max }) = prog.gap(k) else {
+                        return false;
+                    };
                     let key = (u32::MAX - i as u32, pos);
                     if self.scratch.failed.contains(&key) {
                         return false;
                     }
-                    let Some(hi) = pos.checked_sub(*min) else {
+                    let Some(hi) = pos.checked_sub(min as usize) else {
                         self.before_start(true);
                         return false;
                     };
-                    self.before_start(*max == UNBOUNDED || *max > pos);
-                    let lo = if *max == UNBOUNDED {
+                    self.before_start(max == UNBOUNDED || max as usize > pos);
+                    let lo = if max == UNBOUNDED {
                         0
                     } else {
-                        pos.saturating_sub(*max)
+                        pos.saturating_sub(max as usize)
                     };
                     // When an exact byte precedes, jump between its occurrences.
                     let prev_exact = match i.checked_sub(2).and_then(|k| elems.get(k)) {
