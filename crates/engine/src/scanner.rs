@@ -646,6 +646,88 @@ impl<'e> Scanner<'e> {
         Ok((limited, found))
     }
 
+    /// [`Scanner::scan_derived`] for a copy written to `file` (`size`
+    /// bytes; see [`crate::textnorm`]): read window by window as files are,
+    /// its hashes computed on the way, never held whole.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn scan_derived_file(
+        &mut self,
+        file: &File,
+        size: u64,
+        types: u32,
+        hashed: bool,
+        tdb_size: Option<u64>,
+        all_match: bool,
+        containers: &[FileType],
+    ) -> Result<(u64, bool), ScanError> {
+        let engine: &'e Engine = self.engine;
+        self.counters.reset(&engine.db.logical);
+        let layout = std::mem::take(&mut self.layout);
+        let mut st = ScanState {
+            size,
+            tdb_size: tdb_size.unwrap_or(size),
+            types,
+            all_match,
+            done: false,
+        };
+        let input = Input::File(file);
+        let before = self.found.len();
+        let needed = if hashed {
+            engine.db.hashes.needed(size)
+        } else {
+            Needed::default()
+        };
+        let mut hashers = Hashers::new(needed);
+        // No time limit: `scan_derived` has none either.
+        let limits = Limits {
+            max_scantime: None,
+            ..Limits::default()
+        };
+        let mut window = std::mem::take(&mut self.window);
+        let windows = self.scan_windows(
+            &input,
+            &mut window,
+            &mut hashers,
+            &mut st,
+            &limits,
+            Instant::now(),
+            Needed::default(),
+        );
+        self.window = window;
+        let scanned = windows.and_then(|_| {
+            // Hashes are whole unless matching stopped at a detection.
+            if hashed && (self.found.len() == before || all_match) {
+                let at = self.found.len();
+                engine
+                    .db
+                    .hashes
+                    .lookup(&hashers.finish(), size, &mut self.found);
+                if !all_match {
+                    self.found.truncate(at + 1);
+                }
+            }
+            if self.found.len() == before || all_match {
+                self.scan_logical(&input, &st, containers)
+            } else {
+                Ok(0)
+            }
+        });
+        self.layout = layout;
+        let limited = scanned?;
+        // A logical signature may hold in several copies: report it once.
+        let (old, new) = self.found.split_at(before);
+        let mut fresh: Vec<NameId> = Vec::with_capacity(new.len());
+        for id in new {
+            if !old.contains(id) && !fresh.contains(id) {
+                fresh.push(*id);
+            }
+        }
+        self.found.truncate(before);
+        let found = !fresh.is_empty();
+        self.found.extend(fresh);
+        Ok((limited, found))
+    }
+
     // (OLE2 macros, see `aether_formats::Content`)
     /// Scans `data`, a buffer ClamAV derives from a container and types
     /// itself, as a scan of its own: body and logical signatures of the

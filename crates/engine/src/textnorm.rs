@@ -31,10 +31,21 @@
 //! against hash signatures, as any file is. ClamAV's limits apply:
 //! text over `MaxScriptNormalize` and HTML over `MaxHTMLNormalize` are not
 //! normalized, `notags` is dropped for HTML over `MaxHTMLNoTags`.
+//!
+//! Nothing is held whole: the file is read [`WINDOW`] bytes at a time and
+//! fed to the streaming normalizers, and each copy is kept in memory up to
+//! [`IN_MEMORY`] bytes, past that in an unnamed temporary file scanned as
+//! files are, window by window (its hashes computed on the way).
+
+use std::fs::File;
+use std::io::{self, Write as _};
 
 use aether_formats::FileType;
+use aether_formats::filetype::utf16_to_ascii;
 use aether_formats::normalize::ascii::{SCANBUFF, ScriptBuffers};
-use aether_formats::normalize::{self, AsciiNormalizer, HtmlLimits};
+use aether_formats::normalize::{
+    self, AsciiNormalizer, HtmlLimits, HtmlNormalizer, HtmlSink, HtmlTagProbe, LimitHit, WINDOW,
+};
 use aether_sigs::{Offset, TargetType};
 
 use crate::pattern::{Elem, Program};
@@ -42,6 +53,10 @@ use crate::scanner::{Input, ScanError, Scanner};
 
 /// ClamAV ignores files of this many bytes or fewer.
 pub(crate) const SMALL_FILE: u64 = 5;
+
+/// Bytes of a normalized copy kept in memory; a longer copy goes to an
+/// unnamed temporary file (`O_TMPFILE`, gone when closed).
+pub(crate) const IN_MEMORY: usize = 1 << 20;
 
 const fn bit(t: TargetType) -> u32 {
     1 << t as u32
@@ -82,53 +97,173 @@ impl AsciiRoot {
     }
 }
 
-/// The whole input, when it is at most `max` bytes.
-fn whole<'a>(
-    input: &'a Input<'_>,
+/// The first `size` bytes of `input`, [`WINDOW`] bytes at a time, to `each`
+/// until it returns false.
+fn windows(
+    input: &Input<'_>,
     size: u64,
-    max: u64,
-    buf: &'a mut Vec<u8>,
-) -> Result<Option<&'a [u8]>, ScanError> {
-    if size > max {
-        return Ok(None);
-    }
+    each: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<(), ScanError> {
     match input {
-        Input::Bytes(d) => Ok(Some(d)),
-        Input::File(_) => {
-            let len = usize::try_from(size).unwrap_or(usize::MAX);
-            buf.resize(len, 0);
-            input.as_source().read_exact_at(buf, 0)?;
-            Ok(Some(buf))
+        Input::Bytes(d) => {
+            let len = usize::try_from(size).map_or(d.len(), |s| s.min(d.len()));
+            for w in d.get(..len).unwrap_or_default().chunks(WINDOW) {
+                if !each(w) {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Input::File(_) => Ok(normalize::read_windows(input.as_source(), size, each)?),
+    }
+}
+
+/// A normalized copy as it is written: in memory up to [`IN_MEMORY`] bytes,
+/// then in an unnamed temporary file.
+#[derive(Debug, Default)]
+struct Spool {
+    mem: Vec<u8>,
+    file: Option<File>,
+    len: u64,
+    /// Dropped: ClamAV does not scan this copy.
+    off: bool,
+    /// The first write that failed; nothing is written after it.
+    error: Option<io::Error>,
+}
+
+/// A finished copy.
+#[derive(Debug)]
+enum Derived {
+    Memory(Vec<u8>),
+    File(File, u64),
+}
+
+impl Spool {
+    fn push(&mut self, data: &[u8]) {
+        if self.off || self.error.is_some() || data.is_empty() {
+            return;
+        }
+        if let Err(e) = self.write(data) {
+            self.error = Some(e);
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.file.is_none() && self.mem.len() + data.len() > IN_MEMORY {
+            let mut f = tempfile::tempfile()?;
+            f.write_all(&self.mem)?;
+            self.mem = Vec::new();
+            self.file = Some(f);
+        }
+        match &mut self.file {
+            Some(f) => f.write_all(data)?,
+            None => self.mem.extend_from_slice(data),
+        }
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn finish(self) -> io::Result<Derived> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(match self.file {
+            Some(f) => Derived::File(f, self.len),
+            None => Derived::Memory(self.mem),
+        })
+    }
+}
+
+impl Derived {
+    fn is_empty(&self) -> bool {
+        match self {
+            Derived::Memory(m) => m.is_empty(),
+            Derived::File(_, len) => *len == 0,
+        }
+    }
+
+    /// Scans the copy with [`Scanner::scan_derived`], or, spilled to a
+    /// file, [`Scanner::scan_derived_file`].
+    fn scan(
+        &self,
+        scanner: &mut Scanner<'_>,
+        types: u32,
+        hashed: bool,
+        tdb_size: Option<u64>,
+        all_match: bool,
+        containers: &[FileType],
+    ) -> Result<(u64, bool), ScanError> {
+        match self {
+            Derived::Memory(m) => {
+                scanner.scan_derived(m, types, hashed, tdb_size, all_match, containers)
+            }
+            Derived::File(f, len) => {
+                scanner.scan_derived_file(f, *len, types, hashed, tdb_size, all_match, containers)
+            }
         }
     }
 }
 
-/// ClamAV's normalized text for `data` (see the module docs).
-pub(crate) fn normalized_text(data: &[u8], root: AsciiRoot) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len().min(SCANBUFF * 2));
-    if root.relative {
-        // Blocks of at most `SCANBUFF + maxpatlen` output bytes, each from a
-        // fresh normalizer (`text_normalize_map`, then a reset).
-        let cap = SCANBUFF.saturating_add(root.maxpatlen);
-        let mut norm = AsciiNormalizer::new();
-        let mut rest = data;
-        while !rest.is_empty() {
-            let mut block = Vec::new();
-            norm.reset();
-            let used = norm.feed(rest, &mut block, cap);
-            out.extend_from_slice(&block);
-            if used == 0 {
-                break;
+/// ClamAV's normalized text (see the module docs), made as the input is
+/// fed in pieces of any size: the same bytes whatever the pieces.
+enum TextNormalizer {
+    /// The buffers `cli_scanscript` hands its matcher.
+    Buffers(ScriptBuffers),
+    /// Blocks of at most `cap` output bytes, each from a fresh normalizer
+    /// (`text_normalize_map`, then a reset); `in_block` bytes are in the
+    /// current one.
+    Blocks {
+        norm: AsciiNormalizer,
+        cap: usize,
+        in_block: usize,
+        out: Vec<u8>,
+    },
+}
+
+impl TextNormalizer {
+    fn new(root: AsciiRoot) -> TextNormalizer {
+        if root.relative {
+            TextNormalizer::Blocks {
+                norm: AsciiNormalizer::new(),
+                cap: SCANBUFF.saturating_add(root.maxpatlen),
+                in_block: 0,
+                out: Vec::new(),
             }
-            rest = rest.get(used..).unwrap_or_default();
+        } else {
+            TextNormalizer::Buffers(ScriptBuffers::new(root.maxpatlen))
         }
-    } else {
-        let mut buffers = ScriptBuffers::new(root.maxpatlen);
-        let mut push = |b: &[u8]| out.extend_from_slice(b);
-        buffers.feed(data, &mut push);
-        buffers.finish(&mut push);
     }
-    out
+
+    fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        match self {
+            TextNormalizer::Buffers(b) => b.feed(data, emit),
+            TextNormalizer::Blocks {
+                norm,
+                cap,
+                in_block,
+                out,
+            } => {
+                while !data.is_empty() {
+                    // A full block ends where more input follows.
+                    if *in_block >= *cap {
+                        norm.reset();
+                        *in_block = 0;
+                    }
+                    out.clear();
+                    let used = norm.feed(data, out, *cap - *in_block);
+                    *in_block += out.len();
+                    emit(out);
+                    data = data.get(used..).unwrap_or_default();
+                }
+            }
+        }
+    }
+
+    fn finish(self, emit: &mut dyn FnMut(&[u8])) {
+        if let TextNormalizer::Buffers(b) = self {
+            b.finish(emit);
+        }
+    }
 }
 
 /// Scans the normalized copies of a text or HTML input of `size` bytes;
@@ -145,83 +280,106 @@ pub(crate) fn scan_normalized(
     if size <= SMALL_FILE {
         return Ok(0);
     }
-    let mut owned = Vec::new();
     match ty {
-        FileType::Html => {
-            let Some(data) = whole(input, size, normalize::MAX_HTML_NORMALIZE, &mut owned)? else {
-                return Ok(0);
-            };
-            scan_html(scanner, data, all_match, containers)
+        FileType::Html if size <= normalize::MAX_HTML_NORMALIZE => {
+            scan_html(scanner, input, size, false, all_match, containers)
         }
         // ClamAV's raw scan of ASCII text (and GIF images) also looks for
         // HTML tags in the whole file, past the head that typed it: with
         // one, the file is scanned as HTML instead of as text. (ClamAV's
         // "ASCII" text takes any byte from 0x80, so UTF-8 text is ASCII
         // text to it.)
-        FileType::Text | FileType::TextUtf8 | FileType::Gif => {
-            let Some(data) = whole(input, size, normalize::MAX_HTML_NORMALIZE, &mut owned)? else {
-                return Ok(0);
-            };
-            if normalize::has_html_tag(data) {
-                scan_html(scanner, data, all_match, containers)
+        FileType::Text | FileType::TextUtf8 | FileType::Gif
+            if size <= normalize::MAX_HTML_NORMALIZE =>
+        {
+            let mut probe = HtmlTagProbe::new();
+            windows(input, size, &mut |w| !probe.feed(w))?;
+            if probe.finish() {
+                scan_html(scanner, input, size, false, all_match, containers)
             } else if ty != FileType::Gif && size <= normalize::MAX_SCRIPT_NORMALIZE {
-                scan_text(scanner, data, all_match, containers)
+                scan_text(scanner, input, size, all_match, containers)
             } else {
                 Ok(0)
             }
         }
         // ClamAV makes ASCII of UTF-16 HTML two bytes a character and
         // scans that as HTML (`cli_scanhtml_utf16`).
-        FileType::HtmlUtf16 => {
-            let Some(data) = whole(
-                input,
-                size,
-                2 * normalize::MAX_HTML_NORMALIZE + 1,
-                &mut owned,
-            )?
-            else {
-                return Ok(0);
-            };
-            let ascii = aether_formats::filetype::utf16_to_ascii(data);
-            if ascii.len() as u64 > normalize::MAX_HTML_NORMALIZE {
-                return Ok(0);
-            }
-            scan_html(scanner, &ascii, all_match, containers)
+        FileType::HtmlUtf16 if size / 2 <= normalize::MAX_HTML_NORMALIZE => {
+            scan_html(scanner, input, size, true, all_match, containers)
         }
-        FileType::TextUtf16Le | FileType::TextUtf16Be => {
-            let Some(data) = whole(input, size, normalize::MAX_SCRIPT_NORMALIZE, &mut owned)?
-            else {
-                return Ok(0);
-            };
-            scan_text(scanner, data, all_match, containers)
+        FileType::TextUtf16Le | FileType::TextUtf16Be
+            if size <= normalize::MAX_SCRIPT_NORMALIZE =>
+        {
+            scan_text(scanner, input, size, all_match, containers)
         }
         _ => Ok(0),
     }
 }
 
-/// The HTML outputs of `data`, each scanned as ClamAV scans the file it
-/// writes.
+/// The three HTML outputs, as they are written.
+#[derive(Default)]
+struct HtmlCopies {
+    nocomment: Spool,
+    notags: Spool,
+    javascript: Spool,
+}
+
+impl HtmlSink for HtmlCopies {
+    fn nocomment(&mut self, data: &[u8]) {
+        self.nocomment.push(data);
+    }
+    fn notags(&mut self, data: &[u8]) {
+        self.notags.push(data);
+    }
+    fn javascript(&mut self, data: &[u8]) {
+        self.javascript.push(data);
+    }
+}
+
+/// The HTML outputs of the input (`utf16`: of its ASCII, two bytes a
+/// character), each scanned as ClamAV scans the file it writes.
 fn scan_html(
     scanner: &mut Scanner<'_>,
-    data: &[u8],
+    input: &Input<'_>,
+    size: u64,
+    utf16: bool,
     all_match: bool,
     containers: &[FileType],
 ) -> Result<u64, ScanError> {
-    let out = normalize::normalize_html(data, HtmlLimits::default());
+    let limits = HtmlLimits::default();
+    let page_size = if utf16 { size / 2 } else { size };
+    let mut copies = HtmlCopies::default();
+    // ClamAV does not scan `notags` of a page over MaxHTMLNoTags; the
+    // normalizer only learns the size as it is fed.
+    copies.notags.off = page_size > limits.max_notags;
+    let mut norm = HtmlNormalizer::new(limits);
+    windows(input, size, &mut |w| {
+        if utf16 {
+            norm.feed(&utf16_to_ascii(w), &mut copies);
+        } else {
+            norm.feed(w, &mut copies);
+        }
+        true
+    })?;
+    if norm.finish(&mut copies) == Some(LimitHit::HtmlNormalize) {
+        return Ok(0);
+    }
+    let nocomment = copies.nocomment.finish()?;
+    let notags = copies.notags.finish()?;
+    let javascript = copies.javascript.finish()?;
     let buffers = [
-        (&out.nocomment, AS_HTML),
-        (&out.notags, AS_HTML),
-        (&out.javascript, AS_HTML),
-        (&out.javascript, AS_TEXT),
+        (&nocomment, AS_HTML),
+        (&notags, AS_HTML),
+        (&javascript, AS_HTML),
+        (&javascript, AS_TEXT),
     ];
     let mut limited = 0;
-    for (buf, types) in buffers {
-        if buf.is_empty() {
+    for (copy, types) in buffers {
+        if copy.is_empty() {
             continue;
         }
         // Each is scanned as a file ClamAV wrote: its hashes too.
-        let (regex_limits, found) =
-            scanner.scan_derived(buf, types, true, None, all_match, containers)?;
+        let (regex_limits, found) = copy.scan(scanner, types, true, None, all_match, containers)?;
         limited += regex_limits;
         if found && !all_match {
             break;
@@ -230,22 +388,31 @@ fn scan_html(
     Ok(limited)
 }
 
-/// The normalized text of `data`, scanned.
+/// The normalized text of the input, scanned.
 fn scan_text(
     scanner: &mut Scanner<'_>,
-    data: &[u8],
+    input: &Input<'_>,
+    size: u64,
     all_match: bool,
     containers: &[FileType],
 ) -> Result<u64, ScanError> {
     let root = scanner.engine.db.ascii_root;
-    let text = normalized_text(data, root);
+    let mut text = Spool::default();
+    let mut norm = TextNormalizer::new(root);
+    let mut emit = |b: &[u8]| text.push(b);
+    windows(input, size, &mut |w| {
+        norm.feed(w, &mut emit);
+        true
+    })?;
+    norm.finish(&mut emit);
+    let text = text.finish()?;
     // Only the blocks go to a file of their own, whose hashes are checked
     // and whose size `FileSize` compares; buffers are matched in memory, as
     // parts of the text file.
-    let tdb_size = (!root.relative).then_some(data.len() as u64);
-    Ok(scanner
-        .scan_derived(
-            &text,
+    let tdb_size = (!root.relative).then_some(size);
+    Ok(text
+        .scan(
+            scanner,
             AS_TEXT,
             root.relative,
             tdb_size,
@@ -273,6 +440,95 @@ mod tests {
             .0
     }
 
+    /// The normalized text of `data` fed in pieces of `step` bytes.
+    fn normalized_text(data: &[u8], root: AsciiRoot, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut emit = |b: &[u8]| out.extend_from_slice(b);
+        let mut norm = TextNormalizer::new(root);
+        for piece in data.chunks(step) {
+            norm.feed(piece, &mut emit);
+        }
+        norm.finish(&mut emit);
+        out
+    }
+
+    /// ClamAV's blocks as made from the whole text at once: each of at
+    /// most `cap` bytes from a fresh normalizer.
+    fn blocks_of_whole(data: &[u8], cap: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut norm = AsciiNormalizer::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let mut block = Vec::new();
+            norm.reset();
+            let used = norm.feed(rest, &mut block, cap);
+            out.extend_from_slice(&block);
+            rest = &rest[used..];
+        }
+        out
+    }
+
+    #[test]
+    fn spool_spills_past_the_bound() {
+        let mut s = Spool::default();
+        s.push(&vec![b'a'; IN_MEMORY - 1]);
+        s.push(b"b");
+        let Ok(Derived::Memory(m)) = s.finish() else {
+            panic!("{IN_MEMORY} bytes stay in memory");
+        };
+        assert_eq!(m.len(), IN_MEMORY);
+
+        let mut s = Spool::default();
+        s.push(&vec![b'a'; IN_MEMORY]);
+        s.push(b"bc");
+        s.push(b"");
+        assert!(s.mem.is_empty());
+        let Ok(Derived::File(f, len)) = s.finish() else {
+            panic!("past {IN_MEMORY} bytes the copy is in a file");
+        };
+        assert_eq!(len, IN_MEMORY as u64 + 2);
+        assert_eq!(f.metadata().expect("metadata").len(), len);
+        let mut tail = [0u8; 3];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut tail, len - 3).expect("reads");
+        assert_eq!(&tail, b"abc");
+
+        let mut off = Spool {
+            off: true,
+            ..Spool::default()
+        };
+        off.push(b"dropped");
+        assert!(off.finish().is_ok_and(|d| d.is_empty()));
+    }
+
+    #[test]
+    fn text_does_not_depend_on_the_pieces() {
+        let mut line = Vec::new();
+        for i in 0..30_000u32 {
+            line.extend_from_slice(format!("Word{i} \t\x01\u{e9}  ").as_bytes());
+        }
+        for root in [
+            AsciiRoot {
+                maxpatlen: 10,
+                relative: false,
+            },
+            AsciiRoot {
+                maxpatlen: 10,
+                relative: true,
+            },
+        ] {
+            let whole = normalized_text(&line, root, line.len());
+            for step in [1, 7, 4096, WINDOW, SCANBUFF + 10, SCANBUFF + 11] {
+                assert!(normalized_text(&line, root, step) == whole, "step {step}");
+            }
+        }
+        let cap = SCANBUFF + 10;
+        let relative = AsciiRoot {
+            maxpatlen: 10,
+            relative: true,
+        };
+        assert!(normalized_text(&line, relative, WINDOW) == blocks_of_whole(&line, cap));
+    }
+
     #[test]
     fn ascii_root_of_type_7_patterns() {
         let progs = vec![
@@ -298,7 +554,7 @@ mod tests {
             maxpatlen: 10,
             relative: false,
         };
-        let text = normalized_text(&line, root);
+        let text = normalized_text(&line, root, WINDOW);
         // Normalized, the text shrinks to 12 bytes a line; the buffers
         // repeat 10 bytes at each boundary.
         let plain = normalize::ascii::normalize(&line, usize::MAX).0;
@@ -311,6 +567,7 @@ mod tests {
                 maxpatlen: 10,
                 relative: true,
             },
+            WINDOW,
         );
         assert!(blocks.len() >= plain.len() && blocks.len() <= plain.len() + 4);
     }
