@@ -9,7 +9,8 @@
 #     3), page cache warm, each daemon's result cache off (clamd:
 #     DisableCache yes; aetherd has none);
 #   - each daemon's resident memory after the scans (VmRSS) and its peak
-#     (VmHWM);
+#     (VmHWM), and the peaks of its anonymous and its file-backed parts,
+#     sampled every 50 ms during the timed scans;
 #   - a RELOAD of aetherd in the middle of a multiscan: the scan's output
 #     must equal the one without reload, and the peak memory during it;
 #   - peak memory during a reload of a changed database (a full compile for
@@ -120,8 +121,28 @@ timed() {
     done
     printf '%s\n' "${times[@]}" | median
 }
+# Samples PID's anonymous and file-backed resident memory every 50 ms until
+# $run/stop-sampling exists; prints the peak of each in KiB. VmHWM has only
+# their sum: the split shows what is heap and what is mapped files (pages of
+# a file mapping are shared with the page cache, and reclaimable).
+sample_peaks() {
+    local pid=$1 a=0 f=0 ra rf
+    while [ ! -e "$run/stop-sampling" ] && kill -0 "$pid" 2>/dev/null; do
+        read -r ra rf < <(awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {print a+0, f+0}' "/proc/$pid/status" 2>/dev/null || echo "0 0")
+        [ "$ra" -gt "$a" ] && a=$ra
+        [ "$rf" -gt "$f" ] && f=$rf
+        sleep 0.05
+    done
+    echo "$a $f"
+}
+sample_peaks "$cpid" > "$run/clamd.peaks" & c_sampler=$!
 c_scan=$(timed clamd)
+touch "$run/stop-sampling"; wait "$c_sampler"; rm -f "$run/stop-sampling"
+sample_peaks "$apid" > "$run/aetherd.peaks" & a_sampler=$!
 a_scan=$(timed aetherd)
+touch "$run/stop-sampling"; wait "$a_sampler"; rm -f "$run/stop-sampling"
+read -r c_anon c_file < "$run/clamd.peaks"
+read -r a_anon a_file < "$run/aetherd.peaks"
 c_rss=$(rss "$cpid"); c_hwm=$(hwm "$cpid")
 a_rss=$(rss "$apid"); a_hwm=$(hwm "$apid")
 
@@ -164,7 +185,7 @@ until grep -q "Database correctly reloaded" "$run/clamd.log"; do sleep 0.2; done
 c_hwm_reload=$(hwm "$cpid")
 
 awk -v b="$bytes" -v cl="$c_load" -v al="$a_load" -v ac="$a_cold" -v cs="$c_scan" -v as="$a_scan" \
-    -v cr="$c_rss" -v ar="$a_rss" -v ch="$c_hwm" -v ah="$a_hwm" -v ci="$c_rss_idle" -v ai="$a_rss_idle" -v arh="$a_hwm_reload" -v ab="$a_before" -v acr="$a_hwm_cold" -v cb="$c_before" -v crl="$c_hwm_reload" 'BEGIN {
+    -v cr="$c_rss" -v ar="$a_rss" -v ch="$c_hwm" -v ah="$a_hwm" -v can="$c_anon" -v cfi="$c_file" -v aan="$a_anon" -v afi="$a_file" -v ci="$c_rss_idle" -v ai="$a_rss_idle" -v arh="$a_hwm_reload" -v ab="$a_before" -v acr="$a_hwm_cold" -v cb="$c_before" -v crl="$c_hwm_reload" 'BEGIN {
     cmb = b / 1e6 / cs; amb = b / 1e6 / as;
     printf "%-40s %12s %12s %10s\n", "", "clamd", "aetherd", "ratio";
     printf "%-40s %11.2fs %11.2fs %9.2fx\n", "start until PING (aetherd: cache)", cl, al, al / cl;
@@ -174,6 +195,8 @@ awk -v b="$bytes" -v cl="$c_load" -v al="$a_load" -v ac="$a_cold" -v cs="$c_scan
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "resident memory, idle after load", ci / 1024, ai / 1024, ai / ci;
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "resident memory after the scans", cr / 1024, ar / 1024, ar / cr;
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "peak resident memory (VmHWM)", ch / 1024, ah / 1024, ah / ch;
+    printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "  of which anonymous (sampled peak)", can / 1024, aan / 1024, aan / can;
+    printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "  of which mapped files (sampled peak)", cfi / 1024, afi / 1024, afi / cfi;
     printf "%-40s %12s %8.0f MiB\n", "aetherd peak with a reload mid-scan", "", arh / 1024;
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "resident before a changed-db reload", cb / 1024, ab / 1024, ab / cb;
     printf "%-40s %8.0f MiB %8.0f MiB %9.2fx\n", "peak during a changed-db reload", crl / 1024, acr / 1024, acr / crl;

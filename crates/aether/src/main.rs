@@ -13,6 +13,7 @@ use std::io;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    aether_scan::return_large_buffers();
     // A panic in any thread (a scanning worker) is a bug; report it and exit
     // with clamscan's error code rather than leave the scan half done.
     let default_hook = std::panic::take_hook();

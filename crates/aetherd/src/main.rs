@@ -74,6 +74,7 @@ const EXIT_SOCKET: u8 = 5;
 const EXIT_PERMISSION: u8 = 6;
 
 fn main() -> ExitCode {
+    aether_scan::return_large_buffers();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

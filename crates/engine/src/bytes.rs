@@ -39,6 +39,14 @@ impl Deref for Bytes {
 }
 
 impl Bytes {
+    /// Where a mapped range starts in its file (maps start at offset 0).
+    pub(crate) fn map_offset(&self) -> Option<u64> {
+        match self {
+            Bytes::Owned(_) => None,
+            Bytes::Mapped(_, r) => Some(r.start as u64),
+        }
+    }
+
     /// The owned vector, copying a mapped range first.
     pub(crate) fn make_mut(&mut self) -> &mut Vec<u8> {
         if let Bytes::Mapped(..) = self {

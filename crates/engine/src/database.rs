@@ -326,8 +326,17 @@ fn read_cache(
         .ok()
         .and_then(|l| (n - 8).checked_sub(l))
         .ok_or(CacheError::Corrupt("report length"))?;
-    let db = cache::decode(&map, report_start, fp)?;
+    let mut db = cache::decode(&map, report_start, fp)?;
     let report = cache::decode_report(&data[report_start..n - 8])?;
+    let f = Arc::new(f);
+    for table in [
+        &mut db.hashes,
+        &mut db.allow,
+        &mut db.sections,
+        &mut db.imports,
+    ] {
+        table.page(&f)?;
+    }
     Ok((db, report))
 }
 

@@ -319,7 +319,11 @@ pub fn hits(outer: FileType, src: &dyn ReadAt) -> io::Result<Vec<Hit>> {
     };
     let size = src.size();
     let overlap = rules.span;
-    let mut buf = vec![0u8; CHUNK + overlap];
+    // No larger than the input: most inputs are small, and a 1 MiB buffer
+    // for each would be allocated, zeroed and returned to the system per
+    // file.
+    let window = (CHUNK + overlap).min(usize::try_from(size).unwrap_or(usize::MAX));
+    let mut buf = vec![0u8; window];
     let mut base = 0u64;
     while base < size {
         let mut n = 0;

@@ -68,6 +68,7 @@ assert_eq!((stats.files, stats.infected, stats.exit_code()), (1, 0, 0));
 
 mod entry;
 mod file;
+mod heap;
 mod options;
 mod run;
 mod stats;
@@ -75,6 +76,7 @@ mod walk;
 
 pub use entry::{Entry, EntryError, Outcome, Scanned, Target, Verdict};
 pub use file::{FileScanner, open_file};
+pub use heap::{MMAP_THRESHOLD, return_large_buffers};
 pub use options::{FollowSymlinks, PathFilter, ScanOptions, SizeError, parse_size};
 pub use run::{MAX_THREADS, ScanAborted, Sink, estimate, scan};
 pub use stats::Stats;
