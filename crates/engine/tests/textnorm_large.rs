@@ -1,9 +1,10 @@
 //! Large pages and texts, whose normalized copies are past what the engine
 //! keeps in memory (1 MiB) and are scanned from temporary files: signatures
-//! that match only in `notags` near the end, only in `javascript`, hashes
-//! of the copies, and type-7 signatures near the end of a long text (with
-//! and without a relative offset) must be found as Debian's clamscan finds
-//! them, scanning the file and the same bytes in memory.
+//! that match only in `notags` near the end (not scanned on a page over
+//! `MaxHTMLNoTags`), only in `javascript`, hashes of the copies, and type-7
+//! signatures near the end of a long text (with and without a relative
+//! offset) must be found as Debian's clamscan finds them, scanning the file
+//! and the same bytes in memory.
 
 mod common;
 
@@ -109,7 +110,18 @@ fn large_html_and_text_copies_match_as_clamscan() {
         hdb_line("Large.Js.Hash", &out.javascript),
     ]
     .concat();
-    let files = [("big.html", &page), ("big.txt", &text)];
+    // Over MaxHTMLNoTags (8 MiB), `notags` is not scanned, not even the
+    // part before the limit.
+    let over = [
+        b"<p>zulu<b>yankee</b>xray whiskey</p>\n".as_slice(),
+        &big_page(9 << 20),
+    ]
+    .concat();
+    let files = [
+        ("big.html", &page),
+        ("big.txt", &text),
+        ("over.html", &over),
+    ];
     let (want, got) = compare(&[("t.ndb", &ndb), ("t.hdb", &hdb)], &files);
     assert_eq!(
         names(&want, "big.html"),
@@ -123,6 +135,10 @@ fn large_html_and_text_copies_match_as_clamscan() {
         ]
     );
     assert_eq!(names(&want, "big.txt"), ["Large.Text.UNOFFICIAL"]);
+    assert_eq!(
+        names(&want, "over.html"),
+        ["Large.Js.UNOFFICIAL", "Large.JsText.UNOFFICIAL"]
+    );
     assert_eq!(got, want);
 
     // The same bytes scanned from memory.
