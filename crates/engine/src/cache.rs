@@ -27,7 +27,7 @@ use crate::hashdb::{HashDb, HashTable};
 use crate::logical::{LogicalDb, Lsig, PcreSub, TypeCond};
 use crate::names::{NameId, NamePool};
 use crate::pattern::{
-    AltSet, BranchIter, Edge, Elem, Gap, NO_SLOT, Program, Side, UNBOUNDED, anchorable,
+    AltSet, BranchIter, Edge, Elem, Gap, NO_SLOT, Program, SideBuilder, UNBOUNDED, anchorable,
 };
 use crate::recount::Chain;
 
@@ -107,8 +107,8 @@ impl<W: std::io::Write> Writer<W> {
         match edge {
             None => self.u8(0xff),
             Some(e) => {
-                self.class(e.class, e.negated);
-                self.u8(e.wide as u8);
+                self.class(e.class(), e.negated());
+                self.u8(e.wide() as u8);
             }
         }
     }
@@ -473,11 +473,7 @@ impl<'a> Reader<'a> {
         }
         let (class, negated) = self.class()?;
         let wide = self.u8()? != 0;
-        Ok(Some(Edge {
-            class,
-            negated,
-            wide,
-        }))
+        Ok(Some(Edge::new(class, negated, wide)))
     }
     fn offset(&mut self) -> Result<Offset> {
         Ok(match self.u8()? {
@@ -535,7 +531,7 @@ impl<'a> Reader<'a> {
     }
     fn program(&mut self, names: usize) -> Result<Program> {
         let n = self.count(2)?;
-        let mut side = Side::default();
+        let mut side = SideBuilder::default();
         let index = |len: usize| {
             u16::try_from(len).map_err(|_| CacheError::Corrupt("gap or alternative count"))
         };
@@ -582,7 +578,7 @@ impl<'a> Reader<'a> {
         let slot = self.u32()?;
         let mut p = Program {
             elems: elems.into_boxed_slice(),
-            side: side.boxed(),
+            side: side.finish(),
             left,
             right,
             offset,

@@ -95,32 +95,68 @@ impl<'a> Iterator for BranchIter<'a> {
 
 /// A program's gaps and alternatives, in pattern order; boxed apart from
 /// the program, since most programs have neither.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Side {
+    gaps: Box<[Gap]>,
+    alts: Box<[AltSet]>,
+}
+
+/// A [`Side`] being filled, element by element.
+#[derive(Default)]
+pub(crate) struct SideBuilder {
     pub(crate) gaps: Vec<Gap>,
     pub(crate) alts: Vec<AltSet>,
 }
 
-impl Side {
+impl SideBuilder {
     /// The boxed form a [`Program`] holds: `None` when empty.
-    pub(crate) fn boxed(mut self) -> Option<Box<Side>> {
+    pub(crate) fn finish(self) -> Option<Box<Side>> {
         if self.gaps.is_empty() && self.alts.is_empty() {
             return None;
         }
-        self.gaps.shrink_to_fit();
-        self.alts.shrink_to_fit();
-        Some(Box::new(self))
+        Some(Box::new(Side {
+            gaps: self.gaps.into_boxed_slice(),
+            alts: self.alts.into_boxed_slice(),
+        }))
     }
 }
 
-/// A zero-width check just outside the match: `(B)`, `(L)` or `(W)` at an end.
+/// A zero-width check just outside the match: `(B)`, `(L)` or `(W)` at an
+/// end, in one byte (an `Option<Edge>` too): bits 0-1 the class, bit 2
+/// negated, bit 3 wide, bit 7 always set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Edge {
-    pub(crate) class: CharClass,
-    pub(crate) negated: bool,
-    /// `(W)` of a wide (`::wf`) subsignature: it looks at the UTF-16 unit
-    /// next to the match (a letter or digit followed by a zero byte).
-    pub(crate) wide: bool,
+pub(crate) struct Edge(std::num::NonZeroU8);
+
+impl Edge {
+    /// `wide`: the `(W)` of a wide (`::wf`) subsignature, which looks at the
+    /// UTF-16 unit next to the match (a letter or digit followed by a zero
+    /// byte).
+    pub(crate) fn new(class: CharClass, negated: bool, wide: bool) -> Edge {
+        let c = match class {
+            CharClass::Boundary => 0,
+            CharClass::Line => 1,
+            CharClass::NonAlnum => 2,
+        };
+        // Bit 7 makes every edge nonzero, leaving zero for `None`.
+        const MARK: std::num::NonZeroU8 = std::num::NonZeroU8::new(0x80).unwrap();
+        Edge(MARK | c | u8::from(negated) << 2 | u8::from(wide) << 3)
+    }
+
+    pub(crate) fn class(self) -> CharClass {
+        match self.0.get() & 3 {
+            0 => CharClass::Boundary,
+            1 => CharClass::Line,
+            _ => CharClass::NonAlnum,
+        }
+    }
+
+    pub(crate) fn negated(self) -> bool {
+        self.0.get() & 4 != 0
+    }
+
+    pub(crate) fn wide(self) -> bool {
+        self.0.get() & 8 != 0
+    }
 }
 
 /// A compiled body signature. Lengths are `u32`: a pattern spanning 4 GiB
@@ -324,23 +360,23 @@ pub(crate) fn compile_pattern(
     let mut left = None;
     let mut right = None;
     if let Some((Token::Class { class, negated }, rest)) = tokens.split_first() {
-        left = Some(Edge {
-            class: *class,
-            negated: *negated,
-            wide: wide && *class == CharClass::NonAlnum,
-        });
+        left = Some(Edge::new(
+            *class,
+            *negated,
+            wide && *class == CharClass::NonAlnum,
+        ));
         tokens = rest;
     }
     if let Some((Token::Class { class, negated }, rest)) = tokens.split_last() {
-        right = Some(Edge {
-            class: *class,
-            negated: *negated,
-            wide: wide && *class == CharClass::NonAlnum,
-        });
+        right = Some(Edge::new(
+            *class,
+            *negated,
+            wide && *class == CharClass::NonAlnum,
+        ));
         tokens = rest;
     }
     let mut elems = Vec::with_capacity(tokens.len());
-    let mut side = Side::default();
+    let mut side = SideBuilder::default();
     let alt_set = |branches: &[Vec<ByteMatch>]| {
         AltSet::new(&branches.iter().map(|b| fold_all(b)).collect::<Vec<_>>())
             .ok_or(Unsupported("alternatives longer than 65535 bytes"))
@@ -434,7 +470,7 @@ pub(crate) fn compile_pattern(
     let too_long = Unsupported("patterns of 4 GiB or more");
     let mut prog = Program {
         elems: elems.into_boxed_slice(),
-        side: side.boxed(),
+        side: side.finish(),
         left,
         right,
         offset,
@@ -624,6 +660,29 @@ mod tests {
             with(vec![gap(7, None), gap(0, Some(9))]),
             Ok(((0, 0), UNBOUNDED))
         );
+    }
+
+    #[test]
+    fn programs_stay_packed() {
+        // 50,000 body signatures keep one each for the daemon's life.
+        assert!(
+            std::mem::size_of::<Program>() <= 80,
+            "{}",
+            std::mem::size_of::<Program>()
+        );
+    }
+
+    #[test]
+    fn edges_keep_their_parts_in_a_byte() {
+        assert_eq!(std::mem::size_of::<Option<Edge>>(), 1);
+        for class in [CharClass::Boundary, CharClass::Line, CharClass::NonAlnum] {
+            for negated in [false, true] {
+                for wide in [false, true] {
+                    let e = Edge::new(class, negated, wide);
+                    assert_eq!((e.class(), e.negated(), e.wide()), (class, negated, wide));
+                }
+            }
+        }
     }
 
     #[test]

@@ -254,14 +254,10 @@ impl<'a> Verifier<'a> {
     }
 
     fn right_edge_ok(&mut self, edge: Option<Edge>, pos: usize) -> bool {
-        let Some(Edge {
-            class,
-            negated,
-            wide,
-        }) = edge
-        else {
+        let Some(edge) = edge else {
             return true;
         };
+        let (class, negated, wide) = (edge.class(), edge.negated(), edge.wide());
         if wide {
             return self.right_wide_ok(pos) != negated;
         }
@@ -299,14 +295,10 @@ impl<'a> Verifier<'a> {
         if !offset_allows(&self.hay.offset, start, self.hay.len) {
             return false;
         }
-        let Some(Edge {
-            class,
-            negated,
-            wide,
-        }) = self.prog.left
-        else {
+        let Some(edge) = self.prog.left else {
             return true;
         };
+        let (class, negated, wide) = (edge.class(), edge.negated(), edge.wide());
         if wide {
             return self.left_wide_ok(pos) != negated;
         }
