@@ -29,17 +29,18 @@ pub(crate) const UNBOUNDED: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Elem {
     Byte(ByteMatch),
-    /// One of the branches of `Program::alts[i]` (lengths may differ).
+    /// One of the branches of the program's alternative `i` (see
+    /// [`Program::branches`]); their lengths may differ.
     Alt(u16),
-    /// As many bytes as each branch of `Program::alts[i]` (all of one
-    /// length), equal to none of them.
+    /// As many bytes as each branch of the program's alternative `i` (all of
+    /// one length), equal to none of them.
     NegAlt(u16),
     /// A character class inside the pattern: consumes its byte(s).
     Class {
         class: CharClass,
         negated: bool,
     },
-    /// `Program::gaps[i]`.
+    /// The program's gap `i` (see [`Program::gap`]).
     Gap(u16),
 }
 
@@ -655,6 +656,29 @@ mod tests {
         assert!(with(vec![gap(3, Some(u32::MAX - 2)), gap(0, Some(3))]).is_err());
         assert!(with(vec![gap(u32::MAX - 1, None), gap(1, None)]).is_err());
         assert!(with(vec![gap(0, Some(u32::MAX - 2)), byte(3), gap(0, Some(9))]).is_err());
+        // As written in a database line.
+        let parsed = |hex: &str| {
+            let pattern = HexPattern::parse(hex).expect("parses");
+            compile_pattern(
+                &pattern,
+                Offset::Any,
+                TargetType::Any,
+                false,
+                false,
+                NameId(0),
+            )
+            .map(|(p, _)| p.fwd_max)
+        };
+        // A written bound is at most i32::MAX (as ClamAV's `int`); two of
+        // them reach 4 GiB.
+        assert_eq!(
+            parsed("4142{2147483647}4344{2147483640}4546"),
+            Ok(u32::MAX - 2)
+        );
+        assert_eq!(
+            parsed("4142{2147483647}4344{2147483647}4546"),
+            Err(Unsupported("patterns of 4 GiB or more"))
+        );
         // Unbounded stays unbounded.
         assert_eq!(
             with(vec![gap(7, None), gap(0, Some(9))]),
