@@ -28,6 +28,7 @@ mod pcre;
 mod recount;
 mod recurse;
 mod scanner;
+mod spill;
 mod textnorm;
 mod unpacked;
 mod verify;

@@ -25,8 +25,7 @@
 //! and scan every member and everything below it. Results are merged in
 //! archive order.
 
-use std::fs::File;
-use std::io::{self, Seek, Write};
+use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -38,6 +37,7 @@ use aether_formats::{Content, FileType, Flow, Member, Packed, Problem, ReadAt, V
 use crate::Engine;
 use crate::limits::{LimitExceeded, Limits};
 use crate::scanner::{Detection, Input, ScanOutcome, Scanner};
+use crate::spill::{Spill, Spilled};
 
 /// Members up to this size are extracted into memory.
 pub const IN_MEMORY: u64 = 16 << 20;
@@ -156,7 +156,7 @@ struct Job {
 
 enum JobData {
     /// Extracted by the walking thread.
-    Extracted(Extracted),
+    Extracted(Spilled),
     /// A zip member the worker decodes itself, so that decompression runs
     /// in parallel too.
     Packed {
@@ -608,8 +608,8 @@ impl MemberVisitor<'_, '_, '_, '_, '_, '_> {
             _ => (bit(aether_sigs::TargetType::Any), true),
         };
         let bytes = match data {
-            Extracted::Memory(v) => Ok(v),
-            Extracted::File(mut f, _) => {
+            Spilled::Memory(v) => Ok(v),
+            Spilled::File(mut f, _) => {
                 let mut v = Vec::new();
                 io::Read::read_to_end(&mut f, &mut v).map(|_| v)
             }
@@ -646,7 +646,7 @@ impl MemberVisitor<'_, '_, '_, '_, '_, '_> {
 enum Admit {
     Skip,
     Stop,
-    Data(Extracted),
+    Data(Spilled),
 }
 
 /// Applies the tree's limits to one member and extracts it.
@@ -723,7 +723,7 @@ fn extract(
 ) -> Admit {
     let shared = tree.shared;
     let (room, max_file) = room(shared);
-    let mut sink = Spill::new(room.min(max_file));
+    let mut sink = Spill::new(IN_MEMORY, room.min(max_file));
     let extracted = decode(&mut sink);
     if sink.over {
         if max_file < room {
@@ -749,7 +749,7 @@ fn extract(
     };
     shared.scanned.fetch_add(data.len(), Ordering::Relaxed);
     tree.found.members += 1;
-    if data.len() == 0 {
+    if data.is_empty() {
         return Admit::Skip;
     }
     Admit::Data(data)
@@ -757,10 +757,10 @@ fn extract(
 
 /// Scans one extracted member `depth` levels down: its bytes, then its own
 /// members.
-fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extracted, depth: u32) {
+fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Spilled, depth: u32) {
     let input = match data {
-        Extracted::Memory(v) => Input::Bytes(v),
-        Extracted::File(f, _) => Input::File(f),
+        Spilled::Memory(v) => Input::Bytes(v),
+        Spilled::File(f, _) => Input::File(f),
     };
     let shared = tree.shared;
     let raw = match scanner.scan_raw(
@@ -794,77 +794,4 @@ fn scan_member(scanner: &mut Scanner<'_>, tree: &mut Tree<'_, '_>, data: &Extrac
         return;
     }
     walk(scanner, input.as_source(), raw.file_type, depth + 1, tree);
-}
-
-/// An extracted member.
-enum Extracted {
-    Memory(Vec<u8>),
-    File(File, u64),
-}
-
-impl Extracted {
-    fn len(&self) -> u64 {
-        match self {
-            Extracted::Memory(v) => v.len() as u64,
-            Extracted::File(_, n) => *n,
-        }
-    }
-}
-
-/// A writer that keeps up to [`IN_MEMORY`] bytes in memory and the rest in an
-/// unnamed temporary file, and refuses to grow past `cap`.
-struct Spill {
-    mem: Vec<u8>,
-    file: Option<File>,
-    len: u64,
-    cap: u64,
-    /// A write was refused because it would pass `cap`.
-    over: bool,
-}
-
-impl Spill {
-    fn new(cap: u64) -> Spill {
-        Spill {
-            mem: Vec::new(),
-            file: None,
-            len: 0,
-            cap,
-            over: false,
-        }
-    }
-
-    fn finish(self) -> io::Result<Extracted> {
-        match self.file {
-            None => Ok(Extracted::Memory(self.mem)),
-            Some(mut f) => {
-                f.flush()?;
-                f.rewind()?;
-                Ok(Extracted::File(f, self.len))
-            }
-        }
-    }
-}
-
-impl Write for Spill {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.len.saturating_add(buf.len() as u64) > self.cap {
-            self.over = true;
-            return Err(io::Error::other("member exceeds the scan limits"));
-        }
-        if self.file.is_none() && self.len + buf.len() as u64 > IN_MEMORY {
-            let mut f = tempfile::tempfile()?;
-            f.write_all(&self.mem)?;
-            self.mem = Vec::new();
-            self.file = Some(f);
-        }
-        match &mut self.file {
-            Some(f) => f.write_all(buf)?,
-            None => self.mem.extend_from_slice(buf),
-        }
-        self.len += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

@@ -37,7 +37,6 @@
 //! [`IN_MEMORY`] bytes, past that in an unnamed temporary file scanned as
 //! files are, window by window (its hashes computed on the way).
 
-use std::fs::File;
 use std::io::{self, Write as _};
 
 use aether_formats::FileType;
@@ -50,6 +49,7 @@ use aether_sigs::{Offset, TargetType};
 
 use crate::pattern::{Elem, Program};
 use crate::scanner::{Input, ScanError, Scanner};
+use crate::spill::{Spill, Spilled};
 
 /// ClamAV ignores files of this many bytes or fewer.
 pub(crate) const SMALL_FILE: u64 = 5;
@@ -120,22 +120,25 @@ fn windows(
 
 /// A normalized copy as it is written: in memory up to [`IN_MEMORY`] bytes,
 /// then in an unnamed temporary file.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Spool {
-    mem: Vec<u8>,
-    file: Option<File>,
-    len: u64,
+    spill: Spill,
     /// Dropped: ClamAV does not scan this copy.
     off: bool,
     /// The first write that failed; nothing is written after it.
     error: Option<io::Error>,
 }
 
-/// A finished copy.
-#[derive(Debug)]
-enum Derived {
-    Memory(Vec<u8>),
-    File(File, u64),
+impl Default for Spool {
+    fn default() -> Spool {
+        Spool {
+            // aether's own output guard (`HtmlLimits::max_output`) bounds
+            // the copies; this one never refuses.
+            spill: Spill::new(IN_MEMORY as u64, u64::MAX),
+            off: false,
+            error: None,
+        }
+    }
 }
 
 impl Spool {
@@ -143,45 +146,20 @@ impl Spool {
         if self.off || self.error.is_some() || data.is_empty() {
             return;
         }
-        if let Err(e) = self.write(data) {
+        if let Err(e) = self.spill.write_all(data) {
             self.error = Some(e);
         }
     }
 
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.file.is_none() && self.mem.len() + data.len() > IN_MEMORY {
-            let mut f = tempfile::tempfile()?;
-            f.write_all(&self.mem)?;
-            self.mem = Vec::new();
-            self.file = Some(f);
-        }
-        match &mut self.file {
-            Some(f) => f.write_all(data)?,
-            None => self.mem.extend_from_slice(data),
-        }
-        self.len += data.len() as u64;
-        Ok(())
-    }
-
-    fn finish(self) -> io::Result<Derived> {
+    fn finish(self) -> io::Result<Spilled> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        Ok(match self.file {
-            Some(f) => Derived::File(f, self.len),
-            None => Derived::Memory(self.mem),
-        })
+        self.spill.finish()
     }
 }
 
-impl Derived {
-    fn is_empty(&self) -> bool {
-        match self {
-            Derived::Memory(m) => m.is_empty(),
-            Derived::File(_, len) => *len == 0,
-        }
-    }
-
+impl Spilled {
     /// Scans the copy with [`Scanner::scan_derived`], or, spilled to a
     /// file, [`Scanner::scan_derived_file`].
     fn scan(
@@ -194,10 +172,10 @@ impl Derived {
         containers: &[FileType],
     ) -> Result<(u64, bool), ScanError> {
         match self {
-            Derived::Memory(m) => {
+            Spilled::Memory(m) => {
                 scanner.scan_derived(m, types, hashed, tdb_size, all_match, containers)
             }
-            Derived::File(f, len) => {
+            Spilled::File(f, len) => {
                 scanner.scan_derived_file(f, *len, types, hashed, tdb_size, all_match, containers)
             }
         }
@@ -473,7 +451,7 @@ mod tests {
         let mut s = Spool::default();
         s.push(&vec![b'a'; IN_MEMORY - 1]);
         s.push(b"b");
-        let Ok(Derived::Memory(m)) = s.finish() else {
+        let Ok(Spilled::Memory(m)) = s.finish() else {
             panic!("{IN_MEMORY} bytes stay in memory");
         };
         assert_eq!(m.len(), IN_MEMORY);
@@ -482,8 +460,7 @@ mod tests {
         s.push(&vec![b'a'; IN_MEMORY]);
         s.push(b"bc");
         s.push(b"");
-        assert!(s.mem.is_empty());
-        let Ok(Derived::File(f, len)) = s.finish() else {
+        let Ok(Spilled::File(f, len)) = s.finish() else {
             panic!("past {IN_MEMORY} bytes the copy is in a file");
         };
         assert_eq!(len, IN_MEMORY as u64 + 2);
