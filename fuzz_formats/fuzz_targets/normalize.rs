@@ -1,8 +1,11 @@
 #![no_main]
 //! Text normalization on any bytes: no panic, outputs within their bounds,
-//! the same output however the input is split, and the ASCII classes hold.
+//! the same output however the input is split (the HTML tag probe's answer
+//! too), and the ASCII classes hold.
 use aether_formats::normalize::ascii::{self, AsciiNormalizer};
-use aether_formats::normalize::{HtmlLimits, HtmlNormalizer, HtmlOutput, LimitHit, normalize_html};
+use aether_formats::normalize::{
+    HtmlLimits, HtmlNormalizer, HtmlOutput, HtmlTagProbe, LimitHit, has_html_tag, normalize_html,
+};
 use libfuzzer_sys::fuzz_target;
 
 const CAP: u64 = 64 * 1024;
@@ -48,4 +51,15 @@ fuzz_target!(|data: &[u8]| {
         n.feed(part, &mut again, usize::MAX);
     }
     assert_eq!(again, out);
+
+    // The tag probe, fed the same pieces, answers as the whole-input check.
+    let mut probe = HtmlTagProbe::new();
+    let mut found = false;
+    for part in input.chunks(step) {
+        if probe.feed(part) {
+            found = true;
+            break;
+        }
+    }
+    assert_eq!(found || probe.finish(), has_html_tag(input));
 });
