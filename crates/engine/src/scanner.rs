@@ -199,6 +199,15 @@ pub struct Scanner<'e> {
     whole: Vec<u8>,
 }
 
+/// How a derived copy is scanned (see [`Scanner::scan_derived`]).
+#[derive(Debug, Clone, Copy)]
+struct DerivedScan {
+    types: u32,
+    hashed: bool,
+    tdb_size: Option<u64>,
+    all_match: bool,
+}
+
 /// Per-scan state shared by the windows of one input.
 struct ScanState {
     size: u64,
@@ -595,55 +604,13 @@ impl<'e> Scanner<'e> {
         all_match: bool,
         containers: &[FileType],
     ) -> Result<(u64, bool), ScanError> {
-        let engine: &'e Engine = self.engine;
-        self.counters.reset(&engine.db.logical);
-        // Not an executable, whatever the input is.
-        let layout = std::mem::take(&mut self.layout);
-        let mut st = ScanState {
-            size: data.len() as u64,
-            tdb_size: tdb_size.unwrap_or(data.len() as u64),
+        let copy = DerivedScan {
             types,
+            hashed,
+            tdb_size,
             all_match,
-            done: false,
         };
-        let input = Input::Bytes(data);
-        let before = self.found.len();
-        let scanned = self
-            .scan_window(&input, data, 0, 0, &mut st)
-            .and_then(|()| {
-                let size = data.len() as u64;
-                if hashed && (self.found.len() == before || all_match) {
-                    let mut hashers = Hashers::new(engine.db.hashes.needed(size));
-                    hashers.update(data);
-                    let at = self.found.len();
-                    engine
-                        .db
-                        .hashes
-                        .lookup(&hashers.finish(), size, &mut self.found);
-                    if !all_match {
-                        self.found.truncate(at + 1);
-                    }
-                }
-                if self.found.len() == before || all_match {
-                    self.scan_logical(&input, &st, containers)
-                } else {
-                    Ok(0)
-                }
-            });
-        self.layout = layout;
-        let limited = scanned?;
-        // A logical signature may hold in several copies: report it once.
-        let (old, new) = self.found.split_at(before);
-        let mut fresh: Vec<NameId> = Vec::with_capacity(new.len());
-        for id in new {
-            if !old.contains(id) && !fresh.contains(id) {
-                fresh.push(*id);
-            }
-        }
-        self.found.truncate(before);
-        let found = !fresh.is_empty();
-        self.found.extend(fresh);
-        Ok((limited, found))
+        self.scan_copy(&Input::Bytes(data), data.len() as u64, copy, containers)
     }
 
     /// [`Scanner::scan_derived`] for a copy written to `file` (`size`
@@ -660,54 +627,84 @@ impl<'e> Scanner<'e> {
         all_match: bool,
         containers: &[FileType],
     ) -> Result<(u64, bool), ScanError> {
+        let copy = DerivedScan {
+            types,
+            hashed,
+            tdb_size,
+            all_match,
+        };
+        self.scan_copy(&Input::File(file), size, copy, containers)
+    }
+
+    /// What [`Scanner::scan_derived`] and [`Scanner::scan_derived_file`]
+    /// share: matching, then hashes, then logical signatures, then each new
+    /// name once.
+    fn scan_copy(
+        &mut self,
+        input: &Input<'_>,
+        size: u64,
+        copy: DerivedScan,
+        containers: &[FileType],
+    ) -> Result<(u64, bool), ScanError> {
         let engine: &'e Engine = self.engine;
         self.counters.reset(&engine.db.logical);
+        // Not an executable, whatever the input is.
         let layout = std::mem::take(&mut self.layout);
         let mut st = ScanState {
             size,
-            tdb_size: tdb_size.unwrap_or(size),
-            types,
-            all_match,
+            tdb_size: copy.tdb_size.unwrap_or(size),
+            types: copy.types,
+            all_match: copy.all_match,
             done: false,
         };
-        let input = Input::File(file);
         let before = self.found.len();
-        let needed = if hashed {
+        let needed = if copy.hashed {
             engine.db.hashes.needed(size)
         } else {
             Needed::default()
         };
         let mut hashers = Hashers::new(needed);
-        // No time limit: `scan_derived` has none either.
-        let limits = Limits {
-            max_scantime: None,
-            ..Limits::default()
+        let matched = match input {
+            // In memory, hashed after matching, only if still needed.
+            Input::Bytes(data) => self.scan_window(input, data, 0, 0, &mut st),
+            // From a file, hashed on the way. No time limit: a copy in
+            // memory has none either.
+            Input::File(_) => {
+                let limits = Limits {
+                    max_scantime: None,
+                    ..Limits::default()
+                };
+                let mut window = std::mem::take(&mut self.window);
+                let windows = self.scan_windows(
+                    input,
+                    &mut window,
+                    &mut hashers,
+                    &mut st,
+                    &limits,
+                    Instant::now(),
+                    Needed::default(),
+                );
+                self.window = window;
+                windows.map(|_| ())
+            }
         };
-        let mut window = std::mem::take(&mut self.window);
-        let windows = self.scan_windows(
-            &input,
-            &mut window,
-            &mut hashers,
-            &mut st,
-            &limits,
-            Instant::now(),
-            Needed::default(),
-        );
-        self.window = window;
-        let scanned = windows.and_then(|_| {
-            // Hashes are whole unless matching stopped at a detection.
-            if hashed && (self.found.len() == before || all_match) {
+        let scanned = matched.and_then(|()| {
+            // A file's hashes are whole unless matching stopped at a detection.
+            if copy.hashed && (self.found.len() == before || copy.all_match) {
+                if let Input::Bytes(data) = input {
+                    hashers.update(data);
+                }
                 let at = self.found.len();
                 engine
                     .db
                     .hashes
                     .lookup(&hashers.finish(), size, &mut self.found);
-                if !all_match {
+                if !copy.all_match {
                     self.found.truncate(at + 1);
                 }
             }
-            if self.found.len() == before || all_match {
-                self.scan_logical(&input, &st, containers)
+            if self.found.len() == before || copy.all_match {
+                self.scan_logical(input, &st, containers)
             } else {
                 Ok(0)
             }
