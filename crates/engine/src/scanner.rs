@@ -201,11 +201,11 @@ pub struct Scanner<'e> {
 
 /// How a derived copy is scanned (see [`Scanner::scan_derived`]).
 #[derive(Debug, Clone, Copy)]
-struct DerivedScan {
-    types: u32,
-    hashed: bool,
-    tdb_size: Option<u64>,
-    all_match: bool,
+pub(crate) struct DerivedScan {
+    pub(crate) types: u32,
+    pub(crate) hashed: bool,
+    pub(crate) tdb_size: Option<u64>,
+    pub(crate) all_match: bool,
 }
 
 /// Per-scan state shared by the windows of one input.
@@ -613,33 +613,10 @@ impl<'e> Scanner<'e> {
         self.scan_copy(&Input::Bytes(data), data.len() as u64, copy, containers)
     }
 
-    /// [`Scanner::scan_derived`] for a copy written to `file` (`size`
-    /// bytes; see [`crate::textnorm`]): read window by window as files are,
-    /// its hashes computed on the way, never held whole.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn scan_derived_file(
-        &mut self,
-        file: &File,
-        size: u64,
-        types: u32,
-        hashed: bool,
-        tdb_size: Option<u64>,
-        all_match: bool,
-        containers: &[FileType],
-    ) -> Result<(u64, bool), ScanError> {
-        let copy = DerivedScan {
-            types,
-            hashed,
-            tdb_size,
-            all_match,
-        };
-        self.scan_copy(&Input::File(file), size, copy, containers)
-    }
-
-    /// What [`Scanner::scan_derived`] and [`Scanner::scan_derived_file`]
-    /// share: matching, then hashes, then logical signatures, then each new
-    /// name once.
-    fn scan_copy(
+    /// [`Scanner::scan_derived`] for a copy in memory or written to a file
+    /// of `size` bytes (see [`crate::spill`]); a file is read window by window
+    /// as files are, its hashes computed on the way, never held whole.
+    pub(crate) fn scan_copy(
         &mut self,
         input: &Input<'_>,
         size: u64,

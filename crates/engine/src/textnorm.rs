@@ -48,7 +48,7 @@ use aether_formats::normalize::{
 use aether_sigs::{Offset, TargetType};
 
 use crate::pattern::{Elem, Program};
-use crate::scanner::{Input, ScanError, Scanner};
+use crate::scanner::{DerivedScan, Input, ScanError, Scanner};
 use crate::spill::{Spill, Spilled};
 
 /// ClamAV ignores files of this many bytes or fewer.
@@ -160,8 +160,8 @@ impl Spool {
 }
 
 impl Spilled {
-    /// Scans the copy with [`Scanner::scan_derived`], or, spilled to a
-    /// file, [`Scanner::scan_derived_file`].
+    /// Scans the copy as [`Scanner::scan_derived`] does, from memory or
+    /// window by window from its file.
     fn scan(
         &self,
         scanner: &mut Scanner<'_>,
@@ -171,14 +171,17 @@ impl Spilled {
         all_match: bool,
         containers: &[FileType],
     ) -> Result<(u64, bool), ScanError> {
-        match self {
-            Spilled::Memory(m) => {
-                scanner.scan_derived(m, types, hashed, tdb_size, all_match, containers)
-            }
-            Spilled::File(f, len) => {
-                scanner.scan_derived_file(f, *len, types, hashed, tdb_size, all_match, containers)
-            }
-        }
+        let input = match self {
+            Spilled::Memory(m) => Input::Bytes(m),
+            Spilled::File(f, _) => Input::File(f),
+        };
+        let how = DerivedScan {
+            types,
+            hashed,
+            tdb_size,
+            all_match,
+        };
+        scanner.scan_copy(&input, self.len(), how, containers)
     }
 }
 
